@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef PB_CONFIG_H
+#define PB_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+#include "trailer.h"
+
+/*
+ * Configuration (libconfig syntax), documented in docs/configuration.md.
+ * Loading collects every error with file:line; nothing is half-applied.
+ */
+
+#define PB_NAME_MAX 64
+#define PB_DESC_MAX 256
+#define PB_FILTER_MAX 1024
+#define PB_MAX_CAPTURES 64
+#define PB_MAX_DUMPS 16
+
+enum pb_rate_mode {
+	PB_RATE_MAX = 0,      /* as fast as the sinks take it */
+	PB_RATE_ORIGINAL = 1, /* honour inter-packet gaps of the file */
+	PB_RATE_PPS = 2,      /* fixed packets per second */
+};
+
+struct pb_capture_cfg {
+	char name[PB_NAME_MAX];
+	char description[PB_DESC_MAX];
+	bool is_file;                  /* file source (else live interface) */
+	char interface[PB_NAME_MAX];   /* live: interface name */
+	char file[PATH_MAX];           /* file: pcap or pcapng path */
+	char filter[PB_FILTER_MAX];    /* BPF, "" = none */
+	uint32_t buffer_mb;            /* live: kernel ring size (default 64) */
+	uint32_t timeout_ms;           /* live: 0 = immediate mode (default) */
+	bool promisc;                  /* live: default true */
+	bool fcs;                      /* frames end with an FCS */
+	uint32_t max_frame;            /* larger frames rejected and counted */
+	enum pb_rate_mode rate;        /* file: default max */
+	double pps;                    /* file: with PB_RATE_PPS */
+	uint32_t loop;                 /* file: passes, 0 = forever (default 1) */
+	size_t ntrailers;
+	struct pb_trailer_cfg trailers[PB_MAX_TRAILERS];
+	int line;                      /* where it was defined, for messages */
+};
+
+enum pb_dump_kind { PB_DUMP_FILE = 0, PB_DUMP_IFACE = 1 };
+enum pb_dump_format { PB_FORMAT_PCAPNG = 0, PB_FORMAT_PCAP = 1 };
+
+struct pb_dump_cfg {
+	char name[PB_NAME_MAX];        /* default "dump", "dump2", ... */
+	enum pb_dump_kind kind;
+	char file[PATH_MAX];           /* strftime pattern */
+	enum pb_dump_format format;    /* default from the file name, else pcapng */
+	uint64_t rotate_bytes;         /* 0 = never (rotate_mb) */
+	uint32_t rotate_seconds;       /* 0 = never */
+	uint32_t max_files;            /* retention, 0 = unlimited */
+	uint64_t max_total_bytes;      /* retention (max_total_mb), 0 = unlimited */
+	uint32_t buffer_mb;            /* in-memory queue to the writer thread (default 64) */
+	bool fsync;                    /* fsync at rotation and shutdown (default true) */
+	char interface[PB_NAME_MAX];   /* PB_DUMP_IFACE */
+	int line;
+};
+
+struct pb_api_cfg {
+	bool enabled;                  /* default true */
+	char address[128];             /* default 127.0.0.1 */
+	uint16_t port;                 /* default 8080 */
+	uint32_t max_connections;      /* default 64 */
+	uint32_t timeout_s;            /* per connection, default 15 */
+	char web_root[PATH_MAX];       /* static dashboard files, "" = none */
+	int line;
+};
+
+
+/* ---- Tunnel and custody (peers, listen, auth, resend, DLQ) ---- */
+
+#define PB_MAX_PEERS 64
+
+struct pb_endpoint_cfg {
+	char name[PB_NAME_MAX];        /* local label; unique among peers + upstreams */
+	char address[128];             /* IPv4/IPv6 literal or host name */
+	uint16_t port;                 /* default 7152 */
+	int line;
+};
+
+struct pb_listen_cfg {
+	bool enabled;                  /* a `listen` group is present */
+	char address[128];             /* default 0.0.0.0 */
+	uint16_t port;                 /* default 7152 */
+	int line;
+};
+
+struct pb_tunnel_cfg {
+	struct pb_listen_cfg listen;
+	size_t npeers;                 /* we dial them and send records */
+	struct pb_endpoint_cfg *peers;
+	size_t nupstreams;             /* we dial them and receive records */
+	struct pb_endpoint_cfg *upstreams;
+	struct {
+		char psk_file[PATH_MAX];   /* "" = no authentication */
+		bool allow_unauthenticated;/* required to listen on non-loopback without psk */
+		uint8_t psk[256];          /* loaded at config time (file must be readable) */
+		size_t psk_len;            /* 16..256 bytes; whitespace at the end stripped */
+	} auth;
+	struct {
+		double timeout_s;          /* unacked longer than this → DLQ (default 30) */
+		uint64_t buffer_bytes;     /* per peer (buffer_mb, default 256) */
+	} resend;
+	struct {
+		char path[PATH_MAX];       /* "" = no DLQ: spills are refused and counted */
+		uint64_t max_bytes;        /* max_mb, default 4096 */
+		bool auto_replay;          /* replay a peer's rows when it comes back */
+		double replay_rate;        /* records/s for replays, default 100000 */
+	} dlq;
+	struct {
+		bool local_capture;        /* default true: local records go to peers */
+		bool remote_capture;       /* default true: received records go to peers */
+	} forward;
+	struct {
+		uint32_t every;            /* ACK after this many records (default 256) */
+		uint32_t ms;               /* or this many ms (default 5) */
+	} ack;
+	double heartbeat_s;            /* default 1.0 */
+	double dead_after_s;           /* no traffic at all → down (default 5.0) */
+	double slow_after_s;           /* unacked window not moving → slow (default 3.0) */
+	uint32_t max_hops;             /* default 16, 1..PB_MAX_HOPS */
+	char state_dir[PATH_MAX];      /* custody state of a relay; default
+	                                  PB_LOCALSTATEDIR "/lib/packetbroker" */
+};
+
+struct pb_config {
+	char path[PATH_MAX];
+	struct {
+		uint32_t id;           /* 1..2^32-1, required */
+		char name[PB_NAME_MAX];
+		char description[PB_DESC_MAX];
+	} node;
+	size_t ncaptures;
+	struct pb_capture_cfg *captures;
+	size_t ndumps;
+	struct pb_dump_cfg *dumps;
+	struct pb_api_cfg api;
+	struct pb_tunnel_cfg tunnel;   /* top-level keys listen, peers, upstreams,
+	                                  auth, resend, dlq, forward, ack, heartbeat,
+	                                  max_hops, state_dir */
+	struct {
+		char debug[256];       /* subsystem tokens, like -d */
+		bool syslog;
+	} log;
+};
+
+/* Receives each problem; file may be "<string>" for pb_config_load_string. */
+typedef void pb_config_report_fn(void *arg, const char *file, int line, const char *msg);
+
+/* Returns the number of errors (0 = cfg filled and valid). On error cfg is
+ * left freed/zeroed. report may be NULL (errors go to stderr). */
+int pb_config_load(const char *path, struct pb_config *cfg, pb_config_report_fn *report,
+    void *arg);
+int pb_config_load_string(const char *text, struct pb_config *cfg,
+    pb_config_report_fn *report, void *arg);
+void pb_config_free(struct pb_config *cfg);
+
+#endif

@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "autoconf.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "config_int.h"
+#include "record.h"
+
+/*
+ * Configuration of the node-to-node tunnel: the top-level keys listen,
+ * peers, upstreams, auth, resend, dlq, forward, ack, heartbeat, max_hops and
+ * state_dir. Same rules as config.c: every problem is reported with its
+ * file:line and parsing goes on.
+ */
+
+/* Makefile.am passes $(localstatedir); a bare compile still builds. */
+#ifndef PB_LOCALSTATEDIR
+#define PB_LOCALSTATEDIR "/var"
+#endif
+
+#define CFG_TUNNEL_PORT 7152
+/* Room to see that a PSK file is too long without reading all of it. */
+#define CFG_PSK_READ_MAX 4096
+
+/* An integer or a float: `timeout = 30;` is as good as `timeout = 30.0;`. */
+static int
+cfg_number(struct pb_cfg_ctx *c, const config_setting_t *g, const char *key, double min,
+    double max, double *out)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+	int type;
+	double v;
+
+	if (s == NULL)
+		return 0;
+	type = config_setting_type(s);
+	if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+		v = (double)config_setting_get_int64(s);
+	} else if (type == CONFIG_TYPE_FLOAT) {
+		v = config_setting_get_float(s);
+	} else {
+		pb_cfg_error(c, s, "expected a number, got %s", pb_cfg_type_name(s));
+		return -1;
+	}
+	if (!isfinite(v) || v < min || v > max) {
+		pb_cfg_error(c, s, "%.15g is out of range %.15g..%.15g", v, min, max);
+		return -1;
+	}
+	*out = v;
+	return 1;
+}
+
+static bool
+cfg_is_loopback(const char *addr)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		    (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
+/* RFC 1123 host name syntax; NULL when fine, else what is wrong. Only the
+ * syntax: names are resolved when the tunnel dials, not at load time. */
+static const char *
+cfg_hostname_error(const char *h)
+{
+	size_t n = strlen(h), i, label = 0;
+
+	if (n > 0 && h[n - 1] == '.')
+		n--;                 /* fully qualified: "example.com." */
+	if (n > 253)
+		return "a host name has at most 253 characters";
+	for (i = 0; i <= n; i++) {
+		char ch = i < n ? h[i] : '.';
+
+		if (ch == '.') {
+			if (label == 0)
+				return "empty label in host name";
+			if (h[i - 1] == '-')
+				return "a host name label must not end with '-'";
+			label = 0;
+			continue;
+		}
+		if (label == 0 && ch == '-')
+			return "a host name label must not start with '-'";
+		if (++label > 63)
+			return "a host name label has at most 63 characters";
+		if (!(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') &&
+		    !(ch >= '0' && ch <= '9') && ch != '-')
+			return "a host name has only letters, digits, '-' and '.'";
+	}
+	return NULL;
+}
+
+/* Checks the `address` member of g; host names allowed unless ip_only.
+ * Returns like the getters, buf is written only when valid. */
+static int
+cfg_address(struct pb_cfg_ctx *c, const config_setting_t *g, bool ip_only, char *buf,
+    size_t len)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+	const config_setting_t *s;
+	const char *why, *last;
+	char tmp[128];
+	size_t n;
+	int r = pb_cfg_string(c, g, "address", tmp, sizeof(tmp) < len ? sizeof(tmp) : len);
+
+	if (r != 1)
+		return r;
+	s = config_setting_get_member(g, "address");
+	if (inet_pton(AF_INET, tmp, bin) == 1 || inet_pton(AF_INET6, tmp, bin) == 1) {
+		memcpy(buf, tmp, strlen(tmp) + 1);
+		return 1;
+	}
+	if (tmp[0] == '\0') {
+		pb_cfg_error(c, s, "must not be empty");
+		return -1;
+	}
+	if (tmp[0] == '[') {
+		pb_cfg_error(c, s, "\"%s\": write IPv6 addresses without brackets (the port"
+		    " is the separate key 'port')", tmp);
+		return -1;
+	}
+	if (strchr(tmp, ':') != NULL) {
+		pb_cfg_error(c, s, "\"%s\" is not a valid IPv6 address (the port is the"
+		    " separate key 'port')", tmp);
+		return -1;
+	}
+	if (ip_only) {
+		pb_cfg_error(c, s, "\"%s\" is not a numeric IPv4 or IPv6 address", tmp);
+		return -1;
+	}
+	if (tmp[strspn(tmp, "0123456789.")] == '\0') {
+		pb_cfg_error(c, s, "\"%s\" is not a valid IPv4 address", tmp);
+		return -1;
+	}
+	if ((why = cfg_hostname_error(tmp)) != NULL) {
+		pb_cfg_error(c, s, "\"%s\" is neither an IP address nor a host name: %s", tmp,
+		    why);
+		return -1;
+	}
+	/* RFC 1123 2.1: so that a name never looks like an IPv4 address. */
+	n = strlen(tmp) - (tmp[strlen(tmp) - 1] == '.');
+	for (last = tmp + n; last > tmp && last[-1] != '.'; last--)
+		;
+	if (strspn(last, "0123456789") >= (size_t)(tmp + n - last)) {
+		pb_cfg_error(c, s, "\"%s\" is neither an IP address nor a host name: the last"
+		    " label of a host name is not all digits", tmp);
+		return -1;
+	}
+	memcpy(buf, tmp, strlen(tmp) + 1);
+	return 1;
+}
+
+static void
+cfg_port(struct pb_cfg_ctx *c, const config_setting_t *g, uint16_t *port)
+{
+	uint32_t p = CFG_TUNNEL_PORT;
+
+	pb_cfg_u32(c, g, "port", 1, 65535, &p);
+	*port = (uint16_t)p;
+}
+
+static void
+cfg_listen(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_cfg *t)
+{
+	static const char *const keys[] = { "address", "port", NULL };
+	const config_setting_t *g = pb_cfg_section(c, root, "listen", keys);
+
+	snprintf(t->listen.address, sizeof(t->listen.address), "0.0.0.0");
+	t->listen.port = CFG_TUNNEL_PORT;
+	if (g == NULL)
+		return;
+	t->listen.enabled = true;
+	t->listen.line = config_setting_source_line(g);
+	cfg_address(c, g, true, t->listen.address, sizeof(t->listen.address));
+	cfg_port(c, g, &t->listen.port);
+}
+
+static void
+cfg_endpoint(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_endpoint_cfg *ep)
+{
+	static const char *const keys[] = { "name", "address", "port", NULL };
+
+	ep->line = config_setting_source_line(g);
+	pb_cfg_check_keys(c, g, keys);
+	if (pb_cfg_name(c, g, "name", ep->name, sizeof(ep->name)) == 0)
+		pb_cfg_error(c, g, "missing required key 'name'");
+	if (cfg_address(c, g, false, ep->address, sizeof(ep->address)) == 0)
+		pb_cfg_error(c, g, "missing required key 'address'");
+	cfg_port(c, g, &ep->port);
+}
+
+/* Names are unique across peers and upstreams: the API and the logs name a
+ * link by it alone. */
+static const struct pb_endpoint_cfg *
+cfg_endpoint_named(const struct pb_tunnel_cfg *t, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < t->npeers; i++)
+		if (strcmp(t->peers[i].name, name) == 0)
+			return &t->peers[i];
+	for (i = 0; i < t->nupstreams; i++)
+		if (strcmp(t->upstreams[i].name, name) == 0)
+			return &t->upstreams[i];
+	return NULL;
+}
+
+/* `peers` or `upstreams`: one group or a list of groups. */
+static void
+cfg_endpoints(struct pb_cfg_ctx *c, const config_setting_t *root, const char *key,
+    struct pb_tunnel_cfg *t, struct pb_endpoint_cfg **list, size_t *count)
+{
+	const config_setting_t *s = config_setting_get_member(root, key);
+	const struct pb_endpoint_cfg *other;
+	size_t i;
+	int n, k;
+
+	if (s == NULL || (n = pb_cfg_group_list(c, s, PB_MAX_PEERS, key)) <= 0)
+		return;
+	*list = calloc((size_t)n, sizeof(**list));
+	if (*list == NULL) {
+		pb_cfg_error(c, s, "out of memory");
+		return;
+	}
+	for (k = 0; k < n; k++) {
+		const config_setting_t *e = pb_cfg_elem(c, s, k);
+		struct pb_endpoint_cfg *ep = &(*list)[*count];
+
+		if (e == NULL)
+			continue;
+		cfg_endpoint(c, e, ep);
+		if (ep->name[0] != '\0' && (other = cfg_endpoint_named(t, ep->name)) != NULL)
+			pb_cfg_error(c, config_setting_get_member(e, "name"), "duplicate name \"%s\""
+			    " (first at line %d; names are unique across peers and upstreams)",
+			    ep->name, other->line);
+		/* Two links to one node would carry every record twice. */
+		for (i = 0; i < *count && ep->address[0] != '\0'; i++)
+			if (strcasecmp((*list)[i].address, ep->address) == 0 &&
+			    (*list)[i].port == ep->port)
+				pb_cfg_error(c, e, "%s:%u is already \"%s\" (line %d)", ep->address,
+				    (unsigned)ep->port, (*list)[i].name, (*list)[i].line);
+		(*count)++;
+	}
+}
+
+static bool
+cfg_psk_space(uint8_t ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/* The PSK is read now so that `packetbrokerd -t` finds a missing, unsafe or
+ * malformed secret before the daemon runs. */
+static void
+cfg_psk(struct pb_cfg_ctx *c, const config_setting_t *s, struct pb_tunnel_cfg *t)
+{
+	const char *path = t->auth.psk_file;
+	uint8_t buf[CFG_PSK_READ_MAX];
+	struct stat st;
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	/* O_NONBLOCK: a FIFO must not hang the loader (rejected below). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		pb_cfg_error(c, s, "cannot open \"%s\": %s", path, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) != 0) {
+		pb_cfg_error(c, s, "cannot stat \"%s\": %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		pb_cfg_error(c, s, "\"%s\" is not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & (S_IROTH | S_IWOTH)) {
+		pb_cfg_error(c, s, "psk_file \"%s\" is %s by others (chmod 600)", path,
+		    st.st_mode & S_IROTH ? "readable" : "writable");
+		goto out;
+	}
+	while (n < sizeof(buf) && (r = read(fd, buf + n, sizeof(buf) - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			pb_cfg_error(c, s, "cannot read \"%s\": %s", path, strerror(errno));
+			goto out;
+		}
+		n += (size_t)r;
+	}
+	while (n > 0 && cfg_psk_space(buf[n - 1]))
+		n--;
+	if (n > sizeof(t->auth.psk))
+		pb_cfg_error(c, s, "\"%s\" is too long: at most %zu bytes of key (after"
+		    " stripping trailing whitespace)", path, sizeof(t->auth.psk));
+	else if (n < 16)
+		pb_cfg_error(c, s, "\"%s\" is too short: %zu bytes after stripping trailing"
+		    " whitespace, at least 16", path, n);
+	else {
+		memcpy(t->auth.psk, buf, n);
+		t->auth.psk_len = n;
+	}
+out:
+	close(fd);
+	explicit_bzero(buf, sizeof(buf));
+}
+
+static void
+cfg_auth(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_cfg *t)
+{
+	static const char *const keys[] = { "psk_file", "allow_unauthenticated", NULL };
+	const config_setting_t *g = pb_cfg_section(c, root, "auth", keys);
+	const config_setting_t *psk = g ? config_setting_get_member(g, "psk_file") : NULL;
+	const config_setting_t *where, *addr;
+
+	if (g != NULL) {
+		pb_cfg_bool(c, g, "allow_unauthenticated", &t->auth.allow_unauthenticated);
+		if (pb_cfg_file(c, g, "psk_file", t->auth.psk_file, sizeof(t->auth.psk_file),
+		    true) == 1)
+			cfg_psk(c, psk, t);
+	}
+	/* psk_file given (a failure to read it was reported): the rules below
+	 * are for running without one. */
+	if (psk != NULL && (config_setting_type(psk) != CONFIG_TYPE_STRING ||
+	    config_setting_get_string(psk)[0] != '\0')) {
+		if (t->auth.allow_unauthenticated)
+			pb_cfg_error(c, config_setting_get_member(g, "allow_unauthenticated"),
+			    "contradicts psk_file: remove one of them");
+		return;
+	}
+	if (!t->listen.enabled || t->auth.allow_unauthenticated ||
+	    cfg_is_loopback(t->listen.address))
+		return;
+	where = config_setting_get_member(root, "listen");
+	if ((addr = config_setting_get_member(where, "address")) != NULL) {
+		/* A bad address was reported and left the default in place. */
+		if (config_setting_type(addr) != CONFIG_TYPE_STRING ||
+		    strcmp(config_setting_get_string(addr), t->listen.address) != 0)
+			return;
+		where = addr;
+	}
+	/* Anyone who reaches the port could inject records: opt in explicitly. */
+	pb_cfg_error(c, where, "listen on %s without auth.psk_file: set"
+	    " auth.allow_unauthenticated = true to allow it explicitly", t->listen.address);
+}
+
+static void
+cfg_resend(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_cfg *t)
+{
+	static const char *const keys[] = { "timeout", "buffer_mb", NULL };
+	const config_setting_t *g = pb_cfg_section(c, root, "resend", keys);
+	uint64_t mb = 256;
+
+	t->resend.timeout_s = 30.0;
+	if (g != NULL) {
+		cfg_number(c, g, "timeout", 0.1, 86400, &t->resend.timeout_s);
+		pb_cfg_uint(c, g, "buffer_mb", 1, 65536, &mb);
+	}
+	t->resend.buffer_bytes = mb * PB_CFG_MB;
+}
+
+static void
+cfg_dlq(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_cfg *t)
+{
+	static const char *const keys[] = { "path", "max_mb", "auto_replay", "replay_rate",
+		NULL };
+	const config_setting_t *g = pb_cfg_section(c, root, "dlq", keys);
+	uint64_t mb = 4096;
+	int r;
+
+	t->dlq.replay_rate = 100000;
+	if (g != NULL) {
+		r = pb_cfg_file(c, g, "path", t->dlq.path, sizeof(t->dlq.path), true);
+		if (r == 1 && t->dlq.path[strlen(t->dlq.path) - 1] == '/')
+			pb_cfg_error(c, config_setting_get_member(g, "path"),
+			    "names a directory, expected a database file name");
+		pb_cfg_uint(c, g, "max_mb", 1, 1048576, &mb);
+		pb_cfg_bool(c, g, "auto_replay", &t->dlq.auto_replay);
+		cfg_number(c, g, "replay_rate", 1, 1e8, &t->dlq.replay_rate);
+		if (t->dlq.auto_replay && r == 0)
+			pb_cfg_error(c, config_setting_get_member(g, "auto_replay"),
+			    "needs dlq.path: without a DLQ there is nothing to replay");
+	}
+	t->dlq.max_bytes = mb * PB_CFG_MB;
+}
+
+static void
+cfg_forward_ack(struct pb_cfg_ctx *c, const config_setting_t *root,
+    struct pb_tunnel_cfg *t)
+{
+	static const char *const fkeys[] = { "local_capture", "remote_capture", NULL };
+	static const char *const akeys[] = { "every", "ms", NULL };
+	const config_setting_t *g = pb_cfg_section(c, root, "forward", fkeys);
+
+	t->forward.local_capture = true;
+	t->forward.remote_capture = true;
+	if (g != NULL) {
+		pb_cfg_bool(c, g, "local_capture", &t->forward.local_capture);
+		pb_cfg_bool(c, g, "remote_capture", &t->forward.remote_capture);
+	}
+	g = pb_cfg_section(c, root, "ack", akeys);
+	t->ack.every = 256;
+	t->ack.ms = 5;
+	if (g != NULL) {
+		pb_cfg_u32(c, g, "every", 1, 65536, &t->ack.every);
+		pb_cfg_u32(c, g, "ms", 1, 10000, &t->ack.ms);
+	}
+}
+
+static void
+cfg_heartbeat(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_cfg *t)
+{
+	static const char *const keys[] = { "interval", "dead_after", "slow_after", NULL };
+	const config_setting_t *g = pb_cfg_section(c, root, "heartbeat", keys);
+	const config_setting_t *where;
+	int ri, rd;
+
+	t->heartbeat_s = 1.0;
+	t->dead_after_s = 5.0;
+	t->slow_after_s = 3.0;
+	if (g == NULL)
+		return;
+	ri = cfg_number(c, g, "interval", 0.05, 60, &t->heartbeat_s);
+	rd = cfg_number(c, g, "dead_after", 0.05, 3600, &t->dead_after_s);
+	cfg_number(c, g, "slow_after", 0.1, 3600, &t->slow_after_s);
+	/* At least one heartbeat must be able to arrive before "dead". */
+	if (ri >= 0 && rd >= 0 && t->dead_after_s <= t->heartbeat_s) {
+		where = config_setting_get_member(g, rd == 1 ? "dead_after" : "interval");
+		pb_cfg_error(c, where, "dead_after (%.15g s%s) must be greater than interval"
+		    " (%.15g s)", t->dead_after_s, rd == 1 ? "" : ", the default", t->heartbeat_s);
+	}
+}
+
+/* `captures = ();` is no source; a broken value was reported already. */
+static bool
+cfg_present(const config_setting_t *root, const char *key)
+{
+	const config_setting_t *s = config_setting_get_member(root, key);
+
+	return s != NULL && !(config_setting_is_list(s) && config_setting_length(s) == 0);
+}
+
+void
+pb_cfg_tunnel(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config *cfg)
+{
+	struct pb_tunnel_cfg *t = &cfg->tunnel;
+
+	cfg_listen(c, root, t);
+	cfg_endpoints(c, root, "peers", t, &t->peers, &t->npeers);
+	cfg_endpoints(c, root, "upstreams", t, &t->upstreams, &t->nupstreams);
+	cfg_auth(c, root, t);
+	cfg_resend(c, root, t);
+	cfg_dlq(c, root, t);
+	cfg_forward_ack(c, root, t);
+	cfg_heartbeat(c, root, t);
+	t->max_hops = 16;
+	pb_cfg_u32(c, root, "max_hops", 1, PB_MAX_HOPS, &t->max_hops);
+	snprintf(t->state_dir, sizeof(t->state_dir), "%s",
+	    PB_LOCALSTATEDIR "/lib/packetbroker");
+	pb_cfg_file(c, root, "state_dir", t->state_dir, sizeof(t->state_dir), false);
+
+	/* A relay or collector has no captures (and needs no dump), but a node
+	 * with nothing to read from is a mistake. */
+	if (!cfg_present(root, "captures") && !cfg_present(root, "listen") &&
+	    !cfg_present(root, "upstreams"))
+		pb_cfg_error_at(c, c->file, 0, "no source of records: configure 'captures',"
+		    " 'listen' (records from nodes that dial in) or 'upstreams' (nodes we"
+		    " dial)");
+}
