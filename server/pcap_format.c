@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "pcap_format.h"
+#include "trailer.h"
+
+#define PB_DLT_EN10MB 1u
+
+/* Output may sit at any offset of a buffer: store through memcpy. */
+static inline void
+put16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void
+put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+size_t
+pb_pcap_file_header(uint8_t *buf, size_t len, uint16_t linktype, uint32_t snaplen)
+{
+	if (len < PB_PCAP_FILE_HDR_LEN)
+		return 0;
+	put32(buf, PB_PCAP_MAGIC_NSEC);
+	put16(buf + 4, 2);     /* version 2.4 */
+	put16(buf + 6, 4);
+	put32(buf + 8, 0);     /* thiszone */
+	put32(buf + 12, 0);    /* sigfigs */
+	put32(buf + 16, snaplen);
+	put32(buf + 20, linktype);
+	return PB_PCAP_FILE_HDR_LEN;
+}
+
+size_t
+pb_pcap_record(uint8_t *buf, size_t len, const struct pb_record *rec)
+{
+	if (rec->caplen > PB_FRAME_CAP || len < PB_PCAP_REC_HDR_LEN + (size_t)rec->caplen)
+		return 0;
+	put32(buf, (uint32_t)(rec->ts_ns / PB_NSEC_PER_SEC));
+	put32(buf + 4, (uint32_t)(rec->ts_ns % PB_NSEC_PER_SEC));
+	put32(buf + 8, rec->caplen);
+	put32(buf + 12, rec->origlen);
+	if (rec->caplen)
+		memcpy(buf + PB_PCAP_REC_HDR_LEN, rec->data, rec->caplen);
+	return PB_PCAP_REC_HDR_LEN + rec->caplen;
+}
+
+/* Appends one option (code, length, value, zero padding) at *off. */
+static int
+put_opt(uint8_t *buf, size_t len, size_t *off, uint16_t code, const void *val, size_t vlen)
+{
+	size_t need = 4 + PB_PCAPNG_PAD4(vlen);
+	if (vlen > UINT16_MAX || len - *off < need)
+		return -1;
+	uint8_t *p = buf + *off;
+	put16(p, code);
+	put16(p + 2, (uint16_t)vlen);
+	if (vlen)
+		memcpy(p + 4, val, vlen);
+	memset(p + 4 + vlen, 0, need - 4 - vlen);
+	*off += need;
+	return 0;
+}
+
+/* Writes the block total length at both ends once the body is complete. */
+static size_t
+close_block(uint8_t *buf, size_t len, size_t off)
+{
+	if (len - off < 4)
+		return 0;
+	put32(buf + 4, (uint32_t)(off + 4));
+	put32(buf + off, (uint32_t)(off + 4));
+	return off + 4;
+}
+
+size_t
+pb_pcapng_shb(uint8_t *buf, size_t len)
+{
+	static const char appl[] = "packetbroker " PACKAGE_VERSION;
+	size_t off = 24;
+
+	if (len < off)
+		return 0;
+	put32(buf, PB_PCAPNG_BT_SHB);
+	put32(buf + 8, PB_PCAPNG_BYTE_ORDER_MAGIC);
+	put16(buf + 12, 1); /* version 1.0 */
+	put16(buf + 14, 0);
+	memset(buf + 16, 0xff, 8); /* section length: not specified */
+	if (put_opt(buf, len, &off, PB_PCAPNG_OPT_SHB_USERAPPL, appl, sizeof(appl) - 1) < 0 ||
+	    put_opt(buf, len, &off, PB_PCAPNG_OPT_ENDOFOPT, NULL, 0) < 0)
+		return 0;
+	return close_block(buf, len, off);
+}
+
+int
+pb_pcapng_rec_fcslen(const struct pb_record *rec)
+{
+	return (rec->flags & PB_REC_FCS) && rec->linktype == PB_DLT_EN10MB ? 4 : -1;
+}
+
+size_t
+pb_pcapng_idb(uint8_t *buf, size_t len, uint32_t node_id, uint16_t source_id,
+    uint16_t linktype, int fcslen, const struct pb_srcdir *srcdir)
+{
+	const struct pb_node_info *n = srcdir ? pb_srcdir_node(srcdir, node_id) : NULL;
+	const struct pb_source_info *s = srcdir ? pb_srcdir_source(srcdir, node_id, source_id) : NULL;
+	char name[160], desc[600];
+	int nl, dl;
+	size_t off = 16;
+
+	if (len < off)
+		return 0;
+	put32(buf, PB_PCAPNG_BT_IDB);
+	put16(buf + 8, linktype);
+	put16(buf + 10, 0);
+	put32(buf + 12, PB_FRAME_CAP);
+
+	if (n && n->name[0])
+		nl = snprintf(name, sizeof(name), "%.*s/", (int)sizeof(n->name), n->name);
+	else
+		nl = snprintf(name, sizeof(name), "node%u/", node_id);
+	if (s && s->name[0])
+		nl += snprintf(name + nl, sizeof(name) - (size_t)nl, "%.*s",
+		    (int)sizeof(s->name), s->name);
+	else
+		nl += snprintf(name + nl, sizeof(name) - (size_t)nl, "src%u", (unsigned)source_id);
+
+	const char *sd = s ? s->description : "", *nd = n ? n->description : "";
+	int sdl = (int)strnlen(sd, sizeof(s->description));
+	int ndl = (int)strnlen(nd, sizeof(n->description));
+	if (sdl && ndl)
+		dl = snprintf(desc, sizeof(desc), "%.*s (%.*s)", sdl, sd, ndl, nd);
+	else
+		dl = snprintf(desc, sizeof(desc), "%.*s", sdl ? sdl : ndl, sdl ? sd : nd);
+	if (dl >= (int)sizeof(desc))
+		dl = (int)sizeof(desc) - 1;
+
+	uint8_t tsresol = 9, fcs = (uint8_t)(fcslen >= 0 ? fcslen : 0);
+	if (put_opt(buf, len, &off, PB_PCAPNG_OPT_IF_NAME, name, (size_t)nl) < 0 ||
+	    (dl > 0 && put_opt(buf, len, &off, PB_PCAPNG_OPT_IF_DESCRIPTION, desc, (size_t)dl) < 0) ||
+	    put_opt(buf, len, &off, PB_PCAPNG_OPT_IF_TSRESOL, &tsresol, 1) < 0 ||
+	    (fcslen >= 0 && put_opt(buf, len, &off, PB_PCAPNG_OPT_IF_FCSLEN, &fcs, 1) < 0) ||
+	    put_opt(buf, len, &off, PB_PCAPNG_OPT_ENDOFOPT, NULL, 0) < 0)
+		return 0;
+	return close_block(buf, len, off);
+}
+
+/*
+ * Comment builder: hand-rolled appends instead of one snprintf per field,
+ * since this runs for every packet. Truncates silently at the end.
+ */
+struct sbuf {
+	char *p, *end; /* end leaves room for the NUL */
+};
+
+static void
+sb_mem(struct sbuf *b, const char *s, size_t n)
+{
+	size_t room = (size_t)(b->end - b->p);
+	if (n > room)
+		n = room;
+	memcpy(b->p, s, n);
+	b->p += n;
+}
+
+#define sb_lit(b, s) sb_mem((b), (s), sizeof(s) - 1)
+
+static void
+sb_u64w(struct sbuf *b, uint64_t v, int width)
+{
+	char tmp[24];
+	int i = (int)sizeof(tmp);
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v || (int)sizeof(tmp) - i < width);
+	sb_mem(b, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+static void
+sb_u64(struct sbuf *b, uint64_t v)
+{
+	sb_u64w(b, v, 1);
+}
+
+/* "(name)": parentheses and control characters in a name (peers announce
+ * arbitrary ones) become '_', so the comment stays one line that parses
+ * unambiguously (custody recovery reads it back). */
+static void
+sb_name(struct sbuf *b, const char *name, size_t max)
+{
+	sb_lit(b, "(");
+	if (name) {
+		size_t n = strnlen(name, max), room = (size_t)(b->end - b->p);
+		if (n > room)
+			n = room;
+		for (size_t i = 0; i < n; i++) {
+			unsigned char ch = (unsigned char)name[i];
+			b->p[i] = ch < 0x20 || ch == 0x7f || ch == '(' || ch == ')' ? '_' : (char)ch;
+		}
+		b->p += n;
+	}
+	sb_lit(b, ")");
+}
+
+static void
+sb_node(struct sbuf *b, uint32_t node_id, const struct pb_srcdir *srcdir)
+{
+	const struct pb_node_info *n = srcdir ? pb_srcdir_node(srcdir, node_id) : NULL;
+	sb_u64(b, node_id);
+	sb_name(b, n ? n->name : NULL, sizeof(n->name));
+}
+
+size_t
+pb_pcapng_comment(char *buf, size_t len, const struct pb_record *rec,
+    const struct pb_srcdir *srcdir)
+{
+	struct sbuf b = { buf, buf + (len ? len - 1 : 0) };
+	const struct pb_source_info *s;
+	unsigned nhops = rec->nhops < PB_MAX_HOPS ? rec->nhops : PB_MAX_HOPS;
+
+	if (!len)
+		return 0;
+	s = srcdir ? pb_srcdir_source(srcdir, rec->origin_node, rec->origin_source) : NULL;
+	sb_lit(&b, "pb origin=");
+	sb_node(&b, rec->origin_node, srcdir);
+	sb_lit(&b, " source=");
+	sb_u64(&b, rec->origin_source);
+	sb_name(&b, s ? s->name : NULL, sizeof(s->name));
+	sb_lit(&b, " epoch=");
+	sb_u64(&b, rec->origin_epoch);
+	sb_lit(&b, " seq=");
+	sb_u64(&b, rec->origin_seq);
+	if (rec->link_node) {
+		/* The custody point, persisted in order with the data. */
+		sb_lit(&b, " link=");
+		sb_u64(&b, rec->link_node);
+		sb_lit(&b, ":");
+		sb_u64(&b, rec->link_epoch);
+		sb_lit(&b, ":");
+		sb_u64(&b, rec->link_seq);
+	}
+	sb_lit(&b, " hops=");
+	sb_u64(&b, nhops);
+	for (unsigned i = 0; i < nhops; i++) {
+		const struct pb_hop *h = &rec->hops[i];
+		sb_lit(&b, " ");
+		sb_node(&b, h->node_id, srcdir);
+		sb_lit(&b, ":seq=");
+		sb_u64(&b, h->seq);
+		sb_lit(&b, ":ts=");
+		sb_u64(&b, h->ts_ns / PB_NSEC_PER_SEC);
+		sb_lit(&b, ".");
+		sb_u64w(&b, h->ts_ns % PB_NSEC_PER_SEC, 9);
+	}
+	sb_lit(&b, " trailers=[");
+	/* Leave room for the closing bracket. */
+	if (b.end - b.p > 1) {
+		/* (end - p) + NUL slot - "]" */
+		size_t room = (size_t)(b.end - b.p);
+		pb_trailers_format(rec, b.p, room);
+		/* Trust the NUL, not the return value (snprintf-like or not). */
+		b.p += strnlen(b.p, room - 1);
+	}
+	sb_lit(&b, "]");
+	*b.p = '\0';
+	return (size_t)(b.p - buf);
+}
+
+size_t
+pb_pcapng_epb_raw(uint8_t *buf, size_t len, const struct pb_record *rec, uint32_t if_id,
+    const char *comment, size_t clen)
+{
+	if (rec->caplen > PB_FRAME_CAP || clen > UINT16_MAX ||
+	    len < PB_PCAPNG_EPB_LEN((size_t)rec->caplen, clen))
+		return 0;
+	put32(buf, PB_PCAPNG_BT_EPB);
+	put32(buf + 8, if_id);
+	put32(buf + 12, (uint32_t)(rec->ts_ns >> 32));
+	put32(buf + 16, (uint32_t)rec->ts_ns);
+	put32(buf + 20, rec->caplen);
+	put32(buf + 24, rec->origlen);
+	size_t off = 28;
+	if (rec->caplen)
+		memcpy(buf + off, rec->data, rec->caplen);
+	memset(buf + off + rec->caplen, 0, PB_PCAPNG_PAD4(rec->caplen) - rec->caplen);
+	off += PB_PCAPNG_PAD4(rec->caplen);
+	if (clen && (put_opt(buf, len, &off, PB_PCAPNG_OPT_COMMENT, comment, clen) < 0 ||
+	    put_opt(buf, len, &off, PB_PCAPNG_OPT_ENDOFOPT, NULL, 0) < 0))
+		return 0;
+	return close_block(buf, len, off);
+}
+
+size_t
+pb_pcapng_epb(uint8_t *buf, size_t len, const struct pb_record *rec, uint32_t if_id,
+    const struct pb_srcdir *srcdir)
+{
+	char comment[PB_PCAPNG_COMMENT_MAX];
+	size_t clen = pb_pcapng_comment(comment, sizeof(comment), rec, srcdir);
+	return pb_pcapng_epb_raw(buf, len, rec, if_id, comment, clen);
+}

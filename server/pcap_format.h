@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef PB_PCAP_FORMAT_H
+#define PB_PCAP_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+#include "srcdir.h"
+
+/*
+ * Pure formatting of capture files into memory, no I/O: the file sink
+ * formats on the engine thread into big buffers that a writer thread
+ * writes. Everything is in host byte order (readers detect it from the
+ * magic numbers). Every function returns the number of bytes written, or 0
+ * when the output does not fit in `len` (nothing useful is left in buf) or
+ * the record is invalid (caplen above PB_FRAME_CAP).
+ */
+
+/* Classic pcap with nanosecond timestamps. */
+#define PB_PCAP_MAGIC_NSEC 0xa1b23c4du
+#define PB_PCAP_FILE_HDR_LEN 24u
+#define PB_PCAP_REC_HDR_LEN 16u
+#define PB_PCAP_REC_MAX (PB_PCAP_REC_HDR_LEN + PB_FRAME_CAP)
+
+size_t pb_pcap_file_header(uint8_t *buf, size_t len, uint16_t linktype, uint32_t snaplen);
+size_t pb_pcap_record(uint8_t *buf, size_t len, const struct pb_record *rec);
+
+/* pcapng: one SHB per file, one IDB per origin (node, source, linktype), EPBs. */
+#define PB_PCAPNG_BT_SHB 0x0a0d0d0au
+#define PB_PCAPNG_BT_IDB 0x00000001u
+#define PB_PCAPNG_BT_EPB 0x00000006u
+#define PB_PCAPNG_BYTE_ORDER_MAGIC 0x1a2b3c4du
+#define PB_PCAPNG_OPT_ENDOFOPT 0
+#define PB_PCAPNG_OPT_COMMENT 1
+#define PB_PCAPNG_OPT_SHB_USERAPPL 4
+#define PB_PCAPNG_OPT_IF_NAME 2
+#define PB_PCAPNG_OPT_IF_DESCRIPTION 3
+#define PB_PCAPNG_OPT_IF_TSRESOL 9
+#define PB_PCAPNG_OPT_IF_FCSLEN 13
+
+#define PB_PCAPNG_PAD4(n) (((n) + 3u) & ~(size_t)3u)
+/* Upper bounds, for sizing buffers. */
+#define PB_PCAPNG_SHB_MAX 128u
+#define PB_PCAPNG_IDB_MAX 1024u
+/* Comment text incl. its NUL; longer comments are truncated. */
+#define PB_PCAPNG_COMMENT_MAX 8192u
+/* 8 header + 20 fixed + data + comment option + end of options + 4 trailer. */
+#define PB_PCAPNG_EPB_LEN(caplen, clen) \
+	(32u + PB_PCAPNG_PAD4(caplen) + ((clen) ? 8u + PB_PCAPNG_PAD4(clen) : 0u))
+#define PB_PCAPNG_EPB_MAX PB_PCAPNG_EPB_LEN(PB_FRAME_CAP, PB_PCAPNG_COMMENT_MAX)
+
+/* SHB with shb_userappl "packetbroker <version>", section length unknown. */
+size_t pb_pcapng_shb(uint8_t *buf, size_t len);
+
+/*
+ * IDB for the origin (node_id, source_id): if_name "<node>/<source>"
+ * (names from srcdir, "node<id>"/"src<id>" when unknown), if_description
+ * "<source description> (<node description>)", if_tsresol 9 (ns), and
+ * if_fcslen when fcslen >= 0 (pass -1 when unknown). srcdir may be NULL.
+ */
+size_t pb_pcapng_idb(uint8_t *buf, size_t len, uint32_t node_id, uint16_t source_id,
+    uint16_t linktype, int fcslen, const struct pb_srcdir *srcdir);
+
+/* The if_fcslen the IDB of rec's source should carry: 4 for Ethernet
+ * frames flagged PB_REC_FCS, else -1 (unknown: option omitted). */
+int pb_pcapng_rec_fcslen(const struct pb_record *rec);
+
+/*
+ * packetbroker metadata as one line (tshark's frame.comment):
+ *   pb origin=<node>(<name>) source=<sid>(<name>) epoch=<u64> seq=<u64>
+ *   [ link=<node>:<epoch>:<seq>] hops=<n>
+ *   [ <node>(<name>):seq=<u64>:ts=<sec>.<nsec 9 digits>]... trailers=[<pb_trailers_format>]
+ * link= (only when rec->link_node != 0) is the upstream node, its link
+ * epoch and the link sequence number the record came with: the custody
+ * point, recovered from the file by pb_sink_file_recover(). Unknown names are empty "()"; '(',
+ * ')' and control characters in names are written as '_'. Always
+ * NUL-terminated; returns strlen.
+ */
+size_t pb_pcapng_comment(char *buf, size_t len, const struct pb_record *rec,
+    const struct pb_srcdir *srcdir);
+
+/* EPB with an already formatted comment (clen 0 = no option). */
+size_t pb_pcapng_epb_raw(uint8_t *buf, size_t len, const struct pb_record *rec, uint32_t if_id,
+    const char *comment, size_t clen);
+/* EPB with the packetbroker comment. */
+size_t pb_pcapng_epb(uint8_t *buf, size_t len, const struct pb_record *rec, uint32_t if_id,
+    const struct pb_srcdir *srcdir);
+
+#endif
