@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef PB_CAPTURE_INT_H
+#define PB_CAPTURE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "capture.h"
+#include "config.h"
+#include "record.h"
+
+/*
+ * Shared between capture_live.c (public entry points, per-record
+ * processing) and capture_file.c. Not for other modules.
+ */
+
+#define PB_CAPTURE_BUDGET 4096u /* records per wakeup, so one source cannot starve the loop */
+
+struct pb_capture_ops {
+	/* Called after cap->paused changed. */
+	void (*pause)(struct pb_capture *cap, bool paused);
+	void (*poll_stats)(struct pb_capture *cap);
+	void (*close)(struct pb_capture *cap, bool drain);
+};
+
+struct pb_capture {
+	const struct pb_capture_ops *ops;
+	struct pb_capture_env env;
+	char name[PB_NAME_MAX];
+	struct pb_trailer_cfg trailers[PB_MAX_TRAILERS];
+	size_t ntrailers;
+	bool fcs;
+	bool paused;
+	bool oversize_logged;
+	int state;              /* enum pb_source_state */
+	uint16_t linktype;
+	uint32_t max_frame;     /* effective limit, <= PB_FRAME_CAP */
+	struct pb_record rec;   /* reused for every record: no malloc per packet */
+};
+
+/* Copies what the per-record path needs from cfg; sets STARTING. */
+void pb_capture_init(struct pb_capture *cap, const struct pb_capture_ops *ops,
+    const struct pb_capture_cfg *cfg, const struct pb_capture_env *env);
+void pb_capture_set_state(struct pb_capture *cap, int state);
+/* Oversize check, trailers, stats, deliver. data is valid during the call. */
+void pb_capture_process(struct pb_capture *cap, const uint8_t *data, uint32_t caplen,
+    uint32_t origlen, uint64_t ts_ns);
+/* A frame above max_frame: counted, never delivered. */
+void pb_capture_oversize(struct pb_capture *cap, uint32_t origlen);
+
+struct pb_capture *pb_capture_file_open(const struct pb_capture_cfg *cfg,
+    const struct pb_capture_env *env, char *err, size_t errlen);
+
+#endif
