@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef PB_GAPS_H
+#define PB_GAPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Sequence gap tracker for origin streams. An origin stream is
+ * (node, source, epoch); its records are numbered 1, 2, 3... The collector
+ * calls pb_gaps_observe() for every record it receives and learns whether
+ * the record is new (deliver it) or a duplicate (drop it), and which
+ * sequence numbers are still missing.
+ *
+ * A restart of the origin starts a new epoch: that is a new, independent
+ * stream, never a gap. The old epoch's stream is kept, since late records
+ * from it may still arrive (DLQ replay).
+ *
+ * Threading: everything runs on the engine thread, except
+ * pb_gaps_snapshot_get/put (any thread) and the snapshot objects, which
+ * are immutable once published.
+ */
+
+#define PB_GAPS_DEFAULT_MAX_STREAMS 4096u
+#define PB_GAPS_DEFAULT_MAX_RANGES 65536u
+
+struct pb_gaps_cfg {
+	uint32_t max_streams;           /* 0: PB_GAPS_DEFAULT_MAX_STREAMS */
+	/*
+	 * Missing ranges kept per stream (0: PB_GAPS_DEFAULT_MAX_RANGES).
+	 * Beyond it the two oldest ranges are merged: the sequence numbers
+	 * between them (already received) then count as missing again, and a
+	 * duplicate of one of them is reported FILLED instead of DUPLICATE.
+	 * Each merge counts in ranges_coalesced. Memory: up to about
+	 * 32 bytes * max_ranges per lossy stream.
+	 */
+	uint32_t max_ranges_per_stream;
+};
+
+enum pb_gap_result {
+	PB_GAP_IN_ORDER = 0, /* seq == expected next */
+	PB_GAP_AHEAD,        /* seq > expected: [expected, seq-1] now missing */
+	PB_GAP_FILLED,       /* seq was missing: new, deliver it */
+	PB_GAP_DUPLICATE,    /* seen before: drop it */
+	PB_GAP_INVALID,      /* seq 0 or UINT64_MAX: not tracked */
+	PB_GAP_NO_STREAM,    /* new stream but max_streams reached: not tracked */
+};
+
+const char *pb_gap_result_name(enum pb_gap_result r);
+
+struct pb_gap_range {
+	uint64_t lo, hi; /* inclusive */
+};
+
+struct pb_gaps_stream_info {
+	uint32_t node;
+	uint16_t source;
+	uint64_t epoch;
+	uint64_t expected_next;    /* highest seq seen + 1 (or seeded) */
+	uint64_t received;         /* distinct records accepted: in order + ahead + filled */
+	uint64_t duplicates;
+	uint64_t filled;           /* records that filled a missing seq */
+	uint64_t missing_total;    /* seqs currently missing (sum of range sizes) */
+	uint64_t gap_events;       /* AHEAD results (new ranges opened) */
+	uint64_t gap_seqs;         /* seqs ever declared missing: monotonic */
+	uint64_t ranges_coalesced; /* merges at the range cap */
+	uint64_t first_seen_ns;    /* pb_gaps_set_now() clock at creation */
+	uint64_t last_seen_ns;     /* ... at the last observe */
+	uint32_t nranges_total;
+	uint32_t nranges_listed;
+	const struct pb_gap_range *ranges; /* the nranges_listed oldest ranges */
+};
+
+struct pb_gaps_totals {
+	uint64_t streams;
+	uint64_t received;
+	uint64_t duplicates;
+	uint64_t filled;
+	uint64_t missing_total;
+	uint64_t gap_events;
+	uint64_t gap_seqs;
+	uint64_t ranges_coalesced;
+	uint64_t invalid;          /* PB_GAP_INVALID results */
+	uint64_t streams_rejected; /* PB_GAP_NO_STREAM results, seeds on a full table */
+};
+
+/* Immutable once published. Streams sorted by (node, source, epoch). */
+struct pb_gaps_snapshot {
+	uint64_t generated_ns; /* pb_mono_ns() at publish */
+	uint32_t nstreams;
+	struct pb_gaps_totals totals;
+	struct pb_gaps_stream_info *streams;
+};
+
+struct pb_gaps;
+
+/* NULL on allocation failure. cfg may be NULL (defaults). */
+struct pb_gaps *pb_gaps_new(const struct pb_gaps_cfg *cfg);
+/* Snapshots still held by readers stay valid until they are put. */
+void pb_gaps_free(struct pb_gaps *g);
+
+/*
+ * Timestamp copied into first_seen_ns/last_seen_ns by the following
+ * observes: the engine sets it once per batch so observe stays cheap.
+ */
+void pb_gaps_set_now(struct pb_gaps *g, uint64_t now_ns);
+
+/* The per-record call: O(1) for in-order records of the last stream. */
+enum pb_gap_result pb_gaps_observe(struct pb_gaps *g, uint32_t node, uint16_t source,
+    uint64_t epoch, uint64_t seq);
+
+/*
+ * Recovery after a restart: the stream continues at last_seq + 1 with no
+ * missing ranges (created if needed; its counters are kept if it exists).
+ * Returns 0, or -1 when the stream table is full or last_seq is invalid.
+ */
+int pb_gaps_seed(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoch,
+    uint64_t last_seq);
+
+/* Engine thread. */
+uint32_t pb_gaps_nstreams(const struct pb_gaps *g);
+void pb_gaps_totals(const struct pb_gaps *g, struct pb_gaps_totals *t);
+/*
+ * Fills *info (info->ranges = NULL, nranges_listed = 0) and copies up to
+ * max_ranges oldest missing ranges into ranges. Returns the number copied,
+ * or -1 if the stream does not exist.
+ */
+int pb_gaps_stream_get(const struct pb_gaps *g, uint32_t node, uint16_t source,
+    uint64_t epoch, struct pb_gaps_stream_info *info, struct pb_gap_range *ranges,
+    uint32_t max_ranges);
+
+/*
+ * Engine thread: builds a snapshot of every stream with its first
+ * max_ranges_listed missing ranges and swaps it in. O(streams): callers
+ * throttle it (e.g. every 500 ms). Returns 0, -1 on allocation failure
+ * (the previous snapshot stays).
+ */
+int pb_gaps_publish(struct pb_gaps *g, uint32_t max_ranges_listed);
+
+/*
+ * Any thread: a reference on the latest snapshot (NULL before the first
+ * publish). Release it with pb_gaps_snapshot_put(); it stays consistent
+ * while newer ones are published.
+ */
+struct pb_gaps_snapshot *pb_gaps_snapshot_get(struct pb_gaps *g);
+void pb_gaps_snapshot_put(struct pb_gaps_snapshot *snap);
+/* Binary search in a snapshot; NULL if absent. */
+const struct pb_gaps_stream_info *pb_gaps_snapshot_find(const struct pb_gaps_snapshot *snap,
+    uint32_t node, uint16_t source, uint64_t epoch);
+
+#endif

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef PB_PEER_LINK_INT_H
+#define PB_PEER_LINK_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "peer_link.h"
+
+/*
+ * Internals shared by peer_link.c (state machine: handshake, heartbeats,
+ * receive, lifetime) and peer_link_io.c (send path, control queue,
+ * connecting and name resolution, listener, accessors).
+ *
+ * Re-entrancy: every entry from the loop or the API runs between
+ * link_enter() and link_leave(); callbacks run at depth >= 1, so API calls
+ * from them only set flags (flush, down, free) that the outermost
+ * link_leave() acts on. conn_gen changes whenever a connection ends,
+ * which is how loops notice that a callback ended it.
+ */
+
+#define LINK_IOV 254                /* data iovecs per sendmsg (+2: ctrl, split) */
+#define LINK_READ_BUDGET (1u << 20) /* bytes read per wakeup: fairness */
+#define LINK_WRITE_BUDGET (4u << 20)
+#define LINK_HOST_MAX 256u
+#define LINK_CTRL_INIT 4096u
+
+enum link_hs_step { HS_HELLO, HS_AUTH, HS_WELCOME };
+
+/* Where the outgoing data stream is: inside a header (have bytes of it)
+ * or inside a body (left bytes to go). Both 0: at a message boundary. */
+struct tx_track {
+	uint8_t hdr[PB_WIRE_HDR_LEN];
+	uint8_t have;
+	uint32_t left;
+};
+
+struct resolve_job;
+
+struct pb_link {
+	struct pb_loop *loop;
+	struct pb_link_ops ops;
+	void *arg;
+	uint32_t node_id;
+	uint64_t epoch;
+	uint8_t *psk;
+	size_t psk_len;
+	uint32_t hb_ms, dead_ms, dead_eff, hs_ms, bo_min, bo_max;
+	size_t rx_max;
+	unsigned accept_roles;
+	/* dialer target */
+	char *host;
+	uint16_t port;
+	bool literal;
+	struct sockaddr_storage lit;
+	socklen_t litlen;
+	struct resolve_job *job;
+	/* connection */
+	int fd;
+	uint64_t conn_gen;
+	enum link_hs_step hs;
+	uint16_t hello_flags;
+	bool want_out, auth_counted, named, quiet_end;
+	pb_timer_id t_conn, t_hs, t_hb;
+	unsigned fails;
+	uint64_t up_mono, last_rx;
+	uint8_t nonce[PB_WIRE_NONCE_LEN];
+	struct pb_wire_hello peer;
+	/* re-entrancy */
+	unsigned depth;
+	bool closing, free_pending, down_pending, down_was_up, flush_pending;
+	/* buffers */
+	uint8_t *rx;
+	size_t rx_len, rx_cap;
+	uint8_t *cq;
+	size_t clen, coff, ccap;
+	struct tx_track track;
+	uint64_t rng;
+	struct pb_link_stats st;
+};
+
+static inline void
+link_set_str(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src != NULL ? src : "");
+}
+
+static inline bool
+link_track_at_boundary(const struct tx_track *t)
+{
+	return t->have == 0 && t->left == 0;
+}
+
+/* peer_link.c */
+void link_enter(struct pb_link *l);
+/* Runs deferred work when the outermost entry ends. false: l was freed. */
+bool link_leave(struct pb_link *l);
+/*
+ * Ends the current connection (or attempt): best-effort ERROR(code) when
+ * code != 0 and the stream is at a message boundary, close, stop timers,
+ * schedule the reconnect or go CLOSED, and leave on_down pending.
+ */
+void link_conn_end(struct pb_link *l, uint16_t code, const char *fmt, ...) PB_PRINTF(3, 4);
+void link_on_fd(struct pb_loop *loop, int fd, uint32_t events, void *arg);
+
+/* peer_link_io.c */
+void link_fmt_addr(const struct sockaddr *sa, char *buf, size_t len);
+int link_parse_literal(const char *s, uint16_t port, struct sockaddr_storage *ss,
+    socklen_t *len);
+void link_set_events(struct pb_link *l, bool out);
+/* Encodes msg at the end of the control queue (force: ignore the limit). */
+int link_cq_put(struct pb_link *l, const struct pb_wire_msg *msg, bool force);
+void link_tx_flush(struct pb_link *l);
+void link_connect(struct pb_link *l, const struct sockaddr *sa, socklen_t salen);
+void link_resolve_start(struct pb_link *l);
+void link_job_cancel(struct pb_link *l);
+
+#endif
