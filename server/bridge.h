@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef PB_BRIDGE_H
+#define PB_BRIDGE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlq_store.h"
+
+/*
+ * What the engine shares with management threads for the tunnel: a peer
+ * table snapshot the engine republishes (every 250 ms and on state
+ * changes), the replay job table, and the command queue for requests.
+ * Management never calls into the engine: it reads these under the lock
+ * and pushes commands.
+ */
+
+struct pb_gaps;
+struct pb_cmdq;
+
+struct pb_peer_snap {
+	char name[64];
+	char direction[12];     /* "downstream" (we send) or "upstream" (we receive) */
+	char origin[8];         /* "dial" (configured) or "accept" */
+	char state[16];         /* connecting, up, slow, down */
+	char address[192];      /* configured host:port or the accepted peer's address */
+	uint32_t node_id;       /* 0 until known */
+	char node_name[64];
+	uint64_t connected_since_ns; /* realtime, 0 when not up */
+	char last_error[256];
+	uint64_t rtt_ns;
+	uint64_t reconnects, auth_failures, protocol_errors;
+	/* downstream */
+	uint64_t records_sent, bytes_sent, records_acked, bytes_acked;
+	uint64_t in_flight, in_flight_bytes, resent, to_dlq, dlq_refused, replayed;
+	uint64_t buffer_used, buffer_capacity, oldest_unacked_age_ms;
+	uint64_t next_seq, acked_seq;
+	/* upstream */
+	uint64_t records_received, bytes_received, link_duplicates, link_lost;
+	uint64_t origin_duplicates, loops, hop_limit, dlq_announced;
+	uint64_t custody_seq, epoch;
+};
+
+enum pb_replay_state { PB_REPLAY_QUEUED, PB_REPLAY_RUNNING, PB_REPLAY_DONE, PB_REPLAY_FAILED };
+const char *pb_replay_state_name(int state);
+
+#define PB_REPLAY_JOBS 64
+
+struct pb_replay_job {
+	uint64_t id;              /* 0 = free slot */
+	int state;                /* enum pb_replay_state */
+	struct pb_dlq_filter filter;
+	char target[64];          /* "" = each row's own peer */
+	double rate;              /* records/s */
+	uint64_t created_ns, finished_ns; /* realtime */
+	uint64_t fetched, sent, acked, deleted, skipped, errors;
+	char error[256];
+};
+
+struct pb_bridge {
+	pthread_mutex_t lock;
+	/* peers snapshot (replaced wholesale) */
+	struct pb_peer_snap *peers;
+	size_t npeers;
+	uint64_t peers_generated_ns;
+	/* tunnel-wide counters */
+	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates, link_records;
+	/* replay jobs: written by the engine, read by management */
+	struct pb_replay_job jobs[PB_REPLAY_JOBS];
+	/* set once at start, then read-only */
+	struct pb_gaps *gaps;       /* snapshots are thread safe */
+	struct pb_dlq *dlq;         /* pb_dlq_get_stats is thread safe */
+	char dlq_path[4096];        /* for pb_dlq_list() on the management thread */
+	struct pb_cmdq *cmdq;
+	_Atomic uint64_t next_request;
+};
+
+/* Commands from management to the engine (struct pb_cmd.type). */
+enum {
+	PB_CMD_REPLAY = 1, /* ptr: struct pb_replay_request * (engine frees) */
+	PB_CMD_PURGE = 2,  /* ptr: struct pb_purge_request * (shared, see below) */
+};
+
+struct pb_replay_request {
+	uint64_t id;
+	struct pb_dlq_filter filter;
+	char target[64];
+	double rate;
+};
+
+/* A synchronous purge: the management thread waits on cond (bounded) until
+ * the engine reports done; refcount 2 (requester + engine), last one frees. */
+struct pb_purge_request {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int refs;
+	bool done;
+	int status;
+	uint64_t deleted;
+	struct pb_dlq_filter filter;
+};
+void pb_purge_request_put(struct pb_purge_request *r);
+
+#endif

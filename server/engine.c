@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "clock.h"
+#include "engine_int.h"
+#include "log.h"
+
+/*
+ * capture → record → route → sinks, on one thread. Sources are paused as a
+ * group when any sink cannot take one more record (back-pressure instead of
+ * loss) and resumed when every sink has room again.
+ */
+
+#define STATS_INTERVAL_NS (1 * PB_NSEC_PER_SEC)
+#define DRAIN_TICK_NS (10 * PB_NSEC_PER_MSEC)
+
+static void
+engine_set_paused(struct pb_engine *e, bool paused)
+{
+	if (e->paused == paused)
+		return;
+	e->paused = paused;
+	if (paused)
+		e->pauses++;
+	log_debug("engine", "%s sources", paused ? "pausing" : "resuming");
+	for (size_t i = 0; i < e->nsources; i++) {
+		struct engine_source *s = &e->sources[i];
+		if (!s->cap)
+			continue;
+		int st = pb_capture_state(s->cap);
+		if (st == PB_SOURCE_FINISHED || st == PB_SOURCE_FAILED)
+			continue;
+		pb_capture_pause(s->cap, paused);
+		atomic_store(&s->stats.state, paused ? PB_SOURCE_PAUSED : PB_SOURCE_RUNNING);
+	}
+}
+
+static bool
+engine_sinks_writable(struct pb_engine *e)
+{
+	for (size_t i = 0; i < e->nsinks; i++)
+		if (!e->sinks[i].sink->ops->writable(e->sinks[i].sink))
+			return false;
+	return true;
+}
+
+/* Every record, local or received, goes to every sink and, as configured,
+ * to every downstream peer. Its token lets custody be tracked per record. */
+void
+engine_route(struct pb_engine *e, struct pb_record *rec, bool remote)
+{
+	rec->token = ++e->token;
+	for (size_t i = 0; i < e->nsinks; i++) {
+		struct pb_sink *k = e->sinks[i].sink;
+		k->ops->write(k, rec);
+	}
+	if (e->npeers && (remote ? e->tc->forward.remote_capture : e->tc->forward.local_capture)) {
+		for (size_t i = 0; i < e->npeers; i++)
+			fwd_peer_enqueue(e->peers[i], rec, rec->token, 0, -1);
+	}
+	if (!engine_sinks_writable(e))
+		engine_set_paused(e, true);
+}
+
+static void
+engine_deliver(void *ctx, struct pb_record *rec)
+{
+	struct engine_source *s = ctx;
+	struct pb_engine *e = s->engine;
+
+	rec->origin_node = e->cfg->node.id;
+	rec->origin_epoch = e->epoch;
+	rec->origin_seq = ++s->seq;
+	rec->origin_source = s->id;
+	rec->link_node = 0;
+	engine_route(e, rec, false);
+}
+
+static void
+engine_sink_writable(struct pb_sink *sink, void *arg)
+{
+	struct pb_engine *e = arg;
+	if (e->paused && !e->stopping && engine_sinks_writable(e))
+		engine_set_paused(e, false);
+}
+
+static void
+engine_sink_progress(struct pb_sink *sink, void *arg)
+{
+	fwd_custody_update(arg, false);
+}
+
+static bool
+engine_all_finished(const struct pb_engine *e)
+{
+	if (!e->nsources)
+		return false;
+	for (size_t i = 0; i < e->nsources; i++) {
+		int st = pb_capture_state(e->sources[i].cap);
+		if (st != PB_SOURCE_FINISHED && st != PB_SOURCE_FAILED)
+			return false;
+	}
+	return true;
+}
+
+/* --exit-on-finish: once the sources are done, wait until every downstream
+ * peer acknowledged (or the records moved to the DLQ), then stop. */
+static int64_t
+engine_drain_tick(struct pb_loop *loop, void *arg)
+{
+	struct pb_engine *e = arg;
+	for (size_t i = 0; i < e->npeers; i++)
+		if (e->peers[i]->toks.n)
+			return (int64_t)DRAIN_TICK_NS;
+	log_info("engine", "all sources finished%s, shutting down (--exit-on-finish)",
+	    e->npeers ? " and every peer acknowledged" : "");
+	pb_loop_stop(loop);
+	return PB_TIMER_STOP;
+}
+
+static void
+engine_capture_state(void *ctx, struct pb_capture *cap, int state)
+{
+	struct engine_source *s = ctx;
+	struct pb_engine *e = s->engine;
+
+	atomic_store(&s->stats.state, state);
+	if (state == PB_SOURCE_FAILED)
+		log_warnx("engine", "capture '%s' failed; other sources keep running", s->cfg->name);
+	if (e->exit_on_finish && engine_all_finished(e))
+		pb_loop_add_timer(e->loop, 0, engine_drain_tick, e);
+}
+
+static void
+engine_before_sleep(struct pb_loop *loop, void *arg)
+{
+	struct pb_engine *e = arg;
+	for (size_t i = 0; i < e->nsinks; i++)
+		e->sinks[i].sink->ops->flush(e->sinks[i].sink);
+	/* One writev per peer per iteration, however many records came in. */
+	for (size_t i = 0; i < e->npeers; i++) {
+		struct fwd_peer *p = e->peers[i];
+		if (p->kick && p->up && p->conn && p->conn->link) {
+			p->kick = false;
+			pb_link_kick(p->conn->link);
+		}
+	}
+	if (e->gaps)
+		pb_gaps_set_now(e->gaps, pb_real_ns());
+	fwd_custody_update(e, false);
+}
+
+static int64_t
+engine_stats_timer(struct pb_loop *loop, void *arg)
+{
+	struct pb_engine *e = arg;
+	for (size_t i = 0; i < e->nsources; i++)
+		if (e->sources[i].cap)
+			pb_capture_poll_stats(e->sources[i].cap);
+	return (int64_t)STATS_INTERVAL_NS;
+}
+
+static void
+engine_on_signal(struct pb_loop *loop, int signo, void *arg)
+{
+	struct pb_engine *e = arg;
+
+	switch (signo) {
+	case SIGHUP:
+		log_info("engine", "SIGHUP: reopening output files");
+		for (size_t i = 0; i < e->nsinks; i++)
+			e->sinks[i].sink->ops->reopen(e->sinks[i].sink);
+		break;
+	case SIGINT:
+	case SIGTERM:
+		log_info("engine", "%s: shutting down", strsignal(signo));
+		pb_loop_stop(loop);
+		break;
+	}
+}
+
+static int
+engine_open_sinks(struct pb_engine *e, char *err, size_t errlen)
+{
+	const struct pb_config *cfg = e->cfg;
+
+	e->sinks = calloc(cfg->ndumps ? cfg->ndumps : 1, sizeof(*e->sinks));
+	if (!e->sinks) {
+		snprintf(err, errlen, "engine: out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->ndumps; i++) {
+		const struct pb_dump_cfg *d = &cfg->dumps[i];
+		struct engine_sink *k = &e->sinks[i];
+		struct pb_sink_env env = {
+			.loop = e->loop,
+			.srcdir = e->dir,
+			.stats = &k->stats,
+			.on_writable = engine_sink_writable,
+			.on_writable_arg = e,
+			.on_progress = engine_sink_progress,
+			.on_progress_arg = e,
+		};
+		char why[512] = "";
+		k->sink = d->kind == PB_DUMP_FILE ? pb_sink_file_open(d, &env, why, sizeof(why))
+						  : pb_sink_iface_open(d, &env, why, sizeof(why));
+		if (!k->sink) {
+			snprintf(err, errlen, "dump '%s': %s", d->name, why);
+			return -1;
+		}
+		e->nsinks++;
+	}
+	return 0;
+}
+
+static int
+engine_open_sources(struct pb_engine *e, char *err, size_t errlen)
+{
+	const struct pb_config *cfg = e->cfg;
+
+	e->sources = calloc(cfg->ncaptures ? cfg->ncaptures : 1, sizeof(*e->sources));
+	if (!e->sources) {
+		snprintf(err, errlen, "engine: out of memory");
+		return -1;
+	}
+	/* Open all first and report every failure, not just the first. */
+	size_t used = 0;
+	int failures = 0;
+	for (size_t i = 0; i < cfg->ncaptures; i++) {
+		struct engine_source *s = &e->sources[i];
+		s->engine = e;
+		s->cfg = &cfg->captures[i];
+		s->id = (uint16_t)i;
+		e->nsources++;
+		struct pb_capture_env env = {
+			.loop = e->loop,
+			.source_id = s->id,
+			.stats = &s->stats,
+			.deliver = engine_deliver,
+			.on_state = engine_capture_state,
+			.ctx = s,
+		};
+		char why[512] = "";
+		s->cap = pb_capture_open(s->cfg, &env, why, sizeof(why));
+		if (!s->cap) {
+			failures++;
+			int n = snprintf(err + used, errlen - used, "%s%s", used ? "\n" : "", why);
+			if (n > 0 && (size_t)n < errlen - used)
+				used += (size_t)n;
+			continue;
+		}
+		struct pb_source_info info = {
+			.node_id = cfg->node.id,
+			.source_id = s->id,
+			.linktype = pb_capture_linktype(s->cap),
+		};
+		snprintf(info.name, sizeof(info.name), "%s", s->cfg->name);
+		if (s->cfg->description[0])
+			snprintf(info.description, sizeof(info.description), "%s", s->cfg->description);
+		else
+			snprintf(info.description, sizeof(info.description), "%s %.200s",
+			    s->cfg->is_file ? "file" : "interface",
+			    s->cfg->is_file ? s->cfg->file : s->cfg->interface);
+		fwd_learn_source(e, &info);
+	}
+	return failures ? -1 : 0;
+}
+
+static int
+engine_build_view(struct pb_engine *e)
+{
+	struct pb_view *v = &e->view;
+	const struct pb_config *cfg = e->cfg;
+
+	v->node_id = cfg->node.id;
+	snprintf(v->node_name, sizeof(v->node_name), "%s", cfg->node.name);
+	snprintf(v->node_description, sizeof(v->node_description), "%s", cfg->node.description);
+	v->version = PACKAGE_VERSION;
+	v->epoch = e->epoch;
+	v->started_real_ns = pb_real_ns();
+	v->started_mono_ns = pb_mono_ns();
+	v->sources = calloc(e->nsources ? e->nsources : 1, sizeof(*v->sources));
+	v->sinks = calloc(e->nsinks ? e->nsinks : 1, sizeof(*v->sinks));
+	if (!v->sources || !v->sinks)
+		return -1;
+	for (size_t i = 0; i < e->nsources; i++) {
+		const struct pb_capture_cfg *c = e->sources[i].cfg;
+		struct pb_view_source *vs = &v->sources[i];
+		snprintf(vs->name, sizeof(vs->name), "%s", c->name);
+		snprintf(vs->kind, sizeof(vs->kind), "%s", c->is_file ? "file" : "live");
+		snprintf(vs->target, sizeof(vs->target), "%s", c->is_file ? c->file : c->interface);
+		snprintf(vs->filter, sizeof(vs->filter), "%s", c->filter);
+		vs->stats = &e->sources[i].stats;
+	}
+	v->nsources = e->nsources;
+	for (size_t i = 0; i < e->nsinks; i++) {
+		const struct pb_dump_cfg *d = &cfg->dumps[i];
+		struct pb_view_sink *vk = &v->sinks[i];
+		snprintf(vk->name, sizeof(vk->name), "%s", d->name);
+		snprintf(vk->kind, sizeof(vk->kind), "%s", d->kind == PB_DUMP_FILE ? "file" : "iface");
+		snprintf(vk->target, sizeof(vk->target), "%s",
+		    d->kind == PB_DUMP_FILE ? d->file : d->interface);
+		snprintf(vk->format, sizeof(vk->format), "%s",
+		    d->kind != PB_DUMP_FILE ? "" : d->format == PB_FORMAT_PCAP ? "pcap" : "pcapng");
+		vk->stats = &e->sinks[i].stats;
+	}
+	v->nsinks = e->nsinks;
+	v->bridge = &e->bridge;
+	return 0;
+}
+
+struct pb_engine *
+pb_engine_new(const struct pb_config *cfg, char *err, size_t errlen)
+{
+	struct pb_engine *e = calloc(1, sizeof(*e));
+	if (!e) {
+		snprintf(err, errlen, "engine: out of memory");
+		return NULL;
+	}
+	e->cfg = cfg;
+	e->tc = &cfg->tunnel;
+	pthread_mutex_init(&e->bridge.lock, NULL);
+	/* Real time in ns: unique per start, so a restart never looks like a gap. */
+	e->epoch = pb_real_ns();
+	if (!(e->loop = pb_loop_new(err, errlen)) || !(e->dir = pb_srcdir_new())) {
+		if (e->loop && !e->dir)
+			snprintf(err, errlen, "engine: out of memory");
+		goto fail;
+	}
+	/* Signals first: threads started below inherit the blocked mask. */
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (pb_loop_add_signal(e->loop, sigs[i], engine_on_signal, e) < 0) {
+			snprintf(err, errlen, "engine: signalfd: %s", strerror(errno));
+			goto fail;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!(e->cmdq = pb_cmdq_new(e->loop, fwd_on_cmd, e, err, errlen)))
+		goto fail;
+	e->bridge.cmdq = e->cmdq;
+
+	struct pb_node_info self = { .node_id = cfg->node.id };
+	snprintf(self.name, sizeof(self.name), "%s", cfg->node.name);
+	snprintf(self.description, sizeof(self.description), "%s", cfg->node.description);
+	fwd_learn_node(e, &self);
+
+	if (engine_open_sinks(e, err, errlen) < 0 || fwd_start(e, err, errlen) < 0 ||
+	    engine_open_sources(e, err, errlen) < 0)
+		goto fail;
+	if (engine_build_view(e) < 0) {
+		snprintf(err, errlen, "engine: out of memory");
+		goto fail;
+	}
+	pb_loop_set_before_sleep(e->loop, engine_before_sleep, e);
+	pb_loop_add_timer(e->loop, STATS_INTERVAL_NS, engine_stats_timer, e);
+	if (!engine_sinks_writable(e))
+		engine_set_paused(e, true);
+	return e;
+fail:
+	pb_engine_free(e);
+	return NULL;
+}
+
+const struct pb_view *
+pb_engine_view(const struct pb_engine *e)
+{
+	return &e->view;
+}
+
+void
+pb_engine_set_exit_on_finish(struct pb_engine *e, bool on)
+{
+	e->exit_on_finish = on;
+	if (on && e->nsources && engine_all_finished(e))
+		pb_loop_stop(e->loop);
+}
+
+int
+pb_engine_run(struct pb_engine *e)
+{
+	log_info("engine", "node %u (%s) running: %zu source(s), %zu sink(s), epoch %llu",
+	    e->cfg->node.id, e->cfg->node.name, e->nsources, e->nsinks,
+	    (unsigned long long)e->epoch);
+	int rc = pb_loop_run(e->loop);
+	e->stopping = true;
+
+	/* Stop intake first; records a file reader had queued but the engine
+	 * had not yet taken were never accepted, so nothing accepted is lost. */
+	uint64_t packets = 0;
+	for (size_t i = 0; i < e->nsources; i++) {
+		struct engine_source *s = &e->sources[i];
+		if (s->cap) {
+			pb_capture_poll_stats(s->cap);
+			pb_capture_close(s->cap, false);
+			s->cap = NULL;
+		}
+		packets += pb_counter_get(&s->stats.packets);
+	}
+	/* Flush the sinks first: what they wrote is in custody and can be
+	 * acknowledged upstream before the links close. */
+	for (size_t i = 0; i < e->nsinks; i++) {
+		if (e->sinks[i].sink) {
+			e->sinks[i].sink->ops->close(e->sinks[i].sink);
+			e->sinks[i].sink = NULL;
+			atomic_store(&e->sinks[i].stats.state, PB_SINK_CLOSED);
+		}
+	}
+	fwd_stop(e);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	log_info("engine", "stopped: %llu packets accepted, all flushed; back-pressure pauses %llu; peak RSS %ld KiB",
+	    (unsigned long long)packets, (unsigned long long)e->pauses, ru.ru_maxrss);
+	return rc;
+}
+
+void
+pb_engine_stop(struct pb_engine *e)
+{
+	pb_loop_stop(e->loop);
+}
+
+void
+pb_engine_free(struct pb_engine *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->nsources; i++)
+		if (e->sources[i].cap)
+			pb_capture_close(e->sources[i].cap, false);
+	for (size_t i = 0; i < e->nsinks; i++)
+		if (e->sinks[i].sink)
+			e->sinks[i].sink->ops->close(e->sinks[i].sink);
+	fwd_stop(e);
+	pb_cmdq_flush(e->cmdq); /* pending replays fail, purges answer: no DLQ any more */
+	pb_cmdq_free(e->cmdq);
+	pb_gaps_free(e->gaps);
+	free(e->bridge.peers);
+	pthread_mutex_destroy(&e->bridge.lock);
+	free(e->sources);
+	free(e->sinks);
+	free(e->view.sources);
+	free(e->view.sinks);
+	pb_srcdir_free(e->dir);
+	pb_loop_free(e->loop);
+	free(e);
+}

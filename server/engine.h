@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef PB_ENGINE_H
+#define PB_ENGINE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "view.h"
+
+/*
+ * The forwarding engine: owns the loop, sources, sinks and the directory of
+ * nodes and sources. Runs on the thread that calls pb_engine_run().
+ */
+
+struct pb_engine;
+
+/* Opens every capture and sink. NULL with every reason in err on failure. */
+struct pb_engine *pb_engine_new(const struct pb_config *cfg, char *err, size_t errlen);
+/* Immutable view for management threads (valid until pb_engine_free). */
+const struct pb_view *pb_engine_view(const struct pb_engine *e);
+/* Runs until SIGINT/SIGTERM (graceful: sources stop, sinks flush) or
+ * pb_engine_stop(). Returns 0 on a clean shutdown. */
+int pb_engine_run(struct pb_engine *e);
+void pb_engine_stop(struct pb_engine *e);
+void pb_engine_free(struct pb_engine *e);
+
+#include <stdbool.h>
+/* Stop once every source has finished (file sources) and sinks are flushed. */
+void pb_engine_set_exit_on_finish(struct pb_engine *e, bool on);
+#endif

@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "engine_int.h"
+#include "log.h"
+#include "wire.h"
+
+/*
+ * Downstream peers: records wait in a per-peer resend buffer (encoded
+ * RECORD messages, link seq in order) until the peer acknowledges custody.
+ * What the buffer cannot keep - too old (resend.timeout), pushed out when
+ * full, or still there at shutdown - moves to the SQLite DLQ with a
+ * reason, and the peer is told with DLQ_NOTICE so it never waits for it.
+ */
+
+#define EXPIRY_TICK_NS (100 * PB_NSEC_PER_MSEC)
+/* Average record size assumed to size the entry index of a buffer. */
+#define AVG_ENTRY_BYTES 96u
+
+int
+fifo2_push(struct fifo2 *f, uint64_t a, uint64_t b)
+{
+	if (f->n == f->cap) {
+		size_t ncap = f->cap ? f->cap * 2 : 1024;
+		uint64_t (*v)[2] = malloc(ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		for (size_t i = 0; i < f->n; i++) {
+			v[i][0] = f->v[(f->head + i) % f->cap][0];
+			v[i][1] = f->v[(f->head + i) % f->cap][1];
+		}
+		free(f->v);
+		f->v = v;
+		f->cap = ncap;
+		f->head = 0;
+	}
+	size_t t = (f->head + f->n) % f->cap;
+	f->v[t][0] = a;
+	f->v[t][1] = b;
+	f->n++;
+	return 0;
+}
+
+void
+fifo2_pop(struct fifo2 *f)
+{
+	if (!f->n)
+		return;
+	f->head = (f->head + 1) % f->cap;
+	f->n--;
+}
+
+void
+fifo2_clear(struct fifo2 *f)
+{
+	f->head = f->n = 0;
+}
+
+void
+fifo2_free(struct fifo2 *f)
+{
+	free(f->v);
+	memset(f, 0, sizeof(*f));
+}
+
+static int64_t peer_expiry_tick(struct pb_loop *loop, void *arg);
+
+struct fwd_peer *
+fwd_peer_new(struct pb_engine *e, const char *name, const char *address, bool configured)
+{
+	struct fwd_peer *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->e = e;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->address, sizeof(p->address), "%s", address ? address : "");
+	p->configured = configured;
+	p->next_seq = 1;
+	size_t cap = (size_t)e->tc->resend.buffer_bytes;
+	p->rs = pb_resend_new(cap, cap / AVG_ENTRY_BYTES + 1024);
+	if (!p->rs) {
+		free(p);
+		return NULL;
+	}
+	p->expiry_timer = pb_loop_add_timer(e->loop, EXPIRY_TICK_NS, peer_expiry_tick, p);
+	return p;
+}
+
+void
+fwd_peer_free(struct fwd_peer *p)
+{
+	if (!p)
+		return;
+	pb_loop_del_timer(p->e->loop, p->expiry_timer);
+	pb_resend_free(p->rs);
+	fifo2_free(&p->toks);
+	fifo2_free(&p->spills);
+	fifo2_free(&p->replays);
+	fifo2_free(&p->replay_job);
+	free(p);
+}
+
+struct fwd_peer *
+fwd_peer_find(struct pb_engine *e, const char *name)
+{
+	for (size_t i = 0; i < e->npeers; i++)
+		if (strcmp(e->peers[i]->name, name) == 0)
+			return e->peers[i];
+	return NULL;
+}
+
+const char *
+fwd_peer_state(const struct fwd_peer *p)
+{
+	if (!p->conn || !p->conn->link)
+		return "down";
+	switch (pb_link_state(p->conn->link)) {
+	case PB_LINK_UP:
+		break;
+	case PB_LINK_IDLE:
+	case PB_LINK_CONNECTING:
+	case PB_LINK_HANDSHAKE:
+		return "connecting";
+	default:
+		return "down";
+	}
+	struct pb_resend_stats st;
+	pb_resend_get_stats(p->rs, &st);
+	uint64_t slow_ns = (uint64_t)(p->e->tc->slow_after_s * 1e9);
+	if (st.entries && pb_mono_ns() - p->acked_change_ns > slow_ns)
+		return "slow";
+	return "up";
+}
+
+bool
+fwd_peer_room(const struct fwd_peer *p)
+{
+	struct pb_resend_stats st;
+	pb_resend_get_stats(p->rs, &st);
+	return st.used_bytes < st.capacity / 2;
+}
+
+uint64_t
+fwd_peer_custody(const struct fwd_peer *p)
+{
+	uint64_t c = UINT64_MAX;
+	const uint64_t *t;
+	if ((t = fifo2_front((struct fifo2 *)&p->toks)) && t[1] && t[1] - 1 < c)
+		c = t[1] - 1;
+	if ((t = fifo2_front((struct fifo2 *)&p->spills)) && t[1] && t[1] - 1 < c)
+		c = t[1] - 1;
+	return c;
+}
+
+static void
+peer_notice(struct fwd_peer *p, uint64_t first, uint64_t last, uint32_t reason)
+{
+	if (!p->up || first > last)
+		return;
+	struct pb_wire_msg m = { .type = PB_WIRE_T_DLQ_NOTICE };
+	m.dlq.first_seq = first;
+	m.dlq.last_seq = last;
+	m.dlq.reason = reason;
+	if (pb_link_send_msg(p->conn->link, &m) == 0)
+		p->notices++;
+}
+
+/* Moves one encoded RECORD to the DLQ. Returns 0 when accepted. */
+static int
+peer_to_dlq(struct fwd_peer *p, const uint8_t *msg, size_t len, int reason, uint64_t token)
+{
+	struct pb_engine *e = p->e;
+	struct pb_wire_msg m;
+	size_t used;
+	char err[128];
+
+	if (pb_wire_decode(msg, len, &m, &used, err, sizeof(err)) != PB_WIRE_OK ||
+	    m.type != PB_WIRE_T_RECORD) {
+		log_warnx("dlq", "peer '%s': cannot decode a buffered record: %s", p->name, err);
+		p->dlq_refused++;
+		return -1;
+	}
+	if (!e->dlq) {
+		p->dlq_refused++;
+		return -1;
+	}
+	struct pb_dlq_meta meta = {
+		.origin_node = m.record.origin_node,
+		.origin_source = m.record.origin_source,
+		.reason = (uint8_t)reason,
+		.origin_epoch = m.record.origin_epoch,
+		.origin_seq = m.record.origin_seq,
+		.capture_ns = m.record.ts_ns,
+		.enqueue_ns = pb_real_ns(),
+	};
+	snprintf(meta.peer, sizeof(meta.peer), "%s", p->name);
+	uint64_t dtok = 0;
+	if (pb_dlq_put(e->dlq, &meta, msg, len, &dtok) < 0) {
+		p->dlq_refused++;
+		return -1;
+	}
+	p->to_dlq++;
+	if (token)
+		fifo2_push(&p->spills, dtok, token);
+	return 0;
+}
+
+static void
+peer_log_refused(struct fwd_peer *p, const char *why)
+{
+	static uint64_t last_ns;
+	uint64_t now = pb_mono_ns();
+	if (now - last_ns < 10 * PB_NSEC_PER_SEC)
+		return;
+	last_ns = now;
+	log_warnx("dlq", "peer '%s': %s and the DLQ refused it (%s): %llu record(s) lost so far; "
+	    "see /api/v1/dlq", p->name, why, p->e->dlq ? "DLQ full or queue full" : "no dlq.path configured",
+	    (unsigned long long)p->dlq_refused);
+}
+
+/* Drops the oldest buffered record to the DLQ. -1 when it is in flight. */
+static int
+peer_spill_oldest(struct fwd_peer *p, int reason)
+{
+	uint64_t seq, ns;
+	const void *msg;
+	size_t len;
+
+	if (pb_resend_oldest(p->rs, &seq, &ns, &msg, &len) < 0)
+		return -1;
+	if (pb_resend_oldest_in_flight(p->rs))
+		return -1;
+	uint64_t *t = fifo2_front(&p->toks);
+	uint64_t token = t && t[0] == seq ? t[1] : 0;
+	if (peer_to_dlq(p, msg, len, reason, token) < 0)
+		peer_log_refused(p, reason == PB_DLQ_TIMEOUT ? "a record expired" : "the buffer overflowed");
+	pb_resend_drop_oldest(p->rs);
+	if (t && t[0] == seq)
+		fifo2_pop(&p->toks);
+	/* A replayed record moving back to the DLQ: its row was never deleted. */
+	uint64_t *r = fifo2_front(&p->replays);
+	if (r && r[0] == seq) {
+		uint64_t *j = fifo2_front(&p->replay_job);
+		fwd_replay_requeued(p->e, (int)j[1]);
+		fifo2_pop(&p->replays);
+		fifo2_pop(&p->replay_job);
+	}
+	peer_notice(p, seq, seq, reason == PB_DLQ_TIMEOUT ? PB_WIRE_DLQ_EXPIRED : PB_WIRE_DLQ_QUEUE_FULL);
+	return 0;
+}
+
+static void
+peer_direct_to_dlq(struct fwd_peer *p, const struct pb_record *rec, uint64_t token)
+{
+	/* Encode with a placeholder seq: the record never entered the link. */
+	uint8_t stackbuf[PB_WIRE_MAX_MSG];
+	size_t n = pb_wire_encode_record(stackbuf, sizeof(stackbuf), rec, 1);
+	if (!n || peer_to_dlq(p, stackbuf, n, PB_DLQ_OVERFLOW, token) < 0)
+		peer_log_refused(p, "the buffer overflowed");
+}
+
+void
+fwd_peer_enqueue(struct fwd_peer *p, const struct pb_record *rec, uint64_t token,
+    uint64_t replay_row, int replay_job)
+{
+	size_t need = pb_wire_record_size(rec);
+	void *dst;
+
+	while (!(dst = pb_resend_reserve(p->rs, need))) {
+		if (errno == EMSGSIZE || peer_spill_oldest(p, PB_DLQ_OVERFLOW) < 0) {
+			if (replay_row) {
+				fwd_replay_requeued(p->e, replay_job);
+				return;
+			}
+			peer_direct_to_dlq(p, rec, token);
+			return;
+		}
+	}
+	uint64_t seq = p->next_seq;
+	size_t n = pb_wire_encode_record(dst, need, rec, seq);
+	if (!n || pb_resend_commit(p->rs, seq, pb_mono_ns(), n) < 0) {
+		log_warnx("peer", "peer '%s': cannot encode record %u/%u seq %llu", p->name,
+		    rec->origin_node, rec->origin_source, (unsigned long long)rec->origin_seq);
+		return;
+	}
+	p->next_seq++;
+	fifo2_push(&p->toks, seq, token);
+	if (replay_row) {
+		fifo2_push(&p->replays, seq, replay_row);
+		fifo2_push(&p->replay_job, seq, (uint64_t)replay_job);
+		p->replayed++;
+	}
+	p->kick = true;
+}
+
+static int64_t
+peer_expiry_tick(struct pb_loop *loop, void *arg)
+{
+	struct fwd_peer *p = arg;
+	uint64_t timeout = (uint64_t)(p->e->tc->resend.timeout_s * 1e9);
+	uint64_t now = pb_mono_ns();
+	uint64_t seq, ns;
+	const void *msg;
+	size_t len;
+
+	while (pb_resend_oldest(p->rs, &seq, &ns, &msg, &len) == 0 && now - ns > timeout) {
+		if (pb_resend_oldest_in_flight(p->rs)) {
+			/* Stuck mid-message for longer than the timeout: reset the
+			 * connection so the record can leave the buffer. */
+			if (p->up)
+				pb_link_drop(p->conn->link, PB_WIRE_E_TIMEOUT, "record stuck in flight");
+			break;
+		}
+		peer_spill_oldest(p, PB_DLQ_TIMEOUT);
+	}
+	return (int64_t)EXPIRY_TICK_NS;
+}
+
+void
+fwd_peer_spill_all(struct fwd_peer *p, int reason)
+{
+	uint64_t n = 0;
+	pb_resend_rewind(p->rs); /* nothing is in flight any more */
+	while (peer_spill_oldest(p, reason) == 0)
+		n++;
+	if (n)
+		log_info("peer", "peer '%s': %llu unacknowledged record(s) moved to the DLQ (%s)",
+		    p->name, (unsigned long long)n, pb_dlq_reason_name(reason));
+}
+
+void
+fwd_peer_dlq_committed(struct fwd_peer *p, uint64_t token, int status)
+{
+	uint64_t *s;
+	while ((s = fifo2_front(&p->spills)) && s[0] <= token)
+		fifo2_pop(&p->spills);
+	if (status < 0)
+		log_warnx("dlq", "peer '%s': a DLQ batch failed to commit (puts up to %llu lost)",
+		    p->name, (unsigned long long)token);
+}
+
+void
+fwd_peer_attach(struct fwd_peer *p, struct fwd_conn *c)
+{
+	p->conn = c;
+	c->peer = p;
+	p->resumed = false;
+}
+
+void
+fwd_peer_detach(struct fwd_peer *p, const char *reason)
+{
+	if (p->up)
+		log_warnx("peer", "peer '%s' down: %s (%llu record(s) unacknowledged, kept for %.1f s)",
+		    p->name, reason, (unsigned long long)p->toks.n, p->e->tc->resend.timeout_s);
+	p->up = false;
+	p->resumed = false;
+	p->announced_nodes = p->announced_sources = 0;
+	/* Everything not acknowledged goes again on the next connection. */
+	pb_resend_rewind(p->rs);
+	if (p->conn && p->conn->accepted) {
+		p->conn->peer = NULL;
+		p->conn = NULL;
+	}
+}
+
+void
+fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w)
+{
+	uint64_t resume = w->resume_seq;
+	uint64_t before = p->sent_seq;
+
+	if (resume >= p->next_seq) {
+		/* The receiver holds more than we ever numbered: our numbering
+		 * restarted without an epoch change. Continue above it. */
+		log_warnx("peer", "peer '%s': receiver resumes at %llu beyond our next %llu",
+		    p->name, (unsigned long long)resume, (unsigned long long)p->next_seq);
+		resume = p->next_seq - 1;
+	}
+	fwd_peer_on_ack(p, resume);
+	pb_resend_rewind(p->rs);
+	p->sent_seq = resume;
+	if (before > resume)
+		p->resent += before - resume;
+	/* Records after `resume` that we no longer hold went to the DLQ. */
+	uint64_t seq, ns;
+	const void *msg;
+	size_t len;
+	uint64_t first_held = pb_resend_oldest(p->rs, &seq, &ns, &msg, &len) == 0 ? seq : p->next_seq;
+	p->up = true; /* peer_notice needs it */
+	if (first_held > resume + 1)
+		peer_notice(p, resume + 1, first_held - 1, PB_WIRE_DLQ_EXPIRED);
+	p->resumed = true;
+	p->acked_change_ns = pb_mono_ns();
+	log_info("peer", "peer '%s' up (node %u): resuming after link seq %llu, %zu record(s) to resend",
+	    p->name, p->node_id, (unsigned long long)resume, p->toks.n);
+}
+
+void
+fwd_peer_on_ack(struct fwd_peer *p, uint64_t seq)
+{
+	uint64_t *t;
+	size_t freed = 0;
+	while ((t = fifo2_front(&p->toks)) && t[0] <= seq) {
+		fifo2_pop(&p->toks);
+		freed++;
+	}
+	pb_resend_ack(p->rs, seq);
+	uint64_t *r;
+	while ((r = fifo2_front(&p->replays)) && r[0] <= seq) {
+		uint64_t *j = fifo2_front(&p->replay_job);
+		fwd_replay_acked(p->e, (int)j[1], r[1]);
+		fifo2_pop(&p->replays);
+		fifo2_pop(&p->replay_job);
+	}
+	if (seq > p->acked_seq) {
+		p->acked_seq = seq;
+		p->acked_change_ns = pb_mono_ns();
+	}
+	p->records_acked += freed;
+}
+
+int
+fwd_peer_fill_iov(struct fwd_peer *p, struct iovec *iov, int max)
+{
+	if (!p->resumed)
+		return 0;
+	return pb_resend_iov(p->rs, iov, max, 4u << 20);
+}
+
+void
+fwd_peer_sent(struct fwd_peer *p, size_t bytes)
+{
+	pb_resend_sent(p->rs, bytes);
+	p->bytes_sent += bytes;
+	uint64_t s = pb_resend_last_sent_seq(p->rs);
+	if (s > p->sent_seq) {
+		p->records_sent += s - p->sent_seq;
+		p->sent_seq = s;
+	}
+}
+
+/* Sends NODE/SOURCE announcements the peer has not had on this connection. */
+void
+fwd_peer_announce(struct fwd_peer *p)
+{
+	struct pb_engine *e = p->e;
+	if (!p->up)
+		return;
+	for (; p->announced_nodes < e->nknown_nodes; p->announced_nodes++) {
+		const struct pb_node_info *n = pb_srcdir_node(e->dir, (uint32_t)e->known_nodes[p->announced_nodes]);
+		if (!n)
+			continue;
+		struct pb_wire_msg m = { .type = PB_WIRE_T_NODE };
+		m.node.node_id = n->node_id;
+		m.node.name.ptr = n->name;
+		m.node.name.len = (uint16_t)strlen(n->name);
+		m.node.descr.ptr = n->description;
+		m.node.descr.len = (uint16_t)strlen(n->description);
+		if (pb_link_send_msg(p->conn->link, &m) < 0)
+			log_warn("peer", "peer '%s': cannot announce node %u", p->name, n->node_id);
+	}
+	for (; p->announced_sources < e->nknown_sources; p->announced_sources++) {
+		uint64_t k = e->known_sources[p->announced_sources];
+		const struct pb_source_info *s =
+		    pb_srcdir_source(e->dir, (uint32_t)(k >> 16), (uint16_t)(k & 0xffff));
+		if (!s)
+			continue;
+		struct pb_wire_msg m = { .type = PB_WIRE_T_SOURCE };
+		m.source.node_id = s->node_id;
+		m.source.source_id = s->source_id;
+		m.source.linktype = s->linktype;
+		m.source.name.ptr = s->name;
+		m.source.name.len = (uint16_t)strlen(s->name);
+		m.source.descr.ptr = s->description;
+		m.source.descr.len = (uint16_t)strlen(s->description);
+		if (pb_link_send_msg(p->conn->link, &m) < 0)
+			log_warn("peer", "peer '%s': cannot announce source %u/%u", p->name,
+			    s->node_id, s->source_id);
+	}
+}

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "engine_int.h"
+#include "log.h"
+#include "wire.h"
+
+/*
+ * DLQ replay jobs and the management side of the tunnel. A job fetches
+ * DLQ rows in id order at its rate, sends them through the normal reliable
+ * path of their peer (or another one) and deletes each row only once that
+ * peer acknowledged it. A row that cannot be delivered stays. Replaying
+ * twice never duplicates at the collector: receivers drop records whose
+ * origin sequence number they have already seen.
+ */
+
+#define REPLAY_TICK_NS (20 * PB_NSEC_PER_MSEC)
+#define MAX_PURGES 16
+
+struct job_counters {
+	uint64_t fetched, sent, acked, deleted, skipped, errors;
+	char error[256];
+	int state;
+	uint64_t finished_ns;
+};
+static struct job_counters jc[FWD_MAX_REPLAYS];
+
+static struct {
+	uint64_t request_id;
+	struct pb_purge_request *req;
+} purges[MAX_PURGES];
+
+static void
+job_sync(struct pb_engine *e, int i)
+{
+	struct pb_replay_job *j = &e->bridge.jobs[i];
+	pthread_mutex_lock(&e->bridge.lock);
+	j->state = jc[i].state;
+	j->fetched = jc[i].fetched;
+	j->sent = jc[i].sent;
+	j->acked = jc[i].acked;
+	j->deleted = jc[i].deleted;
+	j->skipped = jc[i].skipped;
+	j->errors = jc[i].errors;
+	j->finished_ns = jc[i].finished_ns;
+	snprintf(j->error, sizeof(j->error), "%s", jc[i].error);
+	pthread_mutex_unlock(&e->bridge.lock);
+}
+
+static void
+job_finish(struct pb_engine *e, int i, int state, const char *error)
+{
+	struct fwd_replay *r = &e->replays[i];
+	jc[i].state = state;
+	jc[i].finished_ns = pb_real_ns();
+	if (error)
+		snprintf(jc[i].error, sizeof(jc[i].error), "%s", error);
+	r->active = false;
+	job_sync(e, i);
+	log_info("dlq", "replay %llu %s: %llu fetched, %llu acknowledged and deleted, %llu left in the DLQ%s%s",
+	    (unsigned long long)r->id, state == PB_REPLAY_DONE ? "done" : "failed",
+	    (unsigned long long)jc[i].fetched, (unsigned long long)jc[i].deleted,
+	    (unsigned long long)jc[i].skipped, error ? ": " : "", error ? error : "");
+}
+
+static int
+job_slot(struct pb_engine *e)
+{
+	int oldest = -1;
+	for (int i = 0; i < FWD_MAX_REPLAYS; i++) {
+		if (!e->bridge.jobs[i].id)
+			return i;
+		if (!e->replays[i].active &&
+		    (oldest < 0 || e->bridge.jobs[i].id < e->bridge.jobs[oldest].id))
+			oldest = i;
+	}
+	return oldest;
+}
+
+static int
+job_start(struct pb_engine *e, uint64_t id, const struct pb_dlq_filter *f, const char *target,
+    double rate, bool is_auto)
+{
+	int i = job_slot(e);
+	if (i < 0) {
+		log_warnx("dlq", "replay %llu refused: %d replays already running",
+		    (unsigned long long)id, FWD_MAX_REPLAYS);
+		return -1;
+	}
+	struct fwd_replay *r = &e->replays[i];
+	memset(r, 0, sizeof(*r));
+	memset(&jc[i], 0, sizeof(jc[i]));
+	r->active = true;
+	r->id = id;
+	r->filter = *f;
+	snprintf(r->target, sizeof(r->target), "%s", target);
+	r->rate = rate > 0 ? rate : e->tc->dlq.replay_rate;
+	r->is_auto = is_auto;
+	r->slot = i;
+	jc[i].state = PB_REPLAY_RUNNING;
+
+	pthread_mutex_lock(&e->bridge.lock);
+	struct pb_replay_job *j = &e->bridge.jobs[i];
+	memset(j, 0, sizeof(*j));
+	j->id = id;
+	j->state = PB_REPLAY_RUNNING;
+	j->filter = *f;
+	snprintf(j->target, sizeof(j->target), "%s", target);
+	j->rate = r->rate;
+	j->created_ns = pb_real_ns();
+	pthread_mutex_unlock(&e->bridge.lock);
+
+	if (!e->dlq) {
+		job_finish(e, i, PB_REPLAY_FAILED, "no DLQ configured (dlq.path)");
+		return 0;
+	}
+	if (target[0] && !fwd_peer_find(e, target)) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "unknown target peer '%s'", target);
+		job_finish(e, i, PB_REPLAY_FAILED, msg);
+		return 0;
+	}
+	log_info("dlq", "replay %llu started%s%s%s at %.0f records/s", (unsigned long long)id,
+	    f->peer[0] ? " for peer " : "", f->peer, target[0] ? " (to another peer)" : "", r->rate);
+	return 0;
+}
+
+void
+fwd_replay_auto(struct pb_engine *e, struct fwd_peer *p)
+{
+	if (!e->dlq)
+		return;
+	for (int i = 0; i < FWD_MAX_REPLAYS; i++)
+		if (e->replays[i].active && e->replays[i].is_auto &&
+		    strcmp(e->replays[i].filter.peer, p->name) == 0)
+			return;
+	struct pb_dlq_filter f = { 0 };
+	snprintf(f.peer, sizeof(f.peer), "%s", p->name);
+	uint64_t id = atomic_fetch_add(&e->bridge.next_request, 1) + 1;
+	job_start(e, id, &f, "", 0, true);
+}
+
+void
+fwd_replay_acked(struct pb_engine *e, int job, uint64_t row_id)
+{
+	if (e->dlq)
+		pb_dlq_delete(e->dlq, &row_id, 1);
+	if (job < 0 || job >= FWD_MAX_REPLAYS)
+		return;
+	jc[job].acked++;
+	jc[job].deleted++;
+	if (e->replays[job].pending)
+		e->replays[job].pending--;
+}
+
+void
+fwd_replay_requeued(struct pb_engine *e, int job)
+{
+	if (job < 0 || job >= FWD_MAX_REPLAYS)
+		return;
+	jc[job].skipped++;
+	if (e->replays[job].pending)
+		e->replays[job].pending--;
+}
+
+static bool
+job_peer_ready(struct pb_engine *e, const struct fwd_replay *r)
+{
+	const char *name = r->target[0] ? r->target : r->filter.peer;
+	if (name[0]) {
+		struct fwd_peer *p = fwd_peer_find(e, name);
+		return p && p->up && p->resumed && fwd_peer_room(p);
+	}
+	for (size_t i = 0; i < e->npeers; i++)
+		if (e->peers[i]->up && fwd_peer_room(e->peers[i]))
+			return true;
+	return false;
+}
+
+int64_t
+fwd_replay_tick(struct pb_loop *loop, void *arg)
+{
+	struct pb_engine *e = arg;
+	uint64_t now = pb_mono_ns();
+
+	for (int i = 0; i < FWD_MAX_REPLAYS; i++) {
+		struct fwd_replay *r = &e->replays[i];
+		if (!r->active || r->fetching)
+			continue;
+		if (r->exhausted) {
+			if (!r->pending)
+				job_finish(e, i, PB_REPLAY_DONE, NULL);
+			continue;
+		}
+		if (!e->dlq || !job_peer_ready(e, r)) {
+			r->last_fetch_ns = now;
+			continue;
+		}
+		uint64_t elapsed = r->last_fetch_ns ? now - r->last_fetch_ns : REPLAY_TICK_NS;
+		double budget = r->rate * (double)elapsed / 1e9;
+		uint32_t rows = budget < 1 ? 1 : budget > PB_DLQ_FETCH_MAX ? PB_DLQ_FETCH_MAX : (uint32_t)budget;
+		if (pb_dlq_fetch(e->dlq, &r->filter, r->after_id, rows, r->id) == 0) {
+			r->fetching = true;
+			r->last_fetch_ns = now;
+		}
+	}
+	return (int64_t)REPLAY_TICK_NS;
+}
+
+static void
+replay_rows(struct pb_engine *e, const struct pb_dlq_result *res)
+{
+	int i;
+	for (i = 0; i < FWD_MAX_REPLAYS; i++)
+		if (e->replays[i].active && e->replays[i].id == res->request_id)
+			break;
+	if (i == FWD_MAX_REPLAYS)
+		return;
+	struct fwd_replay *r = &e->replays[i];
+	r->fetching = false;
+	if (res->status < 0) {
+		jc[i].errors++;
+		job_finish(e, i, PB_REPLAY_FAILED, "DLQ fetch failed");
+		return;
+	}
+	for (uint64_t k = 0; k < res->count; k++) {
+		const struct pb_dlq_row *row = &res->rows[k];
+		r->after_id = row->id;
+		jc[i].fetched++;
+		const char *dest = r->target[0] ? r->target : row->meta.peer;
+		struct fwd_peer *p = fwd_peer_find(e, dest);
+		struct pb_wire_msg m;
+		size_t used;
+		char err[128];
+		if (!p) {
+			jc[i].skipped++;
+			snprintf(jc[i].error, sizeof(jc[i].error), "peer '%s' is not configured", dest);
+			continue;
+		}
+		if (pb_wire_decode(row->blob, row->len, &m, &used, err, sizeof(err)) != PB_WIRE_OK ||
+		    m.type != PB_WIRE_T_RECORD) {
+			jc[i].errors++;
+			snprintf(jc[i].error, sizeof(jc[i].error), "row %llu: %s",
+			    (unsigned long long)row->id, err);
+			continue;
+		}
+		struct pb_record rec;
+		memcpy(&rec, &m.record, offsetof(struct pb_record, trailers));
+		memcpy(rec.trailers, m.record.trailers, m.record.ntrailers * sizeof(rec.trailers[0]));
+		memcpy(rec.hops, m.record.hops, m.record.nhops * sizeof(rec.hops[0]));
+		r->pending++;
+		jc[i].sent++;
+		fwd_peer_enqueue(p, &rec, ++e->token, row->id, i);
+	}
+	if (!res->more)
+		r->exhausted = true;
+	job_sync(e, i);
+}
+
+void
+fwd_on_dlq(void *arg, const struct pb_dlq_result *res)
+{
+	struct pb_engine *e = arg;
+
+	switch (res->type) {
+	case PB_DLQ_PUT_COMMITTED:
+		for (size_t i = 0; i < e->npeers; i++)
+			fwd_peer_dlq_committed(e->peers[i], res->token, res->status);
+		break;
+	case PB_DLQ_FETCHED:
+		replay_rows(e, res);
+		break;
+	case PB_DLQ_DELETED:
+		if (!res->purge)
+			break;
+		for (int i = 0; i < MAX_PURGES; i++) {
+			struct pb_purge_request *q = purges[i].req;
+			if (!q || purges[i].request_id != res->request_id)
+				continue;
+			pthread_mutex_lock(&q->lock);
+			q->status = res->status;
+			q->deleted = res->count;
+			q->done = true;
+			pthread_cond_broadcast(&q->cond);
+			pthread_mutex_unlock(&q->lock);
+			pb_purge_request_put(q);
+			purges[i].req = NULL;
+			log_info("dlq", "purged %llu row(s)", (unsigned long long)res->count);
+		}
+		break;
+	}
+}
+
+static void
+purge_done(struct pb_purge_request *q, int status)
+{
+	pthread_mutex_lock(&q->lock);
+	q->status = status;
+	q->done = true;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	pb_purge_request_put(q);
+}
+
+void
+fwd_on_cmd(struct pb_cmd *cmd, void *arg)
+{
+	struct pb_engine *e = arg;
+
+	if (cmd->type == PB_CMD_REPLAY) {
+		struct pb_replay_request *rq = cmd->ptr;
+		if (rq)
+			job_start(e, rq->id, &rq->filter, rq->target, rq->rate, false);
+		free(rq);
+	} else if (cmd->type == PB_CMD_PURGE) {
+		struct pb_purge_request *q = cmd->ptr;
+		int slot = -1;
+		for (int i = 0; i < MAX_PURGES && slot < 0; i++)
+			if (!purges[i].req)
+				slot = i;
+		uint64_t id = atomic_fetch_add(&e->bridge.next_request, 1) + 1;
+		if (!e->dlq || slot < 0 || pb_dlq_purge(e->dlq, &q->filter, id) < 0) {
+			purge_done(q, -1);
+		} else {
+			purges[slot].request_id = id;
+			purges[slot].req = q;
+		}
+	}
+	free(cmd);
+}
+
+static void
+snap_link(struct pb_peer_snap *s, struct pb_link *link)
+{
+	if (!link)
+		return;
+	struct pb_link_stats st;
+	pb_link_get_stats(link, &st);
+	s->connected_since_ns = st.state == PB_LINK_UP ? st.connected_since_ns : 0;
+	snprintf(s->last_error, sizeof(s->last_error), "%s", st.last_error);
+	s->rtt_ns = st.rtt_ns;
+	s->reconnects = st.reconnects;
+	s->auth_failures = st.auth_failures;
+	s->protocol_errors = st.protocol_errors;
+	if (!s->address[0])
+		snprintf(s->address, sizeof(s->address), "%s", st.peer_addr);
+}
+
+static void
+snap_node(struct pb_engine *e, struct pb_peer_snap *s, uint32_t node)
+{
+	s->node_id = node;
+	const struct pb_node_info *n = node ? pb_srcdir_node(e->dir, node) : NULL;
+	if (n)
+		snprintf(s->node_name, sizeof(s->node_name), "%s", n->name);
+}
+
+void
+fwd_publish(struct pb_engine *e)
+{
+	size_t n = e->npeers + e->nups;
+	struct pb_peer_snap *snap = calloc(n ? n : 1, sizeof(*snap));
+	if (!snap)
+		return;
+	uint64_t now = pb_mono_ns();
+	size_t k = 0;
+	for (size_t i = 0; i < e->npeers; i++, k++) {
+		struct fwd_peer *p = e->peers[i];
+		struct pb_peer_snap *s = &snap[k];
+		struct pb_resend_stats rs;
+		pb_resend_get_stats(p->rs, &rs);
+		snprintf(s->name, sizeof(s->name), "%s", p->name);
+		snprintf(s->direction, sizeof(s->direction), "downstream");
+		snprintf(s->origin, sizeof(s->origin), "%s", p->configured ? "dial" : "accept");
+		snprintf(s->state, sizeof(s->state), "%s", fwd_peer_state(p));
+		snprintf(s->address, sizeof(s->address), "%s", p->address);
+		snap_node(e, s, p->node_id);
+		snap_link(s, p->conn ? p->conn->link : NULL);
+		s->records_sent = p->records_sent;
+		s->bytes_sent = p->bytes_sent;
+		s->records_acked = p->records_acked;
+		s->in_flight = rs.entries;
+		s->in_flight_bytes = rs.used_bytes;
+		s->resent = p->resent;
+		s->to_dlq = p->to_dlq;
+		s->dlq_refused = p->dlq_refused;
+		s->replayed = p->replayed;
+		s->buffer_used = rs.used_bytes;
+		s->buffer_capacity = rs.capacity;
+		s->oldest_unacked_age_ms = rs.oldest_enqueue_ns ? (now - rs.oldest_enqueue_ns) / PB_NSEC_PER_MSEC : 0;
+		s->next_seq = p->next_seq;
+		s->acked_seq = p->acked_seq;
+	}
+	for (size_t i = 0; i < e->nups; i++, k++) {
+		struct fwd_upstream *u = e->ups[i];
+		struct pb_peer_snap *s = &snap[k];
+		snprintf(s->name, sizeof(s->name), "%s", u->name);
+		snprintf(s->direction, sizeof(s->direction), "upstream");
+		snprintf(s->origin, sizeof(s->origin), "%s", u->configured ? "dial" : "accept");
+		const char *st = "down";
+		if (u->conn && u->conn->link) {
+			enum pb_link_state ls = pb_link_state(u->conn->link);
+			st = ls == PB_LINK_UP ? "up" : ls == PB_LINK_DOWN || ls == PB_LINK_CLOSED ? "down" : "connecting";
+		}
+		snprintf(s->state, sizeof(s->state), "%s", st);
+		snprintf(s->address, sizeof(s->address), "%s", u->address);
+		snap_node(e, s, u->node_id);
+		snap_link(s, u->conn ? u->conn->link : NULL);
+		s->records_received = u->records_received;
+		s->bytes_received = u->bytes_received;
+		s->link_duplicates = u->link_duplicates;
+		s->link_lost = u->link_lost;
+		s->origin_duplicates = u->origin_duplicates;
+		s->loops = u->loops;
+		s->hop_limit = u->hop_limit;
+		s->dlq_announced = u->dlq_announced;
+		s->custody_seq = u->custody_seq;
+		s->epoch = u->epoch;
+	}
+	pthread_mutex_lock(&e->bridge.lock);
+	struct pb_peer_snap *old = e->bridge.peers;
+	e->bridge.peers = snap;
+	e->bridge.npeers = n;
+	e->bridge.peers_generated_ns = pb_real_ns();
+	e->bridge.loops_dropped = e->loops_dropped;
+	e->bridge.hop_limit_dropped = e->hop_limit_dropped;
+	e->bridge.origin_duplicates = e->origin_duplicates;
+	uint64_t recs = 0;
+	for (size_t i = 0; i < e->nups; i++)
+		recs += e->ups[i]->records_received;
+	e->bridge.link_records = recs;
+	pthread_mutex_unlock(&e->bridge.lock);
+	free(old);
+}
+
+int64_t
+fwd_publish_tick(struct pb_loop *loop, void *arg)
+{
+	struct pb_engine *e = arg;
+	fwd_publish(e);
+	if (e->gaps)
+		pb_gaps_publish(e->gaps, 256);
+	for (int i = 0; i < FWD_MAX_REPLAYS; i++)
+		if (e->replays[i].active)
+			job_sync(e, i);
+	return (int64_t)(250 * PB_NSEC_PER_MSEC);
+}

@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "engine_int.h"
+#include "log.h"
+#include "wire.h"
+
+/*
+ * Upstream links: records arrive with a link seq; each gets a custody
+ * token and is routed to the sinks and, for a relay, to the downstream
+ * peers. A record is in our custody once every destination reached its
+ * token (written to a sink's fd, acknowledged downstream or committed to
+ * the DLQ); only then is its link seq acknowledged upstream, so a relay's
+ * ACKs follow its downstream's and a crash loses nothing that was acked.
+ */
+
+struct fwd_upstream *
+fwd_upstream_new(struct pb_engine *e, const char *name, const char *address, bool configured)
+{
+	struct fwd_upstream *u = calloc(1, sizeof(*u));
+	if (!u)
+		return NULL;
+	u->e = e;
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	snprintf(u->address, sizeof(u->address), "%s", address ? address : "");
+	u->configured = configured;
+	u->expected = 1;
+	return u;
+}
+
+void
+fwd_upstream_free(struct fwd_upstream *u)
+{
+	if (!u)
+		return;
+	fifo2_free(&u->pending);
+	free(u);
+}
+
+/* Seeds from the state file / the pcapng recovery: node → (epoch, seq). */
+struct seed {
+	uint32_t node;
+	uint64_t epoch, seq;
+};
+static struct seed *seeds;
+static size_t nseeds;
+
+static void
+seed_set(uint32_t node, uint64_t epoch, uint64_t seq)
+{
+	for (size_t i = 0; i < nseeds; i++) {
+		if (seeds[i].node == node) {
+			if (seeds[i].epoch != epoch || seq > seeds[i].seq) {
+				seeds[i].epoch = epoch;
+				seeds[i].seq = seq;
+			}
+			return;
+		}
+	}
+	struct seed *n = realloc(seeds, (nseeds + 1) * sizeof(*n));
+	if (!n)
+		return;
+	seeds = n;
+	seeds[nseeds++] = (struct seed){ node, epoch, seq };
+}
+
+uint64_t
+fwd_upstream_resume(struct fwd_upstream *u, const struct pb_wire_hello *h)
+{
+	u->node_id = h->node_id;
+	if (h->epoch != u->epoch) {
+		uint64_t seq = 0;
+		for (size_t i = 0; i < nseeds; i++)
+			if (seeds[i].node == h->node_id && seeds[i].epoch == h->epoch)
+				seq = seeds[i].seq;
+		if (u->epoch)
+			log_info("upstream", "upstream '%s' (node %u) restarted its link numbering (epoch %" PRIu64 " → %" PRIu64 ")",
+			    u->name, h->node_id, u->epoch, h->epoch);
+		u->epoch = h->epoch;
+		u->custody_seq = u->acked_sent = seq;
+		u->expected = seq + 1;
+		fifo2_clear(&u->pending);
+	}
+	return u->custody_seq;
+}
+
+void
+fwd_upstream_attach(struct fwd_upstream *u, struct fwd_conn *c)
+{
+	u->conn = c;
+	c->up = u;
+}
+
+void
+fwd_upstream_detach(struct fwd_upstream *u, const char *reason)
+{
+	if (u->up)
+		log_warnx("upstream", "upstream '%s' (node %u) down: %s", u->name, u->node_id, reason);
+	u->up = false;
+	if (u->conn && u->conn->accepted) {
+		u->conn->up = NULL;
+		u->conn = NULL;
+	}
+}
+
+static void
+upstream_learn(struct fwd_upstream *u, const struct pb_wire_msg *m)
+{
+	struct pb_engine *e = u->e;
+	if (m->type == PB_WIRE_T_NODE) {
+		struct pb_node_info n = { .node_id = m->node.node_id };
+		snprintf(n.name, sizeof(n.name), "%.*s", (int)m->node.name.len, m->node.name.ptr);
+		snprintf(n.description, sizeof(n.description), "%.*s", (int)m->node.descr.len,
+		    m->node.descr.ptr);
+		if (n.node_id == e->cfg->node.id)
+			return; /* our own announcement coming back through a loop */
+		fwd_learn_node(e, &n);
+		if (n.node_id == u->node_id && !u->configured && strncmp(u->name, "node", 4) == 0)
+			snprintf(u->name, sizeof(u->name), "%s", n.name);
+	} else {
+		struct pb_source_info s = {
+			.node_id = m->source.node_id,
+			.source_id = m->source.source_id,
+			.linktype = m->source.linktype,
+		};
+		snprintf(s.name, sizeof(s.name), "%.*s", (int)m->source.name.len, m->source.name.ptr);
+		snprintf(s.description, sizeof(s.description), "%.*s", (int)m->source.descr.len,
+		    m->source.descr.ptr);
+		if (s.node_id == e->cfg->node.id)
+			return;
+		fwd_learn_source(e, &s);
+	}
+}
+
+static void
+upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
+{
+	struct pb_engine *e = u->e;
+	uint64_t seq = m->link_seq;
+	const struct pb_record *in = &m->record;
+
+	u->records_received++;
+	u->bytes_received += in->caplen;
+	if (seq < u->expected) {
+		u->link_duplicates++; /* resent after a resume: we have it */
+		return;
+	}
+	if (seq > u->expected) {
+		u->link_lost += seq - u->expected;
+		log_warnx("upstream", "upstream '%s': link seq jumped from %" PRIu64 " to %" PRIu64
+		    " without DLQ_NOTICE: %" PRIu64 " record(s) lost on the link", u->name,
+		    u->expected, seq, seq - u->expected);
+	}
+	u->expected = seq + 1;
+
+	if (pb_record_has_node(in, e->cfg->node.id)) {
+		u->loops++;
+		e->loops_dropped++;
+		if (!e->loop_logged) {
+			e->loop_logged = true;
+			log_warnx("upstream", "forwarding loop: record from node %u via '%s' already passed "
+			    "this node (%u); dropping such records (counted as loops)", in->origin_node,
+			    u->name, e->cfg->node.id);
+		}
+		fifo2_push(&u->pending, seq, e->token);
+		return;
+	}
+	if (in->nhops >= e->tc->max_hops) {
+		u->hop_limit++;
+		e->hop_limit_dropped++;
+		fifo2_push(&u->pending, seq, e->token);
+		return;
+	}
+	enum pb_gap_result g = pb_gaps_observe(e->gaps, in->origin_node, in->origin_source,
+	    in->origin_epoch, in->origin_seq);
+	if (g == PB_GAP_DUPLICATE) {
+		u->origin_duplicates++;
+		e->origin_duplicates++;
+		fifo2_push(&u->pending, seq, e->token);
+		return;
+	}
+
+	/* Copy only what the record uses: the hop and trailer arrays are big. */
+	struct pb_record rec;
+	memcpy(&rec, in, offsetof(struct pb_record, trailers));
+	memcpy(rec.trailers, in->trailers, in->ntrailers * sizeof(rec.trailers[0]));
+	memcpy(rec.hops, in->hops, in->nhops * sizeof(rec.hops[0]));
+	pb_record_add_hop(&rec, e->cfg->node.id, ++e->hop_seq, pb_real_ns());
+	rec.link_node = u->node_id;
+	rec.link_epoch = u->epoch;
+	rec.link_seq = seq;
+	engine_route(e, &rec, true);
+	fifo2_push(&u->pending, seq, rec.token);
+}
+
+void
+fwd_upstream_on_message(struct fwd_upstream *u, const struct pb_wire_msg *m)
+{
+	switch (m->type) {
+	case PB_WIRE_T_RECORD:
+		upstream_record(u, m);
+		break;
+	case PB_WIRE_T_DLQ_NOTICE:
+		/* The sender moved [first, last] to its DLQ: never wait for them. */
+		u->dlq_announced += m->dlq.last_seq - m->dlq.first_seq + 1;
+		if (m->dlq.last_seq >= u->expected) {
+			u->expected = m->dlq.last_seq + 1;
+			fifo2_push(&u->pending, m->dlq.last_seq, u->e->token);
+		}
+		break;
+	case PB_WIRE_T_NODE:
+	case PB_WIRE_T_SOURCE:
+		upstream_learn(u, m);
+		break;
+	default:
+		break;
+	}
+}
+
+static uint64_t
+engine_custody(struct pb_engine *e)
+{
+	uint64_t c = e->token;
+	for (size_t i = 0; i < e->nsinks; i++) {
+		struct pb_sink *k = e->sinks[i].sink;
+		if (k && k->ops->custody) {
+			uint64_t s = k->ops->custody(k);
+			if (s < c)
+				c = s;
+		}
+	}
+	for (size_t i = 0; i < e->npeers; i++) {
+		uint64_t p = fwd_peer_custody(e->peers[i]);
+		if (p < c)
+			c = p;
+	}
+	return c;
+}
+
+void
+fwd_custody_update(struct pb_engine *e, bool force_ack)
+{
+	if (!e->nups)
+		return;
+	uint64_t c = engine_custody(e);
+	uint64_t now = pb_mono_ns();
+	uint64_t ack_ns = (uint64_t)e->tc->ack.ms * PB_NSEC_PER_MSEC;
+
+	for (size_t i = 0; i < e->nups; i++) {
+		struct fwd_upstream *u = e->ups[i];
+		uint64_t *p;
+		while ((p = fifo2_front(&u->pending)) && p[1] <= c) {
+			if (p[0] > u->custody_seq) {
+				u->custody_seq = p[0];
+				e->state_dirty = true;
+			}
+			fifo2_pop(&u->pending);
+		}
+		if (!u->up || u->custody_seq <= u->acked_sent)
+			continue;
+		if (!force_ack && u->custody_seq - u->acked_sent < e->tc->ack.every &&
+		    now - u->last_ack_ns < ack_ns)
+			continue;
+		struct pb_wire_msg m = { .type = PB_WIRE_T_ACK };
+		m.ack.link_seq = u->custody_seq;
+		if (pb_link_send_msg(u->conn->link, &m) == 0) {
+			u->acked_sent = u->custody_seq;
+			u->last_ack_ns = now;
+		}
+	}
+	fwd_state_save(e, false);
+}
+
+/* ---- custody state file (a relay has no pcapng to recover it from) ---- */
+
+static void
+state_path(const struct pb_engine *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/custody-%u.state", e->tc->state_dir, e->cfg->node.id);
+}
+
+void
+fwd_state_save(struct pb_engine *e, bool force)
+{
+	uint64_t now = pb_mono_ns();
+	if (!e->state_dirty || (!force && now - e->state_written_ns < 100 * PB_NSEC_PER_MSEC))
+		return;
+	char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+	state_path(e, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		log_warn("upstream", "cannot write custody state %s", tmp);
+		e->state_written_ns = now;
+		return;
+	}
+	fprintf(f, "# packetbroker custody state: upstream node, link epoch, last link seq in custody\n");
+	for (size_t i = 0; i < e->nups; i++)
+		if (e->ups[i]->node_id && e->ups[i]->epoch)
+			fprintf(f, "%u %" PRIu64 " %" PRIu64 "\n", e->ups[i]->node_id, e->ups[i]->epoch,
+			    e->ups[i]->custody_seq);
+	/* Keep seeds of senders that have not reconnected yet. */
+	for (size_t i = 0; i < nseeds; i++) {
+		bool live = false;
+		for (size_t j = 0; j < e->nups; j++)
+			live |= e->ups[j]->node_id == seeds[i].node && e->ups[j]->epoch;
+		if (!live)
+			fprintf(f, "%u %" PRIu64 " %" PRIu64 "\n", seeds[i].node, seeds[i].epoch,
+			    seeds[i].seq);
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		log_warn("upstream", "cannot write custody state %s", path);
+	e->state_dirty = false;
+	e->state_written_ns = now;
+}
+
+static void
+state_load(struct pb_engine *e)
+{
+	char path[PATH_MAX + 32];
+	state_path(e, path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	char line[256];
+	size_t n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned node;
+		uint64_t epoch, seq;
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line, "%u %" SCNu64 " %" SCNu64, &node, &epoch, &seq) == 3) {
+			seed_set(node, epoch, seq);
+			n++;
+		}
+	}
+	fclose(f);
+	if (n)
+		log_info("upstream", "custody state %s: %zu upstream(s) restored", path, n);
+}
+
+void
+fwd_seed_custody(uint32_t node, uint64_t epoch, uint64_t seq)
+{
+	seed_set(node, epoch, seq);
+}
+
+void
+fwd_seeds_free(void)
+{
+	free(seeds);
+	seeds = NULL;
+	nseeds = 0;
+}
+
+void
+fwd_state_init(struct pb_engine *e)
+{
+	state_load(e);
+}
+
+int64_t
+fwd_ack_tick(struct pb_loop *loop, void *arg)
+{
+	struct pb_engine *e = arg;
+	fwd_custody_update(e, false);
+	return (int64_t)e->tc->ack.ms * (int64_t)PB_NSEC_PER_MSEC;
+}
