@@ -1,0 +1,653 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "autoconf.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api_internal.h"
+
+/*
+ * REST API daemon: libmicrohttpd with its own epoll thread. We bind the
+ * listening socket ourselves and hand it over with MHD_OPTION_LISTEN_SOCKET:
+ * bind errors then carry their errno, and there is no window between a
+ * pre-check and MHD's own bind.
+ */
+
+#define PB_API_PER_IP_LIMIT 16
+#define PB_API_THREADS 2 /* MHD thread pool */
+#define PB_API_MEMORY_LIMIT (64 * 1024)
+#define PB_API_DEFAULT_CONNECTIONS 64
+#define PB_API_DEFAULT_TIMEOUT_S 15
+#define PB_API_ECHO_MAX 256 /* bytes of the path echoed back in a 404 */
+
+struct pb_api_route {
+	const char *method;
+	const char *pattern; /* literal path; "{}" matches one non-empty segment */
+	pb_api_handler handler;
+};
+
+/* Order matters only for the Allow header. */
+static const struct pb_api_route pb_api_routes[] = {
+	{ "GET", "/api/v1/status", pb_api_get_status },
+	{ "GET", "/api/v1/sources", pb_api_get_sources },
+	{ "GET", "/api/v1/sources/{}", pb_api_get_source },
+	{ "GET", "/api/v1/sinks", pb_api_get_sinks },
+	{ "GET", "/api/v1/sinks/{}", pb_api_get_sink },
+	{ "GET", "/api/v1/peers", pb_api_get_peers },
+	{ "GET", "/api/v1/peers/{}", pb_api_get_peer },
+	{ "GET", "/api/v1/gaps", pb_api_get_gaps },
+	{ "GET", "/api/v1/dlq", pb_api_get_dlq },
+	{ "DELETE", "/api/v1/dlq", pb_api_delete_dlq },
+	{ "POST", "/api/v1/dlq/replay", pb_api_post_dlq_replay },
+	{ "GET", "/api/v1/dlq/replays", pb_api_get_dlq_replays },
+	{ "GET", "/api/v1/dlq/replays/{}", pb_api_get_dlq_replay },
+};
+
+#define PB_API_NROUTES (sizeof(pb_api_routes) / sizeof(pb_api_routes[0]))
+
+/* Per request, in MHD's *con_cls; freed by pb_api_completed. */
+struct pb_api_conn {
+	bool keep_body;  /* the method may carry a body a handler reads */
+	bool answered;   /* response queued early (413) */
+	size_t seen;     /* body bytes received, kept or not */
+	char *body;
+	size_t body_len;
+};
+
+/* ---- JSON helpers for handlers ---- */
+
+static json_t *
+pb_api_json_stringn(const char *s, size_t len)
+{
+	json_t *j;
+	char *copy;
+
+	if ((j = json_stringn(s, len)) != NULL)
+		return j;
+	/* Not UTF-8 (paths are client bytes): keep ASCII, mask the rest. */
+	if ((copy = malloc(len + 1)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		copy[i] = (ch == 0 || ch >= 0x80) ? '?' : (char)ch;
+	}
+	copy[len] = '\0';
+	j = json_stringn(copy, len);
+	free(copy);
+	return j;
+}
+
+json_t *
+pb_api_json_string(const char *s)
+{
+	if (s == NULL)
+		return json_null();
+	return pb_api_json_stringn(s, strlen(s));
+}
+
+json_t *
+pb_api_json_u64(uint64_t v)
+{
+	return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+int
+pb_api_set(json_t *obj, const char *key, json_t *val)
+{
+	if (val == NULL)
+		return -1;
+	return json_object_set_new(obj, key, val) == 0 ? 0 : -1;
+}
+
+json_t *
+pb_api_error(const char *fmt, ...)
+{
+	char msg[512];
+	json_t *obj;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if ((obj = json_object()) == NULL)
+		return NULL;
+	if (pb_api_set(obj, "error", pb_api_json_string(msg)) < 0) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+uint16_t
+pb_api_port(const struct pb_api *api)
+{
+	return api->port;
+}
+
+/* ---- query string ---- */
+
+const char *
+pb_api_query(const struct pb_api_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct pb_api_query_scan {
+	const char *const *known;
+	uint32_t seen;      /* bit i: known[i] already met */
+	const char *why;    /* first problem, or NULL */
+	char key[64];
+};
+
+static enum MHD_Result
+pb_api_query_each(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct pb_api_query_scan *sc = cls;
+	size_t i;
+
+	for (i = 0; sc->known[i] != NULL; i++)
+		if (strcmp(sc->known[i], key) == 0)
+			break;
+	/* Parameter lists are short: repeats are tracked for the first 32. */
+	if (sc->known[i] == NULL)
+		sc->why = "unknown parameter";
+	else if (i < 32 && (sc->seen & (UINT32_C(1) << i)) != 0)
+		sc->why = "repeated parameter";
+	else if (value == NULL)
+		sc->why = "missing value for parameter";
+	if (sc->why != NULL) {
+		snprintf(sc->key, sizeof(sc->key), "%s", key);
+		return MHD_NO;
+	}
+	if (i < 32)
+		sc->seen |= UINT32_C(1) << i;
+	return MHD_YES;
+}
+
+int
+pb_api_query_check(const struct pb_api_req *req, const char *const *known, json_t **body)
+{
+	struct pb_api_query_scan sc = { .known = known };
+
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, pb_api_query_each, &sc);
+	if (sc.why == NULL)
+		return 0;
+	*body = pb_api_error("%s '%s'", sc.why, sc.key);
+	return -1;
+}
+
+int
+pb_api_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		unsigned int d;
+
+		if (*s < '0' || *s > '9')
+			return -1;
+		d = (unsigned int)(*s - '0');
+		if (v > max / 10 || d > max - v * 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* ---- routing ---- */
+
+/* Segment-wise match; one trailing '/' is tolerated. */
+static bool
+pb_api_match(const char *pattern, const char *path, char *arg, size_t argsz)
+{
+	const char *p = pattern, *u = path;
+
+	while (*p != '\0') {
+		if (p[0] == '{' && p[1] == '}') {
+			size_t n = strcspn(u, "/");
+
+			if (n == 0 || n >= argsz)
+				return false;
+			memcpy(arg, u, n);
+			arg[n] = '\0';
+			u += n;
+			p += 2;
+			continue;
+		}
+		if (*p != *u)
+			return false;
+		p++;
+		u++;
+	}
+	return u[0] == '\0' || (u[0] == '/' && u[1] == '\0');
+}
+
+/*
+ * The route for method + path (arg filled), or NULL. Then *allow lists the
+ * methods the path does accept ("" if the path is unknown).
+ */
+static const struct pb_api_route *
+pb_api_route_find(const char *method, const char *path, char *arg, size_t argsz,
+    char *allow, size_t allowsz)
+{
+	bool seen[PB_API_NROUTES] = { false };
+	bool get = false;
+	size_t off = 0;
+
+	allow[0] = '\0';
+	for (size_t i = 0; i < PB_API_NROUTES; i++) {
+		const struct pb_api_route *r = &pb_api_routes[i];
+		bool dup = false;
+
+		if (!pb_api_match(r->pattern, path, arg, argsz))
+			continue;
+		if (strcmp(r->method, method) == 0)
+			return r;
+		seen[i] = true;
+		for (size_t j = 0; j < i; j++)
+			if (seen[j] && strcmp(pb_api_routes[j].method, r->method) == 0)
+				dup = true;
+		if (dup)
+			continue;
+		if (strcmp(r->method, "GET") == 0)
+			get = true;
+		off += (size_t)snprintf(allow + off, allowsz - off, "%s%s",
+		    off > 0 ? ", " : "", r->method);
+		if (off >= allowsz)
+			off = allowsz - 1;
+	}
+	if (get)
+		snprintf(allow + off, allowsz - off, ", HEAD");
+	return NULL;
+}
+
+/* ---- responses ---- */
+
+/* Sends body (reference stolen) as JSON; a NULL body becomes a 500. */
+static enum MHD_Result
+pb_api_send(struct pb_api *api, struct MHD_Connection *conn, unsigned int status,
+    json_t *body, const char *allow, const char *location)
+{
+	static const char oom[] = "{\"error\":\"out of memory\"}";
+	struct MHD_Response *resp = NULL;
+	enum MHD_Result ret;
+	char *text = NULL;
+
+	if (body != NULL) {
+		/* 15 digits: uptime prints as 12.345, not 12.345000000000001 */
+		text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
+		json_decref(body);
+	}
+	if (text != NULL) {
+		/* MUST_FREE frees with free(); jansson allocates with malloc. */
+		resp = MHD_create_response_from_buffer(strlen(text), text,
+		    MHD_RESPMEM_MUST_FREE);
+		if (resp == NULL)
+			free(text);
+	}
+	if (resp == NULL) {
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		allow = NULL;
+		resp = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom,
+		    MHD_RESPMEM_PERSISTENT);
+		if (resp == NULL)
+			goto fail;
+	}
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		"application/json") != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+		"no-store") != MHD_YES ||
+	    MHD_add_response_header(resp, "X-Content-Type-Options",
+		"nosniff") != MHD_YES ||
+	    (allow != NULL && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		allow) != MHD_YES) ||
+	    (location != NULL && location[0] != '\0' && status < 500 &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
+		location) != MHD_YES)) {
+		MHD_destroy_response(resp);
+		goto fail;
+	}
+	if (status >= 400)
+		atomic_fetch_add_explicit(&api->errors, 1, memory_order_relaxed);
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+fail:
+	atomic_fetch_add_explicit(&api->errors, 1, memory_order_relaxed);
+	return MHD_NO;
+}
+
+static enum MHD_Result
+pb_api_dispatch(struct pb_api *api, struct pb_api_conn *c,
+    struct MHD_Connection *conn, const char *url, const char *method)
+{
+	char arg[PB_API_ARG_MAX], allow[64], location[256] = "";
+	const struct pb_api_route *route;
+	struct pb_api_req req;
+	size_t urllen = strlen(url);
+	json_t *body = NULL;
+	unsigned int status;
+
+	atomic_fetch_add_explicit(&api->requests, 1, memory_order_relaxed);
+	if (urllen > PB_API_URL_MAX)
+		return pb_api_send(api, conn, MHD_HTTP_URI_TOO_LONG,
+		    pb_api_error("path too long"), NULL, NULL);
+
+	route = pb_api_route_find(strcmp(method, "HEAD") == 0 ? "GET" : method,
+	    url, arg, sizeof(arg), allow, sizeof(allow));
+	if (route == NULL && allow[0] != '\0') {
+		body = pb_api_error("method not allowed");
+		if (body != NULL &&
+		    pb_api_set(body, "method", pb_api_json_string(method)) < 0) {
+			json_decref(body);
+			body = NULL;
+		}
+		return pb_api_send(api, conn, MHD_HTTP_METHOD_NOT_ALLOWED, body, allow,
+		    NULL);
+	}
+	if (route == NULL) {
+		body = pb_api_error("not found");
+		if (body != NULL && pb_api_set(body, "path", pb_api_json_stringn(url,
+		    urllen < PB_API_ECHO_MAX ? urllen : PB_API_ECHO_MAX)) < 0) {
+			json_decref(body);
+			body = NULL;
+		}
+		return pb_api_send(api, conn, MHD_HTTP_NOT_FOUND, body, NULL, NULL);
+	}
+
+	req = (struct pb_api_req){
+		.api = api,
+		.view = api->view,
+		.conn = conn,
+		.method = method,
+		.path = url,
+		.arg = strstr(route->pattern, "{}") != NULL ? arg : NULL,
+		.body = c->keep_body ? c->body : NULL,
+		.body_len = c->keep_body ? c->body_len : 0,
+		.location = location,
+		.location_size = sizeof(location),
+	};
+	status = route->handler(&req, &body);
+	return pb_api_send(api, conn, status, body, NULL, location);
+}
+
+static enum MHD_Result
+pb_api_access(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct pb_api *api = cls;
+	struct pb_api_conn *c = *con_cls;
+
+	if (c == NULL) {
+		/* Headers only: set up, the request is answered on the last call. */
+		const char *cl;
+
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			atomic_fetch_add_explicit(&api->errors, 1, memory_order_relaxed);
+			return MHD_NO;
+		}
+		*con_cls = c;
+		c->keep_body = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL && strtoull(cl, NULL, 10) > PB_API_BODY_MAX) {
+			/* Answering before the upload makes MHD drop it and close. */
+			c->answered = true;
+			atomic_fetch_add_explicit(&api->requests, 1, memory_order_relaxed);
+			return pb_api_send(api, conn, MHD_HTTP_CONTENT_TOO_LARGE,
+			    pb_api_error("request body too large"), NULL, NULL);
+		}
+		return MHD_YES;
+	}
+	if (c->answered) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		c->seen += n;
+		/* Chunked uploads have no Content-Length: cut them off here. */
+		if (c->seen > PB_API_BODY_MAX) {
+			atomic_fetch_add_explicit(&api->requests, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&api->errors, 1, memory_order_relaxed);
+			return MHD_NO;
+		}
+		if (c->keep_body) {
+			char *nb = realloc(c->body, c->body_len + n + 1);
+
+			if (nb == NULL) {
+				atomic_fetch_add_explicit(&api->errors, 1,
+				    memory_order_relaxed);
+				return MHD_NO;
+			}
+			memcpy(nb + c->body_len, upload_data, n);
+			c->body_len += n;
+			nb[c->body_len] = '\0';
+			c->body = nb;
+		}
+		return MHD_YES;
+	}
+	return pb_api_dispatch(api, c, conn, url, method);
+}
+
+static void
+pb_api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct pb_api_conn *c = *con_cls;
+
+	if (c != NULL) {
+		free(c->body);
+		free(c);
+		*con_cls = NULL;
+	}
+}
+
+static int
+pb_api_hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Like MHD's default %HH decoding, except %00 stays as it is: a NUL would
+ * cut the path short and "/api/v1/status%00junk" would be routed.
+ */
+static size_t
+pb_api_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *r = s, *w = s;
+
+	while (*r != '\0') {
+		int hi, lo;
+
+		if (r[0] == '%' && (hi = pb_api_hexval(r[1])) >= 0 &&
+		    (lo = pb_api_hexval(r[2])) >= 0 && (hi | lo) != 0) {
+			*w++ = (char)(hi << 4 | lo);
+			r += 3;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static void pb_api_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void
+pb_api_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct pb_api *api = cls;
+	char msg[512];
+	size_t len;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+		msg[--len] = '\0';
+	/* Only the starting thread writes start_err: the MHD thread may log too. */
+	if (atomic_load(&api->starting) && pthread_equal(pthread_self(), api->start_thread))
+		snprintf(api->start_err, sizeof(api->start_err), "%s", msg);
+	log_warnx("api", "%s", msg);
+}
+
+/* ---- listening socket ---- */
+
+static int
+pb_api_listen(struct pb_api *api, const struct pb_api_cfg *cfg, char *err, size_t errlen)
+{
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	struct in_addr in4;
+	char host[sizeof(cfg->address)], port[8];
+	size_t hlen;
+	int fd, one = 1, saved;
+
+	/* Accept "[::1]" as well as "::1". */
+	snprintf(host, sizeof(host), "%s", cfg->address);
+	hlen = strlen(host);
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+		memmove(host, host + 1, hlen - 2);
+		host[hlen - 2] = '\0';
+	}
+	snprintf(port, sizeof(port), "%u", (unsigned int)cfg->port);
+	snprintf(api->listen, sizeof(api->listen), strchr(host, ':') != NULL ?
+	    "[%s]:%s" : "%s:%s", host, port);
+
+	/*
+	 * getaddrinfo also takes inet_aton shorthands ("10.1" = 10.0.0.1): a
+	 * typo must not bind elsewhere, so IPv4 must be a dotted quad.
+	 */
+	hints.ai_family = strchr(host, ':') != NULL ? AF_INET6 : AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	if ((hints.ai_family == AF_INET && inet_pton(AF_INET, host, &in4) != 1) ||
+	    getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL) {
+		snprintf(err, errlen, "api: cannot listen on %s: "
+		    "not a numeric IPv4 or IPv6 address", api->listen);
+		if (ai != NULL)
+			freeaddrinfo(ai);
+		return -1;
+	}
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    ai->ai_protocol);
+	if (fd < 0)
+		goto fail;
+	/* As MHD does for its own sockets: restart despite TIME_WAIT. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	/* "::" means IPv6 only here; use 0.0.0.0 for IPv4. */
+	if (ai->ai_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
+		goto fail;
+	freeaddrinfo(ai);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+		if (ss.ss_family == AF_INET)
+			api->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			api->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	if (cfg->port == 0) {
+		snprintf(port, sizeof(port), "%u", (unsigned int)api->port);
+		snprintf(api->listen, sizeof(api->listen), strchr(host, ':') != NULL ?
+		    "[%s]:%s" : "%s:%s", host, port);
+	}
+	return fd;
+fail:
+	saved = errno;
+	snprintf(err, errlen, "api: cannot listen on %s: %s", api->listen, strerror(saved));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return -1;
+}
+
+/* ---- public ---- */
+
+struct pb_api *
+pb_api_start(const struct pb_api_cfg *cfg, const struct pb_view *view,
+    char *err, size_t errlen)
+{
+	struct pb_api *api;
+	unsigned int conns, timeout;
+	int fd;
+
+	if ((api = calloc(1, sizeof(*api))) == NULL) {
+		snprintf(err, errlen, "api: out of memory");
+		return NULL;
+	}
+	api->view = view;
+	if ((fd = pb_api_listen(api, cfg, err, errlen)) < 0) {
+		free(api);
+		return NULL;
+	}
+	conns = cfg->max_connections > 0 ? cfg->max_connections : PB_API_DEFAULT_CONNECTIONS;
+	/* MHD's 0 means "never time out": not for a daemon facing clients. */
+	timeout = cfg->timeout_s > 0 ? cfg->timeout_s : PB_API_DEFAULT_TIMEOUT_S;
+
+	/* Hash seed before any thread builds JSON objects (jansson threadsafety). */
+	json_object_seed(0);
+	api->start_thread = pthread_self();
+	atomic_store(&api->starting, true);
+	api->daemon = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+	    0, NULL, NULL, pb_api_access, api,
+	    /* first, so that no message goes to stderr */
+	    MHD_OPTION_EXTERNAL_LOGGER, pb_api_mhd_log, api,
+	    MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+	    /* A purge waits for the DLQ writer: keep other requests flowing. */
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)PB_API_THREADS,
+	    MHD_OPTION_CONNECTION_LIMIT, conns,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PB_API_PER_IP_LIMIT,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)PB_API_MEMORY_LIMIT,
+	    MHD_OPTION_NOTIFY_COMPLETED, pb_api_completed, api,
+	    MHD_OPTION_UNESCAPE_CALLBACK, pb_api_unescape, api,
+	    MHD_OPTION_END);
+	atomic_store(&api->starting, false);
+	if (api->daemon == NULL) {
+		snprintf(err, errlen, "api: cannot start HTTP server on %s: %s", api->listen,
+		    api->start_err[0] != '\0' ? api->start_err : "libmicrohttpd failed");
+		/* MHD leaves a socket it was given open when it fails. */
+		close(fd);
+		free(api);
+		return NULL;
+	}
+	return api;
+}
+
+void
+pb_api_stop(struct pb_api *api)
+{
+	if (api == NULL)
+		return;
+	/* Joins the MHD thread and closes the listening socket. */
+	MHD_stop_daemon(api->daemon);
+	free(api);
+}
