@@ -1,0 +1,124 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# The whole test suite, as CI runs it (README Quick start, line 2):
+#   1. warnings-as-errors build, `make check` (unit + integration)
+#   2. unit tests under valgrind
+#   3. ASan/UBSan build, `make check` again
+#   4. libFuzzer campaign on the wire decoder
+#   5. `make distcheck`
+# Ends with "N passed, N failed[, N skipped]".
+set -u
+src=$(cd "$(dirname "$0")/.." && pwd)
+out=${PB_BUILD_ROOT:-$src/build}
+fuzz_seconds=${PB_FUZZ_SECONDS:-30}
+jobs=${PB_JOBS:-2}
+passed=0 failed=0 skipped=0
+failures=()
+
+note() { printf '\n=== %s\n' "$*"; }
+record() { # name status(0 pass, 77 skip, else fail)
+	case "$2" in
+	0) passed=$((passed + 1)) ;;
+	77) skipped=$((skipped + 1)) ;;
+	*) failed=$((failed + 1)); failures+=("$1") ;;
+	esac
+}
+# Adds automake's per-test results from a build dir to the totals.
+count_automake() { # builddir label
+	local n
+	for trs in $(find "$1/tests" -name '*.trs' 2>/dev/null | sort); do
+		n=$(sed -n 's/^:test-result: //p' "$trs" | head -n1)
+		case "$n" in
+		PASS|XFAIL) passed=$((passed + 1)) ;;
+		SKIP) skipped=$((skipped + 1)); echo "$2: skipped ${trs#$1/}" ;;
+		*) failed=$((failed + 1)); failures+=("$2:${trs#$1/}") ;;
+		esac
+	done
+}
+configure_build() { # dir args...
+	local dir=$1; shift
+	rm -rf "$dir" && mkdir -p "$dir" &&
+		(cd "$dir" && "$src/configure" -q "$@" && make -j"$jobs" >make.out 2>&1 ||
+			{ tail -n 60 "$dir/make.out" 2>/dev/null; false; })
+}
+
+cd "$src" || exit 1
+[ -x configure ] || ./autogen.sh >/dev/null 2>&1 || { echo "autogen failed"; echo "0 passed, 1 failed"; exit 1; }
+
+note "1/5 build with --enable-werror, make check"
+if configure_build "$out/werror" --enable-werror; then
+	(cd "$out/werror" && make -j"$jobs" check >check.out 2>&1)
+	grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS):' "$out/werror/check.out"
+	count_automake "$out/werror" werror
+	grep -q '^# ERROR: *[1-9]' "$out/werror/check.out" && for l in $(find "$out/werror/tests" -name '*.log'); do grep -q 'ERROR' "${l%.log}.trs" 2>/dev/null && tail -n 40 "$l"; done
+	for t in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find "$out/werror/tests" -name '*.trs')); do
+		echo "--- ${t%.trs}.log"; tail -n 60 "${t%.trs}.log"
+	done
+else
+	record "werror build" 1
+fi
+
+note "2/5 unit tests under valgrind"
+if [ -d "$out/werror/tests/unit" ] && command -v valgrind >/dev/null; then
+	for t in "$out"/werror/tests/unit/test_*; do
+		[ -x "$t" ] || continue
+		name=$(basename "$t")
+		if top_srcdir=$src top_builddir=$out/werror valgrind -q --error-exitcode=99 \
+			--leak-check=full --errors-for-leak-kinds=definite,indirect \
+			--suppressions="$src/tests/unit/valgrind.supp" "$t" >"$out/werror/valgrind-$name.out" 2>&1; then
+			echo "PASS: valgrind $name"; record "valgrind $name" 0
+		else
+			echo "FAIL: valgrind $name"; tail -n 40 "$out/werror/valgrind-$name.out"
+			record "valgrind $name" 1
+		fi
+	done
+fi
+
+note "3/5 build with --enable-sanitizers, make check"
+if configure_build "$out/asan" --enable-sanitizers --enable-werror; then
+	(cd "$out/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 make -j"$jobs" check >check.out 2>&1)
+	grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS):' "$out/asan/check.out"
+	count_automake "$out/asan" asan
+	for t in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find "$out/asan/tests" -name '*.trs')); do
+		echo "--- ${t%.trs}.log"; tail -n 60 "${t%.trs}.log"
+	done
+else
+	record "sanitizer build" 1
+fi
+
+note "4/5 fuzz the wire decoder for ${fuzz_seconds}s"
+if command -v clang >/dev/null; then
+	if CC=clang configure_build "$out/fuzz" --enable-fuzzer && (cd "$out/fuzz" && make tests/fuzz/fuzz_wire >>make.out 2>&1); then
+		corpus=$(mktemp -d)
+		cp "$src"/tests/fuzz/corpus_wire/* "$corpus"/ 2>/dev/null || true
+		if (cd "$out/fuzz" && ./tests/fuzz/fuzz_wire -max_total_time="$fuzz_seconds" \
+			-max_len=70000 -print_final_stats=1 "$corpus" >fuzz.out 2>&1); then
+			grep -E 'stat::number_of_executed_units|Done' "$out/fuzz/fuzz.out" | head -n 3
+			echo "PASS: fuzz_wire"; record fuzz_wire 0
+		else
+			tail -n 40 "$out/fuzz/fuzz.out"; echo "FAIL: fuzz_wire"; record fuzz_wire 1
+		fi
+		rm -rf "$corpus"
+	else
+		echo "FAIL: fuzzer build"; record "fuzzer build" 1
+	fi
+else
+	echo "SKIP: fuzz_wire (no clang)"; record fuzz_wire 77
+fi
+
+note "5/5 make distcheck"
+if [ -d "$out/werror" ] && (cd "$out/werror" && PB_SKIP_INTEGRATION=1 make distcheck >distcheck.out 2>&1); then
+	echo "PASS: distcheck"; record distcheck 0
+else
+	tail -n 40 "$out/werror/distcheck.out" 2>/dev/null; echo "FAIL: distcheck"; record distcheck 1
+fi
+
+echo
+[ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
