@@ -35,6 +35,14 @@ count_automake() { # builddir label
 		esac
 	done
 }
+# `make check` failed: the per-test results count the tests that ran; a
+# harness failure (a test that could not even start) counts once more.
+check_failed() { # builddir label
+	if ! grep -qE '^(FAIL|ERROR):' "$1/check.out"; then
+		echo "FAIL: $2 make check (harness)"; grep -E '\*\*\*|rror' "$1/check.out" | tail -n 5
+		failed=$((failed + 1)); failures+=("$2:make check")
+	fi
+}
 configure_build() { # dir args...
 	local dir=$1; shift
 	rm -rf "$dir" && mkdir -p "$dir" &&
@@ -47,7 +55,7 @@ cd "$src" || exit 1
 
 note "1/5 build with --enable-werror, make check"
 if configure_build "$out/werror" --enable-werror; then
-	(cd "$out/werror" && make -j"$jobs" check >check.out 2>&1)
+	(cd "$out/werror" && make -j"$jobs" check >check.out 2>&1) || check_failed "$out/werror" werror
 	grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS):' "$out/werror/check.out"
 	count_automake "$out/werror" werror
 	grep -q '^# ERROR: *[1-9]' "$out/werror/check.out" && for l in $(find "$out/werror/tests" -name '*.log'); do grep -q 'ERROR' "${l%.log}.trs" 2>/dev/null && tail -n 40 "$l"; done
@@ -77,7 +85,8 @@ fi
 note "3/5 build with --enable-sanitizers, make check"
 if configure_build "$out/asan" --enable-sanitizers --enable-werror; then
 	(cd "$out/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 make -j"$jobs" check >check.out 2>&1)
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 make -j"$jobs" check >check.out 2>&1) ||
+		check_failed "$out/asan" asan
 	grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS):' "$out/asan/check.out"
 	count_automake "$out/asan" asan
 	for t in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find "$out/asan/tests" -name '*.trs')); do

@@ -9,6 +9,12 @@
 
 set -eu
 
+# `make distcheck` in tests/run-all.sh: the integration tests already ran.
+if [ -n "${PB_SKIP_INTEGRATION:-}" ]; then
+	echo "SKIP: PB_SKIP_INTEGRATION is set"
+	exit 77
+fi
+
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 PBD=$top_builddir/server/packetbrokerd
@@ -366,7 +372,7 @@ pb_node_conf() {
 }
 
 # pb_node NAME [DAEMON ARGS...]: starts NAME (in its namespace) and waits up
-# to 10 s for its API. The log is $PB_TMP/NAME.log, NAME.2.log for a
+# to 10 s for its API (with -x, or until it exited). The log is $PB_TMP/NAME.log, NAME.2.log for a
 # restart... PID in PB_PID and PB_NODE_PID[NAME].
 pb_node() {
 	local name=$1 runs log
@@ -381,9 +387,17 @@ pb_node() {
 		pb_start "$log" -- "$PBD" -c "$PB_TMP/$name/node.conf" "$@"
 	fi
 	PB_NODE_PID[$name]=$PB_PID
-	local n=0
+	local n=0 a oneshot=0
+	for a in "$@"; do
+		case "$a" in -x | --exit-on-finish) oneshot=1 ;; esac
+	done
 	while ! pb_node_up "$name"; do
-		pb_alive "$PB_PID" || fail "$name exited at start"
+		if ! pb_alive "$PB_PID"; then
+			# With -x a quick node may be done already: the caller's
+			# pb_node_wait_exit reports its exit status.
+			[ "$oneshot" = 1 ] && break
+			fail "$name exited at start"
+		fi
 		n=$((n + 1))
 		[ "$n" -le 100 ] || fail "$name: API not up after 10 s"
 		sleep 0.1
@@ -438,6 +452,29 @@ pb_node_json() {
 # pb_node_true NAME PATH FILTER: succeeds when FILTER yields true (waits).
 pb_node_true() {
 	[ "$(pb_node_jq "$1" "$2" "$3")" = true ]
+}
+
+# pb_settle NAME: waits (up to 5 s) until NAME's /peers and /gaps
+# snapshots, which the engine republishes every 250 ms, were generated
+# after this call: counters read afterwards include everything that
+# happened before it.
+pb_settle() {
+	local name=$1 path t0 now age n
+	t0=$(date +%s%3N)
+	for path in /api/v1/peers /api/v1/gaps; do
+		n=0
+		while :; do
+			if [ "$(pb_node_http "$name" "$path")" = 200 ]; then
+				age=$(jq -r '.generated_age_ms // empty' "$PB_TMP/http.body" 2>/dev/null)
+				now=$(date +%s%3N)
+				# 20 ms of margin for the request itself.
+				[ -z "$age" ] || [ $((now - age)) -le $((t0 + 20)) ] || break
+			fi
+			n=$((n + 1))
+			[ "$n" -le 100 ] || fail "$name: $path snapshot not refreshed within 5 s"
+			sleep 0.05
+		done
+	done
 }
 
 # pb_peer NAME PEER FIELD: FIELD of /peers/PEER on NAME (fails the test).
