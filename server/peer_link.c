@@ -115,6 +115,7 @@ link_conn_end(struct pb_link *l, uint16_t code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	l->rx_paused = false; /* a new connection starts reading */
 	/* Peer text ends up in logs: no control characters. */
 	for (char *c = reason; *c != '\0'; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
@@ -383,6 +384,9 @@ on_hb_timer(struct pb_loop *loop, void *arg)
 	uint64_t gen = l->conn_gen;
 
 	link_enter(l);
+	/* While we hold back reading, silence is ours, not the peer's. */
+	if (l->rx_paused)
+		l->last_rx = now;
 	if (now - l->last_rx > (uint64_t)l->dead_eff * PB_NSEC_PER_MSEC) {
 		l->t_hb = 0;
 		link_conn_end(l, PB_WIRE_E_TIMEOUT,
@@ -499,6 +503,8 @@ rx_dispatch(struct pb_link *l)
 			handle_msg(l, &msg);
 		if (l->conn_gen != gen || l->closing)
 			return;
+		if (l->rx_paused)
+			break; /* the rest waits in the buffer until resumed */
 	}
 	if (off > 0) {
 		memmove(l->rx, l->rx + off, l->rx_len - off);
@@ -519,8 +525,10 @@ rx_read(struct pb_link *l)
 			return;
 		}
 	}
-	while (budget > 0) {
+	while (budget > 0 && !l->rx_paused) {
 		size_t room = l->rx_cap - l->rx_len;
+		if (room == 0)
+			return; /* a paused dispatch left a full buffer */
 		ssize_t r = read(l->fd, l->rx + l->rx_len, room);
 		if (r == 0) {
 			link_conn_end(l, 0, "connection closed by peer");
@@ -575,6 +583,24 @@ on_conn_timer(struct pb_loop *loop, void *arg)
 }
 
 void
+pb_link_pause_rx(struct pb_link *l, bool paused)
+{
+	if (l == NULL || l->rx_paused == paused)
+		return;
+	l->rx_paused = paused;
+	if (l->fd >= 0 && l->st.state != PB_LINK_CONNECTING &&
+	    pb_loop_mod_fd(l->loop, l->fd, (paused ? 0 : EPOLLIN) | (l->want_out ? EPOLLOUT : 0)) < 0)
+		log_warn("link", "peer %s: epoll_ctl", l->st.name);
+	if (!paused && l->rx_len > 0 && !l->closing) {
+		/* Messages that arrived while paused are handled now; the socket
+		 * is level-triggered, so unread bytes wake us again. */
+		link_enter(l);
+		rx_dispatch(l);
+		link_leave(l);
+	}
+}
+
+void
 link_on_fd(struct pb_loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct pb_link *l = arg;
@@ -593,7 +619,9 @@ link_on_fd(struct pb_loop *loop, int fd, uint32_t events, void *arg)
 			hs_start(l);
 		}
 	} else {
-		if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		if (l->rx_paused && (events & (EPOLLERR | EPOLLHUP)))
+			link_conn_end(l, 0, "connection lost while paused");
+		else if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 			rx_read(l);
 		if ((events & EPOLLOUT) && l->conn_gen == gen && !l->closing)
 			link_tx_flush(l);

@@ -219,6 +219,11 @@ void pb_link_close(struct pb_link *link, const char *reason);
  * No-op when not connected. */
 void pb_link_drop(struct pb_link *link, uint16_t errcode, const char *reason);
 
+/* Receiver back-pressure: while paused the link neither reads the socket
+ * nor dispatches buffered messages (TCP flow control then slows the
+ * sender); a pause from inside on_message stops after that message.
+ * Liveness is not judged while paused. */
+void pb_link_pause_rx(struct pb_link *link, bool paused);
 /* Relabels the link (e.g. with the configured peer name after on_up). */
 void pb_link_set_name(struct pb_link *link, const char *name);
 

@@ -64,6 +64,7 @@ struct pb_link {
 	enum link_hs_step hs;
 	uint16_t hello_flags;
 	bool want_out, auth_counted, named, quiet_end;
+	bool rx_paused;      /* receiver back-pressure: not reading, not dispatching */
 	pb_timer_id t_conn, t_hs, t_hb;
 	unsigned fails;
 	uint64_t up_mono, last_rx;

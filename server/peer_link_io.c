@@ -110,7 +110,7 @@ link_set_events(struct pb_link *l, bool out)
 {
 	if (l->fd < 0 || l->want_out == out)
 		return;
-	if (pb_loop_mod_fd(l->loop, l->fd, EPOLLIN | (out ? EPOLLOUT : 0)) < 0)
+	if (pb_loop_mod_fd(l->loop, l->fd, (l->rx_paused ? 0 : EPOLLIN) | (out ? EPOLLOUT : 0)) < 0)
 		log_warn("link", "peer %s: epoll_ctl", l->st.name);
 	else
 		l->want_out = out;
