@@ -20,6 +20,40 @@
 
 #define STATS_INTERVAL_NS (1 * PB_NSEC_PER_SEC)
 #define DRAIN_TICK_NS (10 * PB_NSEC_PER_MSEC)
+#define SHUTDOWN_GRACE_NS (2 * PB_NSEC_PER_SEC)
+
+static void
+engine_apply_pause(struct pb_engine *e)
+{
+	for (size_t i = 0; i < e->nsources; i++) {
+		struct engine_source *s = &e->sources[i];
+		if (!s->cap)
+			continue;
+		int st = pb_capture_state(s->cap);
+		if (st == PB_SOURCE_FINISHED || st == PB_SOURCE_FAILED)
+			continue;
+		/* A slow peer never stalls a live capture (its records go to the
+		 * DLQ when the buffer overflows), but a file can simply wait. */
+		bool want = e->paused || (e->peer_paused && s->cfg->is_file);
+		if (want == s->paused)
+			continue;
+		s->paused = want;
+		pb_capture_pause(s->cap, want);
+		atomic_store(&s->stats.state, want ? PB_SOURCE_PAUSED : PB_SOURCE_RUNNING);
+	}
+	/* Received records wait in the sender's buffer: TCP pushes back. */
+	for (size_t i = 0; i < e->nups; i++) {
+		struct fwd_upstream *u = e->ups[i];
+		if (u->conn && u->conn->link)
+			pb_link_pause_rx(u->conn->link, e->paused || e->peer_paused);
+	}
+}
+
+bool
+engine_rx_paused(const struct pb_engine *e)
+{
+	return e->paused || e->peer_paused;
+}
 
 static void
 engine_set_paused(struct pb_engine *e, bool paused)
@@ -29,17 +63,36 @@ engine_set_paused(struct pb_engine *e, bool paused)
 	e->paused = paused;
 	if (paused)
 		e->pauses++;
-	log_debug("engine", "%s sources", paused ? "pausing" : "resuming");
-	for (size_t i = 0; i < e->nsources; i++) {
-		struct engine_source *s = &e->sources[i];
-		if (!s->cap)
+	log_debug("engine", "%s sources: sink back-pressure", paused ? "pausing" : "resuming");
+	engine_apply_pause(e);
+}
+
+/* Hysteresis on the connected peers' resend buffers: pause above 3/4,
+ * resume below 1/2. Peers that are down do not pause anything: their
+ * records expire into the DLQ. */
+void
+engine_check_peers(struct pb_engine *e)
+{
+	bool high = false, low = true;
+	for (size_t i = 0; i < e->npeers; i++) {
+		struct fwd_peer *p = e->peers[i];
+		if (!p->up)
 			continue;
-		int st = pb_capture_state(s->cap);
-		if (st == PB_SOURCE_FINISHED || st == PB_SOURCE_FAILED)
-			continue;
-		pb_capture_pause(s->cap, paused);
-		atomic_store(&s->stats.state, paused ? PB_SOURCE_PAUSED : PB_SOURCE_RUNNING);
+		struct pb_resend_stats st;
+		pb_resend_get_stats(p->rs, &st);
+		if (st.used_bytes > st.capacity / 4 * 3)
+			high = true;
+		if (st.used_bytes > st.capacity / 2)
+			low = false;
 	}
+	bool want = e->peer_paused ? !low : high;
+	if (want == e->peer_paused)
+		return;
+	e->peer_paused = want;
+	if (want)
+		e->pauses++;
+	log_debug("engine", "%s: peer back-pressure", want ? "pausing" : "resuming");
+	engine_apply_pause(e);
 }
 
 static bool
@@ -62,8 +115,17 @@ engine_route(struct pb_engine *e, struct pb_record *rec, bool remote)
 		k->ops->write(k, rec);
 	}
 	if (e->npeers && (remote ? e->tc->forward.remote_capture : e->tc->forward.local_capture)) {
-		for (size_t i = 0; i < e->npeers; i++)
-			fwd_peer_enqueue(e->peers[i], rec, rec->token, 0, -1);
+		for (size_t i = 0; i < e->npeers; i++) {
+			struct fwd_peer *p = e->peers[i];
+			/* Never back to a node the record already passed (spec 5.6). */
+			if (p->node_id && rec->link_node && pb_record_has_node(rec, p->node_id)) {
+				p->loops_avoided++;
+				continue;
+			}
+			fwd_peer_enqueue(p, rec, rec->token, 0, -1);
+		}
+		if ((rec->token & 255) == 0)
+			engine_check_peers(e);
 	}
 	if (!engine_sinks_writable(e))
 		engine_set_paused(e, true);
@@ -154,6 +216,8 @@ engine_before_sleep(struct pb_loop *loop, void *arg)
 	}
 	if (e->gaps)
 		pb_gaps_set_now(e->gaps, pb_real_ns());
+	if (e->npeers)
+		engine_check_peers(e);
 	fwd_custody_update(e, false);
 }
 
@@ -165,6 +229,25 @@ engine_stats_timer(struct pb_loop *loop, void *arg)
 		if (e->sources[i].cap)
 			pb_capture_poll_stats(e->sources[i].cap);
 	return (int64_t)STATS_INTERVAL_NS;
+}
+
+static bool
+engine_unacked(const struct pb_engine *e)
+{
+	for (size_t i = 0; i < e->npeers; i++)
+		if (e->peers[i]->up && e->peers[i]->toks.n)
+			return true;
+	return false;
+}
+
+static int64_t
+engine_shutdown_tick(struct pb_loop *loop, void *arg)
+{
+	struct pb_engine *e = arg;
+	if (engine_unacked(e) && pb_mono_ns() < e->shutdown_deadline)
+		return (int64_t)DRAIN_TICK_NS;
+	pb_loop_stop(loop);
+	return PB_TIMER_STOP;
 }
 
 static void
@@ -180,8 +263,19 @@ engine_on_signal(struct pb_loop *loop, int signo, void *arg)
 		break;
 	case SIGINT:
 	case SIGTERM:
-		log_info("engine", "%s: shutting down", strsignal(signo));
-		pb_loop_stop(loop);
+		if (e->stopping || !engine_unacked(e)) {
+			log_info("engine", "%s: shutting down", strsignal(signo));
+			pb_loop_stop(loop);
+			break;
+		}
+		/* Give connected peers a moment to acknowledge what they already
+		 * have, instead of moving it to the DLQ (a second signal ends it). */
+		log_info("engine", "%s: shutting down after pending acknowledgements (at most %.1f s)",
+		    strsignal(signo), SHUTDOWN_GRACE_NS / 1e9);
+		e->stopping = true;
+		e->shutdown_deadline = pb_mono_ns() + SHUTDOWN_GRACE_NS;
+		engine_set_paused(e, true);
+		pb_loop_add_timer(loop, DRAIN_TICK_NS, engine_shutdown_tick, e);
 		break;
 	}
 }

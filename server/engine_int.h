@@ -35,6 +35,7 @@ struct engine_source {
 	struct pb_source_stats stats;
 	uint16_t id;
 	uint64_t seq;
+	bool paused;
 };
 
 struct engine_sink {
@@ -92,6 +93,8 @@ struct fwd_peer {
 	uint64_t records_sent, bytes_sent, records_acked, bytes_acked;
 	uint64_t resent, to_dlq, dlq_refused, replayed, notices;
 	uint64_t auto_replay_job;
+	uint64_t bytes_enqueued, bytes_spilled, loops_avoided;
+	uint64_t notice_first, notice_last; /* DLQ_NOTICE due once UP */
 };
 
 struct fwd_upstream {
@@ -126,6 +129,7 @@ struct fwd_replay {
 };
 
 #define FWD_MAX_REPLAYS PB_REPLAY_JOBS
+#define FWD_DLQ_QUEUE_BYTES (64u << 20)
 
 struct pb_engine {
 	const struct pb_config *cfg;
@@ -140,9 +144,11 @@ struct pb_engine {
 	struct pb_view view;
 	struct pb_bridge bridge;
 	uint64_t epoch;
-	bool paused;
+	bool paused;             /* sink back-pressure: every source and upstream */
+	bool peer_paused;        /* peer back-pressure: file sources and upstreams */
 	bool exit_on_finish;
 	bool stopping;
+	uint64_t shutdown_deadline;
 	uint64_t pauses;
 	uint64_t token;          /* last custody token assigned */
 	uint64_t hop_seq;        /* this node's sequence number in hop records */
@@ -166,6 +172,10 @@ struct pb_engine {
 	uintptr_t *known_sources;    /* node << 16 | source */
 	pb_timer_id ack_timer, publish_timer, replay_timer;
 	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates;
+	uint64_t refused_auth, refused_protocol; /* accepted connections */
+	uint64_t dlq_del_out;        /* pb_dlq_delete requests not yet committed */
+	size_t ndel;
+	uint64_t del_ids[1024];      /* acked replay rows, deleted in one request */
 	bool loop_logged;
 	bool state_dirty;
 	uint64_t state_written_ns;
@@ -173,6 +183,8 @@ struct pb_engine {
 
 /* engine.c */
 void engine_route(struct pb_engine *e, struct pb_record *rec, bool remote);
+void engine_check_peers(struct pb_engine *e);
+bool engine_rx_paused(const struct pb_engine *e);
 
 /* fwd_peer.c */
 struct fwd_peer *fwd_peer_new(struct pb_engine *e, const char *name, const char *address,
@@ -184,6 +196,7 @@ void fwd_peer_attach(struct fwd_peer *p, struct fwd_conn *c);
 void fwd_peer_detach(struct fwd_peer *p, const char *reason);
 void fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w);
 void fwd_peer_on_ack(struct fwd_peer *p, uint64_t seq);
+void fwd_peer_on_up(struct fwd_peer *p);
 int fwd_peer_fill_iov(struct fwd_peer *p, struct iovec *iov, int max);
 void fwd_peer_sent(struct fwd_peer *p, size_t bytes);
 uint64_t fwd_peer_custody(const struct fwd_peer *p);
@@ -217,6 +230,7 @@ void fwd_seeds_free(void);
 void fwd_on_dlq(void *arg, const struct pb_dlq_result *res);
 void fwd_on_cmd(struct pb_cmd *cmd, void *arg);
 void fwd_replay_acked(struct pb_engine *e, int job, uint64_t row_id);
+void fwd_replay_flush_deletes(struct pb_engine *e);
 void fwd_replay_requeued(struct pb_engine *e, int job);
 void fwd_replay_auto(struct pb_engine *e, struct fwd_peer *p);
 int64_t fwd_replay_tick(struct pb_loop *loop, void *arg);
