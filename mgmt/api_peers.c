@@ -254,6 +254,7 @@ pb_api_age_ms(uint64_t real_ns)
 
 struct pb_api_tunnel_counters {
 	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates, link_records;
+	uint64_t auth_failures, protocol_errors;
 };
 
 static json_t *
@@ -266,7 +267,9 @@ pb_api_tunnel_json(const struct pb_api_tunnel_counters *t)
 	if (PB_API_U64(obj, t, loops_dropped) < 0 ||
 	    PB_API_U64(obj, t, hop_limit_dropped) < 0 ||
 	    PB_API_U64(obj, t, origin_duplicates) < 0 ||
-	    PB_API_U64(obj, t, link_records) < 0) {
+	    PB_API_U64(obj, t, link_records) < 0 ||
+	    PB_API_U64(obj, t, auth_failures) < 0 ||
+	    PB_API_U64(obj, t, protocol_errors) < 0) {
 		json_decref(obj);
 		return NULL;
 	}
@@ -294,6 +297,8 @@ pb_api_get_peers(const struct pb_api_req *req, json_t **body)
 		tc.hop_limit_dropped = b->hop_limit_dropped;
 		tc.origin_duplicates = b->origin_duplicates;
 		tc.link_records = b->link_records;
+		tc.auth_failures = b->auth_failures;
+		tc.protocol_errors = b->protocol_errors;
 		pthread_mutex_unlock(&b->lock);
 		if (n > 0 && copy == NULL)
 			goto fail;

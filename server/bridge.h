@@ -68,6 +68,7 @@ struct pb_bridge {
 	uint64_t peers_generated_ns;
 	/* tunnel-wide counters */
 	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates, link_records;
+	uint64_t auth_failures, protocol_errors; /* on accepted connections */
 	/* replay jobs: written by the engine, read by management */
 	struct pb_replay_job jobs[PB_REPLAY_JOBS];
 	/* set once at start, then read-only */

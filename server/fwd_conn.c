@@ -147,13 +147,24 @@ op_on_up(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 	struct fwd_conn *c = arg;
 	if (c->up) {
 		c->up->up = true;
+		if (engine_rx_paused(c->e))
+			pb_link_pause_rx(link, true);
+		/* Name ourselves to the sender (its /peers shows who we are). */
+		const struct pb_node_info *self = pb_srcdir_node(c->e->dir, c->e->cfg->node.id);
+		if (self) {
+			struct pb_wire_msg m = { .type = PB_WIRE_T_NODE };
+			m.node.node_id = self->node_id;
+			m.node.name.ptr = self->name;
+			m.node.name.len = (uint16_t)strlen(self->name);
+			m.node.descr.ptr = self->description;
+			m.node.descr.len = (uint16_t)strlen(self->description);
+			pb_link_send_msg(link, &m);
+		}
 		log_info("upstream", "upstream '%s' up (node %u, %s): resuming after link seq %llu",
 		    c->up->name, h->node_id, pb_link_peer_addr(link),
 		    (unsigned long long)c->up->custody_seq);
 	} else if (c->peer) {
-		c->peer->up = true;
-		fwd_peer_announce(c->peer);
-		pb_link_kick(link);
+		fwd_peer_on_up(c->peer);
 		if (c->e->tc->dlq.auto_replay)
 			fwd_replay_auto(c->e, c->peer);
 	}
@@ -170,9 +181,17 @@ op_on_message(struct pb_link *link, const struct pb_wire_msg *m, void *arg)
 	}
 	if (!c->peer)
 		return;
-	if (m->type == PB_WIRE_T_ACK)
+	if (m->type == PB_WIRE_T_ACK) {
 		fwd_peer_on_ack(c->peer, m->ack.link_seq);
-	/* NODE/SOURCE from a consumer: names only, nothing to route. */
+	} else if (m->type == PB_WIRE_T_NODE && m->node.node_id == c->peer->node_id &&
+	    !pb_srcdir_node(c->e->dir, m->node.node_id)) {
+		/* The consumer's own name, for /peers; not announced onwards. */
+		struct pb_node_info n = { .node_id = m->node.node_id };
+		snprintf(n.name, sizeof(n.name), "%.*s", (int)m->node.name.len, m->node.name.ptr);
+		snprintf(n.description, sizeof(n.description), "%.*s", (int)m->node.descr.len,
+		    m->node.descr.ptr);
+		pb_srcdir_set_node(c->e->dir, &n);
+	}
 }
 
 static void conn_free(struct fwd_conn *c);
@@ -187,6 +206,10 @@ op_on_down(struct pb_link *link, bool was_up, const char *reason, void *arg)
 	if (c->peer)
 		fwd_peer_detach(c->peer, reason);
 	if (c->accepted) {
+		struct pb_link_stats st;
+		pb_link_get_stats(link, &st);
+		e->refused_auth += st.auth_failures;
+		e->refused_protocol += st.protocol_errors;
 		pb_link_close(link, reason);
 		conn_free(c);
 	}
@@ -372,7 +395,8 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 	}
 	e->bridge.gaps = e->gaps;
 	if (tc->dlq.path[0]) {
-		struct pb_dlq_cfg dc = { .path = tc->dlq.path, .max_bytes = tc->dlq.max_bytes };
+		struct pb_dlq_cfg dc = { .path = tc->dlq.path, .max_bytes = tc->dlq.max_bytes,
+			.queue_bytes = FWD_DLQ_QUEUE_BYTES };
 		if (!(e->dlq = pb_dlq_open(&dc, e->loop, fwd_on_dlq, e, why, sizeof(why)))) {
 			snprintf(err, errlen, "dlq: %s", why);
 			return -1;

@@ -238,6 +238,7 @@ peer_spill_oldest(struct fwd_peer *p, int reason)
 		return -1;
 	uint64_t *t = fifo2_front(&p->toks);
 	uint64_t token = t && t[0] == seq ? t[1] : 0;
+	p->bytes_spilled += len;
 	if (peer_to_dlq(p, msg, len, reason, token) < 0)
 		peer_log_refused(p, reason == PB_DLQ_TIMEOUT ? "a record expired" : "the buffer overflowed");
 	pb_resend_drop_oldest(p->rs);
@@ -290,6 +291,7 @@ fwd_peer_enqueue(struct fwd_peer *p, const struct pb_record *rec, uint64_t token
 		return;
 	}
 	p->next_seq++;
+	p->bytes_enqueued += n;
 	fifo2_push(&p->toks, seq, token);
 	if (replay_row) {
 		fifo2_push(&p->replays, seq, replay_row);
@@ -309,7 +311,16 @@ peer_expiry_tick(struct pb_loop *loop, void *arg)
 	const void *msg;
 	size_t len;
 
+	unsigned n = 0;
 	while (pb_resend_oldest(p->rs, &seq, &ns, &msg, &len) == 0 && now - ns > timeout) {
+		/* A burst of expiries must not overrun the DLQ's write queue: the
+		 * records are safe here until the writer catches up. */
+		if ((++n & 1023) == 0 && p->e->dlq) {
+			struct pb_dlq_stats_snapshot ds;
+			pb_dlq_get_stats(p->e->dlq, &ds);
+			if (ds.queued_bytes > FWD_DLQ_QUEUE_BYTES / 2)
+				break;
+		}
 		if (pb_resend_oldest_in_flight(p->rs)) {
 			/* Stuck mid-message for longer than the timeout: reset the
 			 * connection so the record can leave the buffer. */
@@ -325,13 +336,17 @@ peer_expiry_tick(struct pb_loop *loop, void *arg)
 void
 fwd_peer_spill_all(struct fwd_peer *p, int reason)
 {
-	uint64_t n = 0;
+	uint64_t n = 0, before = p->to_dlq;
 	pb_resend_rewind(p->rs); /* nothing is in flight any more */
 	while (peer_spill_oldest(p, reason) == 0)
 		n++;
-	if (n)
+	if (p->to_dlq > before)
 		log_info("peer", "peer '%s': %llu unacknowledged record(s) moved to the DLQ (%s)",
-		    p->name, (unsigned long long)n, pb_dlq_reason_name(reason));
+		    p->name, (unsigned long long)(p->to_dlq - before), pb_dlq_reason_name(reason));
+	if (n > p->to_dlq - before)
+		log_warnx("peer", "peer '%s': %llu unacknowledged record(s) lost at %s: %s",
+		    p->name, (unsigned long long)(n - (p->to_dlq - before)), pb_dlq_reason_name(reason),
+		    p->e->dlq ? "the DLQ refused them" : "no dlq.path configured");
 }
 
 void
@@ -393,9 +408,9 @@ fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w)
 	const void *msg;
 	size_t len;
 	uint64_t first_held = pb_resend_oldest(p->rs, &seq, &ns, &msg, &len) == 0 ? seq : p->next_seq;
-	p->up = true; /* peer_notice needs it */
-	if (first_held > resume + 1)
-		peer_notice(p, resume + 1, first_held - 1, PB_WIRE_DLQ_EXPIRED);
+	/* Sent from fwd_peer_on_up: control messages need the link UP. */
+	p->notice_first = first_held > resume + 1 ? resume + 1 : 0;
+	p->notice_last = first_held - 1;
 	p->resumed = true;
 	p->acked_change_ns = pb_mono_ns();
 	log_info("peer", "peer '%s' up (node %u): resuming after link seq %llu, %zu record(s) to resend",
@@ -419,6 +434,7 @@ fwd_peer_on_ack(struct fwd_peer *p, uint64_t seq)
 		fifo2_pop(&p->replays);
 		fifo2_pop(&p->replay_job);
 	}
+	fwd_replay_flush_deletes(p->e);
 	if (seq > p->acked_seq) {
 		p->acked_seq = seq;
 		p->acked_change_ns = pb_mono_ns();
@@ -444,6 +460,19 @@ fwd_peer_sent(struct fwd_peer *p, size_t bytes)
 		p->records_sent += s - p->sent_seq;
 		p->sent_seq = s;
 	}
+}
+
+void
+fwd_peer_on_up(struct fwd_peer *p)
+{
+	p->up = true;
+	if (p->notice_first) {
+		peer_notice(p, p->notice_first, p->notice_last, PB_WIRE_DLQ_EXPIRED);
+		p->notice_first = 0;
+	}
+	fwd_peer_announce(p);
+	if (p->conn && p->conn->link)
+		pb_link_kick(p->conn->link);
 }
 
 /* Sends NODE/SOURCE announcements the peer has not had on this connection. */

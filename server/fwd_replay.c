@@ -147,10 +147,21 @@ fwd_replay_auto(struct pb_engine *e, struct fwd_peer *p)
 }
 
 void
+fwd_replay_flush_deletes(struct pb_engine *e)
+{
+	if (!e->ndel)
+		return;
+	if (e->dlq && pb_dlq_delete(e->dlq, e->del_ids, e->ndel) == 0)
+		e->dlq_del_out++;
+	e->ndel = 0;
+}
+
+void
 fwd_replay_acked(struct pb_engine *e, int job, uint64_t row_id)
 {
-	if (e->dlq)
-		pb_dlq_delete(e->dlq, &row_id, 1);
+	if (e->ndel == sizeof(e->del_ids) / sizeof(e->del_ids[0]))
+		fwd_replay_flush_deletes(e);
+	e->del_ids[e->ndel++] = row_id;
 	if (job < 0 || job >= FWD_MAX_REPLAYS)
 		return;
 	jc[job].acked++;
@@ -194,7 +205,8 @@ fwd_replay_tick(struct pb_loop *loop, void *arg)
 		if (!r->active || r->fetching)
 			continue;
 		if (r->exhausted) {
-			if (!r->pending)
+			/* Done once every acked row's delete is committed. */
+			if (!r->pending && !e->ndel && !e->dlq_del_out)
 				job_finish(e, i, PB_REPLAY_DONE, NULL);
 			continue;
 		}
@@ -277,8 +289,11 @@ fwd_on_dlq(void *arg, const struct pb_dlq_result *res)
 		replay_rows(e, res);
 		break;
 	case PB_DLQ_DELETED:
-		if (!res->purge)
+		if (!res->purge) {
+			if (e->dlq_del_out)
+				e->dlq_del_out--;
 			break;
+		}
 		for (int i = 0; i < MAX_PURGES; i++) {
 			struct pb_purge_request *q = purges[i].req;
 			if (!q || purges[i].request_id != res->request_id)
@@ -385,6 +400,7 @@ fwd_publish(struct pb_engine *e)
 		s->records_sent = p->records_sent;
 		s->bytes_sent = p->bytes_sent;
 		s->records_acked = p->records_acked;
+		s->bytes_acked = p->bytes_enqueued - p->bytes_spilled - rs.used_bytes;
 		s->in_flight = rs.entries;
 		s->in_flight_bytes = rs.used_bytes;
 		s->resent = p->resent;
@@ -435,6 +451,8 @@ fwd_publish(struct pb_engine *e)
 	for (size_t i = 0; i < e->nups; i++)
 		recs += e->ups[i]->records_received;
 	e->bridge.link_records = recs;
+	e->bridge.auth_failures = e->refused_auth;
+	e->bridge.protocol_errors = e->refused_protocol;
 	pthread_mutex_unlock(&e->bridge.lock);
 	free(old);
 }

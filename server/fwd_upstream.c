@@ -169,18 +169,23 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 			    "this node (%u); dropping such records (counted as loops)", in->origin_node,
 			    u->name, e->cfg->node.id);
 		}
-		fifo2_push(&u->pending, seq, e->token);
+		/* Dropped records need nothing from our destinations: waiting on
+		 * a token here would deadlock a loop (each side waiting for the
+		 * other's ACK). */
+		fifo2_push(&u->pending, seq, 0);
 		return;
 	}
 	if (in->nhops >= e->tc->max_hops) {
 		u->hop_limit++;
 		e->hop_limit_dropped++;
-		fifo2_push(&u->pending, seq, e->token);
+		fifo2_push(&u->pending, seq, 0);
 		return;
 	}
 	enum pb_gap_result g = pb_gaps_observe(e->gaps, in->origin_node, in->origin_source,
 	    in->origin_epoch, in->origin_seq);
 	if (g == PB_GAP_DUPLICATE) {
+		/* Seen before, so already routed: its first copy's custody covers
+		 * it only if that copy is done, hence wait on the current token. */
 		u->origin_duplicates++;
 		e->origin_duplicates++;
 		fifo2_push(&u->pending, seq, e->token);
@@ -212,7 +217,7 @@ fwd_upstream_on_message(struct fwd_upstream *u, const struct pb_wire_msg *m)
 		u->dlq_announced += m->dlq.last_seq - m->dlq.first_seq + 1;
 		if (m->dlq.last_seq >= u->expected) {
 			u->expected = m->dlq.last_seq + 1;
-			fifo2_push(&u->pending, m->dlq.last_seq, u->e->token);
+			fifo2_push(&u->pending, m->dlq.last_seq, 0);
 		}
 		break;
 	case PB_WIRE_T_NODE:
