@@ -120,7 +120,9 @@ while kill -0 "$epid" 2>/dev/null && kill -0 "$cpid" 2>/dev/null; do
 	curl -s --max-time 2 "$capi/sinks" | jq -c '.sinks[] |
 	    {collector_sink: .name, state, packets, bytes_written, files_opened}' 2>/dev/null
 	[ "$seconds" -gt 0 ] && [ "$i" -ge "$seconds" ] && break
-	sleep 4
+	# In the background: a trapped Ctrl-C interrupts wait at once.
+	sleep 4 &
+	wait $!
 	i=$((i + 4))
 done
 kill -0 "$epid" 2>/dev/null || { tail -n 20 "$out/edge.log" >&2; die "the edge stopped unexpectedly"; }
