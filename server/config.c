@@ -729,7 +729,7 @@ cfg_parse(config_t *lc, struct pb_cfg_ctx *c, struct pb_config *cfg)
 {
 	/* The second line is parsed by pb_cfg_tunnel() (config_tunnel.c). */
 	static const char *const keys[] = { "node", "captures", "dump", "api", "log",
-		"listen", "peers", "upstreams", "auth", "resend", "dlq", "forward", "ack",
+		"listen", "peers", "upstreams", "consumers", "auth", "resend", "dlq", "forward", "ack",
 		"heartbeat", "max_hops", "state_dir", NULL };
 	const config_setting_t *root = config_root_setting(lc);
 
@@ -835,6 +835,7 @@ pb_config_free(struct pb_config *cfg)
 	free(cfg->dumps);
 	free(cfg->tunnel.peers);
 	free(cfg->tunnel.upstreams);
+	free(cfg->tunnel.consumers);
 	/* The PSK is a secret: explicit_bzero() cannot be optimised away. */
 	explicit_bzero(cfg, sizeof(*cfg));
 }

@@ -87,6 +87,14 @@ struct pb_endpoint_cfg {
 	int line;
 };
 
+/* A consumer that dials us (we listen and send): declared so that records
+ * are kept for it (and expire into the DLQ) while it is not connected. */
+struct pb_consumer_cfg {
+	char name[PB_NAME_MAX];        /* unique across peers, upstreams, consumers */
+	uint32_t node_id;              /* the consumer's node.id */
+	int line;
+};
+
 struct pb_listen_cfg {
 	bool enabled;                  /* a `listen` group is present */
 	char address[128];             /* default 0.0.0.0 */
@@ -100,6 +108,8 @@ struct pb_tunnel_cfg {
 	struct pb_endpoint_cfg *peers;
 	size_t nupstreams;             /* we dial them and receive records */
 	struct pb_endpoint_cfg *upstreams;
+	size_t nconsumers;             /* they dial us (needs listen) and receive records */
+	struct pb_consumer_cfg *consumers;
 	struct {
 		char psk_file[PATH_MAX];   /* "" = no authentication */
 		bool allow_unauthenticated;/* required to listen on non-loopback without psk */

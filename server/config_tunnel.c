@@ -20,9 +20,9 @@
 
 /*
  * Configuration of the node-to-node tunnel: the top-level keys listen,
- * peers, upstreams, auth, resend, dlq, forward, ack, heartbeat, max_hops and
- * state_dir. Same rules as config.c: every problem is reported with its
- * file:line and parsing goes on.
+ * peers, upstreams, consumers, auth, resend, dlq, forward, ack, heartbeat,
+ * max_hops and state_dir. Same rules as config.c: every problem is reported
+ * with its file:line and parsing goes on.
  */
 
 /* Makefile.am passes $(localstatedir); a bare compile still builds. */
@@ -208,20 +208,35 @@ cfg_endpoint(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_endpoint
 	cfg_port(c, g, &ep->port);
 }
 
-/* Names are unique across peers and upstreams: the API and the logs name a
- * link by it alone. */
-static const struct pb_endpoint_cfg *
-cfg_endpoint_named(const struct pb_tunnel_cfg *t, const char *name)
+/* Names are unique across peers, upstreams and consumers: the API and the
+ * logs name a link by it alone. Returns the line of the first use, or 0. */
+static int
+cfg_name_line(const struct pb_tunnel_cfg *t, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < t->npeers; i++)
 		if (strcmp(t->peers[i].name, name) == 0)
-			return &t->peers[i];
+			return t->peers[i].line;
 	for (i = 0; i < t->nupstreams; i++)
 		if (strcmp(t->upstreams[i].name, name) == 0)
-			return &t->upstreams[i];
-	return NULL;
+			return t->upstreams[i].line;
+	for (i = 0; i < t->nconsumers; i++)
+		if (strcmp(t->consumers[i].name, name) == 0)
+			return t->consumers[i].line;
+	return 0;
+}
+
+static void
+cfg_name_unique(struct pb_cfg_ctx *c, const config_setting_t *g,
+    const struct pb_tunnel_cfg *t, const char *name)
+{
+	int first;
+
+	if (name[0] != '\0' && (first = cfg_name_line(t, name)) != 0)
+		pb_cfg_error(c, config_setting_get_member(g, "name"), "duplicate name \"%s\""
+		    " (first at line %d; names are unique across peers, upstreams and"
+		    " consumers)", name, first);
 }
 
 /* `peers` or `upstreams`: one group or a list of groups. */
@@ -230,7 +245,6 @@ cfg_endpoints(struct pb_cfg_ctx *c, const config_setting_t *root, const char *ke
     struct pb_tunnel_cfg *t, struct pb_endpoint_cfg **list, size_t *count)
 {
 	const config_setting_t *s = config_setting_get_member(root, key);
-	const struct pb_endpoint_cfg *other;
 	size_t i;
 	int n, k;
 
@@ -248,10 +262,7 @@ cfg_endpoints(struct pb_cfg_ctx *c, const config_setting_t *root, const char *ke
 		if (e == NULL)
 			continue;
 		cfg_endpoint(c, e, ep);
-		if (ep->name[0] != '\0' && (other = cfg_endpoint_named(t, ep->name)) != NULL)
-			pb_cfg_error(c, config_setting_get_member(e, "name"), "duplicate name \"%s\""
-			    " (first at line %d; names are unique across peers and upstreams)",
-			    ep->name, other->line);
+		cfg_name_unique(c, e, t, ep->name);
 		/* Two links to one node would carry every record twice. */
 		for (i = 0; i < *count && ep->address[0] != '\0'; i++)
 			if (strcasecmp((*list)[i].address, ep->address) == 0 &&
@@ -259,6 +270,60 @@ cfg_endpoints(struct pb_cfg_ctx *c, const config_setting_t *root, const char *ke
 				pb_cfg_error(c, e, "%s:%u is already \"%s\" (line %d)", ep->address,
 				    (unsigned)ep->port, (*list)[i].name, (*list)[i].line);
 		(*count)++;
+	}
+}
+
+/* `consumers`: nodes that dial our `listen` to receive records. Declared so
+ * that their records are kept (resend buffer, then DLQ) before they first
+ * connect; the node id is how a connection is matched to its entry. */
+static void
+cfg_consumers(struct pb_cfg_ctx *c, const config_setting_t *root, uint32_t self,
+    struct pb_tunnel_cfg *t)
+{
+	static const char *const keys[] = { "name", "node", NULL };
+	const config_setting_t *s = config_setting_get_member(root, "consumers");
+	size_t i;
+	int n, k;
+
+	if (s == NULL || (n = pb_cfg_group_list(c, s, PB_MAX_PEERS, "consumers")) <= 0)
+		return;
+	/* A listen group that is there but broken was reported already. */
+	if (config_setting_get_member(root, "listen") == NULL)
+		pb_cfg_error(c, s, "consumers dial this node: configure 'listen' too");
+	t->consumers = calloc((size_t)n, sizeof(*t->consumers));
+	if (t->consumers == NULL) {
+		pb_cfg_error(c, s, "out of memory");
+		return;
+	}
+	for (k = 0; k < n; k++) {
+		const config_setting_t *e = pb_cfg_elem(c, s, k);
+		struct pb_consumer_cfg *cc = &t->consumers[t->nconsumers];
+		int r;
+
+		if (e == NULL)
+			continue;
+		cc->line = config_setting_source_line(e);
+		pb_cfg_check_keys(c, e, keys);
+		if (pb_cfg_name(c, e, "name", cc->name, sizeof(cc->name)) == 0)
+			pb_cfg_error(c, e, "missing required key 'name'");
+		cfg_name_unique(c, e, t, cc->name);
+		r = pb_cfg_u32(c, e, "node", 1, UINT32_MAX, &cc->node_id);
+		if (r == 0)
+			pb_cfg_error(c, e, "missing required key 'node'");
+		if (r != 1) {
+			cc->node_id = 0;
+		} else if (cc->node_id == self) {
+			pb_cfg_error(c, config_setting_get_member(e, "node"), "%u is this"
+			    " node's own node.id", cc->node_id);
+		} else {
+			/* One entry per node: a connection is matched by its id. */
+			for (i = 0; i < t->nconsumers; i++)
+				if (t->consumers[i].node_id == cc->node_id)
+					pb_cfg_error(c, config_setting_get_member(e, "node"),
+					    "node %u is already consumer \"%s\" (line %d)",
+					    cc->node_id, t->consumers[i].name, t->consumers[i].line);
+		}
+		t->nconsumers++;
 	}
 }
 
@@ -468,6 +533,7 @@ pb_cfg_tunnel(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_conf
 	cfg_listen(c, root, t);
 	cfg_endpoints(c, root, "peers", t, &t->peers, &t->npeers);
 	cfg_endpoints(c, root, "upstreams", t, &t->upstreams, &t->nupstreams);
+	cfg_consumers(c, root, cfg->node.id, t);
 	cfg_auth(c, root, t);
 	cfg_resend(c, root, t);
 	cfg_dlq(c, root, t);

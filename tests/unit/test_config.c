@@ -522,7 +522,7 @@ test_bad_files(void **state)
 	    { 8, "api.port: unknown key 'port'" },
 	    { 9, "log.verbose: unknown key" },
 	    { 10, "nodes: unknown key 'nodes' (valid keys: node, captures, dump, api, log,"
-	    " listen, peers, upstreams, auth, resend, dlq, forward, ack, heartbeat, max_hops,"
+	    " listen, peers, upstreams, consumers, auth, resend, dlq, forward, ack, heartbeat, max_hops,"
 	    " state_dir)" });
 	CHECK_BAD("tests/unit/conf/bad_values.conf",
 	    { 3, "node.id: 0 is out of range 1..4294967295" },

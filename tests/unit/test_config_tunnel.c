@@ -84,6 +84,8 @@ test_defaults(void **state)
 	assert_null(t->peers);
 	assert_int_equal(t->nupstreams, 0);
 	assert_null(t->upstreams);
+	assert_int_equal(t->nconsumers, 0);
+	assert_null(t->consumers);
 	assert_string_equal(t->auth.psk_file, "");
 	assert_false(t->auth.allow_unauthenticated);
 	assert_int_equal(t->auth.psk_len, 0);
@@ -135,6 +137,8 @@ test_every_key(void **state)
 	    "  { name = \"campus-ld\"; address = \"ld4.example.net\"; port = 7200; },\n"
 	    "  { name = \"v6\"; address = \"2001:db8::7\"; port = 1; } );\n"
 	    "upstreams = { name = \"edge-a\"; address = \"10.2.0.1\"; port = 65535; };\n"
+	    "consumers = ( { name = \"central\"; node = 100; },\n"
+	    "  { name = \"backup\"; node = 4294967295L; } );\n"
 	    "auth = { psk_file = \"psk\"; allow_unauthenticated = false; };\n"
 	    "resend = { timeout = 45; buffer_mb = 65536; };\n"
 	    "dlq = { path = \"spool/dlq.db\"; max_mb = 1048576; auto_replay = true;"
@@ -172,6 +176,13 @@ test_every_key(void **state)
 	assert_string_equal(t->upstreams[0].address, "10.2.0.1");
 	assert_int_equal(t->upstreams[0].port, 65535);
 	assert_int_equal(t->upstreams[0].line, 7);
+	assert_int_equal(t->nconsumers, 2);
+	assert_string_equal(t->consumers[0].name, "central");
+	assert_int_equal(t->consumers[0].node_id, 100);
+	assert_int_equal(t->consumers[0].line, 8);
+	assert_string_equal(t->consumers[1].name, "backup");
+	assert_int_equal(t->consumers[1].node_id, UINT32_MAX);
+	assert_int_equal(t->consumers[1].line, 9);
 
 	assert_string_equal(t->auth.psk_file, psk);
 	assert_false(t->auth.allow_unauthenticated);
@@ -382,7 +393,7 @@ test_endpoints(void **state)
 	    "  { name = \"y\"; address = \"10.0.0.2\"; } );\n"
 	    "upstreams = { name = \"x\"; address = \"10.0.0.3\"; };\n", 5,
 	    "upstreams.name: duplicate name \"x\" (first at line 3; names are unique across"
-	    " peers and upstreams)");
+	    " peers, upstreams and consumers)");
 	load_bad(HEAD "peers = ( { name = \"x\"; address = \"a.example\"; },\n"
 	    "  { name = \"y\"; address = \"A.example\"; port = 7152; } );\n", 4,
 	    "peers[1]: A.example:7152 is already \"x\" (line 3)");
@@ -410,6 +421,114 @@ test_endpoints(void **state)
 	snprintf(text + n, len - n, ", { name = \"last\"; address = \"h\"; });\n");
 	load_bad(text, 2, "65 upstreams given, at most 64 are supported");
 	free(text);
+}
+
+/* Nodes that dial our listen to receive: the reverse direction. */
+static void
+test_consumers(void **state)
+{
+	static const struct {
+		const char *text;        /* line 3 onwards, after HEAD */
+		int line;
+		const char *err;
+	} bad[] = {
+		{ "consumers = { node = 100; };", 3, "consumers: missing required key 'name'" },
+		{ "consumers = { name = \"c\"; };", 3, "consumers: missing required key 'node'" },
+		{ "consumers = ( { name = \"c\";\n node = 0; } );", 4,
+		  "consumers[0].node: 0 is out of range 1..4294967295" },
+		{ "consumers = ( { name = \"c\"; node = 4294967296L; } );", 3,
+		  "consumers[0].node: 4294967296 is out of range 1..4294967295" },
+		/* libconfig 1.5 wraps an unsuffixed literal: the message says so. */
+		{ "consumers = ( { name = \"c\"; node = 4294967295; } );", 3,
+		  "values above 2147483647 need an L suffix" },
+		{ "consumers = ( { name = \"c\"; node = -1; } );", 3,
+		  "consumers[0].node: -1 is out of range" },
+		{ "consumers = ( { name = \"c\"; node = \"100\"; } );", 3,
+		  "consumers[0].node: expected an integer, got a string" },
+		{ "consumers = ( { name = \"c\"; node = 1; } );", 3,
+		  "consumers[0].node: 1 is this node's own node.id" },
+		{ "consumers = ( { name = \"a/b\"; node = 100; } );", 3,
+		  "consumers[0].name: \"a/b\": 1..63 letters, digits, '-', '_' or '.'" },
+		{ "consumers = ( { name = \"\"; node = 100; } );", 3, "consumers[0].name: " },
+		{ "consumers = ( { name = \"c\"; node = 100; address = \"h\"; } );", 3,
+		  "consumers[0].address: unknown key 'address' (valid keys: name, node)" },
+		{ "consumers = ( { name = \"a\"; node = 100; },\n"
+		  "  { name = \"b\"; node = 100; } );", 4,
+		  "consumers[1].node: node 100 is already consumer \"a\" (line 3)" },
+		{ "consumers = ( { name = \"a\"; node = 100; },\n"
+		  "  { name = \"a\"; node = 101; } );", 4,
+		  "consumers[1].name: duplicate name \"a\" (first at line 3; names are unique"
+		  " across peers, upstreams and consumers)" },
+		{ "peers = { name = \"p\"; address = \"h\"; };\n"
+		  "consumers = { name = \"p\"; node = 100; };", 4,
+		  "consumers.name: duplicate name \"p\" (first at line 3;" },
+		{ "upstreams = ( { name = \"u\"; address = \"h\"; } );\n\n"
+		  "consumers = { name = \"u\"; node = 100; };", 5,
+		  "consumers.name: duplicate name \"u\" (first at line 3;" },
+		{ "consumers = ( { name = \"c\"; node = 100; },\n \"d\" );", 4,
+		  "consumers[1]: expected a group { ... }, got a string" },
+		{ "consumers = 100;", 3, "consumers: expected a list of groups" },
+	};
+	struct pb_config cfg;
+	char text[1024], *big;
+	size_t i, n, len = 64 * 1024;
+
+	(void)state;
+	/* A single group; a consumer may share its node id with a peer. */
+	load_ok(HEAD "peers = { name = \"p\"; address = \"10.0.0.1\"; };\n"
+	    "consumers = { name = \"central\"; node = 100; };\n", &cfg);
+	assert_int_equal(cfg.tunnel.nconsumers, 1);
+	assert_string_equal(cfg.tunnel.consumers[0].name, "central");
+	assert_int_equal(cfg.tunnel.consumers[0].node_id, 100);
+	assert_int_equal(cfg.tunnel.consumers[0].line, 4);
+	pb_config_free(&cfg);
+	assert_true(is_zero(&cfg, sizeof(cfg)));
+	/* An empty list is none; the lowest id is fine for another node. */
+	load_ok(HEAD "consumers = ();\n", &cfg);
+	assert_int_equal(cfg.tunnel.nconsumers, 0);
+	assert_null(cfg.tunnel.consumers);
+	pb_config_free(&cfg);
+	load_ok("node = { id = 2; };\nlisten = { address = \"127.0.0.1\"; };\n"
+	    "consumers = ( { name = \"one\"; node = 1; },\n"
+	    "  { name = \"Two_2.x-y\"; node = 3; } );\n", &cfg);
+	assert_int_equal(cfg.tunnel.nconsumers, 2);
+	assert_int_equal(cfg.tunnel.consumers[0].node_id, 1);
+	assert_string_equal(cfg.tunnel.consumers[1].name, "Two_2.x-y");
+	assert_int_equal(cfg.tunnel.consumers[1].line, 4);
+	pb_config_free(&cfg);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fmt(text, sizeof(text), HEAD "%s\n", bad[i].text);
+		load_bad(text, bad[i].line, bad[i].err);
+	}
+
+	/* They dial us: without listen nobody could. */
+	load_bad("node = { id = 1; };\ncaptures = { name = \"c\"; interface = \"eth0\"; };\n"
+	    "\nconsumers = ( { name = \"central\"; node = 100; } );\n", 4,
+	    "consumers: consumers dial this node: configure 'listen' too");
+	load_bad("node = { id = 1; };\nupstreams = { name = \"u\"; address = \"h\"; };\n"
+	    "consumers = { name = \"central\"; node = 100; };\n", 3,
+	    "consumers: consumers dial this node: configure 'listen' too");
+	/* A broken listen is one error, not two. */
+	load_bad("node = { id = 1; };\ncaptures = { name = \"c\"; interface = \"eth0\"; };\n"
+	    "listen = 7152;\nconsumers = { name = \"central\"; node = 100; };\n", 3,
+	    "listen: expected a group, got an integer");
+
+	/* At most PB_MAX_PEERS of them. */
+	assert_non_null(big = malloc(len));
+	n = (size_t)snprintf(big, len, HEAD "consumers = (");
+	for (i = 0; i < PB_MAX_PEERS; i++)
+		n += (size_t)snprintf(big + n, len - n, "%s{ name = \"c%zu\"; node = %zu; }",
+		    i ? ", " : "", i, 1000 + i);
+	snprintf(big + n, len - n, ");\n");
+	load_ok(big, &cfg);
+	assert_int_equal(cfg.tunnel.nconsumers, PB_MAX_PEERS);
+	assert_int_equal(cfg.tunnel.consumers[PB_MAX_PEERS - 1].node_id,
+	    1000 + PB_MAX_PEERS - 1);
+	pb_config_free(&cfg);
+	snprintf(big + n, len - n, ", { name = \"last\"; node = 7; });\n");
+	load_bad(big, 3, "65 consumers given, at most 64 are supported");
+	free(big);
 }
 
 static void
@@ -606,8 +725,8 @@ test_bad_files(void **state)
 		{ 11, "heartbeat.timeout: unknown key 'timeout' (valid keys: interval, dead_after,"
 		    " slow_after)" },
 		{ 12, "tunnel: unknown key 'tunnel' (valid keys: node, captures, dump, api, log,"
-		    " listen, peers, upstreams, auth, resend, dlq, forward, ack, heartbeat,"
-		    " max_hops, state_dir)" },
+		    " listen, peers, upstreams, consumers, auth, resend, dlq, forward, ack,"
+		    " heartbeat, max_hops, state_dir)" },
 	};
 	static const struct expect values[] = {
 		{ 4, "listen.address: \"localhost\" is not a numeric IPv4 or IPv6 address" },
@@ -697,6 +816,7 @@ main(void)
 		cmocka_unit_test(test_ranges),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_endpoints),
+		cmocka_unit_test(test_consumers),
 		cmocka_unit_test(test_listen_and_auth),
 		cmocka_unit_test(test_psk_file),
 		cmocka_unit_test(test_dlq),
