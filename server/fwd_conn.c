@@ -336,15 +336,25 @@ mkdir_p(const char *path)
  * killed with -9 resumes exactly where its files end.
  */
 static void
+recover_record(void *arg, uint32_t node, uint16_t source, uint64_t epoch, uint64_t seq)
+{
+	pb_gaps_observe(arg, node, source, epoch, seq);
+}
+
+static void
 recover_dumps(struct pb_engine *e)
 {
+	/* The missing ranges as of the last save, then every record the files
+	 * hold (the newest ones may postdate the save): a record that never
+	 * arrived stays missing, so a later DLQ replay of it is accepted. */
+	fwd_gaps_load(e);
 	for (size_t i = 0; i < e->cfg->ndumps; i++) {
 		const struct pb_dump_cfg *d = &e->cfg->dumps[i];
 		if (d->kind != PB_DUMP_FILE)
 			continue;
 		struct pb_recovery r;
 		char why[512] = "";
-		if (pb_sink_file_recover(d, &r, why, sizeof(why)) < 0) {
+		if (pb_sink_file_recover_each(d, &r, recover_record, e->gaps, why, sizeof(why)) < 0) {
 			log_warnx("tunnel", "dump '%s': custody recovery failed: %s", d->name, why);
 			continue;
 		}
@@ -352,14 +362,12 @@ recover_dumps(struct pb_engine *e)
 			log_info("tunnel", "dump '%s': %s", d->name, why);
 		for (size_t k = 0; k < r.nlinks; k++)
 			fwd_seed_custody(r.links[k].node, r.links[k].epoch, r.links[k].seq);
-		for (size_t k = 0; k < r.nstreams; k++)
-			pb_gaps_seed(e->gaps, r.streams[k].node, r.streams[k].source,
-			    r.streams[k].epoch, r.streams[k].seq);
 		if (r.nlinks || r.nstreams)
 			log_info("tunnel", "dump '%s': recovered custody of %zu upstream link(s) and %zu origin stream(s) from %u file(s)",
 			    d->name, r.nlinks, r.nstreams, r.files_scanned);
 		pb_recovery_free(&r);
 	}
+	pb_gaps_reset_counters(e->gaps);
 }
 
 static bool
@@ -454,6 +462,16 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	for (size_t i = 0; i < tc->nconsumers; i++) {
+		/* Known before it first connects, so nothing is missed meanwhile. */
+		struct fwd_peer *p = fwd_peer_new(e, tc->consumers[i].name, "", false);
+		if (!p || add_ptr((void ***)&e->peers, &e->npeers, &e->cpeers, p) < 0) {
+			fwd_peer_free(p);
+			snprintf(err, errlen, "tunnel: out of memory");
+			return -1;
+		}
+		p->node_id = tc->consumers[i].node_id;
+	}
 	if (tc->listen.enabled) {
 		e->listener = pb_listener_open(e->loop, tc->listen.address, tc->listen.port, on_accept,
 		    e, why, sizeof(why));
@@ -492,6 +510,8 @@ fwd_stop(struct pb_engine *e)
 	}
 	fwd_custody_update(e, true);
 	fwd_state_save(e, true);
+	e->gaps_saved_sig = UINT64_MAX;
+	fwd_gaps_save(e);
 	for (size_t i = 0; i < e->ndialed; i++) {
 		pb_link_close(e->dialed[i].link, "shutting down");
 		e->dialed[i].link = NULL;
