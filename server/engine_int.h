@@ -173,6 +173,7 @@ struct pb_engine {
 	pb_timer_id ack_timer, publish_timer, replay_timer;
 	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates;
 	uint64_t refused_auth, refused_protocol; /* accepted connections */
+	uint64_t gaps_saved_sig;
 	uint64_t dlq_del_out;        /* pb_dlq_delete requests not yet committed */
 	size_t ndel;
 	uint64_t del_ids[1024];      /* acked replay rows, deleted in one request */
@@ -225,6 +226,8 @@ void fwd_state_save(struct pb_engine *e, bool force);
 void fwd_state_init(struct pb_engine *e);
 void fwd_seed_custody(uint32_t node, uint64_t epoch, uint64_t seq);
 void fwd_seeds_free(void);
+void fwd_gaps_load(struct pb_engine *e);
+void fwd_gaps_save(struct pb_engine *e);
 
 /* fwd_replay.c */
 void fwd_on_dlq(void *arg, const struct pb_dlq_result *res);

@@ -462,8 +462,10 @@ fwd_publish_tick(struct pb_loop *loop, void *arg)
 {
 	struct pb_engine *e = arg;
 	fwd_publish(e);
-	if (e->gaps)
+	if (e->gaps) {
 		pb_gaps_publish(e->gaps, 256);
+		fwd_gaps_save(e);
+	}
 	for (int i = 0; i < FWD_MAX_REPLAYS; i++)
 		if (e->replays[i].active)
 			job_sync(e, i);

@@ -378,3 +378,52 @@ fwd_ack_tick(struct pb_loop *loop, void *arg)
 	fwd_custody_update(e, false);
 	return (int64_t)e->tc->ack.ms * (int64_t)PB_NSEC_PER_MSEC;
 }
+
+/* ---- gap state file: missing origin ranges survive a restart ---- */
+
+static void
+gaps_path(const struct pb_engine *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/gaps-%u.state", e->tc->state_dir, e->cfg->node.id);
+}
+
+void
+fwd_gaps_load(struct pb_engine *e)
+{
+	char path[PATH_MAX + 32];
+	gaps_path(e, path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	int n = pb_gaps_load(e->gaps, f);
+	fclose(f);
+	if (n > 0)
+		log_info("upstream", "gap state %s: %d origin stream(s) restored", path, n);
+}
+
+/* Called from the publish timer: rewrites the file when anything changed. */
+void
+fwd_gaps_save(struct pb_engine *e)
+{
+	struct pb_gaps_totals t;
+	if (!e->gaps || !e->nups)
+		return;
+	pb_gaps_totals(e->gaps, &t);
+	uint64_t sig = t.received + t.duplicates + t.filled + t.streams;
+	if (sig == e->gaps_saved_sig)
+		return;
+	char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+	gaps_path(e, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		log_warn("upstream", "cannot write gap state %s", tmp);
+		return;
+	}
+	int rc = pb_gaps_save(e->gaps, f);
+	if (fclose(f) != 0 || rc < 0 || rename(tmp, path) != 0) {
+		log_warn("upstream", "cannot write gap state %s", path);
+		return;
+	}
+	e->gaps_saved_sig = sig;
+}

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "autoconf.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -468,6 +471,82 @@ pb_gaps_seed(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoch,
 	s->off = 0;
 	s->missing_total = 0;
 	return 0;
+}
+
+/* ---- persistence: the missing ranges survive a restart ---- */
+
+/*
+ * Text, one stream per line: "node source epoch expected_next lo-hi ...".
+ * Written by the engine (tmp file + rename) so that a restarted collector
+ * still knows which records it never had, and accepts them when a DLQ
+ * replay brings them instead of dropping them as duplicates.
+ */
+int
+pb_gaps_save(const struct pb_gaps *g, FILE *f)
+{
+	fprintf(f, "# packetbroker gaps v1: node source epoch expected_next missing-ranges\n");
+	for (uint32_t k = 0; k < g->nstreams; k++) {
+		const struct gap_stream *s = g->streams[k];
+		fprintf(f, "%u %u %" PRIu64 " %" PRIu64, s->node, s->source, s->epoch,
+		    s->expected_next);
+		for (uint32_t i = 0; i < s->n; i++)
+			fprintf(f, " %" PRIu64 "-%" PRIu64, rg(s, i)->lo, rg(s, i)->hi);
+		fputc('\n', f);
+	}
+	return ferror(f) ? -1 : 0;
+}
+
+int
+pb_gaps_load(struct pb_gaps *g, FILE *f)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int n = 0;
+
+	while (getline(&line, &cap, f) > 0) {
+		unsigned node, source;
+		uint64_t epoch, next;
+		int used = 0;
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line, "%u %u %" SCNu64 " %" SCNu64 "%n", &node, &source, &epoch, &next,
+		    &used) != 4 || source > UINT16_MAX || next == 0)
+			continue;
+		struct gap_stream *s = gaps_lookup_create(g, node, (uint16_t)source, epoch);
+		if (!s)
+			break;
+		s->expected_next = next;
+		s->n = s->off = 0;
+		s->missing_total = 0;
+		const char *p = line + used;
+		uint64_t lo, hi, prev = 0;
+		int k;
+		while (sscanf(p, " %" SCNu64 "-%" SCNu64 "%n", &lo, &hi, &k) == 2) {
+			p += k;
+			/* Sorted, disjoint and below expected_next, or ignored. */
+			if (lo == 0 || lo > hi || hi >= next || lo <= prev)
+				continue;
+			if (ranges_insert(g, s, s->n, lo, hi) < 0)
+				break;
+			s->missing_total += hi - lo + 1;
+			prev = hi;
+		}
+		n++;
+	}
+	free(line);
+	g->last = NULL;
+	return n;
+}
+
+void
+pb_gaps_reset_counters(struct pb_gaps *g)
+{
+	for (uint32_t k = 0; k < g->nstreams; k++) {
+		struct gap_stream *s = g->streams[k];
+		s->received = s->duplicates = s->filled = 0;
+		s->gap_events = s->gap_seqs = 0;
+	}
+	g->invalid = 0;
 }
 
 /* ---- introspection and snapshots ---- */

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * Sequence gap tracker for origin streams. An origin stream is
@@ -147,5 +148,13 @@ void pb_gaps_snapshot_put(struct pb_gaps_snapshot *snap);
 /* Binary search in a snapshot; NULL if absent. */
 const struct pb_gaps_stream_info *pb_gaps_snapshot_find(const struct pb_gaps_snapshot *snap,
     uint32_t node, uint16_t source, uint64_t epoch);
+
+ /* Persistence: every stream with its missing ranges as text (engine
+ * thread). load returns the number of streams restored; it replaces the
+ * state of those streams. reset_counters zeroes received/duplicates/filled
+ * after a recovery replayed old records through observe(). */
+int pb_gaps_save(const struct pb_gaps *g, FILE *f);
+int pb_gaps_load(struct pb_gaps *g, FILE *f);
+void pb_gaps_reset_counters(struct pb_gaps *g);
 
 #endif

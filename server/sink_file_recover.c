@@ -52,6 +52,8 @@ struct rc_table {
 
 struct rc_ctx {
 	struct rc_table links, streams;
+	pb_recover_record_fn *each;
+	void *arg;
 	struct pb_recovery *out;
 	char *err;
 	size_t errlen;
@@ -299,6 +301,8 @@ rc_epb(struct rc_ctx *x, const uint8_t *b, uint32_t len, bool swap, bool *had_li
 			if (!rc_parse((const char *)b + optoff + 4, olen, &m))
 				return 0;
 			x->out->records++;
+			if (x->each)
+				x->each(x->arg, (uint32_t)m.node, (uint16_t)m.source, m.epoch, m.seq);
 			if (rc_stream(&x->streams, (uint32_t)m.node, (uint16_t)m.source, m.epoch,
 			    m.seq) < 0)
 				return -1;
@@ -456,7 +460,14 @@ int
 pb_sink_file_recover(const struct pb_dump_cfg *cfg, struct pb_recovery *out, char *err,
     size_t errlen)
 {
-	struct rc_ctx x = { .out = out, .err = err, .errlen = errlen };
+	return pb_sink_file_recover_each(cfg, out, NULL, NULL, err, errlen);
+}
+
+int
+pb_sink_file_recover_each(const struct pb_dump_cfg *cfg, struct pb_recovery *out,
+    pb_recover_record_fn *each, void *arg, char *err, size_t errlen)
+{
+	struct rc_ctx x = { .out = out, .each = each, .arg = arg, .err = err, .errlen = errlen };
 	struct rc_reader r = { .fd = -1 };
 	struct pb_fnames_list l = { 0 };
 	int rc = -1;

@@ -77,4 +77,11 @@ int pb_sink_file_recover(const struct pb_dump_cfg *cfg, struct pb_recovery *out,
     size_t errlen);
 void pb_recovery_free(struct pb_recovery *r);
 
+/* Same, and calls each() for every record found (scan order: newest file
+ * first), e.g. to rebuild which origin sequence numbers were written. */
+typedef void pb_recover_record_fn(void *arg, uint32_t node, uint16_t source, uint64_t epoch,
+    uint64_t seq);
+int pb_sink_file_recover_each(const struct pb_dump_cfg *cfg, struct pb_recovery *out,
+    pb_recover_record_fn *each, void *arg, char *err, size_t errlen);
+
 #endif
