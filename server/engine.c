@@ -49,6 +49,18 @@ engine_apply_pause(struct pb_engine *e)
 	}
 }
 
+uint64_t
+engine_now_real(struct pb_engine *e)
+{
+	uint64_t mono = pb_loop_now(e->loop);
+	/* Follow wall-clock steps within a second. */
+	if (!e->real_offset_at || mono - e->real_offset_at > PB_NSEC_PER_SEC) {
+		e->real_offset = pb_real_ns() - pb_mono_ns();
+		e->real_offset_at = mono;
+	}
+	return mono + e->real_offset;
+}
+
 bool
 engine_rx_paused(const struct pb_engine *e)
 {
@@ -215,7 +227,7 @@ engine_before_sleep(struct pb_loop *loop, void *arg)
 		}
 	}
 	if (e->gaps)
-		pb_gaps_set_now(e->gaps, pb_real_ns());
+		pb_gaps_set_now(e->gaps, engine_now_real(e));
 	if (e->npeers)
 		engine_check_peers(e);
 	fwd_custody_update(e, false);

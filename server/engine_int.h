@@ -149,6 +149,7 @@ struct pb_engine {
 	bool exit_on_finish;
 	bool stopping;
 	uint64_t shutdown_deadline;
+	uint64_t real_offset, real_offset_at; /* realtime - monotonic, refreshed each second */
 	uint64_t pauses;
 	uint64_t token;          /* last custody token assigned */
 	uint64_t hop_seq;        /* this node's sequence number in hop records */
@@ -185,6 +186,8 @@ struct pb_engine {
 /* engine.c */
 void engine_route(struct pb_engine *e, struct pb_record *rec, bool remote);
 void engine_check_peers(struct pb_engine *e);
+/* Wall clock of the current loop iteration (cached monotonic + offset). */
+uint64_t engine_now_real(struct pb_engine *e);
 bool engine_rx_paused(const struct pb_engine *e);
 
 /* fwd_peer.c */

@@ -32,15 +32,15 @@ fifo2_push(struct fifo2 *f, uint64_t a, uint64_t b)
 		if (!v)
 			return -1;
 		for (size_t i = 0; i < f->n; i++) {
-			v[i][0] = f->v[(f->head + i) % f->cap][0];
-			v[i][1] = f->v[(f->head + i) % f->cap][1];
+			v[i][0] = f->v[(f->head + i) & (f->cap - 1)][0];
+			v[i][1] = f->v[(f->head + i) & (f->cap - 1)][1];
 		}
 		free(f->v);
 		f->v = v;
 		f->cap = ncap;
 		f->head = 0;
 	}
-	size_t t = (f->head + f->n) % f->cap;
+	size_t t = (f->head + f->n) & (f->cap - 1); /* cap is a power of two */
 	f->v[t][0] = a;
 	f->v[t][1] = b;
 	f->n++;
@@ -52,7 +52,7 @@ fifo2_pop(struct fifo2 *f)
 {
 	if (!f->n)
 		return;
-	f->head = (f->head + 1) % f->cap;
+	f->head = (f->head + 1) & (f->cap - 1);
 	f->n--;
 }
 
@@ -285,7 +285,7 @@ fwd_peer_enqueue(struct fwd_peer *p, const struct pb_record *rec, uint64_t token
 	}
 	uint64_t seq = p->next_seq;
 	size_t n = pb_wire_encode_record(dst, need, rec, seq);
-	if (!n || pb_resend_commit(p->rs, seq, pb_mono_ns(), n) < 0) {
+	if (!n || pb_resend_commit(p->rs, seq, pb_loop_now(p->e->loop), n) < 0) {
 		log_warnx("peer", "peer '%s': cannot encode record %u/%u seq %llu", p->name,
 		    rec->origin_node, rec->origin_source, (unsigned long long)rec->origin_seq);
 		return;

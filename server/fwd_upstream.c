@@ -197,7 +197,8 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 	memcpy(&rec, in, offsetof(struct pb_record, trailers));
 	memcpy(rec.trailers, in->trailers, in->ntrailers * sizeof(rec.trailers[0]));
 	memcpy(rec.hops, in->hops, in->nhops * sizeof(rec.hops[0]));
-	pb_record_add_hop(&rec, e->cfg->node.id, ++e->hop_seq, pb_real_ns());
+	/* The receive time of the read that brought it: one clock per wakeup. */
+	pb_record_add_hop(&rec, e->cfg->node.id, ++e->hop_seq, engine_now_real(e));
 	rec.link_node = u->node_id;
 	rec.link_epoch = u->epoch;
 	rec.link_seq = seq;

@@ -213,10 +213,19 @@ track_walk(struct tx_track *t, const struct iovec *iov, int niov, size_t limit, 
 				pos += k;
 				continue;
 			}
-			t->hdr[t->have++] = b[o++];
-			pos++;
-			if (t->have < PB_WIRE_HDR_LEN)
-				continue;
+			if (t->have == 0 && len - o >= PB_WIRE_HDR_LEN && limit - pos >= PB_WIRE_HDR_LEN &&
+			    !stop) {
+				/* Whole header in this iovec: no byte-by-byte copy. */
+				memcpy(t->hdr, b + o, PB_WIRE_HDR_LEN);
+				t->have = PB_WIRE_HDR_LEN;
+				o += PB_WIRE_HDR_LEN;
+				pos += PB_WIRE_HDR_LEN;
+			} else {
+				t->hdr[t->have++] = b[o++];
+				pos++;
+				if (t->have < PB_WIRE_HDR_LEN)
+					continue;
+			}
 			if (t->hdr[0] != (PB_WIRE_MAGIC >> 8) ||
 			    t->hdr[1] != (PB_WIRE_MAGIC & 0xff))
 				*bad = true;
