@@ -18,6 +18,7 @@
 
 #include "capture.h"
 #include "capture_int.h"
+#include "pcap_reader.h"
 #include "clock.h"
 #include "log.h"
 
@@ -64,6 +65,8 @@ struct file_capture {
 	struct pb_capture base; /* first: the public handle */
 	char path[PATH_MAX];
 	pcap_t *p;              /* the reader's once the thread runs */
+	struct pb_pcap_reader fast; /* classic pcap over mmap (else libpcap reads) */
+	bool use_fast;
 	struct bpf_program prog;
 	bool have_prog;
 	enum pb_rate_mode rate;
@@ -76,6 +79,8 @@ struct file_capture {
 	char *iobuf;            /* stdio buffer of the open file */
 	uint8_t *ring;
 	uint64_t rhead;         /* reader's private copy of head */
+	uint64_t rtail;         /* reader's last look at tail (reloaded only when short) */
+	uint64_t ehead;         /* engine's last look at head (reloaded only when empty) */
 	unsigned pending;       /* reader: pushed since the last wakeup check */
 	char pad0[64];
 	_Atomic uint64_t head;  /* published by the reader */
@@ -201,11 +206,14 @@ reader_push(struct file_capture *fc, uint32_t kind, uint32_t origlen, uint64_t t
 	uint64_t off, to_end;
 
 	for (;;) {
-		uint64_t tail = atomic_load_explicit(&fc->tail, memory_order_acquire);
 		off = fc->rhead & (RING_SIZE - 1);
 		to_end = RING_SIZE - off;
 		uint64_t total = to_end < need ? to_end + need : need;
-		if (RING_SIZE - (fc->rhead - tail) >= total)
+		/* Touch the engine's cache line only when the cached view is short. */
+		if (RING_SIZE - (fc->rhead - fc->rtail) >= total)
+			break;
+		fc->rtail = atomic_load_explicit(&fc->tail, memory_order_acquire);
+		if (RING_SIZE - (fc->rhead - fc->rtail) >= total)
 			break;
 		if (!reader_wait_space(fc, total))
 			return false;
@@ -278,16 +286,34 @@ file_reader(void *arg)
 	uint32_t pass = 0;
 
 	for (;;) {
-		struct pcap_pkthdr *h;
-		const u_char *data;
 		uint64_t n = 0, first_ts = 0, max_ts = 0;
 		int rc = 0;
+		char fastmsg[256] = "";
 
-		while (!atomic_load_explicit(&fc->stop, memory_order_relaxed) &&
-		    (rc = pcap_next_ex(fc->p, &h, &data)) == 1) {
-			/* Opened with nanosecond precision: tv_usec holds ns. */
-			uint64_t ts = (h->ts.tv_sec > 0 ? (uint64_t)h->ts.tv_sec * PB_NSEC_PER_SEC : 0) +
-			    (uint64_t)h->ts.tv_usec;
+		while (!atomic_load_explicit(&fc->stop, memory_order_relaxed)) {
+			const u_char *data;
+			uint64_t ts;
+			struct pcap_pkthdr hdr, *h = &hdr;
+			if (fc->use_fast) {
+				struct pb_pcap_packet pk;
+				int fr = pb_pcap_reader_next(&fc->fast, &pk, fastmsg, sizeof(fastmsg));
+				if (fr != PB_PCAP_READER_OK) {
+					rc = fr == PB_PCAP_READER_EOF ? PCAP_ERROR_BREAK : PCAP_ERROR;
+					break;
+				}
+				hdr.caplen = pk.caplen;
+				hdr.len = pk.origlen;
+				data = pk.data;
+				ts = pk.ts_ns;
+				if (fc->have_prog && !pcap_offline_filter(&fc->prog, &hdr, data))
+					continue;
+			} else {
+				if ((rc = pcap_next_ex(fc->p, &h, &data)) != 1)
+					break;
+				/* Opened with nanosecond precision: tv_usec holds ns. */
+				ts = (h->ts.tv_sec > 0 ? (uint64_t)h->ts.tv_sec * PB_NSEC_PER_SEC : 0) +
+				    (uint64_t)h->ts.tv_usec;
+			}
 			if (n == 0)
 				first_ts = max_ts = ts;
 			if (ts > max_ts)
@@ -308,7 +334,7 @@ file_reader(void *arg)
 			goto out;
 		if (rc == PCAP_ERROR) {
 			snprintf(msg, sizeof(msg), "capture '%s': file %s: %s", fc->base.name, fc->path,
-			    pcap_geterr(fc->p));
+			    fc->use_fast ? fastmsg : pcap_geterr(fc->p));
 			if (n == 0) {
 				reader_push_msg(fc, ENT_ERROR, msg);
 				goto out;
@@ -338,6 +364,13 @@ file_reader(void *arg)
 		if (!fc->p) {
 			reader_push_msg(fc, ENT_ERROR, msg);
 			goto out;
+		}
+		if (fc->use_fast) {
+			/* Reopened too: the file may have been replaced between passes. */
+			char why[256];
+			pb_pcap_reader_close(&fc->fast);
+			if (pb_pcap_reader_open(&fc->fast, fc->path, why, sizeof(why)) != 1)
+				fc->use_fast = false;
 		}
 		if (pcap_datalink(fc->p) != linktype) {
 			snprintf(msg, sizeof(msg), "capture '%s': file %s: link type changed while "
@@ -385,8 +418,11 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 
 	*more = false;
 	while (!fc->base.paused && !announce) {
-		uint64_t head = atomic_load_explicit(&fc->head, memory_order_acquire);
-		if (head == tail) {
+		if (fc->ehead == tail)
+			fc->ehead = atomic_load_explicit(&fc->head, memory_order_acquire);
+		if (fc->ehead == tail) {
+			/* Free the space before sleeping: the reader may wait for it. */
+			atomic_store_explicit(&fc->tail, tail, memory_order_release);
 			atomic_store(&fc->engine_idle, 1);
 			atomic_thread_fence(memory_order_seq_cst);
 			if (atomic_load(&fc->head) == tail)
@@ -430,10 +466,13 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 		default: /* ENT_WRAP */
 			break;
 		}
-		/* Only now: the delivered record pointed into this entry. */
+		/* Only now: the delivered record pointed into this entry. Space
+		 * is handed back in batches to spare the reader's cache line. */
 		tail += e->size;
-		atomic_store_explicit(&fc->tail, tail, memory_order_release);
+		if ((n & 63) == 0)
+			atomic_store_explicit(&fc->tail, tail, memory_order_release);
 	}
+	atomic_store_explicit(&fc->tail, tail, memory_order_release);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load(&fc->reader_blocked)) {
 		pthread_mutex_lock(&fc->mu);
@@ -509,6 +548,7 @@ file_free(struct file_capture *fc)
 		close(fc->efd);
 	if (fc->p)
 		pcap_close(fc->p);
+	pb_pcap_reader_close(&fc->fast);
 	if (fc->have_prog)
 		pcap_freecode(&fc->prog);
 	pthread_cond_destroy(&fc->cv);
@@ -562,6 +602,13 @@ file_setup(struct file_capture *fc, const struct pb_capture_cfg *cfg, char *err,
 			return -1;
 		}
 	}
+	/* Classic pcap is read from an mmap; libpcap keeps pcapng and the rest. */
+	char why[256];
+	fc->fast.fd = -1;
+	fc->use_fast = pb_pcap_reader_open(&fc->fast, fc->path, why, sizeof(why)) == 1 &&
+	    (int)fc->fast.linktype == pcap_datalink(fc->p);
+	if (!fc->use_fast)
+		pb_pcap_reader_close(&fc->fast);
 	if (!(fc->ring = malloc(RING_SIZE))) {
 		snprintf(err, errlen, "capture '%s': out of memory", name);
 		return -1;
