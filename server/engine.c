@@ -19,7 +19,7 @@
  */
 
 #define STATS_INTERVAL_NS (1 * PB_NSEC_PER_SEC)
-#define DRAIN_TICK_NS (10 * PB_NSEC_PER_MSEC)
+#define DRAIN_TICK_NS (1 * PB_NSEC_PER_MSEC)
 #define SHUTDOWN_GRACE_NS (2 * PB_NSEC_PER_SEC)
 
 static void

@@ -271,8 +271,10 @@ fwd_custody_update(struct pb_engine *e, bool force_ack)
 		}
 		if (!u->up || u->custody_seq <= u->acked_sent)
 			continue;
+		/* Batch ACKs under load; once caught up (nothing pending) answer at
+		 * once, since the sender may be waiting for exactly this. */
 		if (!force_ack && u->custody_seq - u->acked_sent < e->tc->ack.every &&
-		    now - u->last_ack_ns < ack_ns)
+		    now - u->last_ack_ns < ack_ns && u->pending.n)
 			continue;
 		struct pb_wire_msg m = { .type = PB_WIRE_T_ACK };
 		m.ack.link_seq = u->custody_seq;
