@@ -520,11 +520,15 @@ pb_engine_run(struct pb_engine *e)
 			atomic_store(&e->sinks[i].stats.state, PB_SINK_CLOSED);
 		}
 	}
+	uint64_t received = 0;
+	for (size_t i = 0; i < e->nups; i++)
+		received += e->ups[i]->records_received;
 	fwd_stop(e);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	log_info("engine", "stopped: %llu packets accepted, all flushed; back-pressure pauses %llu; peak RSS %ld KiB",
-	    (unsigned long long)packets, (unsigned long long)e->pauses, ru.ru_maxrss);
+	log_info("engine", "stopped: %llu packets captured, %llu records received, all flushed; "
+	    "back-pressure pauses %llu; peak RSS %ld KiB", (unsigned long long)packets,
+	    (unsigned long long)received, (unsigned long long)e->pauses, ru.ru_maxrss);
 	return rc;
 }
 

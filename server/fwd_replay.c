@@ -136,6 +136,10 @@ fwd_replay_auto(struct pb_engine *e, struct fwd_peer *p)
 {
 	if (!e->dlq)
 		return;
+	struct pb_dlq_stats_snapshot ds;
+	pb_dlq_get_stats(e->dlq, &ds);
+	if (!ds.rows && !ds.queued)
+		return; /* nothing stored: no job to show */
 	for (int i = 0; i < FWD_MAX_REPLAYS; i++)
 		if (e->replays[i].active && e->replays[i].is_auto &&
 		    strcmp(e->replays[i].filter.peer, p->name) == 0)
