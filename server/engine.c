@@ -132,6 +132,13 @@ engine_route(struct pb_engine *e, struct pb_record *rec, bool remote)
 			/* Never back to a node the record already passed (spec 5.6). */
 			if (p->node_id && rec->link_node && pb_record_has_node(rec, p->node_id)) {
 				p->loops_avoided++;
+				e->loops_dropped++;
+				if (!e->loop_logged) {
+					e->loop_logged = true;
+					log_warnx("engine", "forwarding loop: peer '%s' (node %u) is already on "
+					    "the path of records from node %u; not sending them back (counted "
+					    "as loops)", p->name, p->node_id, rec->origin_node);
+				}
 				continue;
 			}
 			fwd_peer_enqueue(p, rec, rec->token, 0, -1);
