@@ -18,6 +18,9 @@
 #define REC_HDR 16u
 /* libpcap's limit for a record in a file (MAXIMUM_SNAPLEN). */
 #define MAX_RECORD 262144u
+/* Read pages are dropped from our mapping every so often: the file stays in
+ * the page cache, but the process does not look like it holds it all. */
+#define RELEASE_STEP (32u << 20)
 
 static inline uint32_t
 get32(const struct pb_pcap_reader *r, const uint8_t *p)
@@ -74,6 +77,7 @@ void
 pb_pcap_reader_rewind(struct pb_pcap_reader *r)
 {
 	r->off = FILE_HDR;
+	r->released = 0;
 }
 
 int
@@ -105,6 +109,13 @@ pb_pcap_reader_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *
 	pkt->origlen = origlen;
 	pkt->data = h + REC_HDR;
 	r->off += REC_HDR + caplen;
+	/* Up to the previous step only: the packet just returned (and the few
+	 * before it still in the caller's hands) stay mapped. */
+	if (r->off - r->released >= 2 * RELEASE_STEP) {
+		size_t upto = (r->off - RELEASE_STEP) & ~(size_t)(RELEASE_STEP - 1);
+		madvise((void *)(r->map + r->released), upto - r->released, MADV_DONTNEED);
+		r->released = upto;
+	}
 	return PB_PCAP_READER_OK;
 }
 

@@ -18,6 +18,7 @@ struct pb_pcap_reader {
 	const uint8_t *map;
 	size_t len;
 	size_t off;
+	size_t released;  /* pages before this offset were given back */
 	int swap;        /* file byte order differs from ours */
 	int nsec;        /* nanosecond magic */
 	uint32_t linktype;
