@@ -52,6 +52,22 @@ configure_build() { # dir args...
 
 cd "$src" || exit 1
 [ -x configure ] || ./autogen.sh >/dev/null 2>&1 || { echo "autogen failed"; echo "0 passed, 1 failed"; exit 1; }
+# After an in-tree build (README line 1) the tree cannot host VPATH builds:
+# test a clean copy of the sources instead of touching the user's build.
+if [ -f "$src/config.status" ]; then
+	copy=$out/src
+	rm -rf "$copy" && mkdir -p "$copy"
+	if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+		(cd "$src" && git ls-files -z --cached --others --exclude-standard |
+			tar --null -T - -cf -) | tar -xf - -C "$copy"
+	else
+		(cd "$src" && make -s distdir distdir="$copy.tmp" >/dev/null) &&
+			rm -rf "$copy" && mv "$copy.tmp" "$copy"
+	fi
+	echo "in-tree build found: testing a clean copy in $copy"
+	src=$copy
+	cd "$src" && ./autogen.sh >/dev/null 2>&1 || { echo "autogen failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
 
 note "1/5 build with --enable-werror, make check"
 if configure_build "$out/werror" --enable-werror; then
