@@ -83,8 +83,36 @@ close_block(uint8_t *buf, size_t len, size_t off)
 size_t
 pb_pcapng_shb(uint8_t *buf, size_t len)
 {
+	return pb_pcapng_shb_comment(buf, len, NULL);
+}
+
+size_t
+pb_pcapng_nodes_comment(char *buf, size_t len, const struct pb_srcdir *srcdir)
+{
+	size_t n = srcdir ? pb_srcdir_node_count(srcdir) : 0, used = 0;
+	if (!len)
+		return 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const struct pb_node_info *ni = pb_srcdir_node_at(srcdir, i);
+		int w = snprintf(buf + used, len - used, "%s%u %s%s%s%s", i ? "; " : "nodes: ",
+		    ni->node_id, ni->name, ni->description[0] ? " (" : "", ni->description,
+		    ni->description[0] ? ")" : "");
+		if (w < 0 || (size_t)w >= len - used) {
+			buf[used] = '\0'; /* whole entries only */
+			break;
+		}
+		used += (size_t)w;
+	}
+	return used;
+}
+
+size_t
+pb_pcapng_shb_comment(uint8_t *buf, size_t len, const char *comment)
+{
 	static const char appl[] = "packetbroker " PACKAGE_VERSION;
 	size_t off = 24;
+	size_t clen = comment ? strnlen(comment, PB_PCAPNG_SHB_COMMENT_MAX) : 0;
 
 	if (len < off)
 		return 0;
@@ -94,6 +122,7 @@ pb_pcapng_shb(uint8_t *buf, size_t len)
 	put16(buf + 14, 0);
 	memset(buf + 16, 0xff, 8); /* section length: not specified */
 	if (put_opt(buf, len, &off, PB_PCAPNG_OPT_SHB_USERAPPL, appl, sizeof(appl) - 1) < 0 ||
+	    (clen && put_opt(buf, len, &off, PB_PCAPNG_OPT_COMMENT, comment, clen) < 0) ||
 	    put_opt(buf, len, &off, PB_PCAPNG_OPT_ENDOFOPT, NULL, 0) < 0)
 		return 0;
 	return close_block(buf, len, off);

@@ -41,7 +41,8 @@ size_t pb_pcap_record(uint8_t *buf, size_t len, const struct pb_record *rec);
 
 #define PB_PCAPNG_PAD4(n) (((n) + 3u) & ~(size_t)3u)
 /* Upper bounds, for sizing buffers. */
-#define PB_PCAPNG_SHB_MAX 128u
+#define PB_PCAPNG_SHB_COMMENT_MAX 4096u /* node list in the SHB comment */
+#define PB_PCAPNG_SHB_MAX (128u + PB_PCAPNG_SHB_COMMENT_MAX)
 #define PB_PCAPNG_IDB_MAX 1024u
 /* Comment text incl. its NUL; longer comments are truncated. */
 #define PB_PCAPNG_COMMENT_MAX 8192u
@@ -52,6 +53,12 @@ size_t pb_pcap_record(uint8_t *buf, size_t len, const struct pb_record *rec);
 
 /* SHB with shb_userappl "packetbroker <version>", section length unknown. */
 size_t pb_pcapng_shb(uint8_t *buf, size_t len);
+/* Same with an opt_comment (NULL/"" = none; cut at PB_PCAPNG_SHB_COMMENT_MAX). */
+size_t pb_pcapng_shb_comment(uint8_t *buf, size_t len, const char *comment);
+/* "nodes: 1 edge-ny4 (NY4 edge, rack 12); 2 relay-hk (...)" for every node
+ * the directory knows: names and descriptions of origins and hops, once per
+ * file instead of in every packet. Returns the length (NUL-terminated). */
+size_t pb_pcapng_nodes_comment(char *buf, size_t len, const struct pb_srcdir *srcdir);
 
 /*
  * IDB for the origin (node_id, source_id): if_name "<node>/<source>"

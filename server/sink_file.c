@@ -310,8 +310,13 @@ fs_open_file(struct fs_sink *s, const struct pb_record *rec)
 	if (s->cfg.format == PB_FORMAT_PCAP)
 		n = pb_pcap_file_header(c->data + c->used, FS_CHUNK_SIZE - c->used,
 		    rec->linktype, PB_FRAME_CAP);
-	else
-		n = pb_pcapng_shb(c->data + c->used, FS_CHUNK_SIZE - c->used);
+	else {
+		/* Hop nodes are not interfaces: their names and descriptions go
+		 * into the section header, once per file. */
+		char nodes[PB_PCAPNG_SHB_COMMENT_MAX];
+		pb_pcapng_nodes_comment(nodes, sizeof(nodes), s->srcdir);
+		n = pb_pcapng_shb_comment(c->data + c->used, FS_CHUNK_SIZE - c->used, nodes);
+	}
 	c->used += n;
 	s->file_open = true;
 	s->close_wanted = false;

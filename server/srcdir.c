@@ -104,3 +104,15 @@ pb_srcdir_source(const struct pb_srcdir *d, uint32_t node_id, uint16_t source_id
 			return d->sources[i];
 	return NULL;
 }
+
+size_t
+pb_srcdir_node_count(const struct pb_srcdir *d)
+{
+	return d->nnodes;
+}
+
+const struct pb_node_info *
+pb_srcdir_node_at(const struct pb_srcdir *d, size_t i)
+{
+	return i < d->nnodes ? d->nodes[i] : NULL;
+}

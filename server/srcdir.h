@@ -2,6 +2,7 @@
 #ifndef PB_SRCDIR_H
 #define PB_SRCDIR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -37,5 +38,9 @@ int pb_srcdir_set_source(struct pb_srcdir *d, const struct pb_source_info *s);
 const struct pb_node_info *pb_srcdir_node(const struct pb_srcdir *d, uint32_t node_id);
 const struct pb_source_info *pb_srcdir_source(const struct pb_srcdir *d, uint32_t node_id,
     uint16_t source_id);
+
+/* Iteration in the order nodes were first set. */
+size_t pb_srcdir_node_count(const struct pb_srcdir *d);
+const struct pb_node_info *pb_srcdir_node_at(const struct pb_srcdir *d, size_t i);
 
 #endif

@@ -639,10 +639,43 @@ test_pcapng_roundtrip(void **state)
 	pb_srcdir_free(d);
 }
 
+/* Hop nodes are described once per file, in the section header comment. */
+static void
+test_shb_nodes_comment(void **state)
+{
+	struct pb_srcdir *d = pb_srcdir_new();
+	struct pb_node_info a = { .node_id = 1, .name = "edge-ny4", .description = "NY4 edge, rack 12" };
+	struct pb_node_info b = { .node_id = 7, .name = "relay-hk" };
+	pb_srcdir_set_node(d, &a);
+	pb_srcdir_set_node(d, &b);
+	char c[256];
+	size_t n = pb_pcapng_nodes_comment(c, sizeof(c), d);
+	assert_string_equal(c, "nodes: 1 edge-ny4 (NY4 edge, rack 12); 7 relay-hk");
+	assert_int_equal(n, strlen(c));
+	/* Too small: whole entries only. */
+	pb_pcapng_nodes_comment(c, 40, d);
+	assert_string_equal(c, "nodes: 1 edge-ny4 (NY4 edge, rack 12)");
+
+	uint8_t shb[512];
+	n = pb_pcapng_nodes_comment(c, sizeof(c), d);
+	size_t len = pb_pcapng_shb_comment(shb, sizeof(shb), c);
+	assert_true(len > 0 && len % 4 == 0);
+	/* Block length at both ends, and the comment text inside. */
+	uint32_t l1, l2;
+	memcpy(&l1, shb + 4, 4);
+	memcpy(&l2, shb + len - 4, 4);
+	assert_int_equal(l1, len);
+	assert_int_equal(l2, len);
+	assert_non_null(memmem(shb, len, c, n));
+	assert_int_equal(pb_pcapng_shb_comment(shb, len - 1, c), 0);
+	pb_srcdir_free(d);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shb_nodes_comment),
 		cmocka_unit_test(test_pcap_roundtrip),
 		cmocka_unit_test(test_pcap_fit),
 		cmocka_unit_test(test_shb),
