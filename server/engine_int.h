@@ -205,6 +205,7 @@ int fwd_peer_fill_iov(struct fwd_peer *p, struct iovec *iov, int max);
 void fwd_peer_sent(struct fwd_peer *p, size_t bytes);
 uint64_t fwd_peer_custody(const struct fwd_peer *p);
 void fwd_peer_announce(struct fwd_peer *p);
+int fwd_send_node(struct pb_link *link, const struct pb_node_info *n);
 void fwd_peer_spill_all(struct fwd_peer *p, int reason);
 void fwd_peer_dlq_committed(struct fwd_peer *p, uint64_t token, int status);
 bool fwd_peer_room(const struct fwd_peer *p);

@@ -151,15 +151,8 @@ op_on_up(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 			pb_link_pause_rx(link, true);
 		/* Name ourselves to the sender (its /peers shows who we are). */
 		const struct pb_node_info *self = pb_srcdir_node(c->e->dir, c->e->cfg->node.id);
-		if (self) {
-			struct pb_wire_msg m = { .type = PB_WIRE_T_NODE };
-			m.node.node_id = self->node_id;
-			m.node.name.ptr = self->name;
-			m.node.name.len = (uint16_t)strlen(self->name);
-			m.node.descr.ptr = self->description;
-			m.node.descr.len = (uint16_t)strlen(self->description);
-			pb_link_send_msg(link, &m);
-		}
+		if (self && fwd_send_node(link, self) < 0)
+			log_warn("upstream", "upstream '%s': cannot send our node name", c->up->name);
 		log_info("upstream", "upstream '%s' up (node %u, %s): resuming after link seq %llu",
 		    c->up->name, h->node_id, pb_link_peer_addr(link),
 		    (unsigned long long)c->up->custody_seq);

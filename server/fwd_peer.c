@@ -475,6 +475,18 @@ fwd_peer_on_up(struct fwd_peer *p)
 		pb_link_kick(p->conn->link);
 }
 
+int
+fwd_send_node(struct pb_link *link, const struct pb_node_info *n)
+{
+	struct pb_wire_msg m = { .type = PB_WIRE_T_NODE };
+	m.node.node_id = n->node_id;
+	m.node.name.ptr = n->name;
+	m.node.name.len = (uint16_t)strlen(n->name);
+	m.node.descr.ptr = n->description;
+	m.node.descr.len = (uint16_t)strlen(n->description);
+	return pb_link_send_msg(link, &m);
+}
+
 /* Sends NODE/SOURCE announcements the peer has not had on this connection. */
 void
 fwd_peer_announce(struct fwd_peer *p)
@@ -486,13 +498,7 @@ fwd_peer_announce(struct fwd_peer *p)
 		const struct pb_node_info *n = pb_srcdir_node(e->dir, (uint32_t)e->known_nodes[p->announced_nodes]);
 		if (!n)
 			continue;
-		struct pb_wire_msg m = { .type = PB_WIRE_T_NODE };
-		m.node.node_id = n->node_id;
-		m.node.name.ptr = n->name;
-		m.node.name.len = (uint16_t)strlen(n->name);
-		m.node.descr.ptr = n->description;
-		m.node.descr.len = (uint16_t)strlen(n->description);
-		if (pb_link_send_msg(p->conn->link, &m) < 0)
+		if (fwd_send_node(p->conn->link, n) < 0)
 			log_warn("peer", "peer '%s': cannot announce node %u", p->name, n->node_id);
 	}
 	for (; p->announced_sources < e->nknown_sources; p->announced_sources++) {

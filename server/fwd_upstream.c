@@ -294,21 +294,28 @@ state_path(const struct pb_engine *e, char *buf, size_t len)
 	snprintf(buf, len, "%s/custody-%u.state", e->tc->state_dir, e->cfg->node.id);
 }
 
-void
-fwd_state_save(struct pb_engine *e, bool force)
+/* Replaces path atomically (tmp + rename) with what fill() writes. */
+static int
+state_write(const char *path, int (*fill)(struct pb_engine *, FILE *), struct pb_engine *e)
 {
-	uint64_t now = pb_mono_ns();
-	if (!e->state_dirty || (!force && now - e->state_written_ns < 100 * PB_NSEC_PER_MSEC))
-		return;
-	char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
-	state_path(e, path, sizeof(path));
+	char tmp[PATH_MAX + 48];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	FILE *f = fopen(tmp, "w");
 	if (!f) {
-		log_warn("upstream", "cannot write custody state %s", tmp);
-		e->state_written_ns = now;
-		return;
+		log_warn("upstream", "cannot write %s", tmp);
+		return -1;
 	}
+	int rc = fill(e, f);
+	if (fclose(f) != 0 || rc < 0 || rename(tmp, path) != 0) {
+		log_warn("upstream", "cannot write %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+custody_fill(struct pb_engine *e, FILE *f)
+{
 	fprintf(f, "# packetbroker custody state: upstream node, link epoch, last link seq in custody\n");
 	for (size_t i = 0; i < e->nups; i++)
 		if (e->ups[i]->node_id && e->ups[i]->epoch)
@@ -323,9 +330,19 @@ fwd_state_save(struct pb_engine *e, bool force)
 			fprintf(f, "%u %" PRIu64 " %" PRIu64 "\n", seeds[i].node, seeds[i].epoch,
 			    seeds[i].seq);
 	}
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		log_warn("upstream", "cannot write custody state %s", path);
-	e->state_dirty = false;
+	return ferror(f) ? -1 : 0;
+}
+
+void
+fwd_state_save(struct pb_engine *e, bool force)
+{
+	uint64_t now = pb_mono_ns();
+	if (!e->state_dirty || (!force && now - e->state_written_ns < 100 * PB_NSEC_PER_MSEC))
+		return;
+	char path[PATH_MAX + 32];
+	state_path(e, path, sizeof(path));
+	if (state_write(path, custody_fill, e) == 0)
+		e->state_dirty = false;
 	e->state_written_ns = now;
 }
 
@@ -404,6 +421,12 @@ fwd_gaps_load(struct pb_engine *e)
 		log_info("upstream", "gap state %s: %d origin stream(s) restored", path, n);
 }
 
+static int
+gaps_fill(struct pb_engine *e, FILE *f)
+{
+	return pb_gaps_save(e->gaps, f);
+}
+
 /* Called from the publish timer: rewrites the file when anything changed. */
 void
 fwd_gaps_save(struct pb_engine *e)
@@ -415,18 +438,8 @@ fwd_gaps_save(struct pb_engine *e)
 	uint64_t sig = t.received + t.duplicates + t.filled + t.streams;
 	if (sig == e->gaps_saved_sig)
 		return;
-	char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+	char path[PATH_MAX + 32];
 	gaps_path(e, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		log_warn("upstream", "cannot write gap state %s", tmp);
-		return;
-	}
-	int rc = pb_gaps_save(e->gaps, f);
-	if (fclose(f) != 0 || rc < 0 || rename(tmp, path) != 0) {
-		log_warn("upstream", "cannot write gap state %s", path);
-		return;
-	}
-	e->gaps_saved_sig = sig;
+	if (state_write(path, gaps_fill, e) == 0)
+		e->gaps_saved_sig = sig;
 }
