@@ -126,9 +126,23 @@ struct fwd_replay {
 	uint64_t pending;        /* replayed, not yet acked or requeued */
 	uint64_t last_fetch_ns;
 	int slot;                /* bridge->jobs index */
+	/* progress, copied into the bridge's job table */
+	int state;
+	uint64_t fetched, sent, acked, deleted, skipped, errors;
+	uint64_t finished_ns;
+	char error[256];
 };
 
+#define FWD_MAX_PURGES 16
+
 #define FWD_MAX_REPLAYS PB_REPLAY_JOBS
+
+/* Custody recovered at start (state file, pcapng) for senders that have not
+ * reconnected yet: upstream node → link epoch, last seq in custody. */
+struct fwd_seed {
+	uint32_t node;
+	uint64_t epoch, seq;
+};
 #define FWD_DLQ_QUEUE_BYTES (64u << 20)
 
 struct pb_engine {
@@ -166,6 +180,10 @@ struct pb_engine {
 	struct pb_gaps *gaps;
 	struct pb_dlq *dlq;
 	struct fwd_replay replays[FWD_MAX_REPLAYS];
+	struct {
+		uint64_t request_id;
+		struct pb_purge_request *req;
+	} purges[FWD_MAX_PURGES];    /* DELETE /dlq waiting for the writer */
 	/* names announced downstream, in the order learned */
 	size_t nknown_nodes, cknown_nodes;
 	uintptr_t *known_nodes;      /* node ids */
@@ -175,6 +193,8 @@ struct pb_engine {
 	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates;
 	uint64_t refused_auth, refused_protocol; /* accepted connections */
 	uint64_t gaps_saved_sig;
+	struct fwd_seed *seeds;
+	size_t nseeds;
 	uint64_t dlq_del_out;        /* pb_dlq_delete requests not yet committed */
 	size_t ndel;
 	uint64_t del_ids[1024];      /* acked replay rows, deleted in one request */
@@ -228,8 +248,8 @@ void fwd_learn_node(struct pb_engine *e, const struct pb_node_info *n);
 void fwd_learn_source(struct pb_engine *e, const struct pb_source_info *s);
 void fwd_state_save(struct pb_engine *e, bool force);
 void fwd_state_init(struct pb_engine *e);
-void fwd_seed_custody(uint32_t node, uint64_t epoch, uint64_t seq);
-void fwd_seeds_free(void);
+void fwd_seed_custody(struct pb_engine *e, uint32_t node, uint64_t epoch, uint64_t seq);
+void fwd_seeds_free(struct pb_engine *e);
 void fwd_gaps_load(struct pb_engine *e);
 void fwd_gaps_save(struct pb_engine *e);
 

@@ -354,7 +354,7 @@ recover_dumps(struct pb_engine *e)
 		if (why[0])
 			log_info("tunnel", "dump '%s': %s", d->name, why);
 		for (size_t k = 0; k < r.nlinks; k++)
-			fwd_seed_custody(r.links[k].node, r.links[k].epoch, r.links[k].seq);
+			fwd_seed_custody(e, r.links[k].node, r.links[k].epoch, r.links[k].seq);
 		if (r.nlinks || r.nstreams)
 			log_info("tunnel", "dump '%s': recovered custody of %zu upstream link(s) and %zu origin stream(s) from %u file(s)",
 			    d->name, r.nlinks, r.nstreams, r.files_scanned);
@@ -532,5 +532,5 @@ fwd_stop(struct pb_engine *e)
 	e->npeers = e->nups = e->ndialed = 0;
 	e->cpeers = e->cups = 0;
 	e->nknown_nodes = e->cknown_nodes = e->nknown_sources = e->cknown_sources = 0;
-	fwd_seeds_free();
+	fwd_seeds_free(e);
 }

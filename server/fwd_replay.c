@@ -21,35 +21,24 @@
  */
 
 #define REPLAY_TICK_NS (20 * PB_NSEC_PER_MSEC)
-#define MAX_PURGES 16
-
-struct job_counters {
-	uint64_t fetched, sent, acked, deleted, skipped, errors;
-	char error[256];
-	int state;
-	uint64_t finished_ns;
-};
-static struct job_counters jc[FWD_MAX_REPLAYS];
-
-static struct {
-	uint64_t request_id;
-	struct pb_purge_request *req;
-} purges[MAX_PURGES];
 
 static void
 job_sync(struct pb_engine *e, int i)
 {
 	struct pb_replay_job *j = &e->bridge.jobs[i];
+	const struct fwd_replay *r = &e->replays[i];
 	pthread_mutex_lock(&e->bridge.lock);
-	j->state = jc[i].state;
-	j->fetched = jc[i].fetched;
-	j->sent = jc[i].sent;
-	j->acked = jc[i].acked;
-	j->deleted = jc[i].deleted;
-	j->skipped = jc[i].skipped;
-	j->errors = jc[i].errors;
-	j->finished_ns = jc[i].finished_ns;
-	snprintf(j->error, sizeof(j->error), "%s", jc[i].error);
+	j->state = r->state;
+	j->fetched = r->fetched;
+	j->sent = r->sent;
+	j->acked = r->acked;
+	j->deleted = r->deleted;
+	j->skipped = r->skipped;
+	j->errors = r->errors;
+	j->finished_ns = r->finished_ns;
+	_Static_assert(sizeof(j->error) == sizeof(r->error), "same size");
+	memcpy(j->error, r->error, sizeof(j->error));
+	j->error[sizeof(j->error) - 1] = '\0';
 	pthread_mutex_unlock(&e->bridge.lock);
 }
 
@@ -57,16 +46,16 @@ static void
 job_finish(struct pb_engine *e, int i, int state, const char *error)
 {
 	struct fwd_replay *r = &e->replays[i];
-	jc[i].state = state;
-	jc[i].finished_ns = pb_real_ns();
+	e->replays[i].state = state;
+	e->replays[i].finished_ns = pb_real_ns();
 	if (error)
-		snprintf(jc[i].error, sizeof(jc[i].error), "%s", error);
+		snprintf(e->replays[i].error, sizeof(e->replays[i].error), "%s", error);
 	r->active = false;
 	job_sync(e, i);
 	log_info("dlq", "replay %llu %s: %llu fetched, %llu acknowledged and deleted, %llu left in the DLQ%s%s",
 	    (unsigned long long)r->id, state == PB_REPLAY_DONE ? "done" : "failed",
-	    (unsigned long long)jc[i].fetched, (unsigned long long)jc[i].deleted,
-	    (unsigned long long)jc[i].skipped, error ? ": " : "", error ? error : "");
+	    (unsigned long long)e->replays[i].fetched, (unsigned long long)e->replays[i].deleted,
+	    (unsigned long long)e->replays[i].skipped, error ? ": " : "", error ? error : "");
 }
 
 static int
@@ -95,7 +84,6 @@ job_start(struct pb_engine *e, uint64_t id, const struct pb_dlq_filter *f, const
 	}
 	struct fwd_replay *r = &e->replays[i];
 	memset(r, 0, sizeof(*r));
-	memset(&jc[i], 0, sizeof(jc[i]));
 	r->active = true;
 	r->id = id;
 	r->filter = *f;
@@ -103,7 +91,7 @@ job_start(struct pb_engine *e, uint64_t id, const struct pb_dlq_filter *f, const
 	r->rate = rate > 0 ? rate : e->tc->dlq.replay_rate;
 	r->is_auto = is_auto;
 	r->slot = i;
-	jc[i].state = PB_REPLAY_RUNNING;
+	r->state = PB_REPLAY_RUNNING;
 
 	pthread_mutex_lock(&e->bridge.lock);
 	struct pb_replay_job *j = &e->bridge.jobs[i];
@@ -168,8 +156,8 @@ fwd_replay_acked(struct pb_engine *e, int job, uint64_t row_id)
 	e->del_ids[e->ndel++] = row_id;
 	if (job < 0 || job >= FWD_MAX_REPLAYS)
 		return;
-	jc[job].acked++;
-	jc[job].deleted++;
+	e->replays[job].acked++;
+	e->replays[job].deleted++;
 	if (e->replays[job].pending)
 		e->replays[job].pending--;
 }
@@ -179,7 +167,7 @@ fwd_replay_requeued(struct pb_engine *e, int job)
 {
 	if (job < 0 || job >= FWD_MAX_REPLAYS)
 		return;
-	jc[job].skipped++;
+	e->replays[job].skipped++;
 	if (e->replays[job].pending)
 		e->replays[job].pending--;
 }
@@ -241,28 +229,28 @@ replay_rows(struct pb_engine *e, const struct pb_dlq_result *res)
 	struct fwd_replay *r = &e->replays[i];
 	r->fetching = false;
 	if (res->status < 0) {
-		jc[i].errors++;
+		e->replays[i].errors++;
 		job_finish(e, i, PB_REPLAY_FAILED, "DLQ fetch failed");
 		return;
 	}
 	for (uint64_t k = 0; k < res->count; k++) {
 		const struct pb_dlq_row *row = &res->rows[k];
 		r->after_id = row->id;
-		jc[i].fetched++;
+		e->replays[i].fetched++;
 		const char *dest = r->target[0] ? r->target : row->meta.peer;
 		struct fwd_peer *p = fwd_peer_find(e, dest);
 		struct pb_wire_msg m;
 		size_t used;
 		char err[128];
 		if (!p) {
-			jc[i].skipped++;
-			snprintf(jc[i].error, sizeof(jc[i].error), "peer '%s' is not configured", dest);
+			e->replays[i].skipped++;
+			snprintf(e->replays[i].error, sizeof(e->replays[i].error), "peer '%s' is not configured", dest);
 			continue;
 		}
 		if (pb_wire_decode(row->blob, row->len, &m, &used, err, sizeof(err)) != PB_WIRE_OK ||
 		    m.type != PB_WIRE_T_RECORD) {
-			jc[i].errors++;
-			snprintf(jc[i].error, sizeof(jc[i].error), "row %llu: %s",
+			e->replays[i].errors++;
+			snprintf(e->replays[i].error, sizeof(e->replays[i].error), "row %llu: %s",
 			    (unsigned long long)row->id, err);
 			continue;
 		}
@@ -271,7 +259,7 @@ replay_rows(struct pb_engine *e, const struct pb_dlq_result *res)
 		memcpy(rec.trailers, m.record.trailers, m.record.ntrailers * sizeof(rec.trailers[0]));
 		memcpy(rec.hops, m.record.hops, m.record.nhops * sizeof(rec.hops[0]));
 		r->pending++;
-		jc[i].sent++;
+		e->replays[i].sent++;
 		fwd_peer_enqueue(p, &rec, ++e->token, row->id, i);
 	}
 	if (!res->more)
@@ -298,9 +286,9 @@ fwd_on_dlq(void *arg, const struct pb_dlq_result *res)
 				e->dlq_del_out--;
 			break;
 		}
-		for (int i = 0; i < MAX_PURGES; i++) {
-			struct pb_purge_request *q = purges[i].req;
-			if (!q || purges[i].request_id != res->request_id)
+		for (int i = 0; i < FWD_MAX_PURGES; i++) {
+			struct pb_purge_request *q = e->purges[i].req;
+			if (!q || e->purges[i].request_id != res->request_id)
 				continue;
 			pthread_mutex_lock(&q->lock);
 			q->status = res->status;
@@ -309,7 +297,7 @@ fwd_on_dlq(void *arg, const struct pb_dlq_result *res)
 			pthread_cond_broadcast(&q->cond);
 			pthread_mutex_unlock(&q->lock);
 			pb_purge_request_put(q);
-			purges[i].req = NULL;
+			e->purges[i].req = NULL;
 			log_info("dlq", "purged %llu row(s)", (unsigned long long)res->count);
 		}
 		break;
@@ -340,15 +328,15 @@ fwd_on_cmd(struct pb_cmd *cmd, void *arg)
 	} else if (cmd->type == PB_CMD_PURGE) {
 		struct pb_purge_request *q = cmd->ptr;
 		int slot = -1;
-		for (int i = 0; i < MAX_PURGES && slot < 0; i++)
-			if (!purges[i].req)
+		for (int i = 0; i < FWD_MAX_PURGES && slot < 0; i++)
+			if (!e->purges[i].req)
 				slot = i;
 		uint64_t id = atomic_fetch_add(&e->bridge.next_request, 1) + 1;
 		if (!e->dlq || slot < 0 || pb_dlq_purge(e->dlq, &q->filter, id) < 0) {
 			purge_done(q, -1);
 		} else {
-			purges[slot].request_id = id;
-			purges[slot].req = q;
+			e->purges[slot].request_id = id;
+			e->purges[slot].req = q;
 		}
 	}
 	free(cmd);

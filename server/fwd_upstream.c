@@ -45,16 +45,12 @@ fwd_upstream_free(struct fwd_upstream *u)
 }
 
 /* Seeds from the state file / the pcapng recovery: node → (epoch, seq). */
-struct seed {
-	uint32_t node;
-	uint64_t epoch, seq;
-};
-static struct seed *seeds;
-static size_t nseeds;
-
 static void
-seed_set(uint32_t node, uint64_t epoch, uint64_t seq)
+seed_set(struct pb_engine *e, uint32_t node, uint64_t epoch, uint64_t seq)
 {
+	struct fwd_seed *seeds = e->seeds;
+	size_t nseeds = e->nseeds;
+
 	for (size_t i = 0; i < nseeds; i++) {
 		if (seeds[i].node == node) {
 			if (seeds[i].epoch != epoch || seq > seeds[i].seq) {
@@ -64,11 +60,12 @@ seed_set(uint32_t node, uint64_t epoch, uint64_t seq)
 			return;
 		}
 	}
-	struct seed *n = realloc(seeds, (nseeds + 1) * sizeof(*n));
+	struct fwd_seed *n = realloc(seeds, (nseeds + 1) * sizeof(*n));
 	if (!n)
 		return;
-	seeds = n;
-	seeds[nseeds++] = (struct seed){ node, epoch, seq };
+	n[nseeds] = (struct fwd_seed){ node, epoch, seq };
+	e->seeds = n;
+	e->nseeds = nseeds + 1;
 }
 
 uint64_t
@@ -77,9 +74,9 @@ fwd_upstream_resume(struct fwd_upstream *u, const struct pb_wire_hello *h)
 	u->node_id = h->node_id;
 	if (h->epoch != u->epoch) {
 		uint64_t seq = 0;
-		for (size_t i = 0; i < nseeds; i++)
-			if (seeds[i].node == h->node_id && seeds[i].epoch == h->epoch)
-				seq = seeds[i].seq;
+		for (size_t i = 0; i < u->e->nseeds; i++)
+			if (u->e->seeds[i].node == h->node_id && u->e->seeds[i].epoch == h->epoch)
+				seq = u->e->seeds[i].seq;
 		if (u->epoch)
 			log_info("upstream", "upstream '%s' (node %u) restarted its link numbering (epoch %" PRIu64 " → %" PRIu64 ")",
 			    u->name, h->node_id, u->epoch, h->epoch);
@@ -322,13 +319,13 @@ custody_fill(struct pb_engine *e, FILE *f)
 			fprintf(f, "%u %" PRIu64 " %" PRIu64 "\n", e->ups[i]->node_id, e->ups[i]->epoch,
 			    e->ups[i]->custody_seq);
 	/* Keep seeds of senders that have not reconnected yet. */
-	for (size_t i = 0; i < nseeds; i++) {
+	for (size_t i = 0; i < e->nseeds; i++) {
+		const struct fwd_seed *sd = &e->seeds[i];
 		bool live = false;
 		for (size_t j = 0; j < e->nups; j++)
-			live |= e->ups[j]->node_id == seeds[i].node && e->ups[j]->epoch;
+			live |= e->ups[j]->node_id == sd->node && e->ups[j]->epoch;
 		if (!live)
-			fprintf(f, "%u %" PRIu64 " %" PRIu64 "\n", seeds[i].node, seeds[i].epoch,
-			    seeds[i].seq);
+			fprintf(f, "%u %" PRIu64 " %" PRIu64 "\n", sd->node, sd->epoch, sd->seq);
 	}
 	return ferror(f) ? -1 : 0;
 }
@@ -362,7 +359,7 @@ state_load(struct pb_engine *e)
 		if (line[0] == '#')
 			continue;
 		if (sscanf(line, "%u %" SCNu64 " %" SCNu64, &node, &epoch, &seq) == 3) {
-			seed_set(node, epoch, seq);
+			seed_set(e, node, epoch, seq);
 			n++;
 		}
 	}
@@ -372,17 +369,17 @@ state_load(struct pb_engine *e)
 }
 
 void
-fwd_seed_custody(uint32_t node, uint64_t epoch, uint64_t seq)
+fwd_seed_custody(struct pb_engine *e, uint32_t node, uint64_t epoch, uint64_t seq)
 {
-	seed_set(node, epoch, seq);
+	seed_set(e, node, epoch, seq);
 }
 
 void
-fwd_seeds_free(void)
+fwd_seeds_free(struct pb_engine *e)
 {
-	free(seeds);
-	seeds = NULL;
-	nseeds = 0;
+	free(e->seeds);
+	e->seeds = NULL;
+	e->nseeds = 0;
 }
 
 void
