@@ -24,23 +24,8 @@
  * failure is reproducible; the seed is printed.
  */
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint64_t
-rnd(void)
-{
-	uint64_t x = rng_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
-}
-
-static uint32_t
-rnd_below(uint32_t n)
-{
-	return n ? (uint32_t)(rnd() % n) : 0;
-}
+#define TEST_RNG_SEED 0x2545f4914f6cdd1dull
+#include "rng_test.h"
 
 static struct pb_gaps *
 new_gaps(uint32_t max_streams, uint32_t max_ranges)

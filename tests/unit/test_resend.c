@@ -21,23 +21,8 @@
  * failure is reproducible; the seed is printed.
  */
 
-static uint64_t rng_state = 0x853c49e6748fea9bull;
-
-static uint64_t
-rnd(void)
-{
-	uint64_t x = rng_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
-}
-
-static uint32_t
-rnd_below(uint32_t n)
-{
-	return n ? (uint32_t)(rnd() % n) : 0;
-}
+#define TEST_RNG_SEED 0x853c49e6748fea9bull
+#include "rng_test.h"
 
 /* Message bytes derived from (seq, index): any mix-up shows. */
 static uint8_t

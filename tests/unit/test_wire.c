@@ -22,23 +22,8 @@
 /* A string literal as a wire string. */
 #define S(lit) ((struct pb_wire_str){ (lit), (uint16_t)(sizeof(lit) - 1) })
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t
-rnd(void)
-{
-	uint64_t x = rng_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
-}
-
-static uint32_t
-rnd_below(uint32_t n)
-{
-	return n ? (uint32_t)(rnd() % n) : 0;
-}
+#define TEST_RNG_SEED 0x9e3779b97f4a7c15ull
+#include "rng_test.h"
 
 static uint8_t frame_src[PB_FRAME_CAP];
 static uint8_t wbuf[PB_WIRE_MAX_MSG];
