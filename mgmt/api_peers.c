@@ -255,7 +255,34 @@ pb_api_age_ms(uint64_t real_ns)
 struct pb_api_tunnel_counters {
 	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates, link_records;
 	uint64_t auth_failures, protocol_errors;
+	struct pb_refusals refused;
 };
+
+static json_t *
+pb_api_refused_json(const struct pb_refusals *r)
+{
+	json_t *obj = json_object();
+
+	if (obj == NULL)
+		return NULL;
+	if (PB_API_U64(obj, r, ack_ahead) < 0 ||
+	    PB_API_U64(obj, r, resume_ahead) < 0 ||
+	    PB_API_U64(obj, r, notice_invalid) < 0 ||
+	    PB_API_U64(obj, r, seq_wrap) < 0 ||
+	    PB_API_U64(obj, r, origin_unbound) < 0 ||
+	    PB_API_U64(obj, r, stream_owned) < 0 ||
+	    PB_API_U64(obj, r, unknown_node) < 0 ||
+	    PB_API_U64(obj, r, undeclared_consumer) < 0 ||
+	    PB_API_U64(obj, r, preauth_limit) < 0 ||
+	    PB_API_U64(obj, r, node_cap) < 0 ||
+	    PB_API_U64(obj, r, source_cap) < 0 ||
+	    PB_API_U64(obj, r, rename) < 0 ||
+	    PB_API_U64(obj, r, unexpected) < 0) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
 
 static json_t *
 pb_api_tunnel_json(const struct pb_api_tunnel_counters *t)
@@ -269,7 +296,8 @@ pb_api_tunnel_json(const struct pb_api_tunnel_counters *t)
 	    PB_API_U64(obj, t, origin_duplicates) < 0 ||
 	    PB_API_U64(obj, t, link_records) < 0 ||
 	    PB_API_U64(obj, t, auth_failures) < 0 ||
-	    PB_API_U64(obj, t, protocol_errors) < 0) {
+	    PB_API_U64(obj, t, protocol_errors) < 0 ||
+	    pb_api_set(obj, "refused", pb_api_refused_json(&t->refused)) < 0) {
 		json_decref(obj);
 		return NULL;
 	}
@@ -299,6 +327,7 @@ pb_api_get_peers(const struct pb_api_req *req, json_t **body)
 		tc.link_records = b->link_records;
 		tc.auth_failures = b->auth_failures;
 		tc.protocol_errors = b->protocol_errors;
+		tc.refused = b->refused;
 		pthread_mutex_unlock(&b->lock);
 		if (n > 0 && copy == NULL)
 			goto fail;

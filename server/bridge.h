@@ -44,6 +44,23 @@ struct pb_peer_snap {
 	uint64_t custody_seq, epoch;
 };
 
+/* Protocol invariants and bounds a peer broke: each one refused (ERROR and
+ * close, or the record dropped unacknowledged) and counted here. */
+struct pb_refusals {
+	uint64_t ack_ahead;           /* ACK above the highest link seq sent */
+	uint64_t resume_ahead;        /* WELCOME resume_seq above our next link seq */
+	uint64_t notice_invalid;      /* DLQ_NOTICE not at the expected seq, or longer than possible */
+	uint64_t seq_wrap;            /* link_seq or origin_seq at 2^64-1 */
+	uint64_t origin_unbound;      /* origin is not the link's node, nor is the last hop */
+	uint64_t stream_owned;        /* origin stream owned by another link */
+	uint64_t unknown_node;        /* HELLO from a node id we hold no key for */
+	uint64_t undeclared_consumer; /* consumer not in `consumers` */
+	uint64_t preauth_limit;       /* connection over the pre-auth limits */
+	uint64_t node_cap, source_cap;/* node/source directory full */
+	uint64_t rename;              /* NODE/SOURCE the link may not (re)name */
+	uint64_t unexpected;          /* message not allowed in the link's state */
+};
+
 enum pb_replay_state { PB_REPLAY_QUEUED, PB_REPLAY_RUNNING, PB_REPLAY_DONE, PB_REPLAY_FAILED };
 const char *pb_replay_state_name(int state);
 
@@ -69,6 +86,7 @@ struct pb_bridge {
 	/* tunnel-wide counters */
 	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates, link_records;
 	uint64_t auth_failures, protocol_errors; /* on accepted connections */
+	struct pb_refusals refused;
 	/* replay jobs: written by the engine, read by management */
 	struct pb_replay_job jobs[PB_REPLAY_JOBS];
 	/* set once at start, then read-only */

@@ -192,6 +192,7 @@ struct pb_engine {
 	pb_timer_id ack_timer, publish_timer, replay_timer;
 	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates;
 	uint64_t refused_auth, refused_protocol; /* accepted connections */
+	struct pb_refusals refused;
 	uint64_t gaps_saved_sig;
 	struct fwd_seed *seeds;
 	size_t nseeds;

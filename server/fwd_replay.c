@@ -445,6 +445,7 @@ fwd_publish(struct pb_engine *e)
 	e->bridge.link_records = recs;
 	e->bridge.auth_failures = e->refused_auth;
 	e->bridge.protocol_errors = e->refused_protocol;
+	e->bridge.refused = e->refused;
 	pthread_mutex_unlock(&e->bridge.lock);
 	free(old);
 }
