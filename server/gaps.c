@@ -43,6 +43,7 @@ struct gap_stream {
 	uint64_t ranges_coalesced;
 	uint64_t first_seen_ns;
 	uint64_t last_seen_ns;
+	uint32_t owner;            /* link node it arrives through; 0 = not yet */
 	struct pb_gap_range *r;
 	uint32_t off, n, cap;
 };
@@ -453,6 +454,31 @@ pb_gaps_observe(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoc
 		return PB_GAP_IN_ORDER;
 	}
 	return gaps_observe_slow(g, s, seq);
+}
+
+uint32_t
+pb_gaps_claim(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoch, uint32_t via)
+{
+	struct gap_stream *s = g->last;
+
+	if (!s || s->node != node || s->source != source || s->epoch != epoch) {
+		s = gaps_lookup_create(g, node, source, epoch);
+		if (!s)
+			return 0; /* not tracked: observe() counts the rejection */
+		g->last = s;
+	}
+	if (s->owner == 0)
+		s->owner = via;
+	return s->owner;
+}
+
+void
+pb_gaps_set_owner(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoch,
+    uint32_t via)
+{
+	struct gap_stream *s = gaps_lookup_create(g, node, source, epoch);
+	if (s)
+		s->owner = via;
 }
 
 int
