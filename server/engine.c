@@ -540,6 +540,18 @@ pb_engine_run(struct pb_engine *e)
 	return rc;
 }
 
+int
+pb_engine_run_once(struct pb_engine *e, int timeout_ms)
+{
+	return pb_loop_run_once(e->loop, timeout_ms);
+}
+
+int
+pb_engine_adopt(struct pb_engine *e, int fd, const char *peer_addr)
+{
+	return fwd_adopt(e, fd, peer_addr);
+}
+
 void
 pb_engine_stop(struct pb_engine *e)
 {

@@ -276,6 +276,8 @@ void fwd_upstream_on_message(struct fwd_upstream *u, const struct pb_wire_msg *m
 void fwd_custody_update(struct pb_engine *e, bool force_ack);
 int64_t fwd_ack_tick(struct pb_loop *loop, void *arg);
 int fwd_start(struct pb_engine *e, char *err, size_t errlen);
+/* A connected socket as if accepted by the listener (pb_engine_adopt). */
+int fwd_adopt(struct pb_engine *e, int fd, const char *addr);
 void fwd_stop(struct pb_engine *e);
 /* Adds or updates a directory entry and announces it downstream; -1 when
  * the directory is full (limits.max_nodes / max_sources). */

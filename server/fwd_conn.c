@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,6 +262,7 @@ op_on_message(struct pb_link *link, const struct pb_wire_msg *m, void *arg)
 }
 
 static void conn_free(struct fwd_conn *c);
+static void on_accept(struct pb_listener *lst, int fd, const char *addr, void *arg);
 
 static void
 op_on_down(struct pb_link *link, bool was_up, const char *reason, void *arg)
@@ -351,6 +353,19 @@ preauth_room(struct pb_engine *e, const char *ip)
 		if (c->preauth && strcmp(c->ip, ip) == 0 && ++same >= lc->max_handshakes_per_ip)
 			return false;
 	return true;
+}
+
+int
+fwd_adopt(struct pb_engine *e, int fd, const char *addr)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (!e->tc->listen.enabled || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		close(fd);
+		return -1;
+	}
+	on_accept(e->listener, fd, addr, e);
+	return 0;
 }
 
 static void

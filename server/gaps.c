@@ -29,6 +29,12 @@
 /* An empty range array larger than this is shrunk back after a burst. */
 #define GAPS_SHRINK_RANGES 256u
 
+static inline uint64_t
+sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
 struct gap_stream {
 	uint64_t epoch;
 	uint32_t node;
@@ -358,8 +364,8 @@ gaps_ahead(struct pb_gaps *g, struct gap_stream *s, uint64_t seq)
 	uint64_t lo = s->expected_next, hi = seq - 1;
 	uint64_t k = seq - lo;
 
-	s->missing_total += k;
-	s->gap_seqs += k;
+	s->missing_total = sat_add(s->missing_total, k);
+	s->gap_seqs = sat_add(s->gap_seqs, k);
 	s->gap_events++;
 	s->received++;
 	s->expected_next = seq + 1;
@@ -627,9 +633,10 @@ pb_gaps_totals(const struct pb_gaps *g, struct pb_gaps_totals *t)
 		t->received += s->received;
 		t->duplicates += s->duplicates;
 		t->filled += s->filled;
-		t->missing_total += s->missing_total;
+		/* Hostile origins can open huge ranges: saturate, never wrap. */
+		t->missing_total = sat_add(t->missing_total, s->missing_total);
 		t->gap_events += s->gap_events;
-		t->gap_seqs += s->gap_seqs;
+		t->gap_seqs = sat_add(t->gap_seqs, s->gap_seqs);
 		t->ranges_coalesced += s->ranges_coalesced;
 	}
 }
