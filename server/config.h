@@ -129,6 +129,7 @@ struct pb_tunnel_cfg {
 		uint32_t max_sources;      /* source directory (default 16384) */
 		uint32_t max_nodes_per_link;   /* named through one link (default 256) */
 		uint32_t max_sources_per_link; /* (default 4096) */
+		uint32_t max_streams;      /* origin streams tracked for gaps (default 4096) */
 	} limits;
 	double handshake_timeout_s;    /* default 5 */
 	struct {

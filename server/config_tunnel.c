@@ -427,13 +427,14 @@ static void
 cfg_limits(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_cfg *t)
 {
 	static const char *const keys[] = { "max_nodes", "max_sources", "max_nodes_per_link",
-		"max_sources_per_link", NULL };
+		"max_sources_per_link", "max_streams", NULL };
 	const config_setting_t *g = pb_cfg_section(c, root, "limits", keys);
 
 	t->limits.max_nodes = 1024;
 	t->limits.max_sources = 16384;
 	t->limits.max_nodes_per_link = 256;
 	t->limits.max_sources_per_link = 4096;
+	t->limits.max_streams = 4096;
 	t->handshake_timeout_s = 5.0;
 	pb_cfg_number(c, root, "handshake_timeout_s", 0.1, 300, &t->handshake_timeout_s);
 	if (g == NULL)
@@ -442,6 +443,7 @@ cfg_limits(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_
 	pb_cfg_u32(c, g, "max_sources", 1, 1u << 24, &t->limits.max_sources);
 	pb_cfg_u32(c, g, "max_nodes_per_link", 1, 1u << 20, &t->limits.max_nodes_per_link);
 	pb_cfg_u32(c, g, "max_sources_per_link", 1, 1u << 24, &t->limits.max_sources_per_link);
+	pb_cfg_u32(c, g, "max_streams", 1, 1u << 20, &t->limits.max_streams);
 }
 
 /* `captures = ();` is no source; a broken value was reported already. */

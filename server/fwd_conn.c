@@ -528,7 +528,8 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 	lc->backoff_max_ms = 5000;
 	lc->handshake_timeout_ms = (uint32_t)(tc->handshake_timeout_s * 1000.0);
 
-	if (!(e->gaps = pb_gaps_new(NULL))) {
+	struct pb_gaps_cfg gc = { .max_streams = tc->limits.max_streams };
+	if (!(e->gaps = pb_gaps_new(&gc))) {
 		snprintf(err, errlen, "tunnel: out of memory");
 		return -1;
 	}

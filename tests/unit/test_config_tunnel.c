@@ -100,6 +100,7 @@ test_defaults(void **state)
 	assert_int_equal(t->limits.max_sources, 16384);
 	assert_int_equal(t->limits.max_nodes_per_link, 256);
 	assert_int_equal(t->limits.max_sources_per_link, 4096);
+	assert_int_equal(t->limits.max_streams, 4096);
 	assert_true(t->handshake_timeout_s == 5.0);
 	assert_true(t->resend.timeout_s == 30.0);
 	assert_int_equal(t->resend.buffer_bytes, 256 * MIB);
@@ -162,7 +163,7 @@ test_every_key(void **state)
 	    "max_hops = %u;\n"
 	    "state_dir = \"state\";\n"
 	    "limits = { max_nodes = 20; max_sources = 30; max_nodes_per_link = 4;"
-	    " max_sources_per_link = 5; };\n"
+	    " max_sources_per_link = 5; max_streams = 6; };\n"
 	    "handshake_timeout_s = 0.5;\n", PB_MAX_HOPS);
 	write_tmp("pb.conf", text, strlen(text), 0644, conf, sizeof(conf));
 	/* Relative to the file, whatever the cwd. */
@@ -189,6 +190,7 @@ test_every_key(void **state)
 	assert_int_equal(t->limits.max_sources, 30);
 	assert_int_equal(t->limits.max_nodes_per_link, 4);
 	assert_int_equal(t->limits.max_sources_per_link, 5);
+	assert_int_equal(t->limits.max_streams, 6);
 	assert_true(t->handshake_timeout_s == 0.5);
 	assert_int_equal(t->peers[0].line, 4);
 	assert_string_equal(t->peers[1].name, "campus-ld");
@@ -781,7 +783,8 @@ test_limits(void **state)
 	(void)state;
 	load_bad(HEAD "limits = { max_nodes = 1; };", 3, "limits.max_nodes: 1 is out of range");
 	load_bad(HEAD "limits = { max_sources = 0; };", 3, "limits.max_sources: 0 is out of range");
-	load_bad(HEAD "limits = { max_node = 5; };", 3, "limits.max_node: unknown key 'max_node'");
+	load_bad(HEAD "limits = { max_node = 5; };", 3, "limits.max_node: unknown key 'max_node' (valid keys: max_nodes, max_sources,"
+	    " max_nodes_per_link, max_sources_per_link, max_streams)");
 	load_bad(HEAD "handshake_timeout_s = 0;", 3, "handshake_timeout_s: 0 is out of range");
 	load_bad("node = { id = 1; };\nlisten = { address = \"::1\"; max_handshakes = 4;\n"
 	    " max_handshakes_per_ip = 5; };", 3,

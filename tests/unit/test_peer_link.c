@@ -780,6 +780,7 @@ test_pump(void **state)
 	e->a.pump = pump_new(N);
 	e->a.node_every = 997;
 	e->b.ack_every = 5000;
+	e->ca.dead_after_ms = e->cb.dead_after_ms = 10000; /* valgrind is slow */
 	dial(e, PB_LINK_SENDER, "127.0.0.1");
 	assert_true(run_for_cond(e->loop, 2000, both_up, e));
 	pb_link_kick(e->a.link);
