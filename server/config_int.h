@@ -74,6 +74,9 @@ const config_setting_t *pb_cfg_elem(struct pb_cfg_ctx *c, const config_setting_t
 const config_setting_t *pb_cfg_section(struct pb_cfg_ctx *c,
     const config_setting_t *root, const char *key, const char *const *keys);
 
+/* config_api.c: the `api` section into cfg->api (the token file is read). */
+void pb_cfg_api(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config *cfg);
+
 /* config_tunnel.c: the tunnel keys of the root group into cfg->tunnel, and
  * the check that the node has a source of records. Runs after captures. */
 void pb_cfg_tunnel(struct pb_cfg_ctx *c, const config_setting_t *root,
