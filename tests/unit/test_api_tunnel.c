@@ -454,7 +454,7 @@ test_replay(void **state)
 		{ "{\"id_max\":99999999999999999999}", "line 1" },
 		{ "{\"since\":-3}", "since" },
 	};
-	struct pb_replay_request got;
+	struct fe_replay got;
 	struct http_resp r;
 	json_t *j, *f;
 	uint64_t id, id2, id3, next;
@@ -656,7 +656,8 @@ test_no_tunnel(void **state)
 	struct pb_bridge b2 = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct pb_view v2 = { .node_id = 3 };
 	struct pb_api_cfg cfg = { .enabled = true, .address = "127.0.0.1",
-		.max_connections = 8, .timeout_s = 5 };
+		.max_connections = 8, .timeout_s = 5, .token = TOKEN,
+		.token_len = sizeof(TOKEN) - 1 };
 	struct pb_gaps *g2;
 	struct pb_api *a2;
 	struct http_resp r;
