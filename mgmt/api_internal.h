@@ -28,12 +28,6 @@
 #define PB_API_BODY_MAX (64 * 1024) /* request bodies kept for handlers (else 413) */
 #define PB_API_THREADS 2           /* MHD thread pool */
 
-/* Per-address connection counts (api_conn.c). */
-struct pb_api_ipcount {
-	uint8_t addr[16];          /* IPv4 as v4-mapped IPv6 */
-	uint32_t count;            /* 0 = free entry */
-};
-
 struct pb_api {
 	struct MHD_Daemon *daemon;
 	const struct pb_view *view;
@@ -60,8 +54,8 @@ struct pb_api {
 	uint32_t header_timeout_s; /* idle, before that */
 	uint32_t max_conns, max_per_ip;
 	pthread_mutex_t conn_lock;
+	bool conn_lock_ok;
 	uint32_t open_conns;       /* under conn_lock */
-	struct pb_api_ipcount *ips;/* max_conns entries, under conn_lock */
 	_Atomic uint64_t log_next_ns;    /* throttled MHD/limit messages */
 	_Atomic uint64_t log_suppressed;
 	/* MHD messages logged by the thread calling pb_api_start, for err. */

@@ -654,12 +654,14 @@ pb_api_start(const struct pb_api_cfg *cfg, const struct pb_view *view,
 	    /* A purge waits for the DLQ writer: keep other requests flowing. */
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)PB_API_THREADS,
 	    /*
-	     * Backstops only: our accept policy closes connections over the
-	     * limits. At its own limit MHD stops accepting and clients hang,
-	     * so it must never get there: it splits this one across threads.
+	     * A backstop only: our accept policy closes connections over
+	     * api.max_connections. At its own limit MHD stops accepting and
+	     * clients hang, so it must never get there (it splits this one
+	     * across its threads).
 	     */
 	    MHD_OPTION_CONNECTION_LIMIT, (api->max_conns + 1) * PB_API_THREADS,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, api->max_per_ip + PB_API_THREADS,
+	    /* exact, and closes at once: see api_conn.c */
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, api->max_per_ip,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)PB_API_MEMORY_LIMIT,
 	    MHD_OPTION_NOTIFY_COMPLETED, pb_api_completed, api,
 	    MHD_OPTION_NOTIFY_CONNECTION, pb_api_notify_connection, api,
