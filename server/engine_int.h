@@ -134,7 +134,11 @@ struct fwd_replay {
 	uint64_t after_id;
 	bool fetching, exhausted, is_auto;
 	uint64_t pending;        /* replayed, not yet acked or requeued */
-	uint64_t last_fetch_ns;
+	uint64_t last_fetch_ns;  /* last token refill (monotonic) */
+	double tokens;           /* token bucket: rows we may fetch now */
+	uint32_t asked;          /* rows of the fetch in flight */
+	uint32_t wait_s;         /* fail once the peer was down this long */
+	uint64_t down_since_ns;  /* monotonic, 0 = peer up (or not yet looked) */
 	int slot;                /* bridge->jobs index */
 	/* progress, copied into the bridge's job table */
 	int state;

@@ -117,7 +117,8 @@ grep -Eh "$pat" "$(pb_node_log col)" | head -4 | while read -r l; do pb_log "  $
 pb_log "collector /peers: $(pb_node_json col /api/v1/peers -c '{tunnel, peers: [.peers[] | {name, node: .node.id, state, auth_failures, protocol_errors, records_received}]}')"
 auth=$(pb_peers_sum col auth_failures)
 proto=$(pb_peers_sum col protocol_errors)
-tauth=$(pb_node_json col /api/v1/peers '[.tunnel // {} | to_entries[] | select(.key | test("auth|protocol|refused|rejected")) | .value | numbers] | add // 0')
+# Numbers only: "refused" is an object of per-reason counters.
+tauth=$(pb_node_json col /api/v1/peers '[.tunnel // {} | to_entries[] | select(.key | test("auth|protocol|refused|rejected")) | .value | if type == "object" then ([.[] | numbers] | add // 0) else . end | numbers] | add // 0')
 pb_log "collector counters: auth_failures $auth, protocol_errors $proto (peers), tunnel-wide auth/protocol $tauth"
 [ $((auth + tauth)) -gt 0 ] || fail "collector: the refused bad edge is not counted in /peers (auth_failures)"
 [ $((proto + tauth)) -gt 0 ] || fail "collector: the garbage connections are not counted in /peers (protocol_errors)"
