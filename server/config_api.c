@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "config_int.h"
+#include "keyring.h"
 
 /*
  * The `api` section: listen address, connection bounds, the bearer token
@@ -147,79 +148,34 @@ cfg_listen(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_api_cfg *a
 	api->port = (uint16_t)p;
 }
 
-static bool
-cfg_token_space(uint8_t ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
-
 /*
  * Read now, so that `packetbrokerd -t` finds a missing, exposed or short
  * token before the daemon runs. Anyone who can read it can purge the DLQ:
- * only the daemon's own user may have access.
+ * only the daemon's own user may have access (pb_secret_read's checks).
  */
 static void
 cfg_token(struct pb_cfg_ctx *c, const config_setting_t *s, struct pb_api_cfg *api)
 {
-	const char *path = api->token_file;
 	uint8_t buf[CFG_TOKEN_READ_MAX];
-	struct stat st;
+	char err[PATH_MAX + 160];
 	size_t n = 0;
-	ssize_t r;
-	int fd;
 
-	/* O_NONBLOCK: a FIFO must not hang the loader (refused below). */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		pb_cfg_error(c, s, "%s: cannot open: %s", path, strerror(errno));
+	if (pb_secret_read(api->token_file, buf, sizeof(buf), &n, err, sizeof(err)) < 0) {
+		pb_cfg_error(c, s, "%s", err);
 		return;
 	}
-	if (fstat(fd, &st) != 0) {
-		pb_cfg_error(c, s, "%s: cannot stat: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		pb_cfg_error(c, s, "%s: not a regular file", path);
-		goto out;
-	}
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		const char *what = (st.st_mode & (S_IRGRP | S_IROTH)) ? "readable" :
-		    (st.st_mode & (S_IWGRP | S_IWOTH)) ? "writable" : "executable";
-
-		pb_cfg_error(c, s, "%s: mode %04o, must not be %s by group or others "
-		    "(chmod 600)", path, (unsigned int)(st.st_mode & 07777), what);
-		goto out;
-	}
-	if (st.st_uid != geteuid()) {
-		pb_cfg_error(c, s, "%s: owned by uid %u, must be owned by the daemon's "
-		    "user (uid %u)", path, (unsigned int)st.st_uid, (unsigned int)geteuid());
-		goto out;
-	}
-	while (n < sizeof(buf) && (r = read(fd, buf + n, sizeof(buf) - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			pb_cfg_error(c, s, "%s: cannot read: %s", path, strerror(errno));
-			goto out;
-		}
-		n += (size_t)r;
-	}
-	while (n > 0 && cfg_token_space(buf[n - 1]))
-		n--;
 	if (n > sizeof(api->token))
-		pb_cfg_error(c, s, "%s: too long: at most %zu bytes of token (after "
-		    "stripping trailing whitespace)", path, sizeof(api->token));
+		pb_cfg_error(c, s, "\"%s\" is too long: at most %zu bytes of token (after"
+		    " stripping trailing whitespace)", api->token_file, sizeof(api->token));
 	else if (n < PB_API_TOKEN_MIN)
-		pb_cfg_error(c, s, "%s: too short: %zu bytes after stripping trailing "
-		    "whitespace, at least %d", path, n, PB_API_TOKEN_MIN);
+		pb_cfg_error(c, s, "\"%s\" is too short: %zu bytes after stripping trailing"
+		    " whitespace, at least %d", api->token_file, n, PB_API_TOKEN_MIN);
 	else if (memchr(buf, '\n', n) != NULL || memchr(buf, '\r', n) != NULL)
-		pb_cfg_error(c, s, "%s: the token must be one line", path);
+		pb_cfg_error(c, s, "\"%s\": the token must be one line", api->token_file);
 	else {
 		memcpy(api->token, buf, n);
 		api->token_len = n;
 	}
-out:
-	close(fd);
 	explicit_bzero(buf, sizeof(buf));
 }
 

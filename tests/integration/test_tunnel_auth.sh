@@ -58,21 +58,21 @@ CONF
 for mode in 644 640 660 620; do
 	cp "$T/ring.col" "$T/ring.open"
 	chmod "$mode" "$T/ring.open"
-	sed "s|$T/ring.col\"|$T/ring.open\"|" "$T/col/node.conf" >"$T/open.conf"
-	if "$PBD" -t -c "$T/open.conf" >"$T/open.log" 2>&1; then
+	sed "s|$T/ring.col\"|$T/ring.open\"|" "$T/col/node.conf" >"$T/col/open.conf"
+	if "$PBD" -t -c "$T/col/open.conf" >"$T/open.log" 2>&1; then
 		fail "a keyring with mode $mode was accepted"
 	fi
 	grep -q "has mode 0$mode" "$T/open.log" || fail "mode $mode: $(cat "$T/open.log")"
 done
 pb_log "unsafe keyring refused: $(head -1 "$T/open.log")"
 # A shared PSK only with the explicit opt-in.
-sed "s|keyring = \"$T/ring.col\";|psk_file = \"$T/psk\";|" "$T/col/node.conf" >"$T/psk.conf"
-if "$PBD" -t -c "$T/psk.conf" >"$T/psk.log" 2>&1; then
+sed "s|keyring = \"$T/ring.col\";|psk_file = \"$T/psk\";|" "$T/col/node.conf" >"$T/col/psk.conf"
+if "$PBD" -t -c "$T/col/psk.conf" >"$T/psk.log" 2>&1; then
 	fail "psk_file without shared_psk was accepted"
 fi
 grep -q 'auth.shared_psk = true' "$T/psk.log" || fail "psk without shared_psk: $(cat "$T/psk.log")"
-sed -i "s|psk_file = \"$T/psk\";|psk_file = \"$T/psk\"; shared_psk = true;|" "$T/psk.conf"
-"$PBD" -t -c "$T/psk.conf" >"$T/psk.log" 2>&1 || fail "shared_psk refused: $(cat "$T/psk.log")"
+sed -i "s|psk_file = \"$T/psk\";|psk_file = \"$T/psk\"; shared_psk = true;|" "$T/col/psk.conf"
+"$PBD" -t -c "$T/col/psk.conf" >"$T/psk.log" 2>&1 || fail "shared_psk refused: $(cat "$T/psk.log")"
 
 pb_node col
 pb_node good -x

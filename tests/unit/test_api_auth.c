@@ -67,12 +67,12 @@ test_token_file(void **state)
 		mode_t mode;
 		const char *what;
 	} refused[] = {
-		{ 0640, "mode 0640, must not be readable by group or others (chmod 600)" },
-		{ 0660, "mode 0660, must not be readable by group or others (chmod 600)" },
-		{ 0620, "mode 0620, must not be writable by group or others (chmod 600)" },
-		{ 0604, "mode 0604, must not be readable by group or others" },
-		{ 0602, "mode 0602, must not be writable" },
-		{ 0610, "mode 0610, must not be executable" },
+		{ 0640, "has mode 0640: a secret must not be accessible by group or others (chmod 600)" },
+		{ 0660, "has mode 0660: a secret must not be accessible by group or others (chmod 600)" },
+		{ 0620, "has mode 0620: a secret must not be accessible by group or others (chmod 600)" },
+		{ 0604, "has mode 0604: a secret must not be accessible" },
+		{ 0602, "has mode 0602: a secret must not be accessible" },
+		{ 0610, "has mode 0610: a secret must not be accessible" },
 	};
 	char path[PATH_MAX], text[PATH_MAX + 128], msg[PATH_MAX + 256];
 	struct pb_config cfg;
@@ -96,7 +96,7 @@ test_token_file(void **state)
 		write_tmp(name, TOKEN, refused[i].mode, path, sizeof(path));
 		token_conf(text, sizeof(text), name);
 		/* the file and the problem, at the key's file:line */
-		fmt(msg, sizeof(msg), "api.token_file: %s: %s", path, refused[i].what);
+		fmt(msg, sizeof(msg), "api.token_file: \"%s\" %s", path, refused[i].what);
 		load_bad(text, 4, msg);
 	}
 
@@ -107,17 +107,17 @@ test_token_file(void **state)
 	token_conf(text, sizeof(text), "lines");
 	load_bad(text, 4, "the token must be one line");
 	token_conf(text, sizeof(text), "missing");
-	load_bad(text, 4, "missing: cannot open: No such file or directory");
+	load_bad(text, 4, "missing\": No such file or directory");
 	fmt(path, sizeof(path), "%s/dir", tmpdir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	token_conf(text, sizeof(text), "dir");
-	load_bad(text, 4, "dir: not a regular file");
+	load_bad(text, 4, "dir\" is not a regular file");
 	if (geteuid() == 0) {
 		/* root can hand the file to someone else: not the daemon's own */
 		write_tmp("theirs", TOKEN, 0600, path, sizeof(path));
 		assert_int_equal(chown(path, 65534, 65534), 0);
 		token_conf(text, sizeof(text), "theirs");
-		load_bad(text, 4, "owned by uid 65534, must be owned by the daemon's user");
+		load_bad(text, 4, "is owned by uid 65534, not by this daemon's user");
 	}
 }
 
@@ -486,10 +486,17 @@ test_connection_bounds(void **state)
 	held[3] = slow_conn("127.0.0.3", p);
 	held[4] = slow_conn("127.0.0.4", p);
 	held[5] = slow_conn("127.0.0.4", p);
-	usleep(100 * 1000);
-	/* 6 open: a seventh from a fresh address is closed at once too */
-	t0 = pb_mono_ns();
-	assert_int_equal(get_from("127.0.0.5", p, NULL), -1);
+	/* 6 open: a seventh from a fresh address is closed at once too. On a
+	 * loaded machine MHD may not have taken all six in yet: a request
+	 * that still got through holds no slot afterwards, so try again. */
+	int got = 0;
+	for (int tries = 0; tries < 50; tries++) {
+		usleep(100 * 1000);
+		t0 = pb_mono_ns();
+		if ((got = get_from("127.0.0.5", p, NULL)) == -1)
+			break;
+	}
+	assert_int_equal(got, -1);
 	assert_true(pb_mono_ns() - t0 < 900 * PB_NSEC_PER_MSEC);
 
 	/* the header timeout frees every slot held by a half header */
