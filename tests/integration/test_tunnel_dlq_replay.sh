@@ -56,14 +56,24 @@ pb_wait_until 20 "the edge's peer to be up with nothing in flight" \
 
 pb_settle edge
 pb_settle col
+# GET /dlq .total counts committed rows, and the DLQ writer commits on its
+# own thread: a slow one (ASan, a busy machine) still had tens of thousands
+# of accepted puts queued here. Count only once it caught up.
+pb_log "edge DLQ before the writer caught up: $(pb_dlq edge -c '{total, rows: .stats.rows, queued: .stats.queued}')"
+pb_wait_until 60 "the edge's DLQ writer to commit what it accepted" pb_dlq_committed edge
 dlq_total=$(pb_dlq edge .total)
 to_dlq=$(pb_peer edge col to_dlq)
+dlq_refused=$(pb_peer edge col dlq_refused)
 acked=$(pb_peer edge col records_acked)
 reconnects=$(pb_peer edge col reconnects)
-pb_log "edge: DLQ total $dlq_total, to_dlq $to_dlq, records_acked $acked, reconnects $reconnects"
+pb_log "edge: DLQ total $dlq_total, to_dlq $to_dlq, dlq_refused $dlq_refused, records_acked $acked, reconnects $reconnects"
 pb_log "edge DLQ stats: $(pb_dlq edge -c .stats)"
 [ "$dlq_total" -gt 0 ] || fail "edge: DLQ empty after the outage"
 [ "$to_dlq" -gt 0 ] || fail "edge: /peers/col to_dlq = $to_dlq"
+[ "$dlq_refused" = 0 ] || fail "edge: the DLQ refused $dlq_refused record(s)"
+# Every record the peer moved is a committed row, none failed on the way.
+[ "$(pb_dlq edge .stats.errors)" = 0 ] || fail "edge: DLQ errors: $(pb_dlq edge -c .stats)"
+[ "$dlq_total" = "$to_dlq" ] || fail "edge: to_dlq $to_dlq, yet the DLQ holds $dlq_total row(s)"
 reasons=$(pb_dlq edge '[.rows[].reason] | unique | join(",")' "limit=1000")
 pb_log "edge DLQ reasons: $reasons"
 written=$(pb_sink_packets col)
