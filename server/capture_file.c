@@ -45,7 +45,7 @@
 
 enum file_entry_kind {
 	ENT_PACKET = 1,
-	ENT_OVERSIZE,   /* frame above max_frame: header only */
+	ENT_OVERSIZE,   /* caplen above max_frame: header only, origlen = caplen */
 	ENT_LOOP_END,   /* a pass completed */
 	ENT_WARN,       /* read error that ended a pass; data = message */
 	ENT_ERROR,      /* fatal; data = message */
@@ -321,10 +321,11 @@ file_reader(void *arg)
 			n++;
 			if (!reader_pace(fc, &pc, ts, first_ts))
 				goto out;
+			/* Only what is in the file counts: a frame its capture cut
+			 * short (snaplen) is carried with its caplen and origlen. */
 			bool ok;
-			if (h->len > fc->base.max_frame || h->caplen > fc->base.max_frame)
-				ok = reader_push(fc, ENT_OVERSIZE,
-				    h->len > h->caplen ? h->len : h->caplen, ts, NULL, 0);
+			if (h->caplen > fc->base.max_frame)
+				ok = reader_push(fc, ENT_OVERSIZE, h->caplen, ts, NULL, 0);
 			else
 				ok = reader_push(fc, ENT_PACKET, h->len, ts, data, h->caplen);
 			if (!ok)
@@ -661,6 +662,7 @@ pb_capture_file_open(const struct pb_capture_cfg *cfg, const struct pb_capture_e
 	pthread_condattr_destroy(&ca);
 	snprintf(fc->path, sizeof(fc->path), "%s", cfg->file);
 	pb_capture_init(&fc->base, &file_ops, cfg, env);
+	fc->base.keep_snapped = true;
 	fc->rate = cfg->rate;
 	fc->pps = cfg->pps;
 	fc->loops = cfg->loop;
