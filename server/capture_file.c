@@ -153,7 +153,7 @@ reader_signal(struct file_capture *fc)
 	if (atomic_exchange(&fc->engine_idle, 0)) {
 		uint64_t one = 1;
 		if (write(fc->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			log_warn("capture", "capture '%s': eventfd write", fc->base.name);
+			log_warn_rl("capture", "capture '%s': eventfd write", fc->base.name);
 	}
 }
 
@@ -392,7 +392,7 @@ file_kick(struct file_capture *fc)
 {
 	uint64_t one = 1;
 	if (write(fc->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_warn("capture", "capture '%s': eventfd write", fc->base.name);
+		log_warn_rl("capture", "capture '%s': eventfd write", fc->base.name);
 }
 
 static void
@@ -453,8 +453,9 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 			pb_counter_add(&st->loops_done, 1);
 			break;
 		case ENT_WARN:
+			/* Once per pass of a file looping forever: rate limited. */
 			pb_counter_add(&st->read_errors, 1);
-			log_warnx("capture", "%s (ending this pass)", (const char *)(e + 1));
+			log_warnx_rl("capture", "%s (ending this pass)", (const char *)(e + 1));
 			break;
 		case ENT_ERROR:
 			pb_counter_add(&st->read_errors, 1);
@@ -502,7 +503,7 @@ file_readable(struct pb_loop *loop, int fd, uint32_t events, void *arg)
 	bool more;
 
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_warn("capture", "capture '%s': eventfd read", fc->base.name);
+		log_warn_rl("capture", "capture '%s': eventfd read", fc->base.name);
 	if (fc->base.state == PB_SOURCE_FINISHED || fc->base.state == PB_SOURCE_FAILED)
 		return;
 	int announce = file_drain(fc, PB_CAPTURE_BUDGET, &more);
