@@ -155,17 +155,6 @@ struct fwd_replay {
 /* Longest DLQ_NOTICE range accepted; senders split longer ones. */
 #define FWD_NOTICE_MAX (1ull << 32)
 
-/* A peer can repeat a refused message at line rate: the counters count
- * every one, the log says it at most once a second per call site. */
-#define fwd_warn_rl(tok, ...) do { \
-		static uint64_t rl_last_; \
-		uint64_t rl_now_ = pb_mono_ns(); \
-		if (rl_now_ - rl_last_ >= PB_NSEC_PER_SEC || rl_last_ == 0) { \
-			rl_last_ = rl_now_; \
-			log_warnx(tok, __VA_ARGS__); \
-		} \
-	} while (0)
-
 #define FWD_MAX_REPLAYS PB_REPLAY_JOBS
 
 /* Custody recovered at start (state file, pcapng) for senders that have not

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "engine_int.h"
+#include "fdlimit.h"
 #include "keyring.h"
 #include "log.h"
 #include "sink_file_recover.h"
@@ -76,7 +77,7 @@ op_peer_key(struct pb_link *link, const struct pb_wire_hello *h, const uint8_t *
 	struct pb_engine *e = c->e;
 	if (c->expect_node && h->node_id != c->expect_node) {
 		e->refused.unknown_node++;
-		fwd_warn_rl("tunnel", "%s (%s) is node %u, configured as node %u: refused",
+		log_warnx_rl("tunnel", "%s (%s) is node %u, configured as node %u: refused",
 		    pb_link_name(link), pb_link_peer_addr(link), h->node_id, c->expect_node);
 		return PB_WIRE_E_NODE_ID;
 	}
@@ -85,7 +86,7 @@ op_peer_key(struct pb_link *link, const struct pb_wire_hello *h, const uint8_t *
 	const struct pb_key *k = pb_keyring_find(&e->tc->auth.keyring, h->node_id);
 	if (!k) {
 		e->refused.unknown_node++;
-		fwd_warn_rl("tunnel", "%s (%s) claims node %u, which has no key in %s: refused",
+		log_warnx_rl("tunnel", "%s (%s) claims node %u, which has no key in %s: refused",
 		    pb_link_name(link), pb_link_peer_addr(link), h->node_id,
 		    e->tc->auth.keyring_file);
 		return PB_WIRE_E_NODE_ID;
@@ -114,13 +115,13 @@ op_check_peer(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 	if (pb_link_role(link) == PB_LINK_RECEIVER) {
 		struct fwd_upstream *u = find_up_by_node(e, h->node_id, false);
 		if (u && u->up) {
-			fwd_warn_rl("upstream", "refusing a second connection from node %u (%s)",
+			log_warnx_rl("upstream", "refusing a second connection from node %u (%s)",
 			    h->node_id, pb_link_peer_addr(link));
 			return PB_WIRE_E_NODE_ID;
 		}
 		if (!u && e->nups >= e->tc->limits.max_nodes) {
 			e->refused.node_cap++;
-			fwd_warn_rl("upstream", "node %u (%s): already %zu upstreams"
+			log_warnx_rl("upstream", "node %u (%s): already %zu upstreams"
 			    " (limits.max_nodes): refused", h->node_id, pb_link_peer_addr(link),
 			    e->nups);
 			return PB_WIRE_E_NODE_ID;
@@ -130,20 +131,20 @@ op_check_peer(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 		 * copies for it: only declared ones, unless the operator opts in. */
 		if (!consumer_declared(e, h->node_id) && !e->tc->listen.accept_undeclared_consumers) {
 			e->refused.undeclared_consumer++;
-			fwd_warn_rl("peer", "node %u (%s) wants records but is not in `consumers`"
+			log_warnx_rl("peer", "node %u (%s) wants records but is not in `consumers`"
 			    " (listen.accept_undeclared_consumers is false): refused", h->node_id,
 			    pb_link_peer_addr(link));
 			return PB_WIRE_E_NODE_ID;
 		}
 		struct fwd_peer *p = find_peer_by_node(e, h->node_id, false);
 		if (p && p->up) {
-			fwd_warn_rl("peer", "refusing a second consumer connection from node %u (%s)",
+			log_warnx_rl("peer", "refusing a second consumer connection from node %u (%s)",
 			    h->node_id, pb_link_peer_addr(link));
 			return PB_WIRE_E_NODE_ID;
 		}
 		if (!p && e->npeers >= PB_MAX_PEERS + e->tc->nconsumers + e->tc->npeers) {
 			e->refused.node_cap++;
-			fwd_warn_rl("peer", "node %u (%s): too many consumers: refused", h->node_id,
+			log_warnx_rl("peer", "node %u (%s): too many consumers: refused", h->node_id,
 			    pb_link_peer_addr(link));
 			return PB_WIRE_E_NODE_ID;
 		}
@@ -319,6 +320,7 @@ conn_free(struct fwd_conn *c)
 {
 	struct pb_engine *e = c->e;
 	conn_preauth_end(c);
+	pb_fd_give(); /* every accepted conn took one; its link closed the fd */
 	for (struct fwd_conn **pp = &e->accepted; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -376,9 +378,18 @@ on_accept(struct pb_listener *lst, int fd, const char *addr, void *arg)
 	struct pb_engine *e = arg;
 	char ip[64];
 	addr_ip(addr, ip, sizeof(ip));
-	if (!preauth_room(e, ip)) {
+	if (!pb_fd_take()) {
+		/* The descriptors left are the sinks', the DLQ's, state files'. */
 		e->refused.preauth_limit++;
-		fwd_warn_rl("tunnel", "refusing %s: %u connection(s) already in the handshake"
+		log_warnx_rl("tunnel", "refusing %s: the descriptor budget for connections is"
+		    " spent (RLIMIT_NOFILE)", addr);
+		close(fd);
+		return;
+	}
+	if (!preauth_room(e, ip)) {
+		pb_fd_give();
+		e->refused.preauth_limit++;
+		log_warnx_rl("tunnel", "refusing %s: %u connection(s) already in the handshake"
 		    " (listen.max_handshakes %u, max_handshakes_per_ip %u)", addr, e->npreauth,
 		    e->tc->listen.max_handshakes, e->tc->listen.max_handshakes_per_ip);
 		close(fd);
@@ -388,6 +399,7 @@ on_accept(struct pb_listener *lst, int fd, const char *addr, void *arg)
 	char err[256];
 	if (!c) {
 		close(fd);
+		pb_fd_give();
 		return;
 	}
 	c->e = e;
@@ -395,8 +407,9 @@ on_accept(struct pb_listener *lst, int fd, const char *addr, void *arg)
 	snprintf(c->ip, sizeof(c->ip), "%s", ip);
 	c->link = pb_link_accept(e->loop, &e->linkcfg, fd, addr, &link_ops, c, err, sizeof(err));
 	if (!c->link) {
-		fwd_warn_rl("tunnel", "cannot accept %s: %s", addr, err);
+		log_warnx_rl("tunnel", "cannot accept %s: %s", addr, err);
 		free(c);
+		pb_fd_give(); /* pb_link_accept closed it */
 		return;
 	}
 	c->preauth = true;
@@ -663,6 +676,8 @@ fwd_stop(struct pb_engine *e)
 		struct fwd_conn *c = e->accepted;
 		e->accepted = c->next;
 		pb_link_close(c->link, "shutting down");
+		conn_preauth_end(c);
+		pb_fd_give();
 		free(c);
 	}
 	for (size_t i = 0; i < e->npeers; i++)

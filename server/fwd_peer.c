@@ -411,7 +411,7 @@ fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w)
 		snprintf(why, sizeof(why), "WELCOME resumes at link seq %llu, beyond the last we"
 		    " numbered (%llu)", (unsigned long long)resume,
 		    (unsigned long long)(p->next_seq - 1));
-		fwd_warn_rl("peer", "peer '%s' (%s): %s: connection refused", p->name, p->address, why);
+		log_warnx_rl("peer", "peer '%s' (%s): %s: connection refused", p->name, p->address, why);
 		pb_link_drop(p->conn->link, PB_WIRE_E_MALFORMED, why);
 		return;
 	}
@@ -446,7 +446,7 @@ fwd_peer_on_ack(struct fwd_peer *p, uint64_t seq)
 		p->e->refused.ack_ahead++;
 		snprintf(why, sizeof(why), "ACK %llu above the highest link seq sent (%llu)",
 		    (unsigned long long)seq, (unsigned long long)top);
-		fwd_warn_rl("peer", "peer '%s' (%s): %s: connection refused", p->name, p->address, why);
+		log_warnx_rl("peer", "peer '%s' (%s): %s: connection refused", p->name, p->address, why);
 		if (p->conn && p->conn->link)
 			pb_link_drop(p->conn->link, PB_WIRE_E_MALFORMED, why);
 		return;
@@ -540,7 +540,7 @@ fwd_peer_announce(struct fwd_peer *p)
 		if (pb_link_ctrl_pending(p->conn->link) > PB_LINK_CTRL_MAX / 2)
 			return;
 		if (fwd_send_node(p->conn->link, n) < 0) {
-			fwd_warn_rl("peer", "peer '%s': cannot announce node %u: %s", p->name,
+			log_warnx_rl("peer", "peer '%s': cannot announce node %u: %s", p->name,
 			    n->node_id, strerror(errno));
 			return;
 		}
@@ -562,7 +562,7 @@ fwd_peer_announce(struct fwd_peer *p)
 		m.source.descr.ptr = s->description;
 		m.source.descr.len = (uint16_t)strlen(s->description);
 		if (pb_link_send_msg(p->conn->link, &m) < 0) {
-			fwd_warn_rl("peer", "peer '%s': cannot announce source %u/%u: %s", p->name,
+			log_warnx_rl("peer", "peer '%s': cannot announce source %u/%u: %s", p->name,
 			    s->node_id, s->source_id, strerror(errno));
 			return;
 		}

@@ -573,6 +573,7 @@ fwd_publish_tick(struct pb_loop *loop, void *arg)
 {
 	struct pb_engine *e = arg;
 	fwd_publish(e);
+	log_rl_flush(false); /* say how many lines a flood that stopped cost */
 	if (e->gaps) {
 		pb_gaps_publish(e->gaps, 256);
 		fwd_gaps_save(e, false);

@@ -121,13 +121,13 @@ upstream_may_name(struct fwd_upstream *u, uint32_t node, bool exists, uint32_t n
 	struct pb_engine *e = u->e;
 	if (exists && node != u->node_id && named_by != u->node_id) {
 		e->refused.rename++;
-		fwd_warn_rl("upstream", "upstream '%s' (node %u) may not rename %s of node %u"
+		log_warnx_rl("upstream", "upstream '%s' (node %u) may not rename %s of node %u"
 		    " (named by node %u): ignored", u->name, u->node_id, what, node, named_by);
 		return false;
 	}
 	if (!exists && made >= cap) {
 		(*cap_count)++;
-		fwd_warn_rl("upstream", "upstream '%s' (node %u) announced more than %u %ss:"
+		log_warnx_rl("upstream", "upstream '%s' (node %u) announced more than %u %ss:"
 		    " ignored (limits.max_%ss_per_link)", u->name, u->node_id, cap, what, what);
 		return false;
 	}
@@ -151,7 +151,7 @@ upstream_learn_node(struct fwd_upstream *u, const struct pb_wire_node *m)
 		return;
 	if (fwd_learn_node(e, &n) < 0) {
 		e->refused.node_cap++;
-		fwd_warn_rl("upstream", "node directory full (limits.max_nodes = %u): node %u"
+		log_warnx_rl("upstream", "node directory full (limits.max_nodes = %u): node %u"
 		    " from upstream '%s' stays a number", e->tc->limits.max_nodes, n.node_id, u->name);
 		return;
 	}
@@ -185,7 +185,7 @@ upstream_learn_source(struct fwd_upstream *u, const struct pb_wire_source *m)
 		return;
 	if (fwd_learn_source(e, &s) < 0) {
 		e->refused.source_cap++;
-		fwd_warn_rl("upstream", "source directory full (limits.max_sources = %u): source"
+		log_warnx_rl("upstream", "source directory full (limits.max_sources = %u): source"
 		    " %u/%u from upstream '%s' stays a number", e->tc->limits.max_sources, s.node_id,
 		    s.source_id, u->name);
 		return;
@@ -199,7 +199,7 @@ static void
 upstream_refuse(struct fwd_upstream *u, uint64_t *counter, uint16_t code, const char *why)
 {
 	(*counter)++;
-	fwd_warn_rl("upstream", "upstream '%s' (node %u, %s): %s: connection refused", u->name,
+	log_warnx_rl("upstream", "upstream '%s' (node %u, %s): %s: connection refused", u->name,
 	    u->node_id, u->address, why);
 	if (u->conn && u->conn->link)
 		pb_link_drop(u->conn->link, code, why);

@@ -155,6 +155,9 @@ link_conn_end(struct pb_link *l, uint16_t code, const char *fmt, ...)
 		log_debug("link", "peer %s (%s): closed: %s", who, addr, reason);
 	else if (was_up)
 		log_warnx("link", "peer %s (%s): down: %s", who, addr, reason);
+	else if (!l->st.dialer)
+		/* Anyone who reaches the port can fail a handshake at will. */
+		log_warnx_rl("link", "peer %s (%s): %s", who, addr, reason);
 	else if (strcmp(reason, l->st.last_error) != 0)
 		log_warnx("link", "peer %s (%s): %s", who, addr, reason);
 	else
@@ -345,8 +348,9 @@ on_auth(struct pb_link *l, const struct pb_wire_auth *a)
 	    l->peer.nonce, l->node_id, l->nonce, a->mac)) {
 		l->st.auth_failures++;
 		l->auth_counted = true;
-		/* Always a warning, even when repeated: it may be an attack. */
-		log_warnx("link", "peer %s (%s): authentication failed", l->st.name,
+		/* A warning even when repeated (it may be an attack), at most
+		 * once a second with the count of the others. */
+		log_warnx_rl("link", "peer %s (%s): authentication failed", l->st.name,
 		    l->st.peer_addr);
 		l->quiet_end = true;
 		link_conn_end(l, PB_WIRE_E_AUTH, "authentication failed");

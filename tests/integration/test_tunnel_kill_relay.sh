@@ -64,6 +64,7 @@ missing=$(pb_gaps col missing_total)
 [ "$missing" = 0 ] || fail "collector: /gaps missing_total $missing"
 lost=$(pb_peers_sum col link_lost)
 [ "$lost" = 0 ] || fail "collector: link_lost $lost"
+pb_wait_until 30 "the relay's DLQ writer to commit what it accepted" pb_dlq_committed relay
 rows=$(pb_dlq relay .total)
 [ "$rows" = 0 ] || fail "relay: $rows record(s) in its DLQ"
 for n in relay col; do

@@ -171,6 +171,7 @@ pb_wait_until 20 "edge c's consumer to be up with nothing in flight" \
     pb_node_true edgec /api/v1/peers/central '.state == "up" and .in_flight == 0'
 pb_settle edgec
 pb_settle colc
+pb_wait_until 30 "edge c's DLQ writer to commit what it accepted" pb_dlq_committed edgec
 dlq_total=$(pb_dlq edgec .total)
 to_dlq=$(pb_peer edgec central to_dlq)
 written=$(pb_sink_packets colc)
