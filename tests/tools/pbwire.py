@@ -664,6 +664,68 @@ def read_pcap(path):
     return out
 
 
+def read_pcapng(path):
+    """[(ts_ns, frame bytes, EPB comment or "")] of a pcapng file (the
+    collector's output), in file order."""
+    with open(path, "rb") as f:
+        data = f.read()
+    out, off, end, ifs = [], 0, "<", []
+    while off + 12 <= len(data):
+        btype = struct.unpack_from(end + "I", data, off)[0]
+        if btype == 0x0A0D0D0A:
+            bom = data[off + 8:off + 12]
+            end = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+            ifs = []
+        blen = struct.unpack_from(end + "I", data, off + 4)[0]
+        if blen < 12 or off + blen > len(data):
+            break
+        body = data[off + 8:off + blen - 4]
+        if btype == 1:                      # IDB: find if_tsresol
+            res = (10 ** 9, 10 ** 6)        # ns = units * 10^9 / per_s
+            o = 8
+            while o + 4 <= len(body):
+                code, olen = struct.unpack_from(end + "HH", body, o)
+                if code == 0:
+                    break
+                if code == 9 and olen >= 1:
+                    v = body[o + 4]
+                    res = (10 ** 9, 2 ** (v & 0x7f) if v & 0x80 else 10 ** v)
+                o += 4 + (olen + 3) // 4 * 4
+            ifs.append(res)
+        elif btype == 6:                    # EPB
+            ifid, hi, lo, caplen, _orig = struct.unpack_from(end + "IIIII", body, 0)
+            frame = body[20:20 + caplen]
+            o = 20 + (caplen + 3) // 4 * 4
+            comment = ""
+            while o + 4 <= len(body):
+                code, olen = struct.unpack_from(end + "HH", body, o)
+                if code == 0:
+                    break
+                if code == 1:
+                    comment = body[o + 4:o + 4 + olen].decode("utf-8", "replace")
+                o += 4 + (olen + 3) // 4 * 4
+            num, den = ifs[ifid] if ifid < len(ifs) else (10 ** 9, 10 ** 6)
+            out.append((((hi << 32) | lo) * num // den, bytes(frame), comment))
+        off += blen
+    return out
+
+
+def diff_captures(inputs, outputs):
+    """(missing, extra): how many input frames (timestamp and bytes) the
+    outputs lack, and how many output frames are in no input; a
+    multiset comparison."""
+    from collections import Counter
+    want = Counter()
+    for p in inputs:
+        want.update((t, f) for t, f in read_pcap(p))
+    got = Counter()
+    for p in outputs:
+        got.update((t, f) for t, f, _ in read_pcapng(p))
+    missing = sum((want - got).values())
+    extra = sum((got - want).values())
+    return missing, extra
+
+
 def simple_frame(i, size=64):
     """A deterministic Ethernet frame (for forged records)."""
     hdr = bytes.fromhex("020000000002" "020000000001" "88b5")
@@ -720,6 +782,9 @@ def _cli(argv):
     ap = argparse.ArgumentParser(prog="pbwire", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("selftest", help="check the codec against the spec's vectors")
+    df = sub.add_parser("diff", help="missing=M extra=E: input pcap(s) vs output pcapng(s)")
+    df.add_argument("--na", type=int, default=1, help="the first NA files are inputs")
+    df.add_argument("files", nargs="+")
     hs = sub.add_parser("hello", help="connect, handshake, print the outcome as one line")
     hs.add_argument("host")
     hs.add_argument("port", type=int)
@@ -733,6 +798,10 @@ def _cli(argv):
     if a.cmd == "selftest":
         selftest()
         print("pbwire selftest: ok")
+        return 0
+    if a.cmd == "diff":
+        m, e = diff_captures(a.files[:a.na], a.files[a.na:])
+        print("missing=%d extra=%d" % (m, e))
         return 0
     key = None
     if a.key_hex:
