@@ -113,15 +113,16 @@ atk_new_conf_only() {
 	[ "$ATK_LEGACY" = 1 ] || echo "$1"
 }
 
-# atk_col_conf [LISTEN_EXTRA]: the collector's node.conf (stdin: more).
+# atk_col_conf [LISTEN_EXTRA [DUMP_EXTRA]]: the collector's node.conf
+# (stdin: more); the extras go inside the listen and dump groups.
 atk_col_conf() {
-	local extra=${1:-} more
+	local extra=${1:-} dump=${2:-} more
 	more=$(cat)
 	[ "$ATK_LEGACY" != 1 ] || extra=
 	pb_node_conf col 100 "$ATK_COL_API" "$ATK_NS" <<CONF
 listen = { address = "127.0.0.1"; port = $ATK_TP; $extra };
 $(atk_auth col)
-dump = { file = "out/c-%Y%m%d-%H%M%S.pcapng"; };
+dump = { file = "out/c-%Y%m%d-%H%M%S.pcapng"; $dump };
 $more
 CONF
 }

@@ -321,6 +321,7 @@ class Link:
         self.last_tx = time.monotonic()
         self.received = []           # every message recv_msg returned or consumed
         self.pending = []            # decoded while sending, not yet returned
+        self.established = False     # handshake done: heartbeats allowed
         self.node_id = None
         self.info = None
 
@@ -453,7 +454,8 @@ class Link:
         self.received.append(m)
         if len(self.received) > 100000:
             del self.received[:50000]
-        if m.type == HEARTBEAT and self.auto_heartbeat and m.echo_ns == 0 and self.sock:
+        if m.type == HEARTBEAT and self.auto_heartbeat and m.echo_ns == 0 and self.sock \
+                and self.established:
             try:
                 self.send_heartbeat(echo_ns=m.ts_ns)
             except OSError:
@@ -485,7 +487,8 @@ class Link:
         """The next message (a Msg), or None when nothing came within
         timeout seconds or the peer closed (then self.closed). HEARTBEATs
         are answered (auto_heartbeat) and skipped; we also send our own
-        HEARTBEAT every hb_interval while waiting. raise_error: an ERROR
+        HEARTBEAT every hb_interval while waiting (once established: not
+        during the handshake, where it is unexpected). raise_error: an ERROR
         raises PeerError instead of being returned."""
         deadline = time.monotonic() + timeout
         while True:
@@ -505,7 +508,8 @@ class Link:
             now = time.monotonic()
             if now >= deadline or self.closed:
                 return None
-            if self.hb_interval and now - self.last_tx >= self.hb_interval and self.sock:
+            if self.hb_interval and self.established and self.sock and \
+                    now - self.last_tx >= self.hb_interval:
                 try:
                     self.send_heartbeat()
                 except OSError:
@@ -593,6 +597,7 @@ class Link:
         else:
             self.send_welcome(resume_seq, heartbeat_ms)
         self.info = info
+        self.established = True
         return info
 
 
