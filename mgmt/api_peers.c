@@ -269,6 +269,7 @@ pb_api_refused_json(const struct pb_refusals *r)
 	    PB_API_U64(obj, r, resume_ahead) < 0 ||
 	    PB_API_U64(obj, r, notice_invalid) < 0 ||
 	    PB_API_U64(obj, r, seq_wrap) < 0 ||
+	    PB_API_U64(obj, r, seq_jump) < 0 ||
 	    PB_API_U64(obj, r, origin_unbound) < 0 ||
 	    PB_API_U64(obj, r, stream_owned) < 0 ||
 	    PB_API_U64(obj, r, unknown_node) < 0 ||

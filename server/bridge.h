@@ -50,7 +50,8 @@ struct pb_refusals {
 	uint64_t ack_ahead;           /* ACK above the highest link seq sent */
 	uint64_t resume_ahead;        /* WELCOME resume_seq above our next link seq */
 	uint64_t notice_invalid;      /* DLQ_NOTICE not at the expected seq, or longer than possible */
-	uint64_t seq_wrap;            /* link_seq or origin_seq at 2^64-1 */
+	uint64_t seq_wrap;            /* link_seq or origin_seq out of range (>= 2^63, or 0) */
+	uint64_t seq_jump;            /* RECORD ahead of the expected link seq, no DLQ_NOTICE */
 	uint64_t origin_unbound;      /* origin is not the link's node, nor is the last hop */
 	uint64_t stream_owned;        /* origin stream owned by another link */
 	uint64_t unknown_node;        /* HELLO from a node id we hold no key for */

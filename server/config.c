@@ -730,7 +730,7 @@ cfg_parse(config_t *lc, struct pb_cfg_ctx *c, struct pb_config *cfg)
 	/* The second line is parsed by pb_cfg_tunnel() (config_tunnel.c). */
 	static const char *const keys[] = { "node", "captures", "dump", "api", "log",
 		"listen", "peers", "upstreams", "consumers", "auth", "resend", "dlq", "forward", "ack",
-		"heartbeat", "max_hops", "state_dir", NULL };
+		"heartbeat", "max_hops", "state_dir", "limits", "handshake_timeout_s", NULL };
 	const config_setting_t *root = config_root_setting(lc);
 
 	pb_cfg_check_keys(c, root, keys);
@@ -836,6 +836,7 @@ pb_config_free(struct pb_config *cfg)
 	free(cfg->tunnel.peers);
 	free(cfg->tunnel.upstreams);
 	free(cfg->tunnel.consumers);
+	pb_keyring_free(&cfg->tunnel.auth.keyring);
 	/* The PSK is a secret: explicit_bzero() cannot be optimised away. */
 	explicit_bzero(cfg, sizeof(*cfg));
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keyring.h"
 #include "record.h"
 #include "trailer.h"
 
@@ -84,6 +85,7 @@ struct pb_endpoint_cfg {
 	char name[PB_NAME_MAX];        /* local label; unique among peers + upstreams */
 	char address[128];             /* IPv4/IPv6 literal or host name */
 	uint16_t port;                 /* default 7152 */
+	uint32_t node_id;              /* node expected there; 0 = any with a key */
 	int line;
 };
 
@@ -99,6 +101,9 @@ struct pb_listen_cfg {
 	bool enabled;                  /* a `listen` group is present */
 	char address[128];             /* default 0.0.0.0 */
 	uint16_t port;                 /* default 7152 */
+	bool accept_undeclared_consumers; /* default false: only `consumers` may receive */
+	uint32_t max_handshakes;       /* connections not yet authenticated (default 64) */
+	uint32_t max_handshakes_per_ip;/* of them from one address (default 8) */
 	int line;
 };
 
@@ -111,11 +116,22 @@ struct pb_tunnel_cfg {
 	size_t nconsumers;             /* they dial us (needs listen) and receive records */
 	struct pb_consumer_cfg *consumers;
 	struct {
-		char psk_file[PATH_MAX];   /* "" = no authentication */
-		bool allow_unauthenticated;/* required to listen on non-loopback without psk */
+		char keyring_file[PATH_MAX];/* per-node keys (node id → key shared with it) */
+		struct pb_keyring keyring; /* loaded at config time */
+		char psk_file[PATH_MAX];   /* one key shared by every node ... */
+		bool shared_psk;           /* ... only with this explicit opt-in */
+		bool allow_unauthenticated;/* required to listen on non-loopback without keys */
 		uint8_t psk[256];          /* loaded at config time (file must be readable) */
 		size_t psk_len;            /* 16..256 bytes; whitespace at the end stripped */
 	} auth;
+	struct {
+		uint32_t max_nodes;        /* node directory (default 1024) */
+		uint32_t max_sources;      /* source directory (default 16384) */
+		uint32_t max_nodes_per_link;   /* named through one link (default 256) */
+		uint32_t max_sources_per_link; /* (default 4096) */
+		uint32_t max_streams;      /* origin streams tracked for gaps (default 4096) */
+	} limits;
+	double handshake_timeout_s;    /* default 5 */
 	struct {
 		double timeout_s;          /* unacked longer than this → DLQ (default 30) */
 		uint64_t buffer_bytes;     /* per peer (buffer_mb, default 256) */

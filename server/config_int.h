@@ -74,6 +74,15 @@ const config_setting_t *pb_cfg_elem(struct pb_cfg_ctx *c, const config_setting_t
 const config_setting_t *pb_cfg_section(struct pb_cfg_ctx *c,
     const config_setting_t *root, const char *key, const char *const *keys);
 
+/* config_tunnel.c: an integer or a float in min..max (same return values). */
+int pb_cfg_number(struct pb_cfg_ctx *c, const config_setting_t *g, const char *key,
+    double min, double max, double *out);
+/* config_tunnel.c: 127.0.0.0/8, ::1, localhost. */
+bool pb_cfg_is_loopback(const char *addr);
+/* config_auth.c: `auth` (keyring, psk_file + shared_psk, allow_unauthenticated). */
+void pb_cfg_auth(struct pb_cfg_ctx *c, const config_setting_t *root, uint32_t self,
+    struct pb_tunnel_cfg *t);
+
 /* config_tunnel.c: the tunnel keys of the root group into cfg->tunnel, and
  * the check that the node has a source of records. Runs after captures. */
 void pb_cfg_tunnel(struct pb_cfg_ctx *c, const config_setting_t *root,

@@ -31,12 +31,10 @@
 #endif
 
 #define CFG_TUNNEL_PORT 7152
-/* Room to see that a PSK file is too long without reading all of it. */
-#define CFG_PSK_READ_MAX 4096
 
 /* An integer or a float: `timeout = 30;` is as good as `timeout = 30.0;`. */
-static int
-cfg_number(struct pb_cfg_ctx *c, const config_setting_t *g, const char *key, double min,
+int
+pb_cfg_number(struct pb_cfg_ctx *c, const config_setting_t *g, const char *key, double min,
     double max, double *out)
 {
 	const config_setting_t *s = config_setting_get_member(g, key);
@@ -62,8 +60,8 @@ cfg_number(struct pb_cfg_ctx *c, const config_setting_t *g, const char *key, dou
 	return 1;
 }
 
-static bool
-cfg_is_loopback(const char *addr)
+bool
+pb_cfg_is_loopback(const char *addr)
 {
 	struct in6_addr a6;
 	struct in_addr a4;
@@ -181,26 +179,37 @@ cfg_port(struct pb_cfg_ctx *c, const config_setting_t *g, uint16_t *port)
 static void
 cfg_listen(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_cfg *t)
 {
-	static const char *const keys[] = { "address", "port", NULL };
+	static const char *const keys[] = { "address", "port", "accept_undeclared_consumers",
+		"max_handshakes", "max_handshakes_per_ip", NULL };
 	const config_setting_t *g = pb_cfg_section(c, root, "listen", keys);
 
 	snprintf(t->listen.address, sizeof(t->listen.address), "0.0.0.0");
 	t->listen.port = CFG_TUNNEL_PORT;
+	t->listen.max_handshakes = 64;
+	t->listen.max_handshakes_per_ip = 8;
 	if (g == NULL)
 		return;
 	t->listen.enabled = true;
 	t->listen.line = config_setting_source_line(g);
 	cfg_address(c, g, true, t->listen.address, sizeof(t->listen.address));
 	cfg_port(c, g, &t->listen.port);
+	pb_cfg_bool(c, g, "accept_undeclared_consumers", &t->listen.accept_undeclared_consumers);
+	pb_cfg_u32(c, g, "max_handshakes", 1, 65536, &t->listen.max_handshakes);
+	pb_cfg_u32(c, g, "max_handshakes_per_ip", 1, 65536, &t->listen.max_handshakes_per_ip);
+	if (t->listen.max_handshakes_per_ip > t->listen.max_handshakes)
+		pb_cfg_error(c, config_setting_get_member(g, "max_handshakes_per_ip"),
+		    "%u is above max_handshakes (%u)", t->listen.max_handshakes_per_ip,
+		    t->listen.max_handshakes);
 }
 
 static void
 cfg_endpoint(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_endpoint_cfg *ep)
 {
-	static const char *const keys[] = { "name", "address", "port", NULL };
+	static const char *const keys[] = { "name", "address", "port", "node", NULL };
 
 	ep->line = config_setting_source_line(g);
 	pb_cfg_check_keys(c, g, keys);
+	pb_cfg_u32(c, g, "node", 1, UINT32_MAX, &ep->node_id);
 	if (pb_cfg_name(c, g, "name", ep->name, sizeof(ep->name)) == 0)
 		pb_cfg_error(c, g, "missing required key 'name'");
 	if (cfg_address(c, g, false, ep->address, sizeof(ep->address)) == 0)
@@ -327,108 +336,6 @@ cfg_consumers(struct pb_cfg_ctx *c, const config_setting_t *root, uint32_t self,
 	}
 }
 
-static bool
-cfg_psk_space(uint8_t ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
-
-/* The PSK is read now so that `packetbrokerd -t` finds a missing, unsafe or
- * malformed secret before the daemon runs. */
-static void
-cfg_psk(struct pb_cfg_ctx *c, const config_setting_t *s, struct pb_tunnel_cfg *t)
-{
-	const char *path = t->auth.psk_file;
-	uint8_t buf[CFG_PSK_READ_MAX];
-	struct stat st;
-	size_t n = 0;
-	ssize_t r;
-	int fd;
-
-	/* O_NONBLOCK: a FIFO must not hang the loader (rejected below). */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		pb_cfg_error(c, s, "cannot open \"%s\": %s", path, strerror(errno));
-		return;
-	}
-	if (fstat(fd, &st) != 0) {
-		pb_cfg_error(c, s, "cannot stat \"%s\": %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		pb_cfg_error(c, s, "\"%s\" is not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & (S_IROTH | S_IWOTH)) {
-		pb_cfg_error(c, s, "psk_file \"%s\" is %s by others (chmod 600)", path,
-		    st.st_mode & S_IROTH ? "readable" : "writable");
-		goto out;
-	}
-	while (n < sizeof(buf) && (r = read(fd, buf + n, sizeof(buf) - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			pb_cfg_error(c, s, "cannot read \"%s\": %s", path, strerror(errno));
-			goto out;
-		}
-		n += (size_t)r;
-	}
-	while (n > 0 && cfg_psk_space(buf[n - 1]))
-		n--;
-	if (n > sizeof(t->auth.psk))
-		pb_cfg_error(c, s, "\"%s\" is too long: at most %zu bytes of key (after"
-		    " stripping trailing whitespace)", path, sizeof(t->auth.psk));
-	else if (n < 16)
-		pb_cfg_error(c, s, "\"%s\" is too short: %zu bytes after stripping trailing"
-		    " whitespace, at least 16", path, n);
-	else {
-		memcpy(t->auth.psk, buf, n);
-		t->auth.psk_len = n;
-	}
-out:
-	close(fd);
-	explicit_bzero(buf, sizeof(buf));
-}
-
-static void
-cfg_auth(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_cfg *t)
-{
-	static const char *const keys[] = { "psk_file", "allow_unauthenticated", NULL };
-	const config_setting_t *g = pb_cfg_section(c, root, "auth", keys);
-	const config_setting_t *psk = g ? config_setting_get_member(g, "psk_file") : NULL;
-	const config_setting_t *where, *addr;
-
-	if (g != NULL) {
-		pb_cfg_bool(c, g, "allow_unauthenticated", &t->auth.allow_unauthenticated);
-		if (pb_cfg_file(c, g, "psk_file", t->auth.psk_file, sizeof(t->auth.psk_file),
-		    true) == 1)
-			cfg_psk(c, psk, t);
-	}
-	/* psk_file given (a failure to read it was reported): the rules below
-	 * are for running without one. */
-	if (psk != NULL && (config_setting_type(psk) != CONFIG_TYPE_STRING ||
-	    config_setting_get_string(psk)[0] != '\0')) {
-		if (t->auth.allow_unauthenticated)
-			pb_cfg_error(c, config_setting_get_member(g, "allow_unauthenticated"),
-			    "contradicts psk_file: remove one of them");
-		return;
-	}
-	if (!t->listen.enabled || t->auth.allow_unauthenticated ||
-	    cfg_is_loopback(t->listen.address))
-		return;
-	where = config_setting_get_member(root, "listen");
-	if ((addr = config_setting_get_member(where, "address")) != NULL) {
-		/* A bad address was reported and left the default in place. */
-		if (config_setting_type(addr) != CONFIG_TYPE_STRING ||
-		    strcmp(config_setting_get_string(addr), t->listen.address) != 0)
-			return;
-		where = addr;
-	}
-	/* Anyone who reaches the port could inject records: opt in explicitly. */
-	pb_cfg_error(c, where, "listen on %s without auth.psk_file: set"
-	    " auth.allow_unauthenticated = true to allow it explicitly", t->listen.address);
-}
-
 static void
 cfg_resend(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_cfg *t)
 {
@@ -438,7 +345,7 @@ cfg_resend(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_
 
 	t->resend.timeout_s = 30.0;
 	if (g != NULL) {
-		cfg_number(c, g, "timeout", 0.1, 86400, &t->resend.timeout_s);
+		pb_cfg_number(c, g, "timeout", 0.1, 86400, &t->resend.timeout_s);
 		pb_cfg_uint(c, g, "buffer_mb", 1, 65536, &mb);
 	}
 	t->resend.buffer_bytes = mb * PB_CFG_MB;
@@ -461,7 +368,7 @@ cfg_dlq(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_cfg
 			    "names a directory, expected a database file name");
 		pb_cfg_uint(c, g, "max_mb", 1, 1048576, &mb);
 		pb_cfg_bool(c, g, "auto_replay", &t->dlq.auto_replay);
-		cfg_number(c, g, "replay_rate", 1, 1e8, &t->dlq.replay_rate);
+		pb_cfg_number(c, g, "replay_rate", 1, 1e8, &t->dlq.replay_rate);
 		if (t->dlq.auto_replay && r == 0)
 			pb_cfg_error(c, config_setting_get_member(g, "auto_replay"),
 			    "needs dlq.path: without a DLQ there is nothing to replay");
@@ -505,15 +412,38 @@ cfg_heartbeat(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunn
 	t->slow_after_s = 3.0;
 	if (g == NULL)
 		return;
-	ri = cfg_number(c, g, "interval", 0.05, 60, &t->heartbeat_s);
-	rd = cfg_number(c, g, "dead_after", 0.05, 3600, &t->dead_after_s);
-	cfg_number(c, g, "slow_after", 0.1, 3600, &t->slow_after_s);
+	ri = pb_cfg_number(c, g, "interval", 0.05, 60, &t->heartbeat_s);
+	rd = pb_cfg_number(c, g, "dead_after", 0.05, 3600, &t->dead_after_s);
+	pb_cfg_number(c, g, "slow_after", 0.1, 3600, &t->slow_after_s);
 	/* At least one heartbeat must be able to arrive before "dead". */
 	if (ri >= 0 && rd >= 0 && t->dead_after_s <= t->heartbeat_s) {
 		where = config_setting_get_member(g, rd == 1 ? "dead_after" : "interval");
 		pb_cfg_error(c, where, "dead_after (%.15g s%s) must be greater than interval"
 		    " (%.15g s)", t->dead_after_s, rd == 1 ? "" : ", the default", t->heartbeat_s);
 	}
+}
+
+static void
+cfg_limits(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_cfg *t)
+{
+	static const char *const keys[] = { "max_nodes", "max_sources", "max_nodes_per_link",
+		"max_sources_per_link", "max_streams", NULL };
+	const config_setting_t *g = pb_cfg_section(c, root, "limits", keys);
+
+	t->limits.max_nodes = 1024;
+	t->limits.max_sources = 16384;
+	t->limits.max_nodes_per_link = 256;
+	t->limits.max_sources_per_link = 4096;
+	t->limits.max_streams = 4096;
+	t->handshake_timeout_s = 5.0;
+	pb_cfg_number(c, root, "handshake_timeout_s", 0.1, 300, &t->handshake_timeout_s);
+	if (g == NULL)
+		return;
+	pb_cfg_u32(c, g, "max_nodes", 2, 1u << 20, &t->limits.max_nodes);
+	pb_cfg_u32(c, g, "max_sources", 1, 1u << 24, &t->limits.max_sources);
+	pb_cfg_u32(c, g, "max_nodes_per_link", 1, 1u << 20, &t->limits.max_nodes_per_link);
+	pb_cfg_u32(c, g, "max_sources_per_link", 1, 1u << 24, &t->limits.max_sources_per_link);
+	pb_cfg_u32(c, g, "max_streams", 1, 1u << 20, &t->limits.max_streams);
 }
 
 /* `captures = ();` is no source; a broken value was reported already. */
@@ -534,7 +464,8 @@ pb_cfg_tunnel(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_conf
 	cfg_endpoints(c, root, "peers", t, &t->peers, &t->npeers);
 	cfg_endpoints(c, root, "upstreams", t, &t->upstreams, &t->nupstreams);
 	cfg_consumers(c, root, cfg->node.id, t);
-	cfg_auth(c, root, t);
+	pb_cfg_auth(c, root, cfg->node.id, t);
+	cfg_limits(c, root, t);
 	cfg_resend(c, root, t);
 	cfg_dlq(c, root, t);
 	cfg_forward_ack(c, root, t);

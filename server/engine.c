@@ -442,7 +442,8 @@ pb_engine_new(const struct pb_config *cfg, char *err, size_t errlen)
 	pthread_mutex_init(&e->bridge.lock, NULL);
 	/* Real time in ns: unique per start, so a restart never looks like a gap. */
 	e->epoch = pb_real_ns();
-	if (!(e->loop = pb_loop_new(err, errlen)) || !(e->dir = pb_srcdir_new())) {
+	if (!(e->loop = pb_loop_new(err, errlen)) || !(e->dir = pb_srcdir_new_limited(cfg->tunnel.limits.max_nodes,
+	    cfg->tunnel.limits.max_sources))) {
 		if (e->loop && !e->dir)
 			snprintf(err, errlen, "engine: out of memory");
 		goto fail;
@@ -537,6 +538,18 @@ pb_engine_run(struct pb_engine *e)
 	    "back-pressure pauses %llu; peak RSS %ld KiB", (unsigned long long)packets,
 	    (unsigned long long)received, (unsigned long long)e->pauses, ru.ru_maxrss);
 	return rc;
+}
+
+int
+pb_engine_run_once(struct pb_engine *e, int timeout_ms)
+{
+	return pb_loop_run_once(e->loop, timeout_ms);
+}
+
+int
+pb_engine_adopt(struct pb_engine *e, int fd, const char *peer_addr)
+{
+	return fwd_adopt(e, fd, peer_addr);
 }
 
 void

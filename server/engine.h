@@ -27,4 +27,13 @@ void pb_engine_free(struct pb_engine *e);
 #include <stdbool.h>
 /* Stop once every source has finished (file sources) and sinks are flushed. */
 void pb_engine_set_exit_on_finish(struct pb_engine *e, bool on);
+
+/*
+ * For tests and fuzzers that drive an engine themselves, in one process:
+ * one loop iteration (waits at most timeout_ms), and a connected stream
+ * socket taken as if the tunnel listener had accepted it (the engine owns
+ * fd from then on; -1 when the node has no `listen`).
+ */
+int pb_engine_run_once(struct pb_engine *e, int timeout_ms);
+int pb_engine_adopt(struct pb_engine *e, int fd, const char *peer_addr);
 #endif

@@ -15,6 +15,8 @@
 
 #include "bridge.h"
 #include "capture.h"
+#include "clock.h"
+#include "log.h"
 #include "cmdq.h"
 #include "config.h"
 #include "dlq_store.h"
@@ -65,6 +67,9 @@ struct fwd_conn {
 	struct fwd_peer *peer;  /* we are SENDER */
 	struct fwd_upstream *up;/* we are RECEIVER */
 	bool accepted;
+	bool preauth;           /* accepted, handshake not done: counts in the limits */
+	uint32_t expect_node;   /* dialed: node id configured for it, 0 = any */
+	char ip[64];            /* accepted: the peer's address without the port */
 	struct fwd_conn *next;  /* e->accepted list */
 };
 
@@ -73,7 +78,11 @@ struct fwd_peer {
 	char name[64];
 	char address[160];
 	bool configured;         /* from `peers` (dialed) vs a consumer that dialed us */
+	bool declared;           /* from `peers` or `consumers`: never removed */
 	uint32_t node_id;
+	uint64_t down_since_ns;  /* undeclared consumer: when it went down, 0 = up */
+	bool removing;           /* spilled as peer_removed, freed once committed */
+	uint64_t noticed_seq;    /* highest link seq announced by DLQ_NOTICE */
 	struct fwd_conn *conn;   /* NULL while no connection is attached */
 	bool up;
 	bool kick;               /* data queued since the last kick */
@@ -99,6 +108,7 @@ struct fwd_peer {
 
 struct fwd_upstream {
 	struct pb_engine *e;
+	uint32_t nodes_named, sources_named; /* directory entries this link created */
 	char name[64];
 	char address[160];
 	bool configured;         /* from `upstreams` (dialed) vs a sender that dialed us */
@@ -134,6 +144,23 @@ struct fwd_replay {
 };
 
 #define FWD_MAX_PURGES 16
+
+/* No legitimate link or origin numbering gets near 2^63 (29 000 years at
+ * 10 Mpps): anything at or above it is refused, so nothing can wrap. */
+#define FWD_SEQ_LIMIT (1ull << 63)
+/* Longest DLQ_NOTICE range accepted; senders split longer ones. */
+#define FWD_NOTICE_MAX (1ull << 32)
+
+/* A peer can repeat a refused message at line rate: the counters count
+ * every one, the log says it at most once a second per call site. */
+#define fwd_warn_rl(tok, ...) do { \
+		static uint64_t rl_last_; \
+		uint64_t rl_now_ = pb_mono_ns(); \
+		if (rl_now_ - rl_last_ >= PB_NSEC_PER_SEC || rl_last_ == 0) { \
+			rl_last_ = rl_now_; \
+			log_warnx(tok, __VA_ARGS__); \
+		} \
+	} while (0)
 
 #define FWD_MAX_REPLAYS PB_REPLAY_JOBS
 
@@ -192,6 +219,7 @@ struct pb_engine {
 	pb_timer_id ack_timer, publish_timer, replay_timer;
 	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates;
 	uint64_t refused_auth, refused_protocol; /* accepted connections */
+	uint32_t npreauth;           /* accepted connections still in the handshake */
 	struct pb_refusals refused;
 	uint64_t gaps_saved_sig;
 	struct fwd_seed *seeds;
@@ -220,7 +248,11 @@ void fwd_peer_enqueue(struct fwd_peer *p, const struct pb_record *rec, uint64_t 
 void fwd_peer_attach(struct fwd_peer *p, struct fwd_conn *c);
 void fwd_peer_detach(struct fwd_peer *p, const char *reason);
 void fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w);
+/* An ACK from the wire: one above what was sent is refused (link dropped). */
 void fwd_peer_on_ack(struct fwd_peer *p, uint64_t seq);
+/* Undeclared consumers down for longer than resend.timeout: their records
+ * go to the DLQ as peer_removed and the entry is freed once committed. */
+void fwd_peers_sweep(struct pb_engine *e);
 void fwd_peer_on_up(struct fwd_peer *p);
 int fwd_peer_fill_iov(struct fwd_peer *p, struct iovec *iov, int max);
 void fwd_peer_sent(struct fwd_peer *p, size_t bytes);
@@ -244,9 +276,13 @@ void fwd_upstream_on_message(struct fwd_upstream *u, const struct pb_wire_msg *m
 void fwd_custody_update(struct pb_engine *e, bool force_ack);
 int64_t fwd_ack_tick(struct pb_loop *loop, void *arg);
 int fwd_start(struct pb_engine *e, char *err, size_t errlen);
+/* A connected socket as if accepted by the listener (pb_engine_adopt). */
+int fwd_adopt(struct pb_engine *e, int fd, const char *addr);
 void fwd_stop(struct pb_engine *e);
-void fwd_learn_node(struct pb_engine *e, const struct pb_node_info *n);
-void fwd_learn_source(struct pb_engine *e, const struct pb_source_info *s);
+/* Adds or updates a directory entry and announces it downstream; -1 when
+ * the directory is full (limits.max_nodes / max_sources). */
+int fwd_learn_node(struct pb_engine *e, const struct pb_node_info *n);
+int fwd_learn_source(struct pb_engine *e, const struct pb_source_info *s);
 void fwd_state_save(struct pb_engine *e, bool force);
 void fwd_state_init(struct pb_engine *e);
 void fwd_seed_custody(struct pb_engine *e, uint32_t node, uint64_t epoch, uint64_t seq);

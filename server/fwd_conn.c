@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "clock.h"
 #include "engine_int.h"
+#include "keyring.h"
 #include "log.h"
 #include "sink_file_recover.h"
 
@@ -64,6 +66,44 @@ node_label(struct pb_engine *e, uint32_t node, char *buf, size_t len)
 		snprintf(buf, len, "node%u", node);
 }
 
+/* Per-node keys: the key this node shares with the claimed node id. A
+ * dialed peer with a configured node id must be that node. */
+static uint16_t
+op_peer_key(struct pb_link *link, const struct pb_wire_hello *h, const uint8_t **key,
+    size_t *len, void *arg)
+{
+	struct fwd_conn *c = arg;
+	struct pb_engine *e = c->e;
+	if (c->expect_node && h->node_id != c->expect_node) {
+		e->refused.unknown_node++;
+		fwd_warn_rl("tunnel", "%s (%s) is node %u, configured as node %u: refused",
+		    pb_link_name(link), pb_link_peer_addr(link), h->node_id, c->expect_node);
+		return PB_WIRE_E_NODE_ID;
+	}
+	if (e->tc->auth.keyring.n == 0)
+		return 0; /* shared PSK or none: the link's default */
+	const struct pb_key *k = pb_keyring_find(&e->tc->auth.keyring, h->node_id);
+	if (!k) {
+		e->refused.unknown_node++;
+		fwd_warn_rl("tunnel", "%s (%s) claims node %u, which has no key in %s: refused",
+		    pb_link_name(link), pb_link_peer_addr(link), h->node_id,
+		    e->tc->auth.keyring_file);
+		return PB_WIRE_E_NODE_ID;
+	}
+	*key = k->key;
+	*len = k->len;
+	return 0;
+}
+
+static bool
+consumer_declared(const struct pb_engine *e, uint32_t node)
+{
+	for (size_t i = 0; i < e->tc->nconsumers; i++)
+		if (e->tc->consumers[i].node_id == node)
+			return true;
+	return false;
+}
+
 static uint16_t
 op_check_peer(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 {
@@ -74,15 +114,37 @@ op_check_peer(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 	if (pb_link_role(link) == PB_LINK_RECEIVER) {
 		struct fwd_upstream *u = find_up_by_node(e, h->node_id, false);
 		if (u && u->up) {
-			log_warnx("upstream", "refusing a second connection from node %u (%s)", h->node_id,
-			    pb_link_peer_addr(link));
+			fwd_warn_rl("upstream", "refusing a second connection from node %u (%s)",
+			    h->node_id, pb_link_peer_addr(link));
+			return PB_WIRE_E_NODE_ID;
+		}
+		if (!u && e->nups >= e->tc->limits.max_nodes) {
+			e->refused.node_cap++;
+			fwd_warn_rl("upstream", "node %u (%s): already %zu upstreams"
+			    " (limits.max_nodes): refused", h->node_id, pb_link_peer_addr(link),
+			    e->nups);
 			return PB_WIRE_E_NODE_ID;
 		}
 	} else {
+		/* A consumer makes custody wait for it and fills the DLQ with
+		 * copies for it: only declared ones, unless the operator opts in. */
+		if (!consumer_declared(e, h->node_id) && !e->tc->listen.accept_undeclared_consumers) {
+			e->refused.undeclared_consumer++;
+			fwd_warn_rl("peer", "node %u (%s) wants records but is not in `consumers`"
+			    " (listen.accept_undeclared_consumers is false): refused", h->node_id,
+			    pb_link_peer_addr(link));
+			return PB_WIRE_E_NODE_ID;
+		}
 		struct fwd_peer *p = find_peer_by_node(e, h->node_id, false);
 		if (p && p->up) {
-			log_warnx("peer", "refusing a second consumer connection from node %u (%s)",
+			fwd_warn_rl("peer", "refusing a second consumer connection from node %u (%s)",
 			    h->node_id, pb_link_peer_addr(link));
+			return PB_WIRE_E_NODE_ID;
+		}
+		if (!p && e->npeers >= PB_MAX_PEERS + e->tc->nconsumers + e->tc->npeers) {
+			e->refused.node_cap++;
+			fwd_warn_rl("peer", "node %u (%s): too many consumers: refused", h->node_id,
+			    pb_link_peer_addr(link));
 			return PB_WIRE_E_NODE_ID;
 		}
 	}
@@ -138,13 +200,24 @@ op_on_welcome(struct pb_link *link, const struct pb_wire_welcome *w, void *arg)
 		fwd_peer_attach(p, c);
 	}
 	p->node_id = node;
+	p->down_since_ns = 0;
 	fwd_peer_on_welcome(p, w);
+}
+
+static void
+conn_preauth_end(struct fwd_conn *c)
+{
+	if (c->preauth) {
+		c->preauth = false;
+		c->e->npreauth--;
+	}
 }
 
 static void
 op_on_up(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 {
 	struct fwd_conn *c = arg;
+	conn_preauth_end(c);
 	if (c->up) {
 		c->up->up = true;
 		if (engine_rx_paused(c->e))
@@ -179,21 +252,24 @@ op_on_message(struct pb_link *link, const struct pb_wire_msg *m, void *arg)
 	} else if (m->type == PB_WIRE_T_NODE && m->node.node_id == c->peer->node_id &&
 	    !pb_srcdir_node(c->e->dir, m->node.node_id)) {
 		/* The consumer's own name, for /peers; not announced onwards. */
-		struct pb_node_info n = { .node_id = m->node.node_id };
+		struct pb_node_info n = { .node_id = m->node.node_id, .named_by = m->node.node_id };
 		snprintf(n.name, sizeof(n.name), "%.*s", (int)m->node.name.len, m->node.name.ptr);
 		snprintf(n.description, sizeof(n.description), "%.*s", (int)m->node.descr.len,
 		    m->node.descr.ptr);
-		pb_srcdir_set_node(c->e->dir, &n);
+		if (pb_srcdir_set_node(c->e->dir, &n) < 0)
+			c->e->refused.node_cap++;
 	}
 }
 
 static void conn_free(struct fwd_conn *c);
+static void on_accept(struct pb_listener *lst, int fd, const char *addr, void *arg);
 
 static void
 op_on_down(struct pb_link *link, bool was_up, const char *reason, void *arg)
 {
 	struct fwd_conn *c = arg;
 	struct pb_engine *e = c->e;
+	conn_preauth_end(c);
 	if (c->up)
 		fwd_upstream_detach(c->up, reason);
 	if (c->peer)
@@ -225,6 +301,7 @@ op_sent(struct pb_link *link, size_t bytes, void *arg)
 }
 
 static const struct pb_link_ops link_ops = {
+	.peer_key = op_peer_key,
 	.check_peer = op_check_peer,
 	.resume_seq = op_resume_seq,
 	.on_welcome = op_on_welcome,
@@ -239,6 +316,7 @@ static void
 conn_free(struct fwd_conn *c)
 {
 	struct pb_engine *e = c->e;
+	conn_preauth_end(c);
 	for (struct fwd_conn **pp = &e->accepted; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -248,10 +326,62 @@ conn_free(struct fwd_conn *c)
 	free(c);
 }
 
+/* "192.0.2.1:5555" / "[2001:db8::1]:5555" → the address alone. */
+static void
+addr_ip(const char *addr, char *ip, size_t len)
+{
+	const char *colon = strrchr(addr, ':');
+	size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
+		addr++;
+		n -= 2;
+	}
+	snprintf(ip, len, "%.*s", (int)n, addr);
+}
+
+/* Connections that have not proven who they are cost a descriptor and a
+ * buffer each: bounded in total and per address, so a flood of plain
+ * connects can neither exhaust descriptors nor crowd out real peers. */
+static bool
+preauth_room(struct pb_engine *e, const char *ip)
+{
+	const struct pb_listen_cfg *lc = &e->tc->listen;
+	if (e->npreauth >= lc->max_handshakes)
+		return false;
+	uint32_t same = 0;
+	for (const struct fwd_conn *c = e->accepted; c; c = c->next)
+		if (c->preauth && strcmp(c->ip, ip) == 0 && ++same >= lc->max_handshakes_per_ip)
+			return false;
+	return true;
+}
+
+int
+fwd_adopt(struct pb_engine *e, int fd, const char *addr)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (!e->tc->listen.enabled || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		close(fd);
+		return -1;
+	}
+	on_accept(e->listener, fd, addr, e);
+	return 0;
+}
+
 static void
 on_accept(struct pb_listener *lst, int fd, const char *addr, void *arg)
 {
 	struct pb_engine *e = arg;
+	char ip[64];
+	addr_ip(addr, ip, sizeof(ip));
+	if (!preauth_room(e, ip)) {
+		e->refused.preauth_limit++;
+		fwd_warn_rl("tunnel", "refusing %s: %u connection(s) already in the handshake"
+		    " (listen.max_handshakes %u, max_handshakes_per_ip %u)", addr, e->npreauth,
+		    e->tc->listen.max_handshakes, e->tc->listen.max_handshakes_per_ip);
+		close(fd);
+		return;
+	}
 	struct fwd_conn *c = calloc(1, sizeof(*c));
 	char err[256];
 	if (!c) {
@@ -260,51 +390,58 @@ on_accept(struct pb_listener *lst, int fd, const char *addr, void *arg)
 	}
 	c->e = e;
 	c->accepted = true;
+	snprintf(c->ip, sizeof(c->ip), "%s", ip);
 	c->link = pb_link_accept(e->loop, &e->linkcfg, fd, addr, &link_ops, c, err, sizeof(err));
 	if (!c->link) {
-		log_warnx("tunnel", "cannot accept %s: %s", addr, err);
+		fwd_warn_rl("tunnel", "cannot accept %s: %s", addr, err);
 		free(c);
 		return;
 	}
+	c->preauth = true;
+	e->npreauth++;
 	c->next = e->accepted;
 	e->accepted = c;
 	log_debug("tunnel", "accepted %s", addr);
 }
 
-void
+int
 fwd_learn_node(struct pb_engine *e, const struct pb_node_info *n)
 {
 	const struct pb_node_info *cur = pb_srcdir_node(e->dir, n->node_id);
 	bool known = cur != NULL;
 	if (cur && strcmp(cur->name, n->name) == 0 && strcmp(cur->description, n->description) == 0)
-		return;
-	pb_srcdir_set_node(e->dir, n);
+		return 0;
+	if (pb_srcdir_set_node(e->dir, n) < 0)
+		return -1;
 	if (!known) {
 		if (add_ptr((void ***)&e->known_nodes, &e->nknown_nodes, &e->cknown_nodes,
 		    (void *)(uintptr_t)n->node_id) < 0)
-			return;
+			return -1;
 	}
 	for (size_t i = 0; i < e->npeers; i++)
 		fwd_peer_announce(e->peers[i]);
+	return 0;
 }
 
-void
+int
 fwd_learn_source(struct pb_engine *e, const struct pb_source_info *s)
 {
 	const struct pb_source_info *cur = pb_srcdir_source(e->dir, s->node_id, s->source_id);
 	bool known = cur != NULL;
 	if (cur && strcmp(cur->name, s->name) == 0 && strcmp(cur->description, s->description) == 0 &&
 	    cur->linktype == s->linktype)
-		return;
-	pb_srcdir_set_source(e->dir, s);
+		return 0;
+	if (pb_srcdir_set_source(e->dir, s) < 0)
+		return -1;
 	if (!known) {
 		uint64_t k = (uint64_t)s->node_id << 16 | s->source_id;
 		if (add_ptr((void ***)&e->known_sources, &e->nknown_sources, &e->cknown_sources,
 		    (void *)(uintptr_t)k) < 0)
-			return;
+			return -1;
 	}
 	for (size_t i = 0; i < e->npeers; i++)
 		fwd_peer_announce(e->peers[i]);
+	return 0;
 }
 
 static int
@@ -389,8 +526,10 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 	lc->heartbeat_ms = (uint32_t)(tc->heartbeat_s * 1000.0);
 	lc->dead_after_ms = (uint32_t)(tc->dead_after_s * 1000.0);
 	lc->backoff_max_ms = 5000;
+	lc->handshake_timeout_ms = (uint32_t)(tc->handshake_timeout_s * 1000.0);
 
-	if (!(e->gaps = pb_gaps_new(NULL))) {
+	struct pb_gaps_cfg gc = { .max_streams = tc->limits.max_streams };
+	if (!(e->gaps = pb_gaps_new(&gc))) {
 		snprintf(err, errlen, "tunnel: out of memory");
 		return -1;
 	}
@@ -406,8 +545,15 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 		snprintf(e->bridge.dlq_path, sizeof(e->bridge.dlq_path), "%s", tc->dlq.path);
 	}
 	bool exposed = tc->listen.enabled && !is_loopback(tc->listen.address);
-	if (!tc->auth.psk_len && (tc->listen.enabled || tc->npeers || tc->nupstreams))
-		log_warnx("tunnel", "no auth.psk_file: links are not authenticated%s",
+	bool links = tc->listen.enabled || tc->npeers || tc->nupstreams;
+	if (links && tc->auth.keyring.n)
+		log_info("tunnel", "links authenticated with per-node keys (%zu in %s)",
+		    tc->auth.keyring.n, tc->auth.keyring_file);
+	else if (links && tc->auth.psk_len)
+		log_warnx("tunnel", "auth.shared_psk: every node holding %s can claim any node id;"
+		    " use auth.keyring for per-node identity", tc->auth.psk_file);
+	else if (links)
+		log_warnx("tunnel", "no auth.keyring: links are not authenticated%s",
 		    exposed ? " (listening on a non-loopback address: auth.allow_unauthenticated is set)" : "");
 	if (tc->listen.enabled || tc->nupstreams) {
 		if (mkdir_p(tc->state_dir) < 0) {
@@ -431,6 +577,7 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 		char addr[192];
 		snprintf(addr, sizeof(addr), "%s:%u", ep->address, ep->port);
 		c->e = e;
+		c->expect_node = ep->node_id;
 		if (is_peer) {
 			struct fwd_peer *p = fwd_peer_new(e, ep->name, addr, true);
 			if (!p || add_ptr((void ***)&e->peers, &e->npeers, &e->cpeers, p) < 0) {
@@ -438,6 +585,7 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 				snprintf(err, errlen, "tunnel: out of memory");
 				return -1;
 			}
+			p->declared = true;
 			fwd_peer_attach(p, c);
 		} else {
 			struct fwd_upstream *u = fwd_upstream_new(e, ep->name, addr, true);
@@ -464,6 +612,7 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 			return -1;
 		}
 		p->node_id = tc->consumers[i].node_id;
+		p->declared = true;
 	}
 	if (tc->listen.enabled) {
 		e->listener = pb_listener_open(e->loop, tc->listen.address, tc->listen.port, on_accept,

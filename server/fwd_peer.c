@@ -70,6 +70,7 @@ fifo2_free(struct fifo2 *f)
 }
 
 static int64_t peer_expiry_tick(struct pb_loop *loop, void *arg);
+static void peer_release(struct fwd_peer *p, uint64_t seq);
 
 struct fwd_peer *
 fwd_peer_new(struct pb_engine *e, const char *name, const char *address, bool configured)
@@ -163,12 +164,21 @@ peer_notice(struct fwd_peer *p, uint64_t first, uint64_t last, uint32_t reason)
 {
 	if (!p->up || first > last)
 		return;
-	struct pb_wire_msg m = { .type = PB_WIRE_T_DLQ_NOTICE };
-	m.dlq.first_seq = first;
-	m.dlq.last_seq = last;
-	m.dlq.reason = reason;
-	if (pb_link_send_msg(p->conn->link, &m) == 0)
+	/* Receivers refuse ranges longer than FWD_NOTICE_MAX: split. */
+	while (first <= last) {
+		struct pb_wire_msg m = { .type = PB_WIRE_T_DLQ_NOTICE };
+		m.dlq.first_seq = first;
+		m.dlq.last_seq = last - first >= FWD_NOTICE_MAX ? first + FWD_NOTICE_MAX - 1 : last;
+		m.dlq.reason = reason;
+		if (pb_link_send_msg(p->conn->link, &m) != 0)
+			return;
 		p->notices++;
+		if (m.dlq.last_seq > p->noticed_seq)
+			p->noticed_seq = m.dlq.last_seq;
+		if (m.dlq.last_seq == last)
+			break;
+		first = m.dlq.last_seq + 1;
+	}
 }
 
 /* Moves one encoded RECORD to the DLQ. Returns 0 when accepted. */
@@ -305,6 +315,7 @@ static int64_t
 peer_expiry_tick(struct pb_loop *loop, void *arg)
 {
 	struct fwd_peer *p = arg;
+	fwd_peer_announce(p); /* what a full control queue held back */
 	uint64_t timeout = (uint64_t)(p->e->tc->resend.timeout_s * 1e9);
 	uint64_t now = pb_mono_ns();
 	uint64_t seq, ns;
@@ -392,15 +403,22 @@ fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w)
 	uint64_t before = p->sent_seq;
 
 	if (resume >= p->next_seq) {
-		/* The receiver holds more than we ever numbered: our numbering
-		 * restarted without an epoch change. Continue above it. */
-		log_warnx("peer", "peer '%s': receiver resumes at %llu beyond our next %llu",
-		    p->name, (unsigned long long)resume, (unsigned long long)p->next_seq);
-		resume = p->next_seq - 1;
+		/* The receiver claims more than we ever numbered (our epoch
+		 * changes at every start): taking it as an ACK would release
+		 * records nobody holds. */
+		char why[160];
+		p->e->refused.resume_ahead++;
+		snprintf(why, sizeof(why), "WELCOME resumes at link seq %llu, beyond the last we"
+		    " numbered (%llu)", (unsigned long long)resume,
+		    (unsigned long long)(p->next_seq - 1));
+		fwd_warn_rl("peer", "peer '%s' (%s): %s: connection refused", p->name, p->address, why);
+		pb_link_drop(p->conn->link, PB_WIRE_E_MALFORMED, why);
+		return;
 	}
-	fwd_peer_on_ack(p, resume);
+	peer_release(p, resume);
 	pb_resend_rewind(p->rs);
 	p->sent_seq = resume;
+	p->noticed_seq = 0;
 	if (before > resume)
 		p->resent += before - resume;
 	/* Records after `resume` that we no longer hold went to the DLQ. */
@@ -419,6 +437,25 @@ fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w)
 
 void
 fwd_peer_on_ack(struct fwd_peer *p, uint64_t seq)
+{
+	/* Spec 6.3: an ACK can only cover what this connection carried
+	 * (records written, ranges noticed) or what the WELCOME said. */
+	uint64_t top = p->sent_seq > p->noticed_seq ? p->sent_seq : p->noticed_seq;
+	if (seq > top) {
+		char why[160];
+		p->e->refused.ack_ahead++;
+		snprintf(why, sizeof(why), "ACK %llu above the highest link seq sent (%llu)",
+		    (unsigned long long)seq, (unsigned long long)top);
+		fwd_warn_rl("peer", "peer '%s' (%s): %s: connection refused", p->name, p->address, why);
+		if (p->conn && p->conn->link)
+			pb_link_drop(p->conn->link, PB_WIRE_E_MALFORMED, why);
+		return;
+	}
+	peer_release(p, seq);
+}
+
+static void
+peer_release(struct fwd_peer *p, uint64_t seq)
 {
 	uint64_t *t;
 	size_t freed = 0;
@@ -494,12 +531,19 @@ fwd_peer_announce(struct fwd_peer *p)
 	struct pb_engine *e = p->e;
 	if (!p->up)
 		return;
+	/* A full control queue (ENOBUFS) is not an error: the rest goes out
+	 * from the expiry tick once the queue drained. */
 	for (; p->announced_nodes < e->nknown_nodes; p->announced_nodes++) {
 		const struct pb_node_info *n = pb_srcdir_node(e->dir, (uint32_t)e->known_nodes[p->announced_nodes]);
 		if (!n)
 			continue;
-		if (fwd_send_node(p->conn->link, n) < 0)
-			log_warn("peer", "peer '%s': cannot announce node %u", p->name, n->node_id);
+		if (pb_link_ctrl_pending(p->conn->link) > PB_LINK_CTRL_MAX / 2)
+			return;
+		if (fwd_send_node(p->conn->link, n) < 0) {
+			fwd_warn_rl("peer", "peer '%s': cannot announce node %u: %s", p->name,
+			    n->node_id, strerror(errno));
+			return;
+		}
 	}
 	for (; p->announced_sources < e->nknown_sources; p->announced_sources++) {
 		uint64_t k = e->known_sources[p->announced_sources];
@@ -507,6 +551,8 @@ fwd_peer_announce(struct fwd_peer *p)
 		    pb_srcdir_source(e->dir, (uint32_t)(k >> 16), (uint16_t)(k & 0xffff));
 		if (!s)
 			continue;
+		if (pb_link_ctrl_pending(p->conn->link) > PB_LINK_CTRL_MAX / 2)
+			return;
 		struct pb_wire_msg m = { .type = PB_WIRE_T_SOURCE };
 		m.source.node_id = s->node_id;
 		m.source.source_id = s->source_id;
@@ -515,8 +561,43 @@ fwd_peer_announce(struct fwd_peer *p)
 		m.source.name.len = (uint16_t)strlen(s->name);
 		m.source.descr.ptr = s->description;
 		m.source.descr.len = (uint16_t)strlen(s->description);
-		if (pb_link_send_msg(p->conn->link, &m) < 0)
-			log_warn("peer", "peer '%s': cannot announce source %u/%u", p->name,
-			    s->node_id, s->source_id);
+		if (pb_link_send_msg(p->conn->link, &m) < 0) {
+			fwd_warn_rl("peer", "peer '%s': cannot announce source %u/%u: %s", p->name,
+			    s->node_id, s->source_id, strerror(errno));
+			return;
+		}
+	}
+}
+
+void
+fwd_peers_sweep(struct pb_engine *e)
+{
+	uint64_t now = pb_mono_ns();
+	uint64_t timeout = (uint64_t)(e->tc->resend.timeout_s * 1e9);
+	for (size_t i = 0; i < e->npeers; i++) {
+		struct fwd_peer *p = e->peers[i];
+		if (p->declared)
+			continue;
+		if (p->up || p->conn) {
+			p->down_since_ns = 0;
+			p->removing = false;
+			continue;
+		}
+		if (!p->down_since_ns) {
+			p->down_since_ns = now;
+			continue;
+		}
+		if (!p->removing && now - p->down_since_ns > timeout) {
+			log_info("peer", "consumer '%s' (node %u, undeclared) down for more than %.1f s:"
+			    " removed", p->name, p->node_id, e->tc->resend.timeout_s);
+			fwd_peer_spill_all(p, PB_DLQ_PEER_REMOVED);
+			p->removing = true;
+		}
+		/* Custody waits on the spilled records' DLQ commit: free after. */
+		if (p->removing && !p->spills.n && !p->replays.n) {
+			fwd_peer_free(p);
+			e->peers[i] = e->peers[--e->npeers];
+			i--;
+		}
 	}
 }

@@ -107,33 +107,157 @@ fwd_upstream_detach(struct fwd_upstream *u, const char *reason)
 	}
 }
 
-static void
-upstream_learn(struct fwd_upstream *u, const struct pb_wire_msg *m)
+/*
+ * Who may name a node (and its sources): the node itself on its own
+ * authenticated link, always; a relay only for a node nobody named yet
+ * (the node behind it), after which only that relay or the node may change
+ * it. A peer therefore cannot rename another node in /peers or in the
+ * pcapng metadata. Each link may create at most limits.*_per_link entries.
+ */
+static bool
+upstream_may_name(struct fwd_upstream *u, uint32_t node, bool exists, uint32_t named_by,
+    uint32_t made, uint32_t cap, uint64_t *cap_count, const char *what)
 {
 	struct pb_engine *e = u->e;
-	if (m->type == PB_WIRE_T_NODE) {
-		struct pb_node_info n = { .node_id = m->node.node_id };
-		snprintf(n.name, sizeof(n.name), "%.*s", (int)m->node.name.len, m->node.name.ptr);
-		snprintf(n.description, sizeof(n.description), "%.*s", (int)m->node.descr.len,
-		    m->node.descr.ptr);
-		if (n.node_id == e->cfg->node.id)
-			return; /* our own announcement coming back through a loop */
-		fwd_learn_node(e, &n);
-		if (n.node_id == u->node_id && !u->configured && strncmp(u->name, "node", 4) == 0)
-			snprintf(u->name, sizeof(u->name), "%s", n.name);
-	} else {
-		struct pb_source_info s = {
-			.node_id = m->source.node_id,
-			.source_id = m->source.source_id,
-			.linktype = m->source.linktype,
-		};
-		snprintf(s.name, sizeof(s.name), "%.*s", (int)m->source.name.len, m->source.name.ptr);
-		snprintf(s.description, sizeof(s.description), "%.*s", (int)m->source.descr.len,
-		    m->source.descr.ptr);
-		if (s.node_id == e->cfg->node.id)
-			return;
-		fwd_learn_source(e, &s);
+	if (exists && node != u->node_id && named_by != u->node_id) {
+		e->refused.rename++;
+		fwd_warn_rl("upstream", "upstream '%s' (node %u) may not rename %s of node %u"
+		    " (named by node %u): ignored", u->name, u->node_id, what, node, named_by);
+		return false;
 	}
+	if (!exists && made >= cap) {
+		(*cap_count)++;
+		fwd_warn_rl("upstream", "upstream '%s' (node %u) announced more than %u %ss:"
+		    " ignored (limits.max_%ss_per_link)", u->name, u->node_id, cap, what, what);
+		return false;
+	}
+	return true;
+}
+
+static void
+upstream_learn_node(struct fwd_upstream *u, const struct pb_wire_node *m)
+{
+	struct pb_engine *e = u->e;
+	struct pb_node_info n = { .node_id = m->node_id, .named_by = u->node_id };
+	snprintf(n.name, sizeof(n.name), "%.*s", (int)m->name.len, m->name.ptr);
+	snprintf(n.description, sizeof(n.description), "%.*s", (int)m->descr.len, m->descr.ptr);
+	if (n.node_id == e->cfg->node.id)
+		return; /* our own announcement coming back through a loop */
+	const struct pb_node_info *cur = pb_srcdir_node(e->dir, n.node_id);
+	if (cur && strcmp(cur->name, n.name) == 0 && strcmp(cur->description, n.description) == 0)
+		return;
+	if (!upstream_may_name(u, n.node_id, cur != NULL, cur ? cur->named_by : 0,
+	    u->nodes_named, e->tc->limits.max_nodes_per_link, &e->refused.node_cap, "node"))
+		return;
+	if (fwd_learn_node(e, &n) < 0) {
+		e->refused.node_cap++;
+		fwd_warn_rl("upstream", "node directory full (limits.max_nodes = %u): node %u"
+		    " from upstream '%s' stays a number", e->tc->limits.max_nodes, n.node_id, u->name);
+		return;
+	}
+	if (!cur)
+		u->nodes_named++;
+	if (n.node_id == u->node_id && !u->configured && strncmp(u->name, "node", 4) == 0)
+		snprintf(u->name, sizeof(u->name), "%s", n.name);
+}
+
+static void
+upstream_learn_source(struct fwd_upstream *u, const struct pb_wire_source *m)
+{
+	struct pb_engine *e = u->e;
+	struct pb_source_info s = {
+		.node_id = m->node_id,
+		.named_by = u->node_id,
+		.source_id = m->source_id,
+		.linktype = m->linktype,
+	};
+	snprintf(s.name, sizeof(s.name), "%.*s", (int)m->name.len, m->name.ptr);
+	snprintf(s.description, sizeof(s.description), "%.*s", (int)m->descr.len, m->descr.ptr);
+	if (s.node_id == e->cfg->node.id)
+		return;
+	const struct pb_source_info *cur = pb_srcdir_source(e->dir, s.node_id, s.source_id);
+	if (cur && strcmp(cur->name, s.name) == 0 && strcmp(cur->description, s.description) == 0 &&
+	    cur->linktype == s.linktype)
+		return;
+	if (!upstream_may_name(u, s.node_id, cur != NULL, cur ? cur->named_by : 0,
+	    u->sources_named, e->tc->limits.max_sources_per_link, &e->refused.source_cap,
+	    "source"))
+		return;
+	if (fwd_learn_source(e, &s) < 0) {
+		e->refused.source_cap++;
+		fwd_warn_rl("upstream", "source directory full (limits.max_sources = %u): source"
+		    " %u/%u from upstream '%s' stays a number", e->tc->limits.max_sources, s.node_id,
+		    s.source_id, u->name);
+		return;
+	}
+	if (!cur)
+		u->sources_named++;
+}
+
+/* A peer broke the protocol: ERROR, close, count; no state moved. */
+static void
+upstream_refuse(struct fwd_upstream *u, uint64_t *counter, uint16_t code, const char *why)
+{
+	(*counter)++;
+	fwd_warn_rl("upstream", "upstream '%s' (node %u, %s): %s: connection refused", u->name,
+	    u->node_id, u->address, why);
+	if (u->conn && u->conn->link)
+		pb_link_drop(u->conn->link, code, why);
+}
+
+/* True when the upstream whose node id is `node` is connected now. */
+static bool
+upstream_node_up(const struct pb_engine *e, uint32_t node)
+{
+	for (size_t i = 0; i < e->nups; i++)
+		if (e->ups[i]->node_id == node && e->ups[i]->up)
+			return true;
+	return false;
+}
+
+/*
+ * Origin binding: a record comes from the link's node itself, or was
+ * relayed by it (then the link's node is its last hop). An origin stream
+ * (node, source, epoch) belongs to the link it first arrived on; another
+ * link may take it over only while that one is down (a failover), so a
+ * peer cannot inject records into a stream that is being delivered.
+ */
+static bool
+upstream_origin_ok(struct fwd_upstream *u, const struct pb_record *in)
+{
+	struct pb_engine *e = u->e;
+	char why[160];
+	if (in->origin_seq == 0 || in->origin_seq >= FWD_SEQ_LIMIT) {
+		snprintf(why, sizeof(why), "origin seq %" PRIu64 " of %u/%u out of range",
+		    in->origin_seq, in->origin_node, in->origin_source);
+		upstream_refuse(u, &e->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
+		return false;
+	}
+	if (in->origin_node != u->node_id &&
+	    (in->nhops == 0 || in->hops[in->nhops - 1].node_id != u->node_id)) {
+		snprintf(why, sizeof(why), "record of origin node %u neither from node %u nor"
+		    " relayed by it (last hop %u)", in->origin_node, u->node_id,
+		    in->nhops ? in->hops[in->nhops - 1].node_id : 0);
+		upstream_refuse(u, &e->refused.origin_unbound, PB_WIRE_E_UNEXPECTED, why);
+		return false;
+	}
+	uint32_t owner = pb_gaps_claim(e->gaps, in->origin_node, in->origin_source,
+	    in->origin_epoch, u->node_id);
+	if (owner && owner != u->node_id) {
+		if (upstream_node_up(e, owner)) {
+			snprintf(why, sizeof(why), "origin stream %u/%u epoch %" PRIu64 " arrives"
+			    " through node %u", in->origin_node, in->origin_source, in->origin_epoch,
+			    owner);
+			upstream_refuse(u, &e->refused.stream_owned, PB_WIRE_E_UNEXPECTED, why);
+			return false;
+		}
+		log_info("upstream", "origin stream %u/%u epoch %" PRIu64 " now arrives through"
+		    " '%s' (node %u was its path)", in->origin_node, in->origin_source,
+		    in->origin_epoch, u->name, owner);
+		pb_gaps_set_owner(e->gaps, in->origin_node, in->origin_source, in->origin_epoch,
+		    u->node_id);
+	}
+	return true;
 }
 
 static void
@@ -150,11 +274,20 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 		return;
 	}
 	if (seq > u->expected) {
-		u->link_lost += seq - u->expected;
-		log_warnx("upstream", "upstream '%s': link seq jumped from %" PRIu64 " to %" PRIu64
-		    " without DLQ_NOTICE: %" PRIu64 " record(s) lost on the link", u->name,
-		    u->expected, seq, seq - u->expected);
+		/* Records vanished on a TCP stream, or a peer moves our custody
+		 * point: refuse before anything moves. The sender resumes at
+		 * our custody point after reconnecting. */
+		char why[160];
+		snprintf(why, sizeof(why), "link seq %" PRIu64 " ahead of the expected %" PRIu64
+		    " without DLQ_NOTICE", seq, u->expected);
+		if (seq >= FWD_SEQ_LIMIT)
+			upstream_refuse(u, &e->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
+		else
+			upstream_refuse(u, &e->refused.seq_jump, PB_WIRE_E_MALFORMED, why);
+		return;
 	}
+	if (!upstream_origin_ok(u, in))
+		return;
 	u->expected = seq + 1;
 
 	if (pb_record_has_node(in, e->cfg->node.id)) {
@@ -203,6 +336,40 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 	fifo2_push(&u->pending, seq, rec.token);
 }
 
+/*
+ * The sender moved [first, last] to its DLQ: never wait for them. It takes
+ * the place of those records in sequence order (spec 6.5), so it starts at
+ * or before the next expected seq (earlier: records sent, then expired
+ * before our ACK arrived); one that starts later would skip records, one
+ * longer than FWD_NOTICE_MAX or reaching FWD_SEQ_LIMIT moves custody
+ * further than any sender can have numbered.
+ */
+static void
+upstream_notice(struct fwd_upstream *u, const struct pb_wire_dlq_notice *n)
+{
+	struct pb_engine *e = u->e;
+	char why[160];
+	if (n->last_seq >= FWD_SEQ_LIMIT) {
+		snprintf(why, sizeof(why), "DLQ_NOTICE %" PRIu64 "..%" PRIu64 " out of range",
+		    n->first_seq, n->last_seq);
+		upstream_refuse(u, &e->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
+		return;
+	}
+	if (n->first_seq > u->expected || n->last_seq - n->first_seq >= FWD_NOTICE_MAX) {
+		snprintf(why, sizeof(why), "DLQ_NOTICE %" PRIu64 "..%" PRIu64 " %s (expected"
+		    " link seq %" PRIu64 ")", n->first_seq, n->last_seq,
+		    n->first_seq > u->expected ? "skips records" : "longer than 2^32 records",
+		    u->expected);
+		upstream_refuse(u, &e->refused.notice_invalid, PB_WIRE_E_MALFORMED, why);
+		return;
+	}
+	u->dlq_announced += n->last_seq - n->first_seq + 1;
+	if (n->last_seq >= u->expected) {
+		u->expected = n->last_seq + 1;
+		fifo2_push(&u->pending, n->last_seq, 0);
+	}
+}
+
 void
 fwd_upstream_on_message(struct fwd_upstream *u, const struct pb_wire_msg *m)
 {
@@ -211,16 +378,13 @@ fwd_upstream_on_message(struct fwd_upstream *u, const struct pb_wire_msg *m)
 		upstream_record(u, m);
 		break;
 	case PB_WIRE_T_DLQ_NOTICE:
-		/* The sender moved [first, last] to its DLQ: never wait for them. */
-		u->dlq_announced += m->dlq.last_seq - m->dlq.first_seq + 1;
-		if (m->dlq.last_seq >= u->expected) {
-			u->expected = m->dlq.last_seq + 1;
-			fifo2_push(&u->pending, m->dlq.last_seq, 0);
-		}
+		upstream_notice(u, &m->dlq);
 		break;
 	case PB_WIRE_T_NODE:
+		upstream_learn_node(u, &m->node);
+		break;
 	case PB_WIRE_T_SOURCE:
-		upstream_learn(u, m);
+		upstream_learn_source(u, &m->source);
 		break;
 	default:
 		break;
@@ -393,6 +557,7 @@ fwd_ack_tick(struct pb_loop *loop, void *arg)
 {
 	struct pb_engine *e = arg;
 	fwd_custody_update(e, false);
+	fwd_peers_sweep(e);
 	return (int64_t)e->tc->ack.ms * (int64_t)PB_NSEC_PER_MSEC;
 }
 

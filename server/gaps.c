@@ -29,6 +29,12 @@
 /* An empty range array larger than this is shrunk back after a burst. */
 #define GAPS_SHRINK_RANGES 256u
 
+static inline uint64_t
+sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
 struct gap_stream {
 	uint64_t epoch;
 	uint32_t node;
@@ -43,6 +49,7 @@ struct gap_stream {
 	uint64_t ranges_coalesced;
 	uint64_t first_seen_ns;
 	uint64_t last_seen_ns;
+	uint32_t owner;            /* link node it arrives through; 0 = not yet */
 	struct pb_gap_range *r;
 	uint32_t off, n, cap;
 };
@@ -357,8 +364,8 @@ gaps_ahead(struct pb_gaps *g, struct gap_stream *s, uint64_t seq)
 	uint64_t lo = s->expected_next, hi = seq - 1;
 	uint64_t k = seq - lo;
 
-	s->missing_total += k;
-	s->gap_seqs += k;
+	s->missing_total = sat_add(s->missing_total, k);
+	s->gap_seqs = sat_add(s->gap_seqs, k);
 	s->gap_events++;
 	s->received++;
 	s->expected_next = seq + 1;
@@ -453,6 +460,31 @@ pb_gaps_observe(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoc
 		return PB_GAP_IN_ORDER;
 	}
 	return gaps_observe_slow(g, s, seq);
+}
+
+uint32_t
+pb_gaps_claim(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoch, uint32_t via)
+{
+	struct gap_stream *s = g->last;
+
+	if (!s || s->node != node || s->source != source || s->epoch != epoch) {
+		s = gaps_lookup_create(g, node, source, epoch);
+		if (!s)
+			return 0; /* not tracked: observe() counts the rejection */
+		g->last = s;
+	}
+	if (s->owner == 0)
+		s->owner = via;
+	return s->owner;
+}
+
+void
+pb_gaps_set_owner(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoch,
+    uint32_t via)
+{
+	struct gap_stream *s = gaps_lookup_create(g, node, source, epoch);
+	if (s)
+		s->owner = via;
 }
 
 int
@@ -601,9 +633,10 @@ pb_gaps_totals(const struct pb_gaps *g, struct pb_gaps_totals *t)
 		t->received += s->received;
 		t->duplicates += s->duplicates;
 		t->filled += s->filled;
-		t->missing_total += s->missing_total;
+		/* Hostile origins can open huge ranges: saturate, never wrap. */
+		t->missing_total = sat_add(t->missing_total, s->missing_total);
 		t->gap_events += s->gap_events;
-		t->gap_seqs += s->gap_seqs;
+		t->gap_seqs = sat_add(t->gap_seqs, s->gap_seqs);
 		t->ranges_coalesced += s->ranges_coalesced;
 	}
 }

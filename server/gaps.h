@@ -111,6 +111,18 @@ enum pb_gap_result pb_gaps_observe(struct pb_gaps *g, uint32_t node, uint16_t so
     uint64_t epoch, uint64_t seq);
 
 /*
+ * Stream ownership (origin binding): the node of the link a stream first
+ * arrived through. pb_gaps_claim() creates the stream if needed, makes via
+ * its owner when it has none, and returns the owner (0: the stream table
+ * is full, nothing tracked); it primes the cache, so the observe() that
+ * follows stays O(1). pb_gaps_set_owner() hands a stream over (failover).
+ */
+uint32_t pb_gaps_claim(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoch,
+    uint32_t via);
+void pb_gaps_set_owner(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoch,
+    uint32_t via);
+
+/*
  * Recovery after a restart: the stream continues at last_seq + 1 with no
  * missing ranges (created if needed; its counters are kept if it exists).
  * Returns 0, or -1 when the stream table is full or last_seq is invalid.

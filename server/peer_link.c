@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "auth.h"
 #include "clock.h"
 #include "log.h"
@@ -281,7 +283,26 @@ on_hello(struct pb_link *l, const struct pb_wire_hello *h)
 		    l->hello_flags, h->flags);
 		return;
 	}
-	if (l->psk_len > 0 && pb_auth_mac(l->psk, l->psk_len, l->node_id, l->nonce,
+	/* Our own challenge sent back: the peer wants us to MAC for it. */
+	if (CRYPTO_memcmp(h->nonce, l->nonce, sizeof(l->nonce)) == 0) {
+		proto_fail(l, PB_WIRE_E_AUTH, "peer reflected our HELLO nonce");
+		return;
+	}
+	l->key = l->psk;
+	l->key_len = l->psk_len;
+	if (l->ops.peer_key != NULL) {
+		uint64_t gen = l->conn_gen;
+		uint16_t code = l->ops.peer_key(l, h, &l->key, &l->key_len, l->arg);
+		if (l->conn_gen != gen)
+			return;
+		if (code != 0) {
+			l->quiet_end = true;
+			proto_fail(l, code, "node %u refused (%s)", h->node_id,
+			    pb_wire_errcode_name(code));
+			return;
+		}
+	}
+	if (l->key_len > 0 && pb_auth_mac(l->key, l->key_len, l->node_id, l->nonce,
 	    h->node_id, h->nonce, m.auth.mac) != 0) {
 		link_conn_end(l, PB_WIRE_E_INTERNAL, "cannot compute the AUTH MAC");
 		return;
@@ -308,7 +329,7 @@ go_up(struct pb_link *l)
 	l->t_hb = pb_loop_add_timer(l->loop, l->hb_ms * PB_NSEC_PER_MSEC, on_hb_timer, l);
 	log_info("link", "peer %s (%s): up, node %u, %s, protocol v%u%s", l->st.name,
 	    l->st.peer_addr, l->peer.node_id, pb_link_role_name(l->st.role), l->st.version,
-	    l->psk_len > 0 ? ", authenticated" : "");
+	    l->key_len > 0 ? ", authenticated" : "");
 	if (l->ops.on_up != NULL)
 		l->ops.on_up(l, &l->peer, l->arg);
 	if (l->conn_gen == gen && l->st.role == PB_LINK_SENDER)
@@ -320,7 +341,7 @@ on_auth(struct pb_link *l, const struct pb_wire_auth *a)
 {
 	uint64_t gen = l->conn_gen;
 
-	if (l->psk_len > 0 && !pb_auth_verify(l->psk, l->psk_len, l->peer.node_id,
+	if (l->key_len > 0 && !pb_auth_verify(l->key, l->key_len, l->peer.node_id,
 	    l->peer.nonce, l->node_id, l->nonce, a->mac)) {
 		l->st.auth_failures++;
 		l->auth_counted = true;
@@ -499,8 +520,14 @@ rx_dispatch(struct pb_link *l)
 			return;
 		}
 		off += used;
-		if (st == PB_WIRE_OK)
+		if (st == PB_WIRE_OK) {
 			handle_msg(l, &msg);
+		} else if (l->st.state == PB_LINK_HANDSHAKE) {
+			/* Spec 6.1: nothing but the handshake before it is done. */
+			proto_fail(l, PB_WIRE_E_UNEXPECTED, "optional message type %u during the"
+			    " handshake", (unsigned)msg.type);
+			return;
+		}
 		if (l->conn_gen != gen || l->closing)
 			return;
 		if (l->rx_paused)

@@ -23,8 +23,9 @@
  *      (cfg.accept_roles) and takes the complement of the dialer's flag.
  *   2. on the peer's HELLO: pick the highest common version (none:
  *      ERROR version), refuse the peer's node id if it is ours (ERROR
- *      node-id), refuse non-complementary roles (ERROR unexpected, "role
- *      mismatch"), then send AUTH = HMAC-SHA256(psk, pb_wire_auth_input(
+ *      node-id), our own nonce reflected back (ERROR auth), and
+ *      non-complementary roles (ERROR unexpected, "role mismatch"); pick
+ *      the key (ops->peer_key, else cfg.psk), then send AUTH = HMAC-SHA256(psk, pb_wire_auth_input(
  *      signer = us, our nonce, verifier = peer, peer nonce)). Without a
  *      PSK the AUTH is sent with an all-zero MAC.
  *   3. on the peer's AUTH: with a PSK the MAC must verify (constant time),
@@ -39,7 +40,8 @@
  *      (The RECEIVER cannot know whether the SENDER accepted its AUTH: a
  *      RECEIVER without a PSK facing a SENDER with one gets on_up, then
  *      on_down "peer sent ERROR auth" before any data.)
- * Anything else during the handshake is ERROR unexpected; the whole
+ * Anything else during the handshake, optional types included, is ERROR
+ * unexpected; the whole
  * handshake (connect and name resolution included) must finish within
  * handshake_timeout_ms.
  *
@@ -116,6 +118,13 @@ struct pb_link_cfg {
 };
 
 struct pb_link_ops {
+	/* Optional, on the peer's HELLO: the key this link is authenticated
+	 * with (*len 0: none), chosen by the peer's claimed node id; the
+	 * pointer must stay valid for the link's lifetime. 0, or the enum
+	 * pb_wire_errcode sent in ERROR (e.g. PB_WIRE_E_NODE_ID for a node
+	 * without a key). Without it the link uses cfg.psk. */
+	uint16_t (*peer_key)(struct pb_link *link, const struct pb_wire_hello *peer,
+	    const uint8_t **key, size_t *len, void *arg);
 	/* Optional, after the peer's AUTH verified: 0 accepts, anything else
 	 * is the enum pb_wire_errcode sent in ERROR (e.g. PB_WIRE_E_NODE_ID
 	 * for a node that is already connected or not configured). */

@@ -48,6 +48,8 @@ struct pb_link {
 	uint64_t epoch;
 	uint8_t *psk;
 	size_t psk_len;
+	const uint8_t *key;  /* this connection's key: psk or ops.peer_key's */
+	size_t key_len;
 	uint32_t hb_ms, dead_ms, dead_eff, hs_ms, bo_min, bo_max;
 	size_t rx_max;
 	unsigned accept_roles;

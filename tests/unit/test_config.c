@@ -195,6 +195,11 @@ test_doc_examples(void **state)
 	fmt(psk, sizeof(psk), "%s/psk", tmpl);
 	write_file(psk, "doc-example-key-0123456789abcdef\n");
 	assert_int_equal(chmod(psk, 0600), 0);
+	/* The keyring examples: one file with every neighbour of the examples. */
+	fmt(psk, sizeof(psk), "%s/keyring", tmpl);
+	write_file(psk, "101 000102030405060708090a0b0c0d0e0f\n"
+	    "201 101112131415161718191a1b1c1d1e1f\n900 202122232425262728292a2b2c2d2e2f\n");
+	assert_int_equal(chmod(psk, 0600), 0);
 	for (p = text; (p = strstr(p, "```\nnode =")) != NULL; p = end + 3) {
 		p += 4;
 		assert_non_null(end = strstr(p, "```"));
@@ -209,6 +214,8 @@ test_doc_examples(void **state)
 		nexamples++;
 	}
 	assert_int_equal(chdir(cwd), 0);
+	unlink(psk);
+	fmt(psk, sizeof(psk), "%s/psk", tmpl);
 	unlink(psk);
 	rmdir(tmpl);
 	assert_int_equal(nexamples, 5);
@@ -523,7 +530,7 @@ test_bad_files(void **state)
 	    { 9, "log.verbose: unknown key" },
 	    { 10, "nodes: unknown key 'nodes' (valid keys: node, captures, dump, api, log,"
 	    " listen, peers, upstreams, consumers, auth, resend, dlq, forward, ack, heartbeat, max_hops,"
-	    " state_dir)" });
+	    " state_dir, limits, handshake_timeout_s)" });
 	CHECK_BAD("tests/unit/conf/bad_values.conf",
 	    { 3, "node.id: 0 is out of range 1..4294967295" },
 	    { 4, "node.name: too long (66 bytes, at most 63)" },

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "keyring.h"
 #include "record.h"
 
 #include "config_test.h"
@@ -88,7 +89,19 @@ test_defaults(void **state)
 	assert_null(t->consumers);
 	assert_string_equal(t->auth.psk_file, "");
 	assert_false(t->auth.allow_unauthenticated);
+	assert_false(t->auth.shared_psk);
 	assert_int_equal(t->auth.psk_len, 0);
+	assert_string_equal(t->auth.keyring_file, "");
+	assert_int_equal(t->auth.keyring.n, 0);
+	assert_false(t->listen.accept_undeclared_consumers);
+	assert_int_equal(t->listen.max_handshakes, 64);
+	assert_int_equal(t->listen.max_handshakes_per_ip, 8);
+	assert_int_equal(t->limits.max_nodes, 1024);
+	assert_int_equal(t->limits.max_sources, 16384);
+	assert_int_equal(t->limits.max_nodes_per_link, 256);
+	assert_int_equal(t->limits.max_sources_per_link, 4096);
+	assert_int_equal(t->limits.max_streams, 4096);
+	assert_true(t->handshake_timeout_s == 5.0);
 	assert_true(t->resend.timeout_s == 30.0);
 	assert_int_equal(t->resend.buffer_bytes, 256 * MIB);
 	assert_string_equal(t->dlq.path, "");
@@ -131,15 +144,16 @@ test_every_key(void **state)
 	write_tmp("psk", "0123456789abcdef-secret \t\r\n\n", sizeof(key) - 1 + 5, 0600, psk,
 	    sizeof(psk));
 	fmt(text, sizeof(text), "node = { id = 5; };\n"
-	    "listen = { address = \"::\"; port = 7000; };\n"
+	    "listen = { address = \"::\"; port = 7000; accept_undeclared_consumers = true;"
+	    " max_handshakes = 10; max_handshakes_per_ip = 2; };\n"
 	    "peers = (\n"
-	    "  { name = \"campus-hk\"; address = \"10.1.0.2\"; },\n"
+	    "  { name = \"campus-hk\"; address = \"10.1.0.2\"; node = 77; },\n"
 	    "  { name = \"campus-ld\"; address = \"ld4.example.net\"; port = 7200; },\n"
 	    "  { name = \"v6\"; address = \"2001:db8::7\"; port = 1; } );\n"
 	    "upstreams = { name = \"edge-a\"; address = \"10.2.0.1\"; port = 65535; };\n"
 	    "consumers = ( { name = \"central\"; node = 100; },\n"
 	    "  { name = \"backup\"; node = 4294967295L; } );\n"
-	    "auth = { psk_file = \"psk\"; allow_unauthenticated = false; };\n"
+	    "auth = { psk_file = \"psk\"; shared_psk = true; allow_unauthenticated = false; };\n"
 	    "resend = { timeout = 45; buffer_mb = 65536; };\n"
 	    "dlq = { path = \"spool/dlq.db\"; max_mb = 1048576; auto_replay = true;"
 	    " replay_rate = 2.5; };\n"
@@ -147,7 +161,10 @@ test_every_key(void **state)
 	    "ack = { every = 65536; ms = 10000; };\n"
 	    "heartbeat = { interval = 0.05; dead_after = 3600; slow_after = 0.1; };\n"
 	    "max_hops = %u;\n"
-	    "state_dir = \"state\";\n", PB_MAX_HOPS);
+	    "state_dir = \"state\";\n"
+	    "limits = { max_nodes = 20; max_sources = 30; max_nodes_per_link = 4;"
+	    " max_sources_per_link = 5; max_streams = 6; };\n"
+	    "handshake_timeout_s = 0.5;\n", PB_MAX_HOPS);
 	write_tmp("pb.conf", text, strlen(text), 0644, conf, sizeof(conf));
 	/* Relative to the file, whatever the cwd. */
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
@@ -164,6 +181,17 @@ test_every_key(void **state)
 	assert_string_equal(t->peers[0].name, "campus-hk");
 	assert_string_equal(t->peers[0].address, "10.1.0.2");
 	assert_int_equal(t->peers[0].port, 7152);
+	assert_int_equal(t->peers[0].node_id, 77);
+	assert_int_equal(t->peers[1].node_id, 0);
+	assert_true(t->listen.accept_undeclared_consumers);
+	assert_int_equal(t->listen.max_handshakes, 10);
+	assert_int_equal(t->listen.max_handshakes_per_ip, 2);
+	assert_int_equal(t->limits.max_nodes, 20);
+	assert_int_equal(t->limits.max_sources, 30);
+	assert_int_equal(t->limits.max_nodes_per_link, 4);
+	assert_int_equal(t->limits.max_sources_per_link, 5);
+	assert_int_equal(t->limits.max_streams, 6);
+	assert_true(t->handshake_timeout_s == 0.5);
 	assert_int_equal(t->peers[0].line, 4);
 	assert_string_equal(t->peers[1].name, "campus-ld");
 	assert_string_equal(t->peers[1].address, "ld4.example.net");
@@ -185,6 +213,7 @@ test_every_key(void **state)
 	assert_int_equal(t->consumers[1].line, 9);
 
 	assert_string_equal(t->auth.psk_file, psk);
+	assert_true(t->auth.shared_psk);
 	assert_false(t->auth.allow_unauthenticated);
 	assert_int_equal(t->auth.psk_len, sizeof(key) - 1);
 	assert_memory_equal(t->auth.psk, key, sizeof(key) - 1);
@@ -553,7 +582,7 @@ test_listen_and_auth(void **state)
 	for (i = 0; i < sizeof(open) / sizeof(open[0]); i++) {
 		fmt(text, sizeof(text), "node = { id = 1; };\nlisten = {\n address = \"%s\"; };",
 		    open[i]);
-		fmt(msg, sizeof(msg), "listen.address: listen on %s without auth.psk_file: set"
+		fmt(msg, sizeof(msg), "listen.address: listen on %s without auth.keyring: set"
 		    " auth.allow_unauthenticated = true to allow it explicitly", open[i]);
 		load_bad(text, 3, msg);
 		fmt(text, sizeof(text), "node = { id = 1; };\nlisten = { address = \"%s\"; };\n"
@@ -564,9 +593,9 @@ test_listen_and_auth(void **state)
 	}
 	/* The default address is 0.0.0.0: reported on the group. */
 	load_bad("node = { id = 1; };\nlisten = { };\n", 2,
-	    "listen: listen on 0.0.0.0 without auth.psk_file");
+	    "listen: listen on 0.0.0.0 without auth.keyring");
 	load_bad("node = { id = 1; };\nlisten = { port = 7153; };\nauth = { psk_file = \"\"; };",
-	    2, "listen on 0.0.0.0 without auth.psk_file");
+	    2, "listen on 0.0.0.0 without auth.keyring");
 	/* Only IP literals; a bad address is one error, not two. */
 	load_bad("node = { id = 1; };\nlisten = { address = \"localhost\"; };\n", 2,
 	    "listen.address: \"localhost\" is not a numeric IPv4 or IPv6 address");
@@ -584,13 +613,14 @@ static void
 psk_conf(char *text, size_t len, const char *file, const char *extra)
 {
 	fmt(text, len, "node = { id = 1; };\nlisten = { address = \"0.0.0.0\"; };\n"
-	    "auth = {\n psk_file = \"%s/%s\";%s };\n", tmpdir, file, extra);
+	    "auth = {\n psk_file = \"%s/%s\"; shared_psk = true;%s };\n", tmpdir, file, extra);
 }
 
 static void
 test_psk_file(void **state)
 {
 	char k256[258], path[PATH_MAX], text[1024], msg[PATH_MAX + 128];
+	static const mode_t unsafe[] = { 0640, 0660, 0620, 0604, 0602, 0610 };
 	struct pb_config cfg;
 
 	(void)state;
@@ -600,12 +630,20 @@ test_psk_file(void **state)
 	load_ok(text, &cfg);
 	assert_string_equal(cfg.tunnel.auth.psk_file, path);
 	assert_int_equal(cfg.tunnel.auth.psk_len, 16);
+	assert_true(cfg.tunnel.auth.shared_psk);
 	assert_memory_equal(cfg.tunnel.auth.psk, "0123456789abcdef", 16);
 	pb_config_free(&cfg);
 
-	/* 256 bytes plus a newline; group-readable is fine. */
+	/* A shared key lets any node claim any id: only with the opt-in. */
+	fmt(text, sizeof(text), "node = { id = 1; };\nlisten = { address = \"0.0.0.0\"; };\n"
+	    "auth = {\n psk_file = \"%s/psk16\"; };\n", tmpdir);
+	load_bad(text, 4, "auth.psk_file: a shared PSK lets any node that has it claim any"
+	    " node id: use auth.keyring (per-node keys), or set auth.shared_psk = true");
+	load_bad(HEAD "auth = { shared_psk = true; };", 3, "auth.shared_psk: needs auth.psk_file");
+
+	/* 256 bytes plus a newline, owner-only. */
 	k256[256] = '\n';
-	write_tmp("psk256", k256, 257, 0640, path, sizeof(path));
+	write_tmp("psk256", k256, 257, 0400, path, sizeof(path));
 	psk_conf(text, sizeof(text), "psk256", "");
 	load_ok(text, &cfg);
 	assert_int_equal(cfg.tunnel.auth.psk_len, 256);
@@ -625,14 +663,16 @@ test_psk_file(void **state)
 	psk_conf(text, sizeof(text), "empty", "");
 	load_bad(text, 4, "too short: 0 bytes");
 
-	write_tmp("open", "0123456789abcdef", 16, 0644, path, sizeof(path));
-	psk_conf(text, sizeof(text), "open", "");
-	fmt(msg, sizeof(msg), "auth.psk_file: psk_file \"%s\" is readable by others"
-	    " (chmod 600)", path);
-	load_bad(text, 4, msg);
-	write_tmp("gw", "0123456789abcdef", 16, 0602, path, sizeof(path));
-	psk_conf(text, sizeof(text), "gw", "");
-	load_bad(text, 4, "is writable by others (chmod 600)");
+	/* Any group or other bit: a shared group is how keys leak. */
+	for (size_t i = 0; i < sizeof(unsafe) / sizeof(unsafe[0]); i++) {
+		char name[32];
+		fmt(name, sizeof(name), "open%zu", i);
+		write_tmp(name, "0123456789abcdef", 16, unsafe[i], path, sizeof(path));
+		psk_conf(text, sizeof(text), name, "");
+		fmt(msg, sizeof(msg), "auth.psk_file: \"%s\" has mode %04o: a secret must not be"
+		    " accessible by group or others (chmod 600)", path, (unsigned)unsafe[i]);
+		load_bad(text, 4, msg);
+	}
 
 	psk_conf(text, sizeof(text), "missing", "");
 	fmt(msg, sizeof(msg), "auth.psk_file: cannot open \"%s/missing\": No such file or"
@@ -655,6 +695,104 @@ test_psk_file(void **state)
 	pb_config_free(&cfg);
 	load_bad("node = { id = 1; };\nlisten = { address = \"0.0.0.0\"; };\n"
 	    "auth = { psk_file = 5; };", 3, "auth.psk_file: expected a string, got an integer");
+}
+
+static void
+ring_conf(char *text, size_t len, const char *file, const char *extra)
+{
+	fmt(text, len, "node = { id = 1; };\nlisten = { address = \"0.0.0.0\"; };\n"
+	    "auth = {\n keyring = \"%s/%s\";%s };\n", tmpdir, file, extra);
+}
+
+static void
+test_keyring(void **state)
+{
+	static const char ring[] =
+	    "# node id, key shared with it\n"
+	    "\n"
+	    "100 000102030405060708090a0b0c0d0e0f\n"
+	    "  7\tFFEEDDCCBBAA99887766554433221100ffeeddccbbaa99887766554433221100  # relay\n"
+	    "4294967295 00112233445566778899aabbccddeeff\n";
+	char path[PATH_MAX], text[1024], msg[PATH_MAX + 160];
+	struct pb_config cfg;
+	const struct pb_key *k;
+
+	(void)state;
+	write_tmp("ring", ring, sizeof(ring) - 1, 0600, path, sizeof(path));
+	ring_conf(text, sizeof(text), "ring", "");
+	load_ok(text, &cfg);
+	assert_string_equal(cfg.tunnel.auth.keyring_file, path);
+	assert_int_equal(cfg.tunnel.auth.keyring.n, 3);
+	assert_non_null(k = pb_keyring_find(&cfg.tunnel.auth.keyring, 100));
+	assert_int_equal(k->len, 16);
+	assert_int_equal(k->key[0], 0);
+	assert_int_equal(k->key[15], 15);
+	assert_non_null(k = pb_keyring_find(&cfg.tunnel.auth.keyring, 7));
+	assert_int_equal(k->len, 32);
+	assert_int_equal(k->key[0], 0xff);
+	assert_non_null(pb_keyring_find(&cfg.tunnel.auth.keyring, UINT32_MAX));
+	assert_null(pb_keyring_find(&cfg.tunnel.auth.keyring, 1));
+	assert_null(pb_keyring_find(&cfg.tunnel.auth.keyring, 8));
+	pb_config_free(&cfg);
+	assert_true(is_zero(&cfg, sizeof(cfg)));
+
+	/* Mode, ownership of a secret. */
+	write_tmp("ring640", ring, sizeof(ring) - 1, 0640, path, sizeof(path));
+	ring_conf(text, sizeof(text), "ring640", "");
+	fmt(msg, sizeof(msg), "auth.keyring: \"%s\" has mode 0640", path);
+	load_bad(text, 4, msg);
+	if (geteuid() == 0) {
+		write_tmp("ringuid", ring, sizeof(ring) - 1, 0600, path, sizeof(path));
+		assert_int_equal(chown(path, 12345, 0), 0);
+		ring_conf(text, sizeof(text), "ringuid", "");
+		load_bad(text, 4, "is owned by uid 12345, not by this daemon's user (uid 0)");
+	}
+
+	/* Malformed lines name the file and line. */
+	static const struct { const char *text, *msg; } bad[] = {
+		{ "100 0001\n", "line 1: key of node 100: 4 hex digits, expected an even number from 32 to 512" },
+		{ "\n0 000102030405060708090a0b0c0d0e0f\n", "line 2: expected a node id 1..4294967295" },
+		{ "4294967296 000102030405060708090a0b0c0d0e0f\n", "line 1: expected a node id" },
+		{ "x1 000102030405060708090a0b0c0d0e0f\n", "line 1: expected a node id" },
+		{ "5 000102030405060708090a0b0c0d0e0g\n", "line 1: key of node 5: not a hex digit" },
+		{ "5 000102030405060708090a0b0c0d0e0f0\n", "33 hex digits" },
+		{ "5 000102030405060708090a0b0c0d0e0f extra\n", "line 1: unexpected text after the key" },
+		{ "5 000102030405060708090a0b0c0d0e0f\n5 000102030405060708090a0b0c0d0e0f\n",
+		  ": node 5 is listed twice" },
+		{ "# nothing\n", "lists no key" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp("bad", bad[i].text, strlen(bad[i].text), 0600, path, sizeof(path));
+		ring_conf(text, sizeof(text), "bad", "");
+		load_bad(text, 4, bad[i].msg);
+	}
+	/* One identity mode at a time. */
+	write_tmp("psk16", "0123456789abcdef", 16, 0600, path, sizeof(path));
+	write_tmp("ring", ring, sizeof(ring) - 1, 0600, path, sizeof(path));
+	fmt(text, sizeof(text), "node = { id = 1; };\nlisten = { address = \"0.0.0.0\"; };\n"
+	    "auth = {\n keyring = \"%s/ring\";\n psk_file = \"%s/psk16\"; shared_psk = true; };\n",
+	    tmpdir, tmpdir);
+	load_bad(text, 5, "auth.psk_file: contradicts auth.keyring");
+	ring_conf(text, sizeof(text), "ring", " allow_unauthenticated = true;");
+	load_bad(text, 4, "auth.allow_unauthenticated: contradicts keyring");
+}
+
+static void
+test_limits(void **state)
+{
+	(void)state;
+	load_bad(HEAD "limits = { max_nodes = 1; };", 3, "limits.max_nodes: 1 is out of range");
+	load_bad(HEAD "limits = { max_sources = 0; };", 3, "limits.max_sources: 0 is out of range");
+	load_bad(HEAD "limits = { max_node = 5; };", 3, "limits.max_node: unknown key 'max_node' (valid keys: max_nodes, max_sources,"
+	    " max_nodes_per_link, max_sources_per_link, max_streams)");
+	load_bad(HEAD "handshake_timeout_s = 0;", 3, "handshake_timeout_s: 0 is out of range");
+	load_bad("node = { id = 1; };\nlisten = { address = \"::1\"; max_handshakes = 4;\n"
+	    " max_handshakes_per_ip = 5; };", 3,
+	    "listen.max_handshakes_per_ip: 5 is above max_handshakes (4)");
+	load_bad("node = { id = 1; };\nlisten = { address = \"::1\"; max_handshakes = 0; };", 2,
+	    "listen.max_handshakes: 0 is out of range");
+	load_bad(HEAD "peers = { name = \"p\"; address = \"::1\"; node = 0; };", 3,
+	    "peers.node: 0 is out of range");
 }
 
 static void
@@ -713,10 +851,12 @@ static void
 test_bad_files(void **state)
 {
 	static const struct expect keys[] = {
-		{ 3, "listen.adress: unknown key 'adress' (valid keys: address, port)" },
-		{ 4, "peers[0].host: unknown key 'host' (valid keys: name, address, port)" },
-		{ 5, "upstreams.nmae: unknown key 'nmae' (valid keys: name, address, port)" },
-		{ 6, "auth.psk: unknown key 'psk' (valid keys: psk_file, allow_unauthenticated)" },
+		{ 3, "listen.adress: unknown key 'adress' (valid keys: address, port,"
+		    " accept_undeclared_consumers, max_handshakes, max_handshakes_per_ip)" },
+		{ 4, "peers[0].host: unknown key 'host' (valid keys: name, address, port, node)" },
+		{ 5, "upstreams.nmae: unknown key 'nmae' (valid keys: name, address, port, node)" },
+		{ 6, "auth.psk: unknown key 'psk' (valid keys: keyring, psk_file, shared_psk,"
+		    " allow_unauthenticated)" },
 		{ 7, "resend.timeout_s: unknown key 'timeout_s' (valid keys: timeout, buffer_mb)" },
 		{ 8, "dlq.size_mb: unknown key 'size_mb' (valid keys: path, max_mb, auto_replay,"
 		    " replay_rate)" },
@@ -726,7 +866,7 @@ test_bad_files(void **state)
 		    " slow_after)" },
 		{ 12, "tunnel: unknown key 'tunnel' (valid keys: node, captures, dump, api, log,"
 		    " listen, peers, upstreams, consumers, auth, resend, dlq, forward, ack,"
-		    " heartbeat, max_hops, state_dir)" },
+		    " heartbeat, max_hops, state_dir, limits, handshake_timeout_s)" },
 	};
 	static const struct expect values[] = {
 		{ 4, "listen.address: \"localhost\" is not a numeric IPv4 or IPv6 address" },
@@ -819,6 +959,8 @@ main(void)
 		cmocka_unit_test(test_consumers),
 		cmocka_unit_test(test_listen_and_auth),
 		cmocka_unit_test(test_psk_file),
+		cmocka_unit_test(test_keyring),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_dlq),
 		cmocka_unit_test(test_sources),
 		cmocka_unit_test(test_bad_files),
