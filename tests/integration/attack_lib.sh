@@ -268,3 +268,22 @@ atk_col_stop() {
 	pb_node_stop col 20
 	pb_node_exit_ok col "collector after SIGTERM"
 }
+
+# atk_node_wrapped NAME WRAPPER...: starts node NAME like pb_node, with its
+# daemon run by WRAPPER (e.g. prlimit --nofile=1024:1024 --), which must
+# exec it (so that the pid is the daemon's); waits for its API.
+atk_node_wrapped() {
+	local name=$1
+	shift
+	PB_NODE_RUNS[$name]=$((${PB_NODE_RUNS[$name]:-0} + 1))
+	[ "${PB_NODE_RUNS[$name]}" = 1 ] || fail "atk_node_wrapped: $name started twice"
+	pb_start "$name" "${PB_NODE_NS[$name]}" -- "$@" "$PBD" -c "$PB_TMP/$name/node.conf"
+	PB_NODE_PID[$name]=$PB_PID
+	local n=0
+	while ! pb_node_up "$name"; do
+		pb_alive "$PB_PID" || fail "$name exited at start"
+		n=$((n + 1))
+		[ "$n" -le 100 ] || fail "$name: API not up after 10 s"
+		sleep 0.1
+	done
+}

@@ -308,6 +308,17 @@ def _now_ns():
     return time.time_ns()
 
 
+def _wait(sock, read=True, write=False, timeout=None):
+    """(readable, writable) of sock within timeout seconds; poll(), so that
+    descriptors above FD_SETSIZE work (tests that hold thousands)."""
+    p = select.poll()
+    p.register(sock, (select.POLLIN if read else 0) | (select.POLLOUT if write else 0))
+    ev = p.poll(None if timeout is None else max(0, int(timeout * 1000)))
+    m = ev[0][1] if ev else 0
+    bad = select.POLLERR | select.POLLHUP
+    return bool(m & (select.POLLIN | bad)) and read, bool(m & (select.POLLOUT | bad)) and write
+
+
 class Link:
     """One TCP connection speaking the wire protocol."""
 
@@ -418,7 +429,7 @@ class Link:
         self.sock.setblocking(False)
         try:
             while len(view):
-                r, w, _ = select.select([self.sock], [self.sock], [], 5.0)
+                r, w = _wait(self.sock, True, True, 5.0)
                 if r:
                     self._fill(0)
                     self._drain_control()
@@ -468,7 +479,7 @@ class Link:
         self.closed on EOF (or a reset)."""
         if self.closed:
             return False
-        r, _, _ = select.select([self.sock], [], [], max(timeout, 0))
+        r, _ = _wait(self.sock, True, False, max(timeout, 0))
         if not r:
             return False
         try:
@@ -613,7 +624,7 @@ class Listener:
         self.port = self.sock.getsockname()[1]
 
     def accept(self, timeout=10.0):
-        r, _, _ = select.select([self.sock], [], [], timeout)
+        r, _ = _wait(self.sock, True, False, timeout)
         if not r:
             raise TimeoutError("no connection within %.1f s" % timeout)
         s, addr = self.sock.accept()
