@@ -726,17 +726,19 @@ def read_pcapng(path):
     return out
 
 
-def diff_captures(inputs, outputs):
+def diff_captures(inputs, outputs, origin=None):
     """(missing, extra): how many input frames (timestamp and bytes) the
     outputs lack, and how many output frames are in no input; a
-    multiset comparison."""
+    multiset comparison. origin: only output frames whose EPB comment
+    starts with "pb origin=<origin>(" count."""
     from collections import Counter
     want = Counter()
     for p in inputs:
         want.update((t, f) for t, f in read_pcap(p))
     got = Counter()
+    pfx = None if origin is None else "pb origin=%d(" % origin
     for p in outputs:
-        got.update((t, f) for t, f, _ in read_pcapng(p))
+        got.update((t, f) for t, f, c in read_pcapng(p) if pfx is None or c.startswith(pfx))
     missing = sum((want - got).values())
     extra = sum((got - want).values())
     return missing, extra
@@ -800,6 +802,7 @@ def _cli(argv):
     sub.add_parser("selftest", help="check the codec against the spec's vectors")
     df = sub.add_parser("diff", help="missing=M extra=E: input pcap(s) vs output pcapng(s)")
     df.add_argument("--na", type=int, default=1, help="the first NA files are inputs")
+    df.add_argument("--origin", type=int, help="only output frames of this origin node")
     df.add_argument("files", nargs="+")
     hs = sub.add_parser("hello", help="connect, handshake, print the outcome as one line")
     hs.add_argument("host")
@@ -816,7 +819,7 @@ def _cli(argv):
         print("pbwire selftest: ok")
         return 0
     if a.cmd == "diff":
-        m, e = diff_captures(a.files[:a.na], a.files[a.na:])
+        m, e = diff_captures(a.files[:a.na], a.files[a.na:], a.origin)
         print("missing=%d extra=%d" % (m, e))
         return 0
     key = None
