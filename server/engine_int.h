@@ -222,6 +222,9 @@ struct pb_engine {
 	uint32_t npreauth;           /* accepted connections still in the handshake */
 	struct pb_refusals refused;
 	uint64_t gaps_saved_sig;
+	char *gaps_snap;             /* gap state captured, waiting for custody */
+	size_t gaps_snap_len;
+	uint64_t gaps_snap_token;    /* custody must reach it before the write */
 	struct fwd_seed *seeds;
 	size_t nseeds;
 	uint64_t dlq_del_out;        /* pb_dlq_delete requests not yet committed */
@@ -288,7 +291,7 @@ void fwd_state_init(struct pb_engine *e);
 void fwd_seed_custody(struct pb_engine *e, uint32_t node, uint64_t epoch, uint64_t seq);
 void fwd_seeds_free(struct pb_engine *e);
 void fwd_gaps_load(struct pb_engine *e);
-void fwd_gaps_save(struct pb_engine *e);
+void fwd_gaps_save(struct pb_engine *e, bool force);
 
 /* fwd_replay.c */
 void fwd_on_dlq(void *arg, const struct pb_dlq_result *res);

@@ -652,8 +652,7 @@ fwd_stop(struct pb_engine *e)
 	}
 	fwd_custody_update(e, true);
 	fwd_state_save(e, true);
-	e->gaps_saved_sig = UINT64_MAX;
-	fwd_gaps_save(e);
+	fwd_gaps_save(e, true);
 	for (size_t i = 0; i < e->ndialed; i++) {
 		pb_link_close(e->dialed[i].link, "shutting down");
 		e->dialed[i].link = NULL;

@@ -457,7 +457,7 @@ fwd_publish_tick(struct pb_loop *loop, void *arg)
 	fwd_publish(e);
 	if (e->gaps) {
 		pb_gaps_publish(e->gaps, 256);
-		fwd_gaps_save(e);
+		fwd_gaps_save(e, false);
 	}
 	for (int i = 0; i < FWD_MAX_REPLAYS; i++)
 		if (e->replays[i].active)

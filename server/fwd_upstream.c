@@ -584,24 +584,61 @@ fwd_gaps_load(struct pb_engine *e)
 }
 
 static int
-gaps_fill(struct pb_engine *e, FILE *f)
+gaps_fill_snap(struct pb_engine *e, FILE *f)
 {
-	return pb_gaps_save(e->gaps, f);
+	return fwrite(e->gaps_snap, 1, e->gaps_snap_len, f) == e->gaps_snap_len ? 0 : -1;
 }
 
-/* Called from the publish timer: rewrites the file when anything changed. */
+/*
+ * Called from the publish timer. The file must never say a record was seen
+ * that is not in custody: after a crash such a record, resent by its
+ * sender, would be dropped as a duplicate and lost. So the state is
+ * captured in memory with the last custody token assigned, and written
+ * only once custody has passed that token; the next capture follows.
+ * force (shutdown): everything routed is in custody or in the DLQ.
+ */
 void
-fwd_gaps_save(struct pb_engine *e)
+fwd_gaps_save(struct pb_engine *e, bool force)
 {
 	struct pb_gaps_totals t;
 	if (!e->gaps || !e->nups)
 		return;
+	if (force) {
+		free(e->gaps_snap);
+		e->gaps_snap = NULL;
+	}
+	if (e->gaps_snap) {
+		if (engine_custody(e) < e->gaps_snap_token)
+			return;
+		char path[PATH_MAX + 32];
+		gaps_path(e, path, sizeof(path));
+		state_write(path, gaps_fill_snap, e);
+		free(e->gaps_snap);
+		e->gaps_snap = NULL;
+	}
 	pb_gaps_totals(e->gaps, &t);
 	uint64_t sig = t.received + t.duplicates + t.filled + t.streams;
-	if (sig == e->gaps_saved_sig)
+	if (sig == e->gaps_saved_sig && !force)
 		return;
-	char path[PATH_MAX + 32];
-	gaps_path(e, path, sizeof(path));
-	if (state_write(path, gaps_fill, e) == 0)
-		e->gaps_saved_sig = sig;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return;
+	int rc = pb_gaps_save(e->gaps, f);
+	if (fclose(f) != 0 || rc < 0) {
+		free(buf);
+		return;
+	}
+	e->gaps_snap = buf;
+	e->gaps_snap_len = len;
+	e->gaps_snap_token = e->token;
+	e->gaps_saved_sig = sig;
+	if (force) {
+		char path[PATH_MAX + 32];
+		gaps_path(e, path, sizeof(path));
+		state_write(path, gaps_fill_snap, e);
+		free(e->gaps_snap);
+		e->gaps_snap = NULL;
+	}
 }
