@@ -51,8 +51,10 @@ pb_api_gaps_ranges(const struct pb_gaps_stream_info *s, uint32_t limit)
 	return arr;
 }
 
+/* Origin epochs are link epochs too (a node numbers its links by its run
+ * epoch): only for callers with the bearer token. */
 static json_t *
-pb_api_gaps_stream(const struct pb_gaps_stream_info *s, uint32_t limit)
+pb_api_gaps_stream(const struct pb_gaps_stream_info *s, uint32_t limit, bool authed)
 {
 	uint32_t listed = s->nranges_listed < limit ? s->nranges_listed : limit;
 	json_t *obj = json_object(), *origin = json_object();
@@ -61,7 +63,7 @@ pb_api_gaps_stream(const struct pb_gaps_stream_info *s, uint32_t limit)
 		goto fail;
 	if (pb_api_set(origin, "node", json_integer(s->node)) < 0 ||
 	    pb_api_set(origin, "source", json_integer(s->source)) < 0 ||
-	    pb_api_set(origin, "epoch", pb_api_json_u64(s->epoch)) < 0)
+	    (authed && pb_api_set(origin, "epoch", pb_api_json_u64(s->epoch)) < 0))
 		goto fail;
 	if (pb_api_set(obj, "origin", origin) < 0) {
 		origin = NULL;
@@ -169,6 +171,13 @@ pb_api_get_gaps(const struct pb_api_req *req, json_t **body)
 
 	if (pb_api_gaps_parse(req, &q, body) < 0)
 		return MHD_HTTP_BAD_REQUEST;
+	/* A filter would confirm guesses of an epoch that is not shown. */
+	if (q.by_epoch && !req->authed) {
+		atomic_fetch_add_explicit(&req->api->unauthorized, 1, memory_order_relaxed);
+		*body = pb_api_error("the epoch filter needs the bearer token of "
+		    "api.token_file");
+		return MHD_HTTP_UNAUTHORIZED;
+	}
 	if (b != NULL && b->gaps != NULL)
 		snap = pb_gaps_snapshot_get(b->gaps);
 	if ((obj = json_object()) == NULL || (arr = json_array()) == NULL)
@@ -177,7 +186,7 @@ pb_api_get_gaps(const struct pb_api_req *req, json_t **body)
 		if (!pb_api_gaps_match(&q, &snap->streams[i]))
 			continue;
 		if (json_array_append_new(arr, pb_api_gaps_stream(&snap->streams[i],
-		    q.limit)) < 0)
+		    q.limit, req->authed)) < 0)
 			goto fail;
 	}
 	if (pb_api_set(obj, "streams", arr) < 0) {

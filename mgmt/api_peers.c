@@ -151,8 +151,12 @@ pb_api_string_or_null(const char *s)
 
 #define PB_API_U64(obj, p, field) pb_api_set((obj), #field, pb_api_json_u64((p)->field))
 
+/*
+ * Link epochs and custody points are what a forged peer needs to resume a
+ * link as if it were the real one: only for callers with the bearer token.
+ */
 static int
-pb_api_peer_downstream(json_t *obj, const struct pb_peer_snap *p)
+pb_api_peer_downstream(json_t *obj, const struct pb_peer_snap *p, bool authed)
 {
 	json_t *buf = json_object();
 
@@ -174,15 +178,16 @@ pb_api_peer_downstream(json_t *obj, const struct pb_peer_snap *p)
 	    PB_API_U64(obj, p, dlq_refused) < 0 ||
 	    PB_API_U64(obj, p, replayed) < 0 ||
 	    pb_api_set(obj, "buffer", buf) < 0 ||
-	    PB_API_U64(obj, p, oldest_unacked_age_ms) < 0 ||
-	    PB_API_U64(obj, p, next_seq) < 0 ||
-	    PB_API_U64(obj, p, acked_seq) < 0)
+	    PB_API_U64(obj, p, oldest_unacked_age_ms) < 0)
+		return -1;
+	if (authed && (PB_API_U64(obj, p, next_seq) < 0 ||
+	    PB_API_U64(obj, p, acked_seq) < 0))
 		return -1;
 	return 0;
 }
 
 static int
-pb_api_peer_upstream(json_t *obj, const struct pb_peer_snap *p)
+pb_api_peer_upstream(json_t *obj, const struct pb_peer_snap *p, bool authed)
 {
 	if (PB_API_U64(obj, p, records_received) < 0 ||
 	    PB_API_U64(obj, p, bytes_received) < 0 ||
@@ -191,15 +196,16 @@ pb_api_peer_upstream(json_t *obj, const struct pb_peer_snap *p)
 	    PB_API_U64(obj, p, origin_duplicates) < 0 ||
 	    PB_API_U64(obj, p, loops) < 0 ||
 	    PB_API_U64(obj, p, hop_limit) < 0 ||
-	    PB_API_U64(obj, p, dlq_announced) < 0 ||
-	    PB_API_U64(obj, p, custody_seq) < 0 ||
-	    PB_API_U64(obj, p, epoch) < 0)
+	    PB_API_U64(obj, p, dlq_announced) < 0)
+		return -1;
+	if (authed && (PB_API_U64(obj, p, custody_seq) < 0 ||
+	    PB_API_U64(obj, p, epoch) < 0))
 		return -1;
 	return 0;
 }
 
 static json_t *
-pb_api_peer_json(const struct pb_peer_snap *p)
+pb_api_peer_json(const struct pb_peer_snap *p, bool authed)
 {
 	json_t *obj = json_object(), *node = json_object();
 
@@ -230,9 +236,9 @@ pb_api_peer_json(const struct pb_peer_snap *p)
 	    PB_API_U64(obj, p, auth_failures) < 0 ||
 	    PB_API_U64(obj, p, protocol_errors) < 0)
 		goto fail;
-	if (strcmp(p->direction, "downstream") == 0 && pb_api_peer_downstream(obj, p) < 0)
+	if (strcmp(p->direction, "downstream") == 0 && pb_api_peer_downstream(obj, p, authed) < 0)
 		goto fail;
-	if (strcmp(p->direction, "upstream") == 0 && pb_api_peer_upstream(obj, p) < 0)
+	if (strcmp(p->direction, "upstream") == 0 && pb_api_peer_upstream(obj, p, authed) < 0)
 		goto fail;
 	return obj;
 fail:
@@ -337,7 +343,7 @@ pb_api_get_peers(const struct pb_api_req *req, json_t **body)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		pb_api_peer_terminate(&copy[i]);
-		if (json_array_append_new(arr, pb_api_peer_json(&copy[i])) < 0)
+		if (json_array_append_new(arr, pb_api_peer_json(&copy[i], req->authed)) < 0)
 			goto fail;
 	}
 	if (pb_api_set(obj, "peers", arr) < 0) {
@@ -395,7 +401,7 @@ pb_api_get_peer(const struct pb_api_req *req, json_t **body)
 		return MHD_HTTP_NOT_FOUND;
 	}
 	pb_api_peer_terminate(one);
-	*body = pb_api_peer_json(one);
+	*body = pb_api_peer_json(one, req->authed);
 	free(one);
 	return *body != NULL ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR;
 }

@@ -22,11 +22,7 @@
  * pre-check and MHD's own bind.
  */
 
-#define PB_API_PER_IP_LIMIT 16
-#define PB_API_THREADS 2 /* MHD thread pool */
 #define PB_API_MEMORY_LIMIT (64 * 1024)
-#define PB_API_DEFAULT_CONNECTIONS 64
-#define PB_API_DEFAULT_TIMEOUT_S 15
 #define PB_API_ECHO_MAX 256 /* bytes of the path echoed back in a 404 */
 
 struct pb_api_route {
@@ -57,7 +53,10 @@ static const struct pb_api_route pb_api_routes[] = {
 /* Per request, in MHD's *con_cls; freed by pb_api_completed. */
 struct pb_api_conn {
 	bool keep_body;  /* the method may carry a body a handler reads */
-	bool answered;   /* response queued early (413) */
+	bool answered;   /* response queued early (refused, 404, 413...) */
+	bool authed;     /* valid bearer token */
+	const struct pb_api_route *route;
+	char arg[PB_API_ARG_MAX];
 	size_t seen;     /* body bytes received, kept or not */
 	char *body;
 	size_t body_len;
@@ -278,7 +277,7 @@ pb_api_route_find(const char *method, const char *path, char *arg, size_t argsz,
 /* Sends body (reference stolen) as JSON; a NULL body becomes a 500. */
 static enum MHD_Result
 pb_api_send(struct pb_api *api, struct MHD_Connection *conn, unsigned int status,
-    json_t *body, const char *allow, const char *location)
+    json_t *body, const char *allow, const char *location, const char *challenge)
 {
 	static const char oom[] = "{\"error\":\"out of memory\"}";
 	struct MHD_Response *resp = NULL;
@@ -315,7 +314,10 @@ pb_api_send(struct pb_api *api, struct MHD_Connection *conn, unsigned int status
 		allow) != MHD_YES) ||
 	    (location != NULL && location[0] != '\0' && status < 500 &&
 	     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
-		location) != MHD_YES)) {
+		location) != MHD_YES) ||
+	    (challenge != NULL && status == MHD_HTTP_UNAUTHORIZED &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		challenge) != MHD_YES)) {
 		MHD_destroy_response(resp);
 		goto fail;
 	}
@@ -329,25 +331,36 @@ fail:
 	return MHD_NO;
 }
 
+/*
+ * The headers are in: route, then Host/Origin, token and content type.
+ * Anything refused is answered now, before a body is read (MHD then drops
+ * the upload and closes). MHD_YES with c->answered false: go on.
+ */
 static enum MHD_Result
-pb_api_dispatch(struct pb_api *api, struct pb_api_conn *c,
-    struct MHD_Connection *conn, const char *url, const char *method)
+pb_api_begin(struct pb_api *api, struct pb_api_conn *c, struct MHD_Connection *conn,
+    const char *url, const char *method)
 {
-	char arg[PB_API_ARG_MAX], allow[64], location[256] = "";
-	const struct pb_api_route *route;
-	struct pb_api_req req;
+	const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+	const char *cl, *challenge = NULL;
 	size_t urllen = strlen(url);
+	char allow[64];
 	json_t *body = NULL;
 	unsigned int status;
+	bool mutating = strcmp(m, "GET") != 0;
 
 	atomic_fetch_add_explicit(&api->requests, 1, memory_order_relaxed);
+	c->keep_body = mutating;
+	/* Headers are complete: the rest of the exchange gets the longer idle timeout. */
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, api->timeout_s);
+	c->answered = true;
+	/* Host and Origin first: a foreign name learns nothing, not even a 404. */
+	if ((status = pb_api_check_access(api, conn, false, &body, &challenge)) != 0)
+		return pb_api_send(api, conn, status, body, NULL, NULL, NULL);
 	if (urllen > PB_API_URL_MAX)
 		return pb_api_send(api, conn, MHD_HTTP_URI_TOO_LONG,
-		    pb_api_error("path too long"), NULL, NULL);
-
-	route = pb_api_route_find(strcmp(method, "HEAD") == 0 ? "GET" : method,
-	    url, arg, sizeof(arg), allow, sizeof(allow));
-	if (route == NULL && allow[0] != '\0') {
+		    pb_api_error("path too long"), NULL, NULL, NULL);
+	c->route = pb_api_route_find(m, url, c->arg, sizeof(c->arg), allow, sizeof(allow));
+	if (c->route == NULL && allow[0] != '\0') {
 		body = pb_api_error("method not allowed");
 		if (body != NULL &&
 		    pb_api_set(body, "method", pb_api_json_string(method)) < 0) {
@@ -355,17 +368,38 @@ pb_api_dispatch(struct pb_api *api, struct pb_api_conn *c,
 			body = NULL;
 		}
 		return pb_api_send(api, conn, MHD_HTTP_METHOD_NOT_ALLOWED, body, allow,
-		    NULL);
+		    NULL, NULL);
 	}
-	if (route == NULL) {
+	if (c->route == NULL) {
 		body = pb_api_error("not found");
 		if (body != NULL && pb_api_set(body, "path", pb_api_json_stringn(url,
 		    urllen < PB_API_ECHO_MAX ? urllen : PB_API_ECHO_MAX)) < 0) {
 			json_decref(body);
 			body = NULL;
 		}
-		return pb_api_send(api, conn, MHD_HTTP_NOT_FOUND, body, NULL, NULL);
+		return pb_api_send(api, conn, MHD_HTTP_NOT_FOUND, body, NULL, NULL, NULL);
 	}
+	if (mutating && (status = pb_api_check_access(api, conn, true, &body,
+	    &challenge)) != 0)
+		return pb_api_send(api, conn, status, body, NULL, NULL, challenge);
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL && strtoull(cl, NULL, 10) > PB_API_BODY_MAX)
+		return pb_api_send(api, conn, MHD_HTTP_CONTENT_TOO_LARGE,
+		    pb_api_error("request body too large"), NULL, NULL, NULL);
+	c->authed = pb_api_token_ok(api, conn);
+	c->answered = false;
+	return MHD_YES;
+}
+
+static enum MHD_Result
+pb_api_dispatch(struct pb_api *api, struct pb_api_conn *c,
+    struct MHD_Connection *conn, const char *url, const char *method)
+{
+	char location[256] = "";
+	struct pb_api_req req;
+	json_t *body = NULL;
+	unsigned int status;
 
 	req = (struct pb_api_req){
 		.api = api,
@@ -373,14 +407,16 @@ pb_api_dispatch(struct pb_api *api, struct pb_api_conn *c,
 		.conn = conn,
 		.method = method,
 		.path = url,
-		.arg = strstr(route->pattern, "{}") != NULL ? arg : NULL,
+		.arg = strstr(c->route->pattern, "{}") != NULL ? c->arg : NULL,
 		.body = c->keep_body ? c->body : NULL,
 		.body_len = c->keep_body ? c->body_len : 0,
+		.authed = c->authed,
 		.location = location,
 		.location_size = sizeof(location),
 	};
-	status = route->handler(&req, &body);
-	return pb_api_send(api, conn, status, body, NULL, location);
+	status = c->route->handler(&req, &body);
+	return pb_api_send(api, conn, status, body, NULL, location,
+	    status == MHD_HTTP_UNAUTHORIZED ? PB_API_CHALLENGE : NULL);
 }
 
 static enum MHD_Result
@@ -392,25 +428,13 @@ pb_api_access(void *cls, struct MHD_Connection *conn, const char *url,
 	struct pb_api_conn *c = *con_cls;
 
 	if (c == NULL) {
-		/* Headers only: set up, the request is answered on the last call. */
-		const char *cl;
-
+		/* Headers only: check them; the request is answered on the last call. */
 		if ((c = calloc(1, sizeof(*c))) == NULL) {
 			atomic_fetch_add_explicit(&api->errors, 1, memory_order_relaxed);
 			return MHD_NO;
 		}
 		*con_cls = c;
-		c->keep_body = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
-		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL && strtoull(cl, NULL, 10) > PB_API_BODY_MAX) {
-			/* Answering before the upload makes MHD drop it and close. */
-			c->answered = true;
-			atomic_fetch_add_explicit(&api->requests, 1, memory_order_relaxed);
-			return pb_api_send(api, conn, MHD_HTTP_CONTENT_TOO_LARGE,
-			    pb_api_error("request body too large"), NULL, NULL);
-		}
-		return MHD_YES;
+		return pb_api_begin(api, c, conn, url, method);
 	}
 	if (c->answered) {
 		*upload_data_size = 0;
@@ -423,7 +447,6 @@ pb_api_access(void *cls, struct MHD_Connection *conn, const char *url,
 		c->seen += n;
 		/* Chunked uploads have no Content-Length: cut them off here. */
 		if (c->seen > PB_API_BODY_MAX) {
-			atomic_fetch_add_explicit(&api->requests, 1, memory_order_relaxed);
 			atomic_fetch_add_explicit(&api->errors, 1, memory_order_relaxed);
 			return MHD_NO;
 		}
@@ -511,7 +534,9 @@ pb_api_mhd_log(void *cls, const char *fmt, va_list ap)
 	/* Only the starting thread writes start_err: the MHD thread may log too. */
 	if (atomic_load(&api->starting) && pthread_equal(pthread_self(), api->start_thread))
 		snprintf(api->start_err, sizeof(api->start_err), "%s", msg);
-	log_warnx("api", "%s", msg);
+	/* Accept failures come in floods: counted and throttled there. */
+	if (!pb_api_conn_mhd_message(api, msg))
+		log_warnx("api", "%s", msg);
 }
 
 /* ---- listening socket ---- */
@@ -595,7 +620,6 @@ pb_api_start(const struct pb_api_cfg *cfg, const struct pb_view *view,
     char *err, size_t errlen)
 {
 	struct pb_api *api;
-	unsigned int conns, timeout;
 	int fd;
 
 	if ((api = calloc(1, sizeof(*api))) == NULL) {
@@ -603,13 +627,17 @@ pb_api_start(const struct pb_api_cfg *cfg, const struct pb_view *view,
 		return NULL;
 	}
 	api->view = view;
-	if ((fd = pb_api_listen(api, cfg, err, errlen)) < 0) {
+	if (pb_api_conn_init(api, cfg) < 0) {
+		snprintf(err, errlen, "api: out of memory");
 		free(api);
 		return NULL;
 	}
-	conns = cfg->max_connections > 0 ? cfg->max_connections : PB_API_DEFAULT_CONNECTIONS;
-	/* MHD's 0 means "never time out": not for a daemon facing clients. */
-	timeout = cfg->timeout_s > 0 ? cfg->timeout_s : PB_API_DEFAULT_TIMEOUT_S;
+	if ((fd = pb_api_listen(api, cfg, err, errlen)) < 0) {
+		pb_api_conn_fini(api);
+		free(api);
+		return NULL;
+	}
+	pb_api_access_init(api, cfg);
 
 	/* Hash seed before any thread builds JSON objects (jansson threadsafety). */
 	json_object_seed(0);
@@ -617,17 +645,26 @@ pb_api_start(const struct pb_api_cfg *cfg, const struct pb_view *view,
 	atomic_store(&api->starting, true);
 	api->daemon = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-	    0, NULL, NULL, pb_api_access, api,
+	    0, pb_api_accept_policy, api, pb_api_access, api,
 	    /* first, so that no message goes to stderr */
 	    MHD_OPTION_EXTERNAL_LOGGER, pb_api_mhd_log, api,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
-	    MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+	    /* Until a request's headers are in; then api->timeout_s (pb_api_begin). */
+	    MHD_OPTION_CONNECTION_TIMEOUT, api->header_timeout_s,
 	    /* A purge waits for the DLQ writer: keep other requests flowing. */
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)PB_API_THREADS,
-	    MHD_OPTION_CONNECTION_LIMIT, conns,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PB_API_PER_IP_LIMIT,
+	    /*
+	     * A backstop only: our accept policy closes connections over
+	     * api.max_connections. At its own limit MHD stops accepting and
+	     * clients hang, so it must never get there (it splits this one
+	     * across its threads).
+	     */
+	    MHD_OPTION_CONNECTION_LIMIT, (api->max_conns + 1) * PB_API_THREADS,
+	    /* exact, and closes at once: see api_conn.c */
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, api->max_per_ip,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)PB_API_MEMORY_LIMIT,
 	    MHD_OPTION_NOTIFY_COMPLETED, pb_api_completed, api,
+	    MHD_OPTION_NOTIFY_CONNECTION, pb_api_notify_connection, api,
 	    MHD_OPTION_UNESCAPE_CALLBACK, pb_api_unescape, api,
 	    MHD_OPTION_END);
 	atomic_store(&api->starting, false);
@@ -636,6 +673,8 @@ pb_api_start(const struct pb_api_cfg *cfg, const struct pb_view *view,
 		    api->start_err[0] != '\0' ? api->start_err : "libmicrohttpd failed");
 		/* MHD leaves a socket it was given open when it fails. */
 		close(fd);
+		pb_api_conn_fini(api);
+		explicit_bzero(api->token, sizeof(api->token));
 		free(api);
 		return NULL;
 	}
@@ -649,5 +688,7 @@ pb_api_stop(struct pb_api *api)
 		return;
 	/* Joins the MHD thread and closes the listening socket. */
 	MHD_stop_daemon(api->daemon);
+	pb_api_conn_fini(api);
+	explicit_bzero(api->token, sizeof(api->token));
 	free(api);
 }

@@ -24,6 +24,9 @@ pb_api_rfc3339(uint64_t real_ns, char *buf, size_t len)
 	snprintf(buf, len, "%s.%03uZ", day, ms);
 }
 
+#define PB_API_COUNTER(obj, a, field) pb_api_set((obj), #field, \
+    pb_api_json_u64(atomic_load_explicit(&(a)->field, memory_order_relaxed)))
+
 /* GET /api/v1/status */
 unsigned int
 pb_api_get_status(const struct pb_api_req *req, json_t **body)
@@ -50,7 +53,13 @@ pb_api_get_status(const struct pb_api_req *req, json_t **body)
 	if (pb_api_set(api, "requests", pb_api_json_u64(atomic_load_explicit(
 		&req->api->requests, memory_order_relaxed))) < 0 ||
 	    pb_api_set(api, "errors", pb_api_json_u64(atomic_load_explicit(
-		&req->api->errors, memory_order_relaxed))) < 0)
+		&req->api->errors, memory_order_relaxed))) < 0 ||
+	    PB_API_COUNTER(api, req->api, unauthorized) < 0 ||
+	    PB_API_COUNTER(api, req->api, forbidden) < 0 ||
+	    PB_API_COUNTER(api, req->api, unsupported_media_type) < 0 ||
+	    PB_API_COUNTER(api, req->api, over_limit) < 0 ||
+	    PB_API_COUNTER(api, req->api, conflicts) < 0 ||
+	    PB_API_COUNTER(api, req->api, too_many) < 0)
 		goto fail;
 	if (pb_api_set(obj, "node", node) < 0) {
 		node = NULL;
@@ -61,7 +70,8 @@ pb_api_get_status(const struct pb_api_req *req, json_t **body)
 		v->version != NULL ? v->version : PACKAGE_VERSION)) < 0 ||
 	    pb_api_set(obj, "uptime_s", json_real(uptime)) < 0 ||
 	    pb_api_set(obj, "started", pb_api_json_string(started)) < 0 ||
-	    pb_api_set(obj, "epoch", pb_api_json_u64(v->epoch)) < 0 ||
+	    /* The run epoch numbers this node's links: only with the token. */
+	    (req->authed && pb_api_set(obj, "epoch", pb_api_json_u64(v->epoch)) < 0) ||
 	    pb_api_set(obj, "sources", pb_api_json_u64(v->nsources)) < 0 ||
 	    pb_api_set(obj, "sinks", pb_api_json_u64(v->nsinks)) < 0)
 		goto fail;

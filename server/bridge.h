@@ -66,6 +66,9 @@ enum pb_replay_state { PB_REPLAY_QUEUED, PB_REPLAY_RUNNING, PB_REPLAY_DONE, PB_R
 const char *pb_replay_state_name(int state);
 
 #define PB_REPLAY_JOBS 64
+/* A job whose peer stays down longer than its wait_s fails (request field). */
+#define PB_REPLAY_WAIT_DEFAULT_S 60u
+#define PB_REPLAY_WAIT_MAX_S 86400u
 
 struct pb_replay_job {
 	uint64_t id;              /* 0 = free slot */
@@ -73,6 +76,7 @@ struct pb_replay_job {
 	struct pb_dlq_filter filter;
 	char target[64];          /* "" = each row's own peer */
 	double rate;              /* records/s */
+	uint32_t wait_s;          /* longest wait for a down peer */
 	uint64_t created_ns, finished_ns; /* realtime */
 	uint64_t fetched, sent, acked, deleted, skipped, errors;
 	char error[256];
@@ -100,16 +104,42 @@ struct pb_bridge {
 
 /* Commands from management to the engine (struct pb_cmd.type). */
 enum {
-	PB_CMD_REPLAY = 1, /* ptr: struct pb_replay_request * (engine frees) */
+	PB_CMD_REPLAY = 1, /* ptr: struct pb_replay_request * (shared, see below) */
 	PB_CMD_PURGE = 2,  /* ptr: struct pb_purge_request * (shared, see below) */
 };
 
+/* The engine's answer to a replay request. */
+enum pb_replay_verdict {
+	PB_REPLAY_ACCEPTED = 0,  /* job `id` tabled */
+	PB_REPLAY_DUPLICATE = 1, /* an active job has the same target and filter: `existing` */
+	PB_REPLAY_TABLE_FULL = 2,/* PB_REPLAY_JOBS jobs active */
+	PB_REPLAY_REFUSED = 3,   /* no DLQ, or the engine is stopping */
+};
+
+/*
+ * A synchronous replay request, like a purge: the management thread waits
+ * on cond (bounded) for the engine's verdict, so that a refused job is
+ * never answered 202. Refcount 2 (requester + engine), last one frees.
+ */
 struct pb_replay_request {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int refs;
+	bool done;
+	int verdict;              /* enum pb_replay_verdict, once done */
+	uint64_t existing;        /* PB_REPLAY_DUPLICATE: the active job's id */
+	/* set by the requester */
 	uint64_t id;
 	struct pb_dlq_filter filter;
 	char target[64];
-	double rate;
+	double rate;              /* 0 = dlq.replay_rate */
+	uint32_t wait_s;          /* 0 = PB_REPLAY_WAIT_DEFAULT_S */
 };
+/* Refcount 2, CLOCK_MONOTONIC cond; NULL on allocation failure. */
+struct pb_replay_request *pb_replay_request_new(void);
+void pb_replay_request_put(struct pb_replay_request *r);
+/* Engine side: publish the verdict, wake the requester, drop the engine's ref. */
+void pb_replay_request_answer(struct pb_replay_request *r, int verdict, uint64_t existing);
 
 /* A synchronous purge: the management thread waits on cond (bounded) until
  * the engine reports done; refcount 2 (requester + engine), last one frees. */

@@ -645,69 +645,6 @@ cfg_dumps(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config *
 	}
 }
 
-/* "127.0.0.1:8080" or "[::1]:8080"; the address is stored bare. */
-static void
-cfg_listen(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_api_cfg *api)
-{
-	const config_setting_t *s = config_setting_get_member(g, "listen");
-	char buf[sizeof(api->address) + 8], *addr = buf, *port, *end = NULL;
-	unsigned char bin[sizeof(struct in6_addr)];
-	unsigned long p = 0;
-	bool v6;
-
-	if (pb_cfg_string(c, g, "listen", buf, sizeof(buf)) != 1)
-		return;
-	v6 = buf[0] == '[';
-	if (v6 ? (port = strstr(buf, "]:")) == NULL : (port = strrchr(buf, ':')) == NULL) {
-		pb_cfg_error(c, s, "\"%s\": expected IPv4:PORT or [IPv6]:PORT", buf);
-		return;
-	}
-	*port = '\0';
-	port += v6 ? 2 : 1;
-	addr += v6;
-	if (!v6 && strchr(addr, ':') != NULL) {
-		pb_cfg_error(c, s, "IPv6 addresses need brackets, e.g. [::1]:8080");
-		return;
-	}
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, addr, bin) != 1) {
-		pb_cfg_error(c, s, "\"%s\" is not a numeric IPv%c address", addr,
-		    v6 ? '6' : '4');
-		return;
-	}
-	if (port[0] >= '0' && port[0] <= '9')
-		p = strtoul(port, &end, 10);
-	if (p == 0 || p > 65535 || *end != '\0') {
-		pb_cfg_error(c, s, "port \"%s\" is out of range 1..65535", port);
-		return;
-	}
-	/* inet_pton() accepted it, so it is short enough. */
-	memcpy(api->address, addr, strlen(addr) + 1);
-	api->port = (uint16_t)p;
-}
-
-static void
-cfg_api(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config *cfg)
-{
-	static const char *const keys[] = { "enabled", "listen", "max_connections", "timeout",
-		"web_root", NULL };
-	const config_setting_t *g = pb_cfg_section(c, root, "api", keys);
-	struct pb_api_cfg *api = &cfg->api;
-
-	api->enabled = true;
-	snprintf(api->address, sizeof(api->address), "127.0.0.1");
-	api->port = 8080;
-	api->max_connections = 64;
-	api->timeout_s = 15;
-	if (g == NULL)
-		return;
-	api->line = config_setting_source_line(g);
-	pb_cfg_bool(c, g, "enabled", &api->enabled);
-	cfg_listen(c, g, api);
-	pb_cfg_u32(c, g, "max_connections", 1, 10000, &api->max_connections);
-	pb_cfg_u32(c, g, "timeout", 1, 3600, &api->timeout_s);
-	pb_cfg_file(c, g, "web_root", api->web_root, sizeof(api->web_root), true);
-}
-
 static void
 cfg_log(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config *cfg)
 {
@@ -737,7 +674,7 @@ cfg_parse(config_t *lc, struct pb_cfg_ctx *c, struct pb_config *cfg)
 	cfg_node(c, root, cfg);
 	cfg_captures(c, root, cfg);
 	cfg_dumps(c, root, cfg);
-	cfg_api(c, root, cfg);
+	pb_cfg_api(c, root, cfg);
 	cfg_log(c, root, cfg);
 	pb_cfg_tunnel(c, root, cfg);
 }

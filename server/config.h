@@ -66,15 +66,50 @@ struct pb_dump_cfg {
 	int line;
 };
 
+#define PB_API_MAX_ALLOWED 16     /* entries of allowed_hosts, allowed_origins */
+#define PB_API_HOST_MAX 256        /* a host name, IPv4 or IPv6 literal */
+#define PB_API_TOKEN_MIN 16
+#define PB_API_TOKEN_MAX 256
+
+/* A Host (or the authority of an Origin) an API client may name. */
+struct pb_api_host {
+	char host[PB_API_HOST_MAX];    /* lower case, IPv6 without brackets */
+	uint16_t port;                 /* 0 = any port */
+};
+
+struct pb_api_origin {
+	bool https;                    /* else http */
+	struct pb_api_host at;         /* port: explicit, else 80 or 443 */
+};
+
 struct pb_api_cfg {
 	bool enabled;                  /* default true */
 	char address[128];             /* default 127.0.0.1 */
 	uint16_t port;                 /* default 8080 */
 	uint32_t max_connections;      /* default 64 */
-	uint32_t timeout_s;            /* per connection, default 15 */
+	uint32_t max_connections_per_ip; /* default 8 (0 here: the default) */
+	uint32_t timeout_s;            /* idle, once a request's headers are in; default 15 */
+	uint32_t header_timeout_s;     /* idle, while waiting for request headers; default 10 */
 	char web_root[PATH_MAX];       /* static dashboard files, "" = none */
+	/* Bearer token for every mutating request (read at load time). */
+	char token_file[PATH_MAX];     /* "" = mutations are refused (403) */
+	uint8_t token[PB_API_TOKEN_MAX];
+	size_t token_len;              /* 0 = none */
+	size_t nallowed_hosts;         /* besides the listen address itself */
+	struct pb_api_host allowed_hosts[PB_API_MAX_ALLOWED];
+	size_t nallowed_origins;       /* besides http(s)://<an allowed host> */
+	struct pb_api_origin allowed_origins[PB_API_MAX_ALLOWED];
 	int line;
 };
+
+/*
+ * "name", "name:port", "1.2.3.4:port", "[v6]" or "[v6]:port" into a lower
+ * case host (brackets removed) and a port (0 when absent). 0, or -1 when
+ * malformed. Shared by the loader and the API's Host/Origin checks.
+ */
+int pb_api_hostport_parse(const char *s, size_t len, struct pb_api_host *out);
+/* "http://HOSTPORT" or "https://HOSTPORT", no path. 0 or -1. */
+int pb_api_origin_parse(const char *s, struct pb_api_origin *out);
 
 
 /* ---- Tunnel and custody (peers, listen, auth, resend, DLQ) ---- */

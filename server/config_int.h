@@ -82,6 +82,8 @@ bool pb_cfg_is_loopback(const char *addr);
 /* config_auth.c: `auth` (keyring, psk_file + shared_psk, allow_unauthenticated). */
 void pb_cfg_auth(struct pb_cfg_ctx *c, const config_setting_t *root, uint32_t self,
     struct pb_tunnel_cfg *t);
+/* config_api.c: the `api` section into cfg->api (the token file is read). */
+void pb_cfg_api(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config *cfg);
 
 /* config_tunnel.c: the tunnel keys of the root group into cfg->tunnel, and
  * the check that the node has a source of records. Runs after captures. */

@@ -134,7 +134,11 @@ struct fwd_replay {
 	uint64_t after_id;
 	bool fetching, exhausted, is_auto;
 	uint64_t pending;        /* replayed, not yet acked or requeued */
-	uint64_t last_fetch_ns;
+	uint64_t last_fetch_ns;  /* last token refill (monotonic) */
+	double tokens;           /* token bucket: rows we may fetch now */
+	uint32_t asked;          /* rows of the fetch in flight */
+	uint32_t wait_s;         /* fail once the peer was down this long */
+	uint64_t down_since_ns;  /* monotonic, 0 = peer up (or not yet looked) */
 	int slot;                /* bridge->jobs index */
 	/* progress, copied into the bridge's job table */
 	int state;
@@ -220,6 +224,10 @@ struct pb_engine {
 	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates;
 	uint64_t refused_auth, refused_protocol; /* accepted connections */
 	uint32_t npreauth;           /* accepted connections still in the handshake */
+	/* Removed consumers' link numbering: our link epoch stays the same,
+	 * so a consumer that comes back must continue where it stopped. */
+	struct { uint32_t node; uint64_t next_seq; char name[64]; } removed[64];
+	size_t nremoved;
 	struct pb_refusals refused;
 	uint64_t gaps_saved_sig;
 	char *gaps_snap;             /* gap state captured, waiting for custody */
@@ -256,6 +264,8 @@ void fwd_peer_on_ack(struct fwd_peer *p, uint64_t seq);
 /* Undeclared consumers down for longer than resend.timeout: their records
  * go to the DLQ as peer_removed and the entry is freed once committed. */
 void fwd_peers_sweep(struct pb_engine *e);
+/* A consumer created again continues the numbering it had when removed. */
+void fwd_peer_resume_numbering(struct fwd_peer *p);
 void fwd_peer_on_up(struct fwd_peer *p);
 int fwd_peer_fill_iov(struct fwd_peer *p, struct iovec *iov, int max);
 void fwd_peer_sent(struct fwd_peer *p, size_t bytes);

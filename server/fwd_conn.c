@@ -193,6 +193,8 @@ op_on_welcome(struct pb_link *link, const struct pb_wire_welcome *w, void *arg)
 				pb_link_drop(link, PB_WIRE_E_INTERNAL, "out of memory");
 				return;
 			}
+			p->node_id = node;
+			fwd_peer_resume_numbering(p);
 			log_info("peer", "consumer node %u (%s) connected: forwarding to it as '%s'", node,
 			    pb_link_peer_addr(link), p->name);
 		}

@@ -570,6 +570,22 @@ fwd_peer_announce(struct fwd_peer *p)
 }
 
 void
+fwd_peer_resume_numbering(struct fwd_peer *p)
+{
+	struct pb_engine *e = p->e;
+	for (size_t i = 0; i < e->nremoved; i++) {
+		if (e->removed[i].node != p->node_id)
+			continue;
+		/* Same name too: its DLQ rows are filed under it. */
+		p->next_seq = e->removed[i].next_seq;
+		p->sent_seq = p->acked_seq = p->next_seq - 1;
+		snprintf(p->name, sizeof(p->name), "%s", e->removed[i].name);
+		e->removed[i] = e->removed[--e->nremoved];
+		return;
+	}
+}
+
+void
 fwd_peers_sweep(struct pb_engine *e)
 {
 	uint64_t now = pb_mono_ns();
@@ -595,6 +611,11 @@ fwd_peers_sweep(struct pb_engine *e)
 		}
 		/* Custody waits on the spilled records' DLQ commit: free after. */
 		if (p->removing && !p->spills.n && !p->replays.n) {
+			size_t k = e->nremoved < sizeof(e->removed) / sizeof(e->removed[0]) ?
+			    e->nremoved++ : (size_t)(now % e->nremoved);
+			e->removed[k].node = p->node_id;
+			e->removed[k].next_seq = p->next_seq;
+			snprintf(e->removed[k].name, sizeof(e->removed[k].name), "%s", p->name);
 			fwd_peer_free(p);
 			e->peers[i] = e->peers[--e->npeers];
 			i--;

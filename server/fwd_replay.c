@@ -21,6 +21,8 @@
  */
 
 #define REPLAY_TICK_NS (20 * PB_NSEC_PER_MSEC)
+/* Token bucket depth: a job catches up at most this much after a stall. */
+#define REPLAY_BURST_S 0.1
 
 static void
 job_sync(struct pb_engine *e, int i)
@@ -58,6 +60,7 @@ job_finish(struct pb_engine *e, int i, int state, const char *error)
 	    (unsigned long long)e->replays[i].skipped, error ? ": " : "", error ? error : "");
 }
 
+/* A free slot, else the oldest finished job's; -1 when every job is active. */
 static int
 job_slot(struct pb_engine *e)
 {
@@ -72,15 +75,44 @@ job_slot(struct pb_engine *e)
 	return oldest;
 }
 
+static bool
+filter_equal(const struct pb_dlq_filter *a, const struct pb_dlq_filter *b)
+{
+	return strncmp(a->peer, b->peer, sizeof(a->peer)) == 0 &&
+	    a->by_node == b->by_node && (!a->by_node || a->origin_node == b->origin_node) &&
+	    a->by_reason == b->by_reason && (!a->by_reason || a->reason == b->reason) &&
+	    a->capture_min_ns == b->capture_min_ns && a->capture_max_ns == b->capture_max_ns &&
+	    a->id_min == b->id_min && a->id_max == b->id_max;
+}
+
+/* The peer a job sends to: its target, else the filter's peer ("" = each row's own). */
+static const char *
+job_dest(const struct fwd_replay *r)
+{
+	return r->target[0] ? r->target : r->filter.peer;
+}
+
+/* Returns an enum pb_replay_verdict; *existing is set for a duplicate. */
 static int
 job_start(struct pb_engine *e, uint64_t id, const struct pb_dlq_filter *f, const char *target,
-    double rate, bool is_auto)
+    double rate, uint32_t wait_s, bool is_auto, uint64_t *existing)
 {
+	for (int k = 0; k < FWD_MAX_REPLAYS; k++) {
+		const struct fwd_replay *o = &e->replays[k];
+		/* The same rows to the same peer twice only doubles the traffic. */
+		if (o->active && strncmp(o->target, target, sizeof(o->target)) == 0 &&
+		    filter_equal(&o->filter, f)) {
+			*existing = o->id;
+			log_info("dlq", "replay %llu refused: replay %llu has the same target and filter",
+			    (unsigned long long)id, (unsigned long long)o->id);
+			return PB_REPLAY_DUPLICATE;
+		}
+	}
 	int i = job_slot(e);
 	if (i < 0) {
-		log_warnx("dlq", "replay %llu refused: %d replays already running",
+		log_warnx("dlq", "replay %llu refused: %d replays already active",
 		    (unsigned long long)id, FWD_MAX_REPLAYS);
-		return -1;
+		return PB_REPLAY_TABLE_FULL;
 	}
 	struct fwd_replay *r = &e->replays[i];
 	memset(r, 0, sizeof(*r));
@@ -89,9 +121,13 @@ job_start(struct pb_engine *e, uint64_t id, const struct pb_dlq_filter *f, const
 	r->filter = *f;
 	snprintf(r->target, sizeof(r->target), "%s", target);
 	r->rate = rate > 0 ? rate : e->tc->dlq.replay_rate;
+	r->wait_s = wait_s ? wait_s : PB_REPLAY_WAIT_DEFAULT_S;
 	r->is_auto = is_auto;
 	r->slot = i;
 	r->state = PB_REPLAY_RUNNING;
+	/* One row may go at once; then the rate refills the bucket. */
+	r->tokens = 1.0;
+	r->last_fetch_ns = pb_mono_ns();
 
 	pthread_mutex_lock(&e->bridge.lock);
 	struct pb_replay_job *j = &e->bridge.jobs[i];
@@ -101,22 +137,23 @@ job_start(struct pb_engine *e, uint64_t id, const struct pb_dlq_filter *f, const
 	j->filter = *f;
 	snprintf(j->target, sizeof(j->target), "%s", target);
 	j->rate = r->rate;
+	j->wait_s = r->wait_s;
 	j->created_ns = pb_real_ns();
 	pthread_mutex_unlock(&e->bridge.lock);
 
 	if (!e->dlq) {
 		job_finish(e, i, PB_REPLAY_FAILED, "no DLQ configured (dlq.path)");
-		return 0;
+		return PB_REPLAY_ACCEPTED;
 	}
 	if (target[0] && !fwd_peer_find(e, target)) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "unknown target peer '%s'", target);
 		job_finish(e, i, PB_REPLAY_FAILED, msg);
-		return 0;
+		return PB_REPLAY_ACCEPTED;
 	}
-	log_info("dlq", "replay %llu started%s%s%s at %.0f records/s", (unsigned long long)id,
+	log_info("dlq", "replay %llu started%s%s%s at %g records/s", (unsigned long long)id,
 	    f->peer[0] ? " for peer " : "", f->peer, target[0] ? " (to another peer)" : "", r->rate);
-	return 0;
+	return PB_REPLAY_ACCEPTED;
 }
 
 void
@@ -134,8 +171,8 @@ fwd_replay_auto(struct pb_engine *e, struct fwd_peer *p)
 			return;
 	struct pb_dlq_filter f = { 0 };
 	snprintf(f.peer, sizeof(f.peer), "%s", p->name);
-	uint64_t id = atomic_fetch_add(&e->bridge.next_request, 1) + 1;
-	job_start(e, id, &f, "", 0, true);
+	uint64_t id = atomic_fetch_add(&e->bridge.next_request, 1) + 1, existing = 0;
+	job_start(e, id, &f, "", 0, 0, true, &existing);
 }
 
 void
@@ -172,18 +209,76 @@ fwd_replay_requeued(struct pb_engine *e, int job)
 		e->replays[job].pending--;
 }
 
+/* The job's peer is connected and resumed (any peer, for a job without one). */
 static bool
-job_peer_ready(struct pb_engine *e, const struct fwd_replay *r)
+job_peer_up(struct pb_engine *e, const struct fwd_replay *r)
 {
-	const char *name = r->target[0] ? r->target : r->filter.peer;
+	const char *name = job_dest(r);
 	if (name[0]) {
 		struct fwd_peer *p = fwd_peer_find(e, name);
-		return p && p->up && p->resumed && fwd_peer_room(p);
+		return p && p->up && p->resumed;
+	}
+	for (size_t i = 0; i < e->npeers; i++)
+		if (e->peers[i]->up)
+			return true;
+	return false;
+}
+
+static bool
+job_peer_room(struct pb_engine *e, const struct fwd_replay *r)
+{
+	const char *name = job_dest(r);
+	if (name[0]) {
+		struct fwd_peer *p = fwd_peer_find(e, name);
+		return p && fwd_peer_room(p);
 	}
 	for (size_t i = 0; i < e->npeers; i++)
 		if (e->peers[i]->up && fwd_peer_room(e->peers[i]))
 			return true;
 	return false;
+}
+
+/*
+ * Jobs for the same peer take turns, oldest first: each would otherwise
+ * fetch (and send) the same rows. A job for every peer overlaps them all.
+ */
+static bool
+job_blocked(struct pb_engine *e, const struct fwd_replay *r)
+{
+	const char *d = job_dest(r);
+	for (int k = 0; k < FWD_MAX_REPLAYS; k++) {
+		const struct fwd_replay *o = &e->replays[k];
+		if (o == r || !o->active || o->id > r->id)
+			continue;
+		const char *od = job_dest(o);
+		if (!d[0] || !od[0] || strcmp(d, od) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Fails the job once its peer was down for longer than its wait_s. */
+static bool
+job_waited_too_long(struct pb_engine *e, int i, uint64_t now)
+{
+	struct fwd_replay *r = &e->replays[i];
+	char msg[192];
+
+	if (!r->down_since_ns) {
+		r->down_since_ns = now;
+		return false;
+	}
+	if (now - r->down_since_ns <= (uint64_t)r->wait_s * PB_NSEC_PER_SEC)
+		return false;
+	const char *name = job_dest(r);
+	if (!name[0])
+		snprintf(msg, sizeof(msg), "no peer up for more than %u s", r->wait_s);
+	else if (!fwd_peer_find(e, name))
+		snprintf(msg, sizeof(msg), "peer %s is not configured (waited %u s)", name, r->wait_s);
+	else
+		snprintf(msg, sizeof(msg), "peer %s down for more than %u s", name, r->wait_s);
+	job_finish(e, i, PB_REPLAY_FAILED, msg);
+	return true;
 }
 
 int64_t
@@ -202,16 +297,30 @@ fwd_replay_tick(struct pb_loop *loop, void *arg)
 				job_finish(e, i, PB_REPLAY_DONE, NULL);
 			continue;
 		}
-		if (!e->dlq || !job_peer_ready(e, r)) {
+		if (!e->dlq)
+			continue;
+		if (!job_peer_up(e, r)) {
+			/* No refill while waiting: the rate starts over once it is back. */
 			r->last_fetch_ns = now;
+			job_waited_too_long(e, i, now);
 			continue;
 		}
-		uint64_t elapsed = r->last_fetch_ns ? now - r->last_fetch_ns : REPLAY_TICK_NS;
-		double budget = r->rate * (double)elapsed / 1e9;
-		uint32_t rows = budget < 1 ? 1 : budget > PB_DLQ_FETCH_MAX ? PB_DLQ_FETCH_MAX : (uint32_t)budget;
+		r->down_since_ns = 0;
+		/* Token bucket: exact at any rate, even far below one row per tick. */
+		double cap = r->rate * REPLAY_BURST_S;
+		if (cap < 1)
+			cap = 1;
+		r->tokens += r->rate * (double)(now - r->last_fetch_ns) / 1e9;
+		if (r->tokens > cap)
+			r->tokens = cap;
+		r->last_fetch_ns = now;
+		if (r->tokens < 1 || !job_peer_room(e, r) || job_blocked(e, r))
+			continue;
+		uint32_t rows = r->tokens > PB_DLQ_FETCH_MAX ? PB_DLQ_FETCH_MAX : (uint32_t)r->tokens;
 		if (pb_dlq_fetch(e->dlq, &r->filter, r->after_id, rows, r->id) == 0) {
 			r->fetching = true;
-			r->last_fetch_ns = now;
+			r->asked = rows;
+			r->tokens -= rows;
 		}
 	}
 	return (int64_t)REPLAY_TICK_NS;
@@ -228,6 +337,10 @@ replay_rows(struct pb_engine *e, const struct pb_dlq_result *res)
 		return;
 	struct fwd_replay *r = &e->replays[i];
 	r->fetching = false;
+	/* Rows asked for but not there are not spent. */
+	if (res->status == 0 && res->count < r->asked)
+		r->tokens += (double)(r->asked - res->count);
+	r->asked = 0;
 	if (res->status < 0) {
 		e->replays[i].errors++;
 		job_finish(e, i, PB_REPLAY_FAILED, "DLQ fetch failed");
@@ -322,9 +435,14 @@ fwd_on_cmd(struct pb_cmd *cmd, void *arg)
 
 	if (cmd->type == PB_CMD_REPLAY) {
 		struct pb_replay_request *rq = cmd->ptr;
-		if (rq)
-			job_start(e, rq->id, &rq->filter, rq->target, rq->rate, false);
-		free(rq);
+		if (rq) {
+			uint64_t existing = 0;
+			rq->filter.peer[sizeof(rq->filter.peer) - 1] = '\0';
+			rq->target[sizeof(rq->target) - 1] = '\0';
+			int v = job_start(e, rq->id, &rq->filter, rq->target, rq->rate,
+			    rq->wait_s, false, &existing);
+			pb_replay_request_answer(rq, v, existing);
+		}
 	} else if (cmd->type == PB_CMD_PURGE) {
 		struct pb_purge_request *q = cmd->ptr;
 		int slot = -1;

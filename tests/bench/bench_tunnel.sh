@@ -392,6 +392,8 @@ free_port tport
 free_port eport
 free_port cport
 eapi=http://127.0.0.1:$eport/api/v1
+# POST /dlq/replay needs the API's bearer token.
+(umask 077 && od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$d/api.token")
 cat >"$d/e.conf" <<EOF
 node = { id = 1; name = "bench-edge"; };
 captures = ( { name = "in"; file = "$in"; rate = "max"; } );
@@ -399,7 +401,7 @@ peers = ( { name = "collector"; address = "127.0.0.1"; port = $tport; } );
 resend = { timeout = 0.5;$RESEND_OPT };
 dlq = { path = "$d/dlq.db"; max_mb = 4096; };
 state_dir = "$d/estate";
-api = { listen = "127.0.0.1:$eport"; };
+api = { listen = "127.0.0.1:$eport"; token_file = "$d/api.token"; };
 EOF
 "$TIME" -f %M -o "$d/e.rss" timeout -k 5 "$LIMIT" "$PBD" -c "$d/e.conf" >"$d/e.log" 2>&1 &
 E_TPID=$!
@@ -455,6 +457,7 @@ done
 [ "$st" = up ] || die "the edge did not reconnect to the collector within 15 s (state '$st')"
 t0=$(now_ns)
 resp=$(curl -sf --max-time 5 -X POST -H 'Content-Type: application/json' \
+    -H "Authorization: Bearer $(cat "$d/api.token")" \
     -d '{"rate": 1000000}' "$eapi/dlq/replay") || die "POST /dlq/replay failed"
 id=$(jq -r '.id' <<<"$resp")
 state='' job=''

@@ -356,9 +356,13 @@ pb_node_conf() {
 	local name=$1 id=$2 api=$3 ns=${4:-} dir=$PB_TMP/$1 body
 	mkdir -p "$dir"
 	body=$(cat)
+	# The API's bearer token (api.token_file): mutations need it.
+	if [ ! -s "$dir/api.token" ]; then
+		(umask 077 && od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$dir/api.token")
+	fi
 	{
 		echo "node = { id = $id; name = \"$name\"; };"
-		echo "api = { listen = \"127.0.0.1:$api\"; };"
+		echo "api = { listen = \"127.0.0.1:$api\"; token_file = \"api.token\"; };"
 		case "$body" in *state_dir*) ;; *) echo 'state_dir = "state";' ;; esac
 		case "$body" in *heartbeat*) ;; *)
 			echo 'heartbeat = { interval = 0.2; dead_after = 1.0; slow_after = 0.6; };' ;;
@@ -418,8 +422,16 @@ pb_node_logs() {
 	for ((i = 2; i <= r; i++)); do echo "$PB_TMP/$1.$i.log"; done
 }
 
-# pb_node_http NAME PATH [CURL ARGS...]: pb_http against NAME's API.
+# pb_node_http NAME PATH [CURL ARGS...]: pb_http against NAME's API, with
+# its bearer token (pb_node_http_anon: without).
 pb_node_http() {
+	local name=$1 path=$2
+	shift 2
+	PB_API_NS=${PB_NODE_NS[$name]} pb_http "${PB_NODE_API[$name]}" "$path" \
+	    -H "Authorization: Bearer $(cat "$PB_TMP/$name/api.token")" "$@"
+}
+
+pb_node_http_anon() {
 	local name=$1
 	shift
 	PB_API_NS=${PB_NODE_NS[$name]} pb_http "${PB_NODE_API[$name]}" "$@"

@@ -58,21 +58,21 @@ CONF
 for mode in 644 640 660 620; do
 	cp "$T/ring.col" "$T/ring.open"
 	chmod "$mode" "$T/ring.open"
-	sed "s|$T/ring.col\"|$T/ring.open\"|" "$T/col/node.conf" >"$T/open.conf"
-	if "$PBD" -t -c "$T/open.conf" >"$T/open.log" 2>&1; then
+	sed "s|$T/ring.col\"|$T/ring.open\"|" "$T/col/node.conf" >"$T/col/open.conf"
+	if "$PBD" -t -c "$T/col/open.conf" >"$T/open.log" 2>&1; then
 		fail "a keyring with mode $mode was accepted"
 	fi
 	grep -q "has mode 0$mode" "$T/open.log" || fail "mode $mode: $(cat "$T/open.log")"
 done
 pb_log "unsafe keyring refused: $(head -1 "$T/open.log")"
 # A shared PSK only with the explicit opt-in.
-sed "s|keyring = \"$T/ring.col\";|psk_file = \"$T/psk\";|" "$T/col/node.conf" >"$T/psk.conf"
-if "$PBD" -t -c "$T/psk.conf" >"$T/psk.log" 2>&1; then
+sed "s|keyring = \"$T/ring.col\";|psk_file = \"$T/psk\";|" "$T/col/node.conf" >"$T/col/psk.conf"
+if "$PBD" -t -c "$T/col/psk.conf" >"$T/psk.log" 2>&1; then
 	fail "psk_file without shared_psk was accepted"
 fi
 grep -q 'auth.shared_psk = true' "$T/psk.log" || fail "psk without shared_psk: $(cat "$T/psk.log")"
-sed -i "s|psk_file = \"$T/psk\";|psk_file = \"$T/psk\"; shared_psk = true;|" "$T/psk.conf"
-"$PBD" -t -c "$T/psk.conf" >"$T/psk.log" 2>&1 || fail "shared_psk refused: $(cat "$T/psk.log")"
+sed -i "s|psk_file = \"$T/psk\";|psk_file = \"$T/psk\"; shared_psk = true;|" "$T/col/psk.conf"
+"$PBD" -t -c "$T/col/psk.conf" >"$T/psk.log" 2>&1 || fail "shared_psk refused: $(cat "$T/psk.log")"
 
 pb_node col
 pb_node good -x
@@ -117,7 +117,8 @@ grep -Eh "$pat" "$(pb_node_log col)" | head -4 | while read -r l; do pb_log "  $
 pb_log "collector /peers: $(pb_node_json col /api/v1/peers -c '{tunnel, peers: [.peers[] | {name, node: .node.id, state, auth_failures, protocol_errors, records_received}]}')"
 auth=$(pb_peers_sum col auth_failures)
 proto=$(pb_peers_sum col protocol_errors)
-tauth=$(pb_node_json col /api/v1/peers '[.tunnel // {} | to_entries[] | select(.key | test("auth|protocol|refused|rejected")) | .value | numbers] | add // 0')
+# Numbers only: "refused" is an object of per-reason counters.
+tauth=$(pb_node_json col /api/v1/peers '[.tunnel // {} | to_entries[] | select(.key | test("auth|protocol|refused|rejected")) | .value | if type == "object" then ([.[] | numbers] | add // 0) else . end | numbers] | add // 0')
 pb_log "collector counters: auth_failures $auth, protocol_errors $proto (peers), tunnel-wide auth/protocol $tauth"
 [ $((auth + tauth)) -gt 0 ] || fail "collector: the refused bad edge is not counted in /peers (auth_failures)"
 [ $((proto + tauth)) -gt 0 ] || fail "collector: the garbage connections are not counted in /peers (protocol_errors)"

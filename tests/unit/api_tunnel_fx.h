@@ -48,10 +48,26 @@ static bool row_gone[NROWS];
 
 /* ---- the fake engine (loop thread), observed under fe_lock ---- */
 
+#define TOKEN "tunnel-test-token-0123456789"
+/* Requests carry the bearer token unless a test turns it off. */
+static bool send_token = true;
+
 enum { FE_PURGE_REAL, FE_PURGE_HOLD, FE_PURGE_FAIL };
+/* fe_replay_mode: what the fake engine answers a replay request. */
+enum { FE_REPLAY_ACCEPT, FE_REPLAY_DUP, FE_REPLAY_FULL, FE_REPLAY_HOLD };
 static pthread_mutex_t fe_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pb_replay_request fe_replays[64];
+/* What the engine was asked (copies: only the request fields are read). */
+struct fe_replay {
+	uint64_t id;
+	struct pb_dlq_filter filter;
+	char target[64];
+	double rate;
+	uint32_t wait_s;
+};
+static struct fe_replay fe_replays[64];
 static size_t fe_nreplays;
+static int fe_replay_mode;
+static struct pb_replay_request *fe_replay_held;
 static int fe_purge_mode;
 static struct pb_dlq_filter fe_purge_filter;
 static size_t fe_npurges;
@@ -91,12 +107,26 @@ fe_on_cmd(struct pb_cmd *cmd, void *arg)
 	if (cmd->type == PB_CMD_REPLAY) {
 		struct pb_replay_request *rq = cmd->ptr;
 		struct pb_replay_job *j = &bridge.jobs[rq->id % PB_REPLAY_JOBS];
+		int mode;
 
 		pthread_mutex_lock(&fe_lock);
 		if (fe_nreplays < sizeof(fe_replays) / sizeof(fe_replays[0]))
-			fe_replays[fe_nreplays] = *rq;
+			fe_replays[fe_nreplays] = (struct fe_replay){ .id = rq->id,
+				.filter = rq->filter, .rate = rq->rate, .wait_s = rq->wait_s };
+		if (fe_nreplays < sizeof(fe_replays) / sizeof(fe_replays[0]))
+			memcpy(fe_replays[fe_nreplays].target, rq->target, sizeof(rq->target));
 		fe_nreplays++;
+		mode = fe_replay_mode;
+		if (mode == FE_REPLAY_HOLD)
+			fe_replay_held = rq;
 		pthread_mutex_unlock(&fe_lock);
+		if (mode == FE_REPLAY_DUP || mode == FE_REPLAY_FULL) {
+			/* 42: the id of the job the duplicate collides with */
+			pb_replay_request_answer(rq, mode == FE_REPLAY_DUP ?
+			    PB_REPLAY_DUPLICATE : PB_REPLAY_TABLE_FULL, 42);
+			free(cmd);
+			return;
+		}
 		pthread_mutex_lock(&bridge.lock);
 		memset(j, 0, sizeof(*j));
 		j->id = rq->id;
@@ -109,8 +139,10 @@ fe_on_cmd(struct pb_cmd *cmd, void *arg)
 		j->sent = 8;
 		j->acked = 4;
 		j->deleted = 4;
+		j->wait_s = rq->wait_s ? rq->wait_s : PB_REPLAY_WAIT_DEFAULT_S;
 		pthread_mutex_unlock(&bridge.lock);
-		free(rq);
+		if (mode != FE_REPLAY_HOLD)
+			pb_replay_request_answer(rq, PB_REPLAY_ACCEPTED, 0);
 	} else if (cmd->type == PB_CMD_PURGE) {
 		struct pb_purge_request *q = cmd->ptr;
 		int mode;
@@ -256,6 +288,8 @@ group_setup(void **state)
 	view.bridge = &bridge;
 
 	snprintf(cfg.address, sizeof(cfg.address), "127.0.0.1");
+	memcpy(cfg.token, TOKEN, sizeof(TOKEN) - 1);
+	cfg.token_len = sizeof(TOKEN) - 1;
 	if ((api = pb_api_start(&cfg, &view, err, sizeof(err))) == NULL)
 		fail_msg("pb_api_start: %s", err);
 	api_port = pb_api_port(api);
@@ -284,15 +318,19 @@ http_on(uint16_t port, const char *method, const char *path, const char *body,
     struct http_resp *r)
 {
 	size_t blen = body != NULL ? strlen(body) : 0;
-	size_t len = strlen(method) + strlen(path) + blen + 128;
+	size_t len = strlen(method) + strlen(path) + blen + 256;
 	char *req = malloc(len);
 	int n;
 
 	assert_non_null(req);
-	n = snprintf(req, len, "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n", method, path);
+	n = snprintf(req, len, "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n", method, path,
+	    (unsigned int)port);
+	if (send_token)
+		n += snprintf(req + n, len - (size_t)n, "Authorization: Bearer " TOKEN "\r\n");
+	if (body != NULL || strcmp(method, "GET") != 0)
+		n += snprintf(req + n, len - (size_t)n, "Content-Type: application/json\r\n");
 	if (body != NULL)
-		n += snprintf(req + n, len - (size_t)n, "Content-Type: application/json\r\n"
-		    "Content-Length: %zu\r\n", blen);
+		n += snprintf(req + n, len - (size_t)n, "Content-Length: %zu\r\n", blen);
 	n += snprintf(req + n, len - (size_t)n, "\r\n%s", body != NULL ? body : "");
 	if (http_exchange(AF_INET, port, req, (size_t)n, r) < 0)
 		fail_msg("HTTP %s %s failed", method, path);

@@ -61,6 +61,7 @@ static struct pb_view view = {
 };
 static struct pb_api *api; /* shared server, 127.0.0.1, kernel-chosen port */
 static uint16_t api_port;
+#define TOKEN "unit-test-token-0123456789"
 
 static void
 fill_source_stats(struct pb_source_stats *st, uint64_t base, int state)
@@ -113,6 +114,8 @@ api_cfg(struct pb_api_cfg *cfg, const char *address, uint16_t port)
 	cfg->port = port;
 	cfg->max_connections = 64;
 	cfg->timeout_s = 5;
+	memcpy(cfg->token, TOKEN, sizeof(TOKEN) - 1);
+	cfg->token_len = sizeof(TOKEN) - 1;
 }
 
 static void
@@ -122,17 +125,25 @@ http_raw(int family, uint16_t port, const char *req, size_t reqlen, struct http_
 		fail_msg("HTTP exchange with port %u failed", (unsigned int)port);
 }
 
+/* method path with a Host naming the server, and extra header lines. */
 static void
-http(const char *method, const char *path, struct http_resp *r)
+http_hdr(const char *method, const char *path, const char *extra, struct http_resp *r)
 {
-	size_t len = strlen(method) + strlen(path) + 64;
+	size_t len = strlen(method) + strlen(path) + strlen(extra) + 64;
 	char *req = malloc(len);
 	int n;
 
 	assert_non_null(req);
-	n = snprintf(req, len, "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+	n = snprintf(req, len, "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n%s\r\n", method,
+	    path, (unsigned int)api_port, extra);
 	http_raw(AF_INET, api_port, req, (size_t)n, r);
 	free(req);
+}
+
+static void
+http(const char *method, const char *path, struct http_resp *r)
+{
+	http_hdr(method, path, "", r);
 }
 
 static void
@@ -279,15 +290,31 @@ test_status(void **state)
 	up = json_real_value(json_object_get(r.json, "uptime_s"));
 	assert_true(up >= 2.5 && up < 600);
 	assert_string_equal(jstr(r.json, "started"), "2023-11-14T22:13:20.123Z");
-	assert_int_equal(jint(r.json, "epoch"), 1234567890123LL);
+	/* the run epoch numbers links: not for callers without the token */
+	assert_null(json_object_get(r.json, "epoch"));
 	assert_int_equal(jint(r.json, "sources"), 2);
 	assert_int_equal(jint(r.json, "sinks"), 2);
 	a = json_object_get(r.json, "api");
 	assert_true(json_is_object(a));
 	assert_true(jint(a, "requests") >= 1);
 	assert_true(jint(a, "errors") >= 0);
+	for (size_t i = 0; i < 6; i++) {
+		static const char *const keys[] = { "unauthorized", "forbidden",
+			"unsupported_media_type", "over_limit", "conflicts", "too_many" };
+		assert_true(jint(a, keys[i]) >= 0);
+	}
 	/* compact output */
 	assert_null(memchr(r.body, '\n', r.body_len));
+	http_resp_free(&r);
+
+	http_hdr("GET", "/api/v1/status", "Authorization: Bearer " TOKEN "\r\n", &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(jint(r.json, "epoch"), 1234567890123LL);
+	http_resp_free(&r);
+	/* a wrong token is no token */
+	http_hdr("GET", "/api/v1/status", "Authorization: Bearer " TOKEN "x\r\n", &r);
+	assert_int_equal(r.status, 200);
+	assert_null(json_object_get(r.json, "epoch"));
 	http_resp_free(&r);
 }
 
@@ -465,12 +492,10 @@ test_head(void **state)
 static void
 test_get_with_body(void **state)
 {
-	static const char req[] = "GET /api/v1/sources/eth0-in HTTP/1.0\r\n"
-	    "Content-Type: application/json\r\nContent-Length: 17\r\n\r\n"
-	    "{\"ignored\": true}";
 	struct http_resp r;
 
-	http_raw(AF_INET, api_port, req, sizeof(req) - 1, &r);
+	http_hdr("GET", "/api/v1/sources/eth0-in", "Content-Type: application/json\r\n"
+	    "Content-Length: 17\r\n\r\n{\"ignored\": true}", &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(jstr(r.json, "name"), "eth0-in");
 	http_resp_free(&r);
@@ -571,25 +596,31 @@ test_hostile_paths(void **state)
 static void
 test_large_body(void **state)
 {
-	static const char big[] = "POST /api/v1/status HTTP/1.0\r\n"
-	    "Content-Length: 1000000\r\n\r\n0123456789";
-	static const char chunk_head[] = "POST /api/v1/status HTTP/1.1\r\nHost: x\r\n"
-	    "Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
+	char big[512], chunk_head[512];
 	char *req;
 	size_t len, off;
 	struct http_resp r;
+	int n;
 
-	/* declared too large: refused before the upload */
-	http_raw(AF_INET, api_port, big, sizeof(big) - 1, &r);
+	/* declared too large: refused before the upload (a route that takes a body) */
+	n = snprintf(big, sizeof(big), "POST /api/v1/dlq/replay HTTP/1.0\r\n"
+	    "Host: 127.0.0.1:%u\r\nAuthorization: Bearer " TOKEN "\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n0123456789",
+	    (unsigned int)api_port);
+	http_raw(AF_INET, api_port, big, (size_t)n, &r);
 	assert_error(&r, 413, "request body too large");
 	http_resp_free(&r);
 
 	/* chunked, no length: cut off once it passes the cap */
-	len = sizeof(chunk_head) - 1 + 20 * (6 + 8192 + 2) + 5;
+	n = snprintf(chunk_head, sizeof(chunk_head), "POST /api/v1/dlq/replay HTTP/1.1\r\n"
+	    "Host: 127.0.0.1:%u\r\nAuthorization: Bearer " TOKEN "\r\n"
+	    "Content-Type: application/json\r\nConnection: close\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n", (unsigned int)api_port);
+	len = (size_t)n + 20 * (6 + 8192 + 2) + 5;
 	req = malloc(len + 1);
 	assert_non_null(req);
-	memcpy(req, chunk_head, sizeof(chunk_head) - 1);
-	off = sizeof(chunk_head) - 1;
+	memcpy(req, chunk_head, (size_t)n);
+	off = (size_t)n;
 	for (int i = 0; i < 20; i++) {
 		memcpy(req + off, "2000\r\n", 6);
 		memset(req + off + 6, 'x', 8192);
@@ -654,11 +685,14 @@ hammer_thread(void *arg)
 {
 	struct hammer *h = arg;
 
+	char req[128];
+	int n = snprintf(req, sizeof(req), "GET /api/v1/sources HTTP/1.0\r\n"
+	    "Host: localhost:%u\r\n\r\n", (unsigned int)api_port);
+
 	for (int i = 0; i < 25; i++) {
-		static const char req[] = "GET /api/v1/sources HTTP/1.0\r\n\r\n";
 		struct http_resp r;
 
-		if (http_exchange(AF_INET, api_port, req, sizeof(req) - 1, &r) == 0 &&
+		if (http_exchange(AF_INET, api_port, req, (size_t)n, &r) == 0 &&
 		    r.status == 200 &&
 		    json_array_size(json_object_get(r.json, "sources")) == 2)
 			h->ok++;
@@ -772,7 +806,7 @@ static void
 test_ipv6(void **state)
 {
 	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
-	static const char req[] = "GET /api/v1/status HTTP/1.0\r\n\r\n";
+	char req[128];
 	struct pb_api_cfg cfg;
 	struct pb_api *a;
 	char err[256] = "";
@@ -795,7 +829,9 @@ test_ipv6(void **state)
 		a = pb_api_start(&cfg, &view, err, sizeof(err));
 		if (a == NULL)
 			fail_msg("pb_api_start: %s", err);
-		http_raw(AF_INET6, pb_api_port(a), req, sizeof(req) - 1, &r);
+		snprintf(req, sizeof(req), "GET /api/v1/status HTTP/1.0\r\n"
+		    "Host: [::1]:%u\r\n\r\n", (unsigned int)pb_api_port(a));
+		http_raw(AF_INET6, pb_api_port(a), req, strlen(req), &r);
 		assert_int_equal(r.status, 200);
 		assert_int_equal(jint(r.json, "sinks"), 2);
 		http_resp_free(&r);

@@ -454,7 +454,7 @@ test_replay(void **state)
 		{ "{\"id_max\":99999999999999999999}", "line 1" },
 		{ "{\"since\":-3}", "since" },
 	};
-	struct pb_replay_request got;
+	struct fe_replay got;
 	struct http_resp r;
 	json_t *j, *f;
 	uint64_t id, id2, id3, next;
@@ -648,6 +648,137 @@ test_purge(void **state)
 	delete_ok("all=true", m_all);
 }
 
+/* ---- the engine's verdict: 409, 429, 504 ---- */
+
+static void
+set_replay_mode(int mode)
+{
+	pthread_mutex_lock(&fe_lock);
+	fe_replay_mode = mode;
+	pthread_mutex_unlock(&fe_lock);
+}
+
+static json_int_t
+api_counter(const char *key)
+{
+	struct http_resp r;
+	json_int_t v;
+
+	v = jint(json_object_get(get_ok("/api/v1/status", &r), "api"), key);
+	http_resp_free(&r);
+	return v;
+}
+
+static void
+test_replay_verdicts(void **state)
+{
+	struct pb_replay_request *held;
+	struct http_resp r;
+	json_int_t conflicts = api_counter("conflicts"), too_many = api_counter("too_many");
+	size_t before = replays_seen();
+	struct fe_replay got;
+	uint64_t end;
+
+	/* wait_s reaches the engine; out of range is a 400 */
+	post_replay("{\"peer\":\"lab-sg\",\"wait_s\":5}");
+	wait_replays(before + 1);
+	pthread_mutex_lock(&fe_lock);
+	got = fe_replays[before];
+	pthread_mutex_unlock(&fe_lock);
+	assert_int_equal(got.wait_s, 5);
+	expect_error("POST", "/api/v1/dlq/replay", "{\"wait_s\":0}", 400, "wait_s");
+	expect_error("POST", "/api/v1/dlq/replay", "{\"wait_s\":86401}", 400, "wait_s");
+	expect_error("POST", "/api/v1/dlq/replay", "{\"wait_s\":\"1\"}", 400, "wait_s");
+
+	/* the same target and filter as an active job: 409 naming it */
+	set_replay_mode(FE_REPLAY_DUP);
+	http("POST", "/api/v1/dlq/replay", "{\"peer\":\"lab-sg\"}", &r);
+	assert_int_equal(r.status, 409);
+	assert_int_equal(jint(r.json, "id"), 42);
+	assert_string_equal(jstr(r.json, "status"), "/api/v1/dlq/replays/42");
+	assert_non_null(strstr(jstr(r.json, "error"), "job 42"));
+	assert_false(http_header(&r, "Location", (char[8]){ 0 }, 8));
+	http_resp_free(&r);
+	/* a full job table: 429, never 202 */
+	set_replay_mode(FE_REPLAY_FULL);
+	expect_error("POST", "/api/v1/dlq/replay", "{}", 429, "64 replay jobs are active");
+	assert_int_equal(api_counter("conflicts"), conflicts + 1);
+	assert_int_equal(api_counter("too_many"), too_many + 1);
+
+	/* a silent engine: 504, then its late answer frees the request */
+	atomic_store(&api->purge_timeout_ms, 200);
+	set_replay_mode(FE_REPLAY_HOLD);
+	expect_error("POST", "/api/v1/dlq/replay", "{}", 504, "did not answer within 200 ms");
+	end = pb_mono_ns() + 10 * PB_NSEC_PER_SEC;
+	do {
+		pthread_mutex_lock(&fe_lock);
+		held = fe_replay_held;
+		fe_replay_held = NULL;
+		pthread_mutex_unlock(&fe_lock);
+		if (held == NULL)
+			usleep(1000);
+	} while (held == NULL && pb_mono_ns() < end);
+	assert_non_null(held);
+	pb_replay_request_answer(held, PB_REPLAY_ACCEPTED, 0);
+	atomic_store(&api->purge_timeout_ms, 0);
+	set_replay_mode(FE_REPLAY_ACCEPT);
+	pthread_mutex_lock(&bridge.lock);
+	memset(bridge.jobs, 0, sizeof(bridge.jobs));
+	pthread_mutex_unlock(&bridge.lock);
+}
+
+/* ---- link epochs and custody points need the token ---- */
+
+static void
+test_epochs_need_token(void **state)
+{
+	struct http_resp r;
+	json_t *arr, *o;
+	char hdr[128];
+
+	send_token = false;
+	arr = json_object_get(get_ok("/api/v1/peers", &r), "peers");
+	o = json_array_get(arr, 0); /* downstream */
+	assert_int_equal(jint(o, "records_sent"), 101);
+	assert_null(json_object_get(o, "next_seq"));
+	assert_null(json_object_get(o, "acked_seq"));
+	o = json_array_get(arr, 1); /* upstream */
+	assert_int_equal(jint(o, "records_received"), 201);
+	assert_null(json_object_get(o, "epoch"));
+	assert_null(json_object_get(o, "custody_seq"));
+	http_resp_free(&r);
+	o = get_ok("/api/v1/peers/lab-sg", &r);
+	assert_null(json_object_get(o, "epoch"));
+	assert_null(json_object_get(o, "custody_seq"));
+	http_resp_free(&r);
+	arr = json_object_get(get_ok("/api/v1/gaps", &r), "streams");
+	o = json_object_get(json_array_get(arr, 0), "origin");
+	assert_true(json_is_integer(json_object_get(o, "node")));
+	assert_null(json_object_get(o, "epoch"));
+	http_resp_free(&r);
+	arr = json_object_get(get_ok("/api/v1/dlq?limit=1", &r), "rows");
+	o = json_object_get(json_array_get(arr, 0), "origin");
+	assert_true(json_is_integer(json_object_get(o, "seq")));
+	assert_null(json_object_get(o, "epoch"));
+	http_resp_free(&r);
+	assert_null(json_object_get(get_ok("/api/v1/status", &r), "epoch"));
+	http_resp_free(&r);
+	/* guessing through the filter: refused */
+	http("GET", "/api/v1/gaps?epoch=77", NULL, &r);
+	assert_int_equal(r.status, 401);
+	assert_true(http_header(&r, "WWW-Authenticate", hdr, sizeof(hdr)));
+	http_resp_free(&r);
+	/* and no change without it */
+	expect_error("POST", "/api/v1/dlq/replay", "{}", 401, "bearer token");
+	expect_error("DELETE", "/api/v1/dlq?all=true", NULL, 401, "bearer token");
+	send_token = true;
+
+	o = json_object_get(json_array_get(json_object_get(get_ok("/api/v1/peers", &r),
+	    "peers"), 1), "epoch");
+	assert_int_equal(json_integer_value(o), 210);
+	http_resp_free(&r);
+}
+
 /* ---- a node without a tunnel, or without a DLQ / engine ---- */
 
 static void
@@ -656,7 +787,8 @@ test_no_tunnel(void **state)
 	struct pb_bridge b2 = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct pb_view v2 = { .node_id = 3 };
 	struct pb_api_cfg cfg = { .enabled = true, .address = "127.0.0.1",
-		.max_connections = 8, .timeout_s = 5 };
+		.max_connections = 8, .timeout_s = 5, .token = TOKEN,
+		.token_len = sizeof(TOKEN) - 1 };
 	struct pb_gaps *g2;
 	struct pb_api *a2;
 	struct http_resp r;
@@ -738,6 +870,19 @@ test_bridge(void **state)
 	assert_int_equal(q->refs, 1);
 	pb_purge_request_put(q);
 	pb_purge_request_put(NULL);
+
+	/* replay requests: the same two owners, and the verdict */
+	struct pb_replay_request *rq = pb_replay_request_new();
+
+	assert_non_null(rq);
+	assert_int_equal(rq->refs, 2);
+	pb_replay_request_answer(rq, PB_REPLAY_DUPLICATE, 9);
+	assert_int_equal(rq->refs, 1);
+	assert_true(rq->done);
+	assert_int_equal(rq->verdict, PB_REPLAY_DUPLICATE);
+	assert_int_equal(rq->existing, 9);
+	pb_replay_request_put(rq);
+	pb_replay_request_put(NULL);
 }
 
 int
@@ -749,6 +894,8 @@ main(void)
 		cmocka_unit_test(test_gaps),
 		cmocka_unit_test(test_dlq_list),
 		cmocka_unit_test(test_replay),
+		cmocka_unit_test(test_replay_verdicts),
+		cmocka_unit_test(test_epochs_need_token),
 		cmocka_unit_test(test_no_tunnel),
 		cmocka_unit_test(test_purge),
 	};

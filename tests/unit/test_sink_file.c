@@ -562,7 +562,7 @@ static void
 test_custody_latency(void **state)
 {
 	struct ctx *c = *state;
-	uint64_t worst = 0;
+	uint64_t dts[10], worst = 0;
 
 	c->tokens = true;
 	c->verify = 60;
@@ -572,11 +572,20 @@ test_custody_latency(void **state)
 		uint64_t t0 = pb_mono_ns();
 		feed(c, i, i + 1, 60);
 		wait_custody(c, i + 1, 1000);
-		uint64_t dt = pb_mono_ns() - t0;
-		worst = dt > worst ? dt : worst;
+		dts[i] = pb_mono_ns() - t0;
+		worst = dts[i] > worst ? dts[i] : worst;
 	}
-	print_message("custody latency: worst %.1f ms\n", (double)worst / 1e6);
-	assert_true(worst < 50 * PB_NSEC_PER_MSEC);
+	/* A lone record must not wait for the 100 ms flush tick. The median,
+	 * not the worst: a busy machine may deschedule the writer once. */
+	for (int i = 1; i < 10; i++)
+		for (int j = i; j > 0 && dts[j - 1] > dts[j]; j--) {
+			uint64_t t = dts[j];
+			dts[j] = dts[j - 1];
+			dts[j - 1] = t;
+		}
+	print_message("custody latency: median %.1f ms, worst %.1f ms\n", (double)dts[5] / 1e6,
+	    (double)worst / 1e6);
+	assert_true(dts[5] < 50 * PB_NSEC_PER_MSEC);
 	assert_int_equal(c->progress_calls, 10);
 	close_sink(c);
 }
