@@ -185,24 +185,17 @@ atk_refused_all() {
 # atk_counter_moved NAME FIELD BEFORE WHAT: fails unless
 # .tunnel.refused.FIELD went above BEFORE within 5 s (snapshots lag 250 ms).
 atk_counter_moved() {
-	local name=$1 field=$2 before=$3 what=$4 n=0 v
+	local name=$1 field=$2 before=$3 what=$4 v end=$(($(date +%s%N) + 5000000000))
 	while :; do
 		v=$(pb_node_jq "$name" /api/v1/peers ".tunnel.refused.$field" || echo "?")
 		[ "$v" = "?" ] || [ "$v" -le "$before" ] || break
-		n=$((n + 1))
-		if [ "$n" -gt 50 ]; then
+		if [ "$(date +%s%N)" -gt "$end" ]; then
 			atk_fail "$what: $name's refused.$field stayed at $v (was $before): $(atk_refused_all "$name")"
 			return 0
 		fi
 		sleep 0.1
 	done
 	pb_log "$what: $name refused.$field $before -> $v"
-}
-
-# atk_up_field NAME NODE FIELD: FIELD of NAME's upstream entry for NODE
-# ("" when there is none).
-atk_up_field() {
-	pb_node_json "$1" /api/v1/peers "[.peers[] | select(.node.id == $2 and .direction == \"upstream\") | .$3] | first // \"\""
 }
 
 # atk_pyjson NAME PATH EXPR: EXPR evaluated by Python on the JSON of GET

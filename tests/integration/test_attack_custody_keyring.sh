@@ -19,7 +19,7 @@ atk_init
 N=60000
 "$PBGEN" --count $N --sizes 64,200 --seed 102 -o "$T/in.pcap"
 atk_col_conf </dev/null
-atk_edge_conf "$T/in.pcap" 5000 </dev/null
+atk_edge_conf "$T/in.pcap" 4000 </dev/null
 
 pb_node col
 pb_node edge -x
@@ -43,7 +43,7 @@ except pbwire.PeerError as e:
     sys.exit(0)
 print("handshake=ok resume=%d" % info.resume_seq)
 l.send_dlq_notice(info.resume_seq + 1, pbwire.U64_MAX - 1, 1)
-closed, err, seen = l.wait_close(4)
+closed, err, seen = l.wait_close(2)
 acks = [m.link_seq for m in seen if m.type == pbwire.ACK]
 print("closed=%d error=%s acked_beyond=%d" % (closed, err.code_name if err else "none",
                                              any(a > c0 for a in acks)))
@@ -66,6 +66,7 @@ pb_log "2. node 7777 (not in the keyring): $out"
 atk_counter_moved col unknown_node "$un0" "HELLO from an unknown node"
 
 auth0=$(atk_tunnel col auth_failures)
+pb_alive "${PB_NODE_PID[edge]}" || fail "the edge finished before step 3 (too slow a run?)"
 pb_node_kill edge STOP
 pb_log "edge frozen (SIGSTOP)"
 pb_wait_until 10 "the collector to drop node 1's link (heartbeat timeout)" \

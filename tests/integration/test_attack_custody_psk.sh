@@ -53,7 +53,8 @@ except pbwire.PeerError as e:
     print("handshake=refused code=%s" % e.name)
     sys.exit(0)
 env = {"resume": info.resume_seq, "U64_MAX": pbwire.U64_MAX}
-l.send_dlq_notice(eval(sys.argv[3], env), eval(sys.argv[4], env), 1)
+l.send_dlq_notice(min(eval(sys.argv[3], env), pbwire.U64_MAX),
+                  min(eval(sys.argv[4], env), pbwire.U64_MAX), 1)
 closed, err, seen = l.wait_close(4)
 acks = [m.link_seq for m in seen if m.type == pbwire.ACK]
 print("handshake=ok resume=%d closed=%d error=%s max_ack=%d acked_beyond=%d" % (
