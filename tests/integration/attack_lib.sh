@@ -14,9 +14,10 @@
 # true. The keys reach the Python snippets as hex in ATK_KEY_EDGE (what
 # node 1 uses towards node 100) and ATK_KEY_ATK (what node 5004 uses).
 #
-# PB_ATTACK_LEGACY=1 writes the configuration a daemon from before the
+# PB_ATTACK_LEGACY=1 writes the auth configuration a daemon from before the
 # keyring/limits work understands (psk_file alone, shared by all), so the
-# same attacks can be replayed against it to see what they did. With it
+# same attacks can be replayed against it to see what they did (with a
+# lib.sh of its time too: today's gives every node an api.token_file). With it
 # (or PB_ATTACK_DEMO=1) a failed check is reported and the test goes on,
 # so that the whole damage is measured; the test still fails at its end.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"

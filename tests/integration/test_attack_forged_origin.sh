@@ -85,6 +85,7 @@ so0=$(atk_refused col stream_owned)
 out=$(forge B) || fail "attacker script failed: $out"
 pb_log "B. 3000 records claiming origin 1 via hop 5004: $out"
 [ "$(atk_field "$out" error)" != none ] || atk_fail "B: records of a stream owned by node 1's link were not refused with an ERROR: $out"
+[ "$(atk_field "$out" closed)" = 1 ] || atk_fail "B: the collector did not close the forging link"
 [ "$(atk_field "$out" max_ack)" = 0 ] || atk_fail "B: the collector acknowledged forged records up to link seq $(atk_field "$out" max_ack)"
 atk_counter_moved col stream_owned "$so0" "B: node 1's stream sent by node 5004 while node 1 is up"
 
