@@ -129,7 +129,7 @@ pb_log "collector: $(atk_refused_all col)"
 atk_col_stop
 atk_outputs
 pb_log "${#ATK_OUTS[@]} output file(s)"
-bad_shb=0 bad_epb=0 ex_shb= ex_epb=
+bad_shb=0 bad_epb=0 ex_shb='' ex_epb=''
 for f in "${ATK_OUTS[@]}"; do
 	c=$(capinfos -k "$f" 2>/dev/null | sed -n 's/^Capture comment: *//p')
 	case "; ${c#nodes: };" in
