@@ -16,7 +16,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/attack_lib.sh"
 
 atk_init
-N=40000
+N=80000
 "$PBGEN" --count $N --sizes 64,128 --seed 103 -o "$T/in.pcap"
 atk_col_conf </dev/null
 atk_edge_conf "$T/in.pcap" 4000 </dev/null
@@ -84,6 +84,9 @@ atk_up_state_is col 1 up || atk_fail "B: node 1's link is not up (edge done alre
 so0=$(atk_refused col stream_owned)
 out=$(forge B) || fail "attacker script failed: $out"
 pb_log "B. 3000 records claiming origin 1 via hop 5004: $out"
+nxt=$(($(atk_field "$out" first_seq) - 8000))
+[ "$nxt" -le $((N - 2000)) ] ||
+    fail "B: the edge was (nearly) done before B (next origin seq $nxt of $N): the test ran too slowly to attack a live stream"
 [ "$(atk_field "$out" error)" != none ] || atk_fail "B: records of a stream owned by node 1's link were not refused with an ERROR: $out"
 [ "$(atk_field "$out" closed)" = 1 ] || atk_fail "B: the collector did not close the forging link"
 [ "$(atk_field "$out" max_ack)" = 0 ] || atk_fail "B: the collector acknowledged forged records up to link seq $(atk_field "$out" max_ack)"
