@@ -45,7 +45,7 @@
 
 enum file_entry_kind {
 	ENT_PACKET = 1,
-	ENT_OVERSIZE,   /* frame above max_frame: header only */
+	ENT_OVERSIZE,   /* caplen above max_frame: header only, origlen = caplen */
 	ENT_LOOP_END,   /* a pass completed */
 	ENT_WARN,       /* read error that ended a pass; data = message */
 	ENT_ERROR,      /* fatal; data = message */
@@ -153,7 +153,7 @@ reader_signal(struct file_capture *fc)
 	if (atomic_exchange(&fc->engine_idle, 0)) {
 		uint64_t one = 1;
 		if (write(fc->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			log_warn("capture", "capture '%s': eventfd write", fc->base.name);
+			log_warn_rl("capture", "capture '%s': eventfd write", fc->base.name);
 	}
 }
 
@@ -321,10 +321,11 @@ file_reader(void *arg)
 			n++;
 			if (!reader_pace(fc, &pc, ts, first_ts))
 				goto out;
+			/* Only what is in the file counts: a frame its capture cut
+			 * short (snaplen) is carried with its caplen and origlen. */
 			bool ok;
-			if (h->len > fc->base.max_frame || h->caplen > fc->base.max_frame)
-				ok = reader_push(fc, ENT_OVERSIZE,
-				    h->len > h->caplen ? h->len : h->caplen, ts, NULL, 0);
+			if (h->caplen > fc->base.max_frame)
+				ok = reader_push(fc, ENT_OVERSIZE, h->caplen, ts, NULL, 0);
 			else
 				ok = reader_push(fc, ENT_PACKET, h->len, ts, data, h->caplen);
 			if (!ok)
@@ -391,7 +392,7 @@ file_kick(struct file_capture *fc)
 {
 	uint64_t one = 1;
 	if (write(fc->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_warn("capture", "capture '%s': eventfd write", fc->base.name);
+		log_warn_rl("capture", "capture '%s': eventfd write", fc->base.name);
 }
 
 static void
@@ -452,8 +453,9 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 			pb_counter_add(&st->loops_done, 1);
 			break;
 		case ENT_WARN:
+			/* Once per pass of a file looping forever: rate limited. */
 			pb_counter_add(&st->read_errors, 1);
-			log_warnx("capture", "%s (ending this pass)", (const char *)(e + 1));
+			log_warnx_rl("capture", "%s (ending this pass)", (const char *)(e + 1));
 			break;
 		case ENT_ERROR:
 			pb_counter_add(&st->read_errors, 1);
@@ -501,7 +503,7 @@ file_readable(struct pb_loop *loop, int fd, uint32_t events, void *arg)
 	bool more;
 
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_warn("capture", "capture '%s': eventfd read", fc->base.name);
+		log_warn_rl("capture", "capture '%s': eventfd read", fc->base.name);
 	if (fc->base.state == PB_SOURCE_FINISHED || fc->base.state == PB_SOURCE_FAILED)
 		return;
 	int announce = file_drain(fc, PB_CAPTURE_BUDGET, &more);
@@ -661,6 +663,7 @@ pb_capture_file_open(const struct pb_capture_cfg *cfg, const struct pb_capture_e
 	pthread_condattr_destroy(&ca);
 	snprintf(fc->path, sizeof(fc->path), "%s", cfg->file);
 	pb_capture_init(&fc->base, &file_ops, cfg, env);
+	fc->base.keep_snapped = true;
 	fc->rate = cfg->rate;
 	fc->pps = cfg->pps;
 	fc->loops = cfg->loop;

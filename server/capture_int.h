@@ -32,6 +32,7 @@ struct pb_capture {
 	bool fcs;
 	bool paused;
 	bool oversize_logged;
+	bool keep_snapped;      /* file: only caplen counts against max_frame */
 	int state;              /* enum pb_source_state */
 	uint16_t linktype;
 	uint32_t max_frame;     /* effective limit, <= PB_FRAME_CAP */
@@ -42,7 +43,9 @@ struct pb_capture {
 void pb_capture_init(struct pb_capture *cap, const struct pb_capture_ops *ops,
     const struct pb_capture_cfg *cfg, const struct pb_capture_env *env);
 void pb_capture_set_state(struct pb_capture *cap, int state);
-/* Oversize check, trailers, stats, deliver. data is valid during the call. */
+/* Oversize check, trailers, stats, deliver. data is valid during the call.
+ * Oversize: caplen above max_frame, or origlen too unless keep_snapped
+ * (a file's frames cut by its snaplen are carried as they are). */
 void pb_capture_process(struct pb_capture *cap, const uint8_t *data, uint32_t caplen,
     uint32_t origlen, uint64_t ts_ns);
 /* A frame above max_frame: counted, never delivered. */

@@ -91,8 +91,10 @@ pb_capture_process(struct pb_capture *cap, const uint8_t *data, uint32_t caplen,
 	struct pb_source_stats *st = cap->env.stats;
 	struct pb_record *rec = &cap->rec;
 
-	if (origlen > cap->max_frame || caplen > cap->max_frame) {
-		pb_capture_oversize(cap, origlen > caplen ? origlen : caplen);
+	/* Live: the snaplen is max_frame + 1, so an origlen above max_frame is
+	 * a frame we did not get whole. A file's snaplen is the file's own. */
+	if (caplen > cap->max_frame || (!cap->keep_snapped && origlen > cap->max_frame)) {
+		pb_capture_oversize(cap, origlen > caplen && !cap->keep_snapped ? origlen : caplen);
 		return;
 	}
 	pb_record_reset(rec);

@@ -9,6 +9,7 @@
 #include "api.h"
 #include "config.h"
 #include "engine.h"
+#include "fdlimit.h"
 #include "log.h"
 
 #define DEFAULT_CONFIG PB_SYSCONFDIR "/packetbrokerd.conf"
@@ -94,6 +95,10 @@ main(int argc, char **argv)
 		log_warnx("main", "log.debug: no subsystem token in '%s'", cfg.log.debug);
 	if (debug && log_debug_enable(debug) < 0)
 		fatalx("main", "-d: no subsystem token in '%s'", debug);
+	/* Before anything opens descriptors: peers' connections get what the
+	 * configuration leaves. */
+	pb_fdlimit_init();
+	pb_fd_budget_init(pb_fd_reserve(&cfg));
 
 	char err[4096] = "";
 	struct pb_engine *engine = pb_engine_new(&cfg, err, sizeof(err));
@@ -124,5 +129,7 @@ main(int argc, char **argv)
 		pb_api_stop(api);
 	pb_engine_free(engine);
 	pb_config_free(&cfg);
+	/* Counts of rate-limited lines nobody reported yet. */
+	log_rl_flush(true);
 	return rc == 0 ? 0 : 1;
 }

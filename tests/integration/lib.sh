@@ -514,6 +514,13 @@ pb_dlq() {
 	fi
 }
 
+# pb_dlq_committed NAME: succeeds once NAME's DLQ writer has committed every
+# put it accepted (GET /dlq .stats.queued == 0), for pb_wait_until. GET /dlq
+# .total counts committed rows only: read it after this.
+pb_dlq_committed() {
+	pb_node_true "$1" /api/v1/dlq '.stats.queued == 0'
+}
+
 # pb_sink_packets NAME [SINK]: packets written by NAME's sink (the first).
 pb_sink_packets() {
 	if [ -n "${2:-}" ]; then

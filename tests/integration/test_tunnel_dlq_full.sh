@@ -34,6 +34,8 @@ pb_wait_until 20 "the edge's source to finish" \
 # Everything expires within resend.timeout of its capture.
 pb_wait_until 10 "every record to be in the DLQ or refused" \
     pb_node_true edge /api/v1/peers/col ".in_flight == 0 and .to_dlq + .dlq_refused == $N"
+# Rows count once committed: the writer may still hold accepted puts.
+pb_wait_until 30 "the DLQ's writer to commit what it accepted" pb_dlq_committed edge
 stats=$(pb_dlq edge -c .stats)
 peer=$(pb_node_json edge /api/v1/peers/col -c '{state, in_flight, to_dlq, dlq_refused, last_error}')
 pb_log "DLQ stats: $stats"

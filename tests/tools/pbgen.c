@@ -50,6 +50,7 @@ struct pbgen_opts {
 	uint64_t gap_ns;
 	uint64_t start_ts;
 	uint64_t seed;
+	uint32_t snaplen;   /* 0 = whole frames */
 	const char *out;
 	const char *trailer_log;
 };
@@ -476,6 +477,8 @@ pbgen_usage(FILE *f)
 	    "  --gap-ns N           timestamp spacing (default 1000)\n"
 	    "  --start-ts SEC       first timestamp (default 1700000000)\n"
 	    "  --seed S             PRNG seed (default 1)\n"
+	    "  --snaplen N          keep the first N bytes of each frame (caplen), its length\n"
+	    "                       stays in origlen, as a snaplen-limited capture has it\n"
 	    "  --trailer-log FILE   write 'index sec.nsec dev port flags' per trailer\n"
 	    "  -o FILE              output pcap (nanosecond, DLT_EN10MB); '-' = stdout\n");
 }
@@ -484,7 +487,7 @@ static int
 pbgen_options(int argc, char **argv, struct pbgen_opts *o)
 {
 	enum { O_COUNT = 256, O_SIZE, O_SIZES, O_MIX, O_VLAN, O_QINQ, O_FCS, O_TRAILERS,
-		O_GAP, O_START, O_SEED, O_TLOG };
+		O_GAP, O_START, O_SEED, O_TLOG, O_SNAPLEN };
 	static const struct option longopts[] = {
 		{ "count", required_argument, NULL, O_COUNT },
 		{ "size", required_argument, NULL, O_SIZE },
@@ -498,6 +501,7 @@ pbgen_options(int argc, char **argv, struct pbgen_opts *o)
 		{ "start-ts", required_argument, NULL, O_START },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "trailer-log", required_argument, NULL, O_TLOG },
+		{ "snaplen", required_argument, NULL, O_SNAPLEN },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -556,6 +560,11 @@ pbgen_options(int argc, char **argv, struct pbgen_opts *o)
 			break;
 		case O_TLOG:
 			o->trailer_log = optarg;
+			break;
+		case O_SNAPLEN:
+			if (pbgen_parse_u64(optarg, &v) < 0 || v == 0 || v > PBGEN_SNAPLEN)
+				goto bad;
+			o->snaplen = (uint32_t)v;
 			break;
 		case 'o':
 			o->out = optarg;
@@ -681,7 +690,7 @@ main(int argc, char **argv)
 	uint16_t ver[2] = { 2, 4 };
 	memcpy(h + 4, ver, sizeof ver);
 	memset(h + 8, 0, 8);
-	pbgen_put_u32(h + 16, PBGEN_SNAPLEN);
+	pbgen_put_u32(h + 16, o.snaplen ? o.snaplen : PBGEN_SNAPLEN);
 	pbgen_put_u32(h + 20, 1); /* DLT_EN10MB */
 	out.used = 24;
 
@@ -695,17 +704,18 @@ main(int argc, char **argv)
 		size_t len = pbgen_build(frame, &fr, o.fcs, i, &rng);
 		len = pbgen_finish(frame, len, &o, i, ts, &rng, tlog);
 
-		uint8_t *r = pbgen_reserve(&out, 16 + len);
+		size_t caplen = o.snaplen && len > o.snaplen ? o.snaplen : len;
+		uint8_t *r = pbgen_reserve(&out, 16 + caplen);
 		if (!r) {
 			fprintf(stderr, "pbgen: %s: write: %s\n", o.out, strerror(errno));
 			goto out;
 		}
 		pbgen_put_u32(r, (uint32_t)(ts / 1000000000ULL));
 		pbgen_put_u32(r + 4, (uint32_t)(ts % 1000000000ULL));
-		pbgen_put_u32(r + 8, (uint32_t)len);
+		pbgen_put_u32(r + 8, (uint32_t)caplen);
 		pbgen_put_u32(r + 12, (uint32_t)len);
-		memcpy(r + 16, frame, len);
-		out.used += 16 + len;
+		memcpy(r + 16, frame, caplen);
+		out.used += 16 + caplen;
 	}
 	if (pbgen_flush(&out) < 0 || fflush(out.f) != 0) {
 		fprintf(stderr, "pbgen: %s: write: %s\n", o.out, strerror(errno));
