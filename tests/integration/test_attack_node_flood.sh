@@ -54,16 +54,16 @@ nc0=$(atk_refused col node_cap)
 # the engine's last /peers snapshot (republished every 250 ms by the
 # engine thread: a busy engine lets it age).
 probe() {
-	local s e c age auth=()
+	local r age auth=()
 	[ ! -s "$T/col/api.token" ] || auth=(-H "Authorization: Bearer $(cat "$T/col/api.token")")
 	while :; do
-		s=$(date +%s%3N)
-		c=$(ip netns exec "$ATK_NS" curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
-		    "http://127.0.0.1:$ATK_COL_API/api/v1/status" || true)
-		e=$(date +%s%3N)
+		# curl's own time (the process start-up is not the daemon's).
+		r=$(ip netns exec "$ATK_NS" curl -s -o /dev/null -w '%{http_code} %{time_total}' \
+		    --max-time 1 "http://127.0.0.1:$ATK_COL_API/api/v1/status" || true)
 		age=$(ip netns exec "$ATK_NS" curl -s --max-time 1 "${auth[@]}" \
 		    "http://127.0.0.1:$ATK_COL_API/api/v1/peers" | jq -r '.generated_age_ms // -1' 2>/dev/null || true)
-		echo "$c $((e - s)) ${age:--1}"
+		set -- $r
+		echo "${1:-000} $(awk -v t="${2:-9}" 'BEGIN { printf "%d", t * 1000 }') ${age:--1}"
 		sleep 0.2
 	done
 }
