@@ -110,8 +110,8 @@ conf_check() { # FILE: packetbrokerd -t; output in $T/check.log, status 0/1
 	"$PBD" -t -c "$1" >"$T/check.log" 2>&1
 }
 mk_conf() { # NAME AUTHLINE
-	sed "s|^auth = .*|$2|" "$T/col/node.conf" >"$T/$1.conf"
-	echo "$T/$1.conf"
+	sed "s|^auth = .*|$2|" "$T/col/node.conf" >"$T/col/$1.conf"
+	echo "$T/col/$1.conf"
 }
 umask 077
 cp "$T/col.keyring" "$T/k.keyring"
