@@ -256,9 +256,9 @@ op_on_message(struct pb_link *link, const struct pb_wire_msg *m, void *arg)
 	    !pb_srcdir_node(c->e->dir, m->node.node_id)) {
 		/* The consumer's own name, for /peers; not announced onwards. */
 		struct pb_node_info n = { .node_id = m->node.node_id, .named_by = m->node.node_id };
-		snprintf(n.name, sizeof(n.name), "%.*s", (int)m->node.name.len, m->node.name.ptr);
-		snprintf(n.description, sizeof(n.description), "%.*s", (int)m->node.descr.len,
-		    m->node.descr.ptr);
+		pb_srcdir_copy_name(n.name, sizeof(n.name), m->node.name.ptr, m->node.name.len);
+		pb_srcdir_copy_name(n.description, sizeof(n.description), m->node.descr.ptr,
+		    m->node.descr.len);
 		if (pb_srcdir_set_node(c->e->dir, &n) < 0)
 			c->e->refused.node_cap++;
 	}

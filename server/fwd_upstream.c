@@ -139,8 +139,8 @@ upstream_learn_node(struct fwd_upstream *u, const struct pb_wire_node *m)
 {
 	struct pb_engine *e = u->e;
 	struct pb_node_info n = { .node_id = m->node_id, .named_by = u->node_id };
-	snprintf(n.name, sizeof(n.name), "%.*s", (int)m->name.len, m->name.ptr);
-	snprintf(n.description, sizeof(n.description), "%.*s", (int)m->descr.len, m->descr.ptr);
+	pb_srcdir_copy_name(n.name, sizeof(n.name), m->name.ptr, m->name.len);
+	pb_srcdir_copy_name(n.description, sizeof(n.description), m->descr.ptr, m->descr.len);
 	if (n.node_id == e->cfg->node.id)
 		return; /* our own announcement coming back through a loop */
 	const struct pb_node_info *cur = pb_srcdir_node(e->dir, n.node_id);
@@ -171,8 +171,8 @@ upstream_learn_source(struct fwd_upstream *u, const struct pb_wire_source *m)
 		.source_id = m->source_id,
 		.linktype = m->linktype,
 	};
-	snprintf(s.name, sizeof(s.name), "%.*s", (int)m->name.len, m->name.ptr);
-	snprintf(s.description, sizeof(s.description), "%.*s", (int)m->descr.len, m->descr.ptr);
+	pb_srcdir_copy_name(s.name, sizeof(s.name), m->name.ptr, m->name.len);
+	pb_srcdir_copy_name(s.description, sizeof(s.description), m->descr.ptr, m->descr.len);
 	if (s.node_id == e->cfg->node.id)
 		return;
 	const struct pb_source_info *cur = pb_srcdir_source(e->dir, s.node_id, s.source_id);
@@ -269,6 +269,13 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 
 	u->records_received++;
 	u->bytes_received += in->caplen;
+	if (seq >= FWD_SEQ_LIMIT) {
+		/* Even when it is the expected one (a notice reached 2^63 - 1). */
+		char why[96];
+		snprintf(why, sizeof(why), "link seq %" PRIu64 " out of range", seq);
+		upstream_refuse(u, &e->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
+		return;
+	}
 	if (seq < u->expected) {
 		u->link_duplicates++; /* resent after a resume: we have it */
 		return;
@@ -280,10 +287,7 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 		char why[160];
 		snprintf(why, sizeof(why), "link seq %" PRIu64 " ahead of the expected %" PRIu64
 		    " without DLQ_NOTICE", seq, u->expected);
-		if (seq >= FWD_SEQ_LIMIT)
-			upstream_refuse(u, &e->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
-		else
-			upstream_refuse(u, &e->refused.seq_jump, PB_WIRE_E_MALFORMED, why);
+		upstream_refuse(u, &e->refused.seq_jump, PB_WIRE_E_MALFORMED, why);
 		return;
 	}
 	if (!upstream_origin_ok(u, in))

@@ -94,6 +94,22 @@ source_key(uint32_t node_id, uint16_t source_id)
 	return (uint64_t)node_id << 16 | source_id;
 }
 
+void
+pb_srcdir_copy_name(char *dst, size_t dstlen, const char *src, size_t len)
+{
+	if (dstlen == 0)
+		return;
+	if (len >= dstlen) {
+		len = dstlen - 1;
+		/* Back over continuation bytes (10xxxxxx) to the start of the
+		 * character that does not fit, and drop it. */
+		while (len > 0 && ((unsigned char)src[len] & 0xc0) == 0x80)
+			len--;
+	}
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
 struct pb_srcdir *
 pb_srcdir_new_limited(size_t max_nodes, size_t max_sources)
 {

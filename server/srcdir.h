@@ -33,6 +33,11 @@ struct pb_source_info {
 
 struct pb_srcdir;
 
+/* Copies a UTF-8 name announced on the wire into dst (NUL-terminated),
+ * cut at a character boundary when longer than dst: a cut inside a
+ * character would leave invalid UTF-8, which the wire refuses to carry. */
+void pb_srcdir_copy_name(char *dst, size_t dstlen, const char *src, size_t len);
+
 /* Caps of 0 take the defaults above. */
 struct pb_srcdir *pb_srcdir_new_limited(size_t max_nodes, size_t max_sources);
 struct pb_srcdir *pb_srcdir_new(void);
