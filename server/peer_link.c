@@ -22,7 +22,7 @@
 /*
  * Connection state machine of the node-to-node tunnel (see peer_link.h
  * for the protocol rules and peer_link_int.h for the re-entrancy scheme):
- * handshake, heartbeats, receive path, reconnects and lifetime.
+ * handshake, heartbeats, message handling, reconnects and lifetime.
  */
 
 static int64_t on_conn_timer(struct pb_loop *loop, void *arg);
@@ -180,12 +180,8 @@ link_conn_end(struct pb_link *l, uint16_t code, const char *fmt, ...)
 	}
 }
 
-/* A refusal by us during the handshake or a decoding error. */
-static void
-proto_fail(struct pb_link *l, uint16_t code, const char *fmt, ...) PB_PRINTF(3, 4);
-
-static void
-proto_fail(struct pb_link *l, uint16_t code, const char *fmt, ...)
+void
+link_proto_fail(struct pb_link *l, uint16_t code, const char *fmt, ...)
 {
 	char why[200];
 	va_list ap;
@@ -211,8 +207,8 @@ on_hs_timer(struct pb_loop *loop, void *arg)
 }
 
 /* Connected: reset per-connection state and queue HELLO. */
-static void
-hs_start(struct pb_link *l)
+void
+link_hs_start(struct pb_link *l)
 {
 	struct pb_wire_msg m = { .type = PB_WIRE_T_HELLO };
 
@@ -260,13 +256,13 @@ on_hello(struct pb_link *l, const struct pb_wire_hello *h)
 	if (!l->named)
 		snprintf(l->st.name, sizeof(l->st.name), "node %u", h->node_id);
 	if (lo > hi) {
-		proto_fail(l, PB_WIRE_E_VERSION, "no common version (ours %u..%u, peer %u..%u)",
+		link_proto_fail(l, PB_WIRE_E_VERSION, "no common version (ours %u..%u, peer %u..%u)",
 		    PB_WIRE_MIN_VERSION, PB_WIRE_VERSION, h->min_version, h->max_version);
 		return;
 	}
 	l->st.version = (uint8_t)hi;
 	if (h->node_id == l->node_id) {
-		proto_fail(l, PB_WIRE_E_NODE_ID, "peer uses our node id %u", h->node_id);
+		link_proto_fail(l, PB_WIRE_E_NODE_ID, "peer uses our node id %u", h->node_id);
 		return;
 	}
 	unsigned f = h->flags & (PB_WIRE_HELLO_SEND | PB_WIRE_HELLO_RECV);
@@ -279,13 +275,13 @@ on_hello(struct pb_link *l, const struct pb_wire_hello *h)
 		    (l->accept_roles & PB_LINK_ROLE_BIT(l->st.role));
 	}
 	if (!ok) {
-		proto_fail(l, PB_WIRE_E_UNEXPECTED, "role mismatch (our flags 0x%x, peer's 0x%x)",
+		link_proto_fail(l, PB_WIRE_E_UNEXPECTED, "role mismatch (our flags 0x%x, peer's 0x%x)",
 		    l->hello_flags, h->flags);
 		return;
 	}
 	/* Our own challenge sent back: the peer wants us to MAC for it. */
 	if (CRYPTO_memcmp(h->nonce, l->nonce, sizeof(l->nonce)) == 0) {
-		proto_fail(l, PB_WIRE_E_AUTH, "peer reflected our HELLO nonce");
+		link_proto_fail(l, PB_WIRE_E_AUTH, "peer reflected our HELLO nonce");
 		return;
 	}
 	l->key = l->psk;
@@ -297,7 +293,7 @@ on_hello(struct pb_link *l, const struct pb_wire_hello *h)
 			return;
 		if (code != 0) {
 			l->quiet_end = true;
-			proto_fail(l, code, "node %u refused (%s)", h->node_id,
+			link_proto_fail(l, code, "node %u refused (%s)", h->node_id,
 			    pb_wire_errcode_name(code));
 			return;
 		}
@@ -357,7 +353,7 @@ on_auth(struct pb_link *l, const struct pb_wire_auth *a)
 		if (l->conn_gen != gen)
 			return;
 		if (code != 0) {
-			proto_fail(l, code, "node %u refused (%s)", l->peer.node_id,
+			link_proto_fail(l, code, "node %u refused (%s)", l->peer.node_id,
 			    pb_wire_errcode_name(code));
 			return;
 		}
@@ -439,8 +435,8 @@ on_heartbeat(struct pb_link *l, const struct pb_wire_heartbeat *h)
 	link_cq_put(l, &m, true);
 }
 
-static void
-handle_msg(struct pb_link *l, const struct pb_wire_msg *msg)
+void
+link_handle_msg(struct pb_link *l, const struct pb_wire_msg *msg)
 {
 	const char *tn = pb_wire_type_name(msg->type);
 
@@ -459,7 +455,7 @@ handle_msg(struct pb_link *l, const struct pb_wire_msg *msg)
 			[HS_WELCOME] = PB_WIRE_T_WELCOME,
 		};
 		if (msg->type != want[l->hs]) {
-			proto_fail(l, PB_WIRE_E_UNEXPECTED, "%s during the handshake, expected %s",
+			link_proto_fail(l, PB_WIRE_E_UNEXPECTED, "%s during the handshake, expected %s",
 			    tn, pb_wire_type_name(want[l->hs]));
 			return;
 		}
@@ -492,101 +488,12 @@ handle_msg(struct pb_link *l, const struct pb_wire_msg *msg)
 		break;
 	}
 	if (!ok) {
-		proto_fail(l, PB_WIRE_E_UNEXPECTED, "%s not allowed to a %s", tn,
+		link_proto_fail(l, PB_WIRE_E_UNEXPECTED, "%s not allowed to a %s", tn,
 		    pb_link_role_name(l->st.role));
 		return;
 	}
 	if (l->ops.on_message != NULL)
 		l->ops.on_message(l, msg, l->arg);
-}
-
-/* Decodes and handles every complete message in the rx buffer. */
-static void
-rx_dispatch(struct pb_link *l)
-{
-	uint64_t gen = l->conn_gen;
-	size_t off = 0;
-
-	while (off < l->rx_len) {
-		struct pb_wire_msg msg;
-		size_t used = 0;
-		char why[160] = "";
-		enum pb_wire_status st = pb_wire_decode(l->rx + off, l->rx_len - off, &msg, &used,
-		    why, sizeof(why));
-		if (st == PB_WIRE_NEED_MORE)
-			break;
-		if (st == PB_WIRE_ERROR) {
-			proto_fail(l, msg.errcode, "%s", why);
-			return;
-		}
-		off += used;
-		if (st == PB_WIRE_OK) {
-			handle_msg(l, &msg);
-		} else if (l->st.state == PB_LINK_HANDSHAKE) {
-			/* Spec 6.1: nothing but the handshake before it is done. */
-			proto_fail(l, PB_WIRE_E_UNEXPECTED, "optional message type %u during the"
-			    " handshake", (unsigned)msg.type);
-			return;
-		}
-		if (l->conn_gen != gen || l->closing)
-			return;
-		if (l->rx_paused)
-			break; /* the rest waits in the buffer until resumed */
-	}
-	if (off > 0) {
-		memmove(l->rx, l->rx + off, l->rx_len - off);
-		l->rx_len -= off;
-	}
-}
-
-static void
-rx_read(struct pb_link *l)
-{
-	uint64_t gen = l->conn_gen;
-	size_t budget = LINK_READ_BUDGET;
-
-	if (l->rx == NULL) {
-		l->rx_cap = PB_LINK_MIN_RX_BUFFER;
-		if ((l->rx = malloc(l->rx_cap)) == NULL) {
-			link_conn_end(l, PB_WIRE_E_INTERNAL, "out of memory");
-			return;
-		}
-	}
-	while (budget > 0 && !l->rx_paused) {
-		size_t room = l->rx_cap - l->rx_len;
-		if (room == 0)
-			return; /* a paused dispatch left a full buffer */
-		ssize_t r = read(l->fd, l->rx + l->rx_len, room);
-		if (r == 0) {
-			link_conn_end(l, 0, "connection closed by peer");
-			return;
-		}
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				link_conn_end(l, 0, "read: %s", strerror(errno));
-			return;
-		}
-		l->rx_len += (size_t)r;
-		l->st.bytes_in += (uint64_t)r;
-		l->last_rx = pb_loop_now(l->loop);
-		budget -= (size_t)r < budget ? (size_t)r : budget;
-		rx_dispatch(l);
-		if (l->conn_gen != gen || l->closing)
-			return;
-		if ((size_t)r < room)
-			return; /* drained: the next read would say EAGAIN */
-		/* A full read means a fast peer: read bigger chunks. */
-		if (l->rx_cap < l->rx_max) {
-			size_t cap = l->rx_cap * 2 < l->rx_max ? l->rx_cap * 2 : l->rx_max;
-			uint8_t *p = realloc(l->rx, cap);
-			if (p != NULL) {
-				l->rx = p;
-				l->rx_cap = cap;
-			}
-		}
-	}
 }
 
 static int64_t
@@ -607,53 +514,6 @@ on_conn_timer(struct pb_loop *loop, void *arg)
 		link_resolve_start(l);
 	link_leave(l);
 	return PB_TIMER_STOP;
-}
-
-void
-pb_link_pause_rx(struct pb_link *l, bool paused)
-{
-	if (l == NULL || l->rx_paused == paused)
-		return;
-	l->rx_paused = paused;
-	if (l->fd >= 0 && l->st.state != PB_LINK_CONNECTING &&
-	    pb_loop_mod_fd(l->loop, l->fd, (paused ? 0 : EPOLLIN) | (l->want_out ? EPOLLOUT : 0)) < 0)
-		log_warn("link", "peer %s: epoll_ctl", l->st.name);
-	if (!paused && l->rx_len > 0 && !l->closing) {
-		/* Messages that arrived while paused are handled now; the socket
-		 * is level-triggered, so unread bytes wake us again. */
-		link_enter(l);
-		rx_dispatch(l);
-		link_leave(l);
-	}
-}
-
-void
-link_on_fd(struct pb_loop *loop, int fd, uint32_t events, void *arg)
-{
-	struct pb_link *l = arg;
-	uint64_t gen = l->conn_gen;
-
-	link_enter(l);
-	if (l->st.state == PB_LINK_CONNECTING) {
-		int e = 0;
-		socklen_t elen = sizeof(e);
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) < 0)
-			e = errno;
-		if (e != 0) {
-			link_conn_end(l, 0, "connect: %s", strerror(e));
-		} else {
-			link_set_events(l, false); /* EPOLLIN only */
-			hs_start(l);
-		}
-	} else {
-		if (l->rx_paused && (events & (EPOLLERR | EPOLLHUP)))
-			link_conn_end(l, 0, "connection lost while paused");
-		else if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-			rx_read(l);
-		if ((events & EPOLLOUT) && l->conn_gen == gen && !l->closing)
-			link_tx_flush(l);
-	}
-	link_leave(l);
 }
 
 static struct pb_link *
@@ -767,7 +627,7 @@ pb_link_accept(struct pb_loop *loop, const struct pb_link_cfg *cfg, int fd,
 	}
 	l->t_hs = pb_loop_add_timer(loop, l->hs_ms * PB_NSEC_PER_MSEC, on_hs_timer, l);
 	/* HELLO is written on the first EPOLLOUT: no callback from in here. */
-	hs_start(l);
+	link_hs_start(l);
 	link_set_events(l, true);
 	if (l->st.state != PB_LINK_HANDSHAKE) {
 		snprintf(err, errlen, "link: %s", l->st.last_error);

@@ -12,8 +12,9 @@
 
 /*
  * Internals shared by peer_link.c (state machine: handshake, heartbeats,
- * receive, lifetime) and peer_link_io.c (send path, control queue,
- * connecting and name resolution, listener, accessors).
+ * lifetime), peer_link_rx.c (readiness events, receive path) and
+ * peer_link_io.c (send path, control queue, connecting and name
+ * resolution, listener, accessors).
  *
  * Re-entrancy: every entry from the loop or the API runs between
  * link_enter() and link_leave(); callbacks run at depth >= 1, so API calls
@@ -107,6 +108,15 @@ bool link_leave(struct pb_link *l);
  * schedule the reconnect or go CLOSED, and leave on_down pending.
  */
 void link_conn_end(struct pb_link *l, uint16_t code, const char *fmt, ...) PB_PRINTF(3, 4);
+/* A refusal by us during the handshake or a decoding error: counts a
+ * protocol error and ends the connection with ERROR(code). */
+void link_proto_fail(struct pb_link *l, uint16_t code, const char *fmt, ...) PB_PRINTF(3, 4);
+/* Connected: resets the per-connection state and queues HELLO. */
+void link_hs_start(struct pb_link *l);
+/* One decoded message: a handshake step, a heartbeat, or ops.on_message. */
+void link_handle_msg(struct pb_link *l, const struct pb_wire_msg *msg);
+
+/* peer_link_rx.c */
 void link_on_fd(struct pb_loop *loop, int fd, uint32_t events, void *arg);
 
 /* peer_link_io.c */
