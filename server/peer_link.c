@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "log.h"
 #include "peer_link_int.h"
+#include "tls.h"
 
 /*
  * Connection state machine of the node-to-node tunnel (see peer_link.h
@@ -36,6 +37,7 @@ link_free(struct pb_link *l)
 	free(l->rx);
 	free(l->cq);
 	free(l->host);
+	link_tls_release(l);
 	if (l->psk != NULL) {
 		pb_auth_cleanse(l->psk, l->psk_len);
 		free(l->psk);
@@ -110,6 +112,8 @@ link_conn_end(struct pb_link *l, uint16_t code, const char *fmt, ...)
 {
 	bool was_up = l->st.state == PB_LINK_UP;
 	char reason[sizeof(l->st.last_error)];
+	const uint8_t *last = NULL;
+	size_t last_len = 0;
 	va_list ap;
 
 	if (l->st.state != PB_LINK_CONNECTING && l->st.state != PB_LINK_HANDSHAKE && !was_up)
@@ -129,11 +133,17 @@ link_conn_end(struct pb_link *l, uint16_t code, const char *fmt, ...)
 		m.error.text.ptr = reason;
 		m.error.text.len = (uint16_t)strlen(reason);
 		if (link_cq_put(l, &m, true) == 0) {
-			ssize_t r = send(l->fd, l->cq + l->coff, l->clen - l->coff,
-			    MSG_NOSIGNAL | MSG_DONTWAIT);
-			(void)r;
+			if (l->tls_ctx != NULL) {
+				last = l->cq + l->coff; /* through TLS, below */
+				last_len = l->clen - l->coff;
+			} else {
+				ssize_t r = send(l->fd, l->cq + l->coff, l->clen - l->coff,
+				    MSG_NOSIGNAL | MSG_DONTWAIT);
+				(void)r;
+			}
 		}
 	}
+	link_tls_close(l, last, last_len);
 	if (l->fd >= 0) {
 		pb_loop_del_fd(l->loop, l->fd);
 		close(l->fd);
@@ -220,6 +230,9 @@ link_hs_start(struct pb_link *l)
 	l->auth_counted = false;
 	l->st.version = 0;
 	l->last_rx = pb_loop_now(l->loop);
+	/* HELLO waits in the control queue until TLS is up. */
+	if (l->tls_ctx != NULL && link_tls_start(l) != 0)
+		return;
 	if (pb_auth_nonce(l->nonce) != 0) {
 		link_conn_end(l, 0, "no random nonce (CSPRNG failure)");
 		return;
@@ -261,6 +274,14 @@ on_hello(struct pb_link *l, const struct pb_wire_hello *h)
 		return;
 	}
 	l->st.version = (uint8_t)hi;
+	/* TLS proved which node is there: the claim must be that node. */
+	if (l->ssl != NULL && h->node_id != l->tls_node) {
+		l->st.auth_failures++;
+		l->auth_counted = true;
+		link_conn_end(l, PB_WIRE_E_NODE_ID, "TLS: certificate names node %u, HELLO claims"
+		    " node %u", l->tls_node, h->node_id);
+		return;
+	}
 	if (h->node_id == l->node_id) {
 		link_proto_fail(l, PB_WIRE_E_NODE_ID, "peer uses our node id %u", h->node_id);
 		return;
@@ -323,9 +344,9 @@ go_up(struct pb_link *l)
 	l->st.connects++;
 	l->up_mono = pb_mono_ns();
 	l->t_hb = pb_loop_add_timer(l->loop, l->hb_ms * PB_NSEC_PER_MSEC, on_hb_timer, l);
-	log_info("link", "peer %s (%s): up, node %u, %s, protocol v%u%s", l->st.name,
+	log_info("link", "peer %s (%s): up, node %u, %s, protocol v%u%s%s", l->st.name,
 	    l->st.peer_addr, l->peer.node_id, pb_link_role_name(l->st.role), l->st.version,
-	    l->key_len > 0 ? ", authenticated" : "");
+	    l->ssl != NULL ? ", TLS" : "", l->key_len > 0 ? ", authenticated" : "");
 	if (l->ops.on_up != NULL)
 		l->ops.on_up(l, &l->peer, l->arg);
 	if (l->conn_gen == gen && l->st.role == PB_LINK_SENDER)
@@ -559,6 +580,11 @@ link_new(struct pb_loop *loop, const struct pb_link_cfg *cfg, const struct pb_li
 	if (l->rx_max < PB_LINK_MIN_RX_BUFFER)
 		l->rx_max = PB_LINK_MIN_RX_BUFFER;
 	l->accept_roles = (cfg->accept_roles & 3u) != 0 ? (cfg->accept_roles & 3u) : 3u;
+	if (cfg->tls != NULL) {
+		l->tls_ctx = pb_tls_ssl_ctx(cfg->tls);
+		SSL_CTX_up_ref(l->tls_ctx);
+		l->st.tls = true;
+	}
 	l->rng = pb_mono_ns() ^ (uint64_t)(uintptr_t)l ^ 0x9e3779b97f4a7c15ull;
 	return l;
 }

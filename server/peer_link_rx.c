@@ -12,8 +12,9 @@
 
 /*
  * Receive side of the node-to-node link: readiness events of the
- * connection's socket, reading, decoding and dispatching messages
- * (peer_link.c handles each), and the receiver's back-pressure.
+ * connection's socket (the TLS handshake first, when there is TLS),
+ * reading from the socket or through libssl, decoding and dispatching
+ * messages (peer_link.c handles each), and the receiver's back-pressure.
  */
 
 /* Decodes and handles every complete message in the rx buffer. */
@@ -68,21 +69,31 @@ rx_read(struct pb_link *l)
 			return;
 		}
 	}
-	while (budget > 0 && !l->rx_paused) {
+	/* Past the budget only for what libssl holds: the socket will not
+	 * wake us for it. */
+	while ((budget > 0 || link_tls_pending(l)) && !l->rx_paused) {
 		size_t room = l->rx_cap - l->rx_len;
+		bool drained;
+		ssize_t r;
 		if (room == 0)
 			return; /* a paused dispatch left a full buffer */
-		ssize_t r = read(l->fd, l->rx + l->rx_len, room);
-		if (r == 0) {
-			link_conn_end(l, 0, "connection closed by peer");
-			return;
-		}
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				link_conn_end(l, 0, "read: %s", strerror(errno));
-			return;
+		if (l->ssl != NULL) {
+			if ((r = link_tls_read(l, l->rx + l->rx_len, room, &drained)) <= 0)
+				return; /* nothing now, or ended (by link_tls_read) */
+		} else {
+			r = read(l->fd, l->rx + l->rx_len, room);
+			if (r == 0) {
+				link_conn_end(l, 0, "connection closed by peer");
+				return;
+			}
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN && errno != EWOULDBLOCK)
+					link_conn_end(l, 0, "read: %s", strerror(errno));
+				return;
+			}
+			drained = (size_t)r < room; /* the next read would say EAGAIN */
 		}
 		l->rx_len += (size_t)r;
 		l->st.bytes_in += (uint64_t)r;
@@ -91,8 +102,8 @@ rx_read(struct pb_link *l)
 		rx_dispatch(l);
 		if (l->conn_gen != gen || l->closing)
 			return;
-		if ((size_t)r < room)
-			return; /* drained: the next read would say EAGAIN */
+		if (drained)
+			return;
 		/* A full read means a fast peer: read bigger chunks. */
 		if (l->rx_cap < l->rx_max) {
 			size_t cap = l->rx_cap * 2 < l->rx_max ? l->rx_cap * 2 : l->rx_max;
@@ -114,11 +125,16 @@ pb_link_pause_rx(struct pb_link *l, bool paused)
 	if (l->fd >= 0 && l->st.state != PB_LINK_CONNECTING &&
 	    pb_loop_mod_fd(l->loop, l->fd, (paused ? 0 : EPOLLIN) | (l->want_out ? EPOLLOUT : 0)) < 0)
 		log_warn("link", "peer %s: epoll_ctl", l->st.name);
-	if (!paused && l->rx_len > 0 && !l->closing) {
+	if (!paused && (l->rx_len > 0 || link_tls_pending(l)) && !l->closing) {
 		/* Messages that arrived while paused are handled now; the socket
-		 * is level-triggered, so unread bytes wake us again. */
+		 * is level-triggered, so unread bytes wake us again, but bytes
+		 * libssl already holds do not. */
+		uint64_t gen = l->conn_gen;
 		link_enter(l);
-		rx_dispatch(l);
+		if (l->rx_len > 0)
+			rx_dispatch(l);
+		if (l->conn_gen == gen && !l->closing && link_tls_pending(l))
+			rx_read(l);
 		link_leave(l);
 	}
 }
@@ -140,13 +156,28 @@ link_on_fd(struct pb_loop *loop, int fd, uint32_t events, void *arg)
 		} else {
 			link_set_events(l, false); /* EPOLLIN only */
 			link_hs_start(l);
+			if (l->ssl != NULL && l->conn_gen == gen)
+				link_tls_handshake(l); /* ClientHello */
+		}
+	} else if (l->ssl != NULL && !l->tls_up) {
+		if (link_tls_handshake(l) == 1 && l->conn_gen == gen) {
+			link_tx_flush(l); /* HELLO */
+			/* The peer's HELLO may have come with its last flight. */
+			if (l->conn_gen == gen && !l->closing)
+				rx_read(l);
 		}
 	} else {
+		bool rd = events & (EPOLLIN | EPOLLERR | EPOLLHUP), wr = events & EPOLLOUT;
+		if (l->ssl != NULL) {
+			/* libssl may need the other direction to go on. */
+			rd = rd || (wr && l->tls_rd_want_out);
+			wr = wr || ((events & EPOLLIN) && l->tls_wr_want_in);
+		}
 		if (l->rx_paused && (events & (EPOLLERR | EPOLLHUP)))
 			link_conn_end(l, 0, "connection lost while paused");
-		else if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		else if (rd)
 			rx_read(l);
-		if ((events & EPOLLOUT) && l->conn_gen == gen && !l->closing)
+		if (wr && l->conn_gen == gen && !l->closing)
 			link_tx_flush(l);
 	}
 	link_leave(l);
