@@ -15,12 +15,14 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "tls.h"
 
+#include "config_test.h"
 #include "tls_test.h"
 
-/* The TLS identity: loading and checking cert, key and CA (server/tls.c)
- * and the node id rule. */
+/* The TLS identity: loading and checking cert, key and CA (server/tls.c),
+ * the node id rule, and the `auth` TLS keys (server/config_auth.c). */
 
 static char dir[PATH_MAX];
 static struct fx_id ca, ca2;
@@ -195,6 +197,86 @@ test_cert_node(void **state)
 	fx_free(&anon);
 }
 
+static void
+tls_conf(char *text, size_t len, const char *cert, const char *key, const char *caf,
+    const char *extra)
+{
+	fmt(text, len, "node = { id = 7; };\nlisten = { address = \"0.0.0.0\"; };\n"
+	    "auth = {\n tls_cert = \"%s\"; tls_key = \"%s\"; tls_ca = \"%s\";%s\n};\n", cert, key,
+	    caf, extra);
+}
+
+static void
+test_config(void **state)
+{
+	char text[4 * PATH_MAX], c[PATH_MAX], k[PATH_MAX], a[PATH_MAX], ring[PATH_MAX];
+	char conf[PATH_MAX], msg[2 * PATH_MAX];
+	struct pb_config cfg;
+	FILE *f;
+
+	(void)state;
+	fx_path(c, sizeof(c), dir, "n7", "crt");
+	fx_path(k, sizeof(k), dir, "n7", "key");
+	fx_path(a, sizeof(a), dir, "ca", "crt");
+	/* TLS alone is enough to listen on every address. */
+	tls_conf(text, sizeof(text), c, k, a, "");
+	load_ok(text, &cfg);
+	assert_non_null(cfg.tunnel.auth.tls);
+	assert_int_equal(pb_tls_node(cfg.tunnel.auth.tls), 7);
+	assert_string_equal(cfg.tunnel.auth.tls_key, k);
+	pb_config_free(&cfg);
+	assert_null(cfg.tunnel.auth.tls);
+
+	/* Paths relative to the configuration file. */
+	fmt(conf, sizeof(conf), "%s/node.conf", dir);
+	assert_non_null(f = fopen(conf, "w"));
+	tls_conf(text, sizeof(text), "n7.crt", "n7.key", "ca.crt", "");
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(load_file(conf, &cfg), 0);
+	assert_string_equal(cfg.tunnel.auth.tls_cert, c);
+	pb_config_free(&cfg);
+
+	/* Each problem on the line of the file it is about. */
+	tls_conf(text, sizeof(text), c, "", a, "");
+	load_bad(text, 3, "auth: TLS needs tls_cert, tls_key and tls_ca: tls_key is missing");
+	tls_conf(text, sizeof(text), c, c, a, "");
+	fmt(msg, sizeof(msg), "auth.tls_key: \"%s\": no PEM private key", c);
+	chmod(c, 0600);
+	load_bad(text, 4, msg);
+	tls_conf(text, sizeof(text), c, k, k, "");
+	load_bad(text, 4, "auth.tls_ca: \"");
+	tls_conf(text, sizeof(text), c, k, a, "");
+	text[strlen("node = { id = ")] = '8';
+	load_bad(text, 4, "auth.tls_cert: \"");
+	expect_report(4, "names node 7, but this node is node.id 8");
+
+	/* A shared key would let any holder claim any id: not with TLS. */
+	fmt(ring, sizeof(ring), "%s/psk", dir);
+	assert_non_null(f = fopen(ring, "w"));
+	fchmod(fileno(f), 0600);
+	fputs("0123456789abcdef0123\n", f);
+	fclose(f);
+	fmt(msg, sizeof(msg), " psk_file = \"%s\"; shared_psk = true;", ring);
+	tls_conf(text, sizeof(text), c, k, a, msg);
+	load_bad(text, 4, "auth.psk_file: contradicts auth.tls_cert");
+	tls_conf(text, sizeof(text), c, k, a, " allow_unauthenticated = true;");
+	load_bad(text, 4, "auth.allow_unauthenticated: contradicts tls_cert");
+
+	/* With per-node keys both are checked. */
+	fmt(ring, sizeof(ring), "%s/ring", dir);
+	assert_non_null(f = fopen(ring, "w"));
+	fchmod(fileno(f), 0600);
+	fputs("5 00112233445566778899aabbccddeeff\n", f);
+	fclose(f);
+	fmt(msg, sizeof(msg), " keyring = \"%s\";", ring);
+	tls_conf(text, sizeof(text), c, k, a, msg);
+	load_ok(text, &cfg);
+	assert_non_null(cfg.tunnel.auth.tls);
+	assert_int_equal(cfg.tunnel.auth.keyring.n, 1);
+	pb_config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -202,6 +284,7 @@ main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_cert_node),
+		cmocka_unit_test(test_config),
 	};
 	return cmocka_run_group_tests_name("tls", tests, setup, teardown);
 }
