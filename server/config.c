@@ -773,7 +773,7 @@ pb_config_free(struct pb_config *cfg)
 	free(cfg->tunnel.peers);
 	free(cfg->tunnel.upstreams);
 	free(cfg->tunnel.consumers);
-	pb_keyring_free(&cfg->tunnel.auth.keyring);
+	pb_cfg_auth_free(&cfg->tunnel);
 	/* The PSK is a secret: explicit_bzero() cannot be optimised away. */
 	explicit_bzero(cfg, sizeof(*cfg));
 }

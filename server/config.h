@@ -11,6 +11,8 @@
 #include "record.h"
 #include "trailer.h"
 
+struct pb_tls;
+
 /*
  * Configuration (libconfig syntax), documented in docs/configuration.md.
  * Loading collects every error with file:line; nothing is half-applied.
@@ -158,6 +160,11 @@ struct pb_tunnel_cfg {
 		bool allow_unauthenticated;/* required to listen on non-loopback without keys */
 		uint8_t psk[256];          /* loaded at config time (file must be readable) */
 		size_t psk_len;            /* 16..256 bytes; whitespace at the end stripped */
+		char tls_cert[PATH_MAX];   /* TLS: this node's certificate (+ chain), */
+		char tls_key[PATH_MAX];    /* its private key (a secret file), */
+		char tls_ca[PATH_MAX];     /* the CA of the peers' certificates */
+		struct pb_tls *tls;        /* all three loaded and checked at config
+		                              time (tls.h); NULL without TLS */
 	} auth;
 	struct {
 		uint32_t max_nodes;        /* node directory (default 1024) */

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "config_int.h"
 #include "keyring.h"
+#include "tls.h"
 
 /*
  * `auth`: how links prove who they are. Keys are read now, so that
@@ -16,6 +17,9 @@
  * daemon runs.
  *
  *   keyring = "FILE";        per-node keys: a node id is proven, not claimed
+ *   tls_cert = "FILE"; tls_key = "FILE"; tls_ca = "FILE";
+ *                            TLS with certificates that name the node id;
+ *                            with keyring too, both are checked
  *   psk_file = "FILE"; shared_psk = true;
  *                            one key for every node: any node that has it
  *                            can claim any node id, hence the explicit opt-in
@@ -73,16 +77,57 @@ cfg_keyring(struct pb_cfg_ctx *c, const config_setting_t *s, uint32_t self,
 		    t->auth.keyring_file);
 }
 
+/* All three TLS files or none; loaded now so that -t checks them. true
+ * when TLS is configured (even if a file was refused). */
+static bool
+cfg_tls(struct pb_cfg_ctx *c, const config_setting_t *g, uint32_t self,
+    struct pb_tunnel_cfg *t)
+{
+	static const char *const keys[] = { "tls_cert", "tls_key", "tls_ca" };
+	char *paths[] = { t->auth.tls_cert, t->auth.tls_key, t->auth.tls_ca };
+	int got[3], n = 0;
+	bool ok = true;
+
+	for (int i = 0; i < 3; i++) {
+		got[i] = pb_cfg_file(c, g, keys[i], paths[i], PATH_MAX, true);
+		n += got[i] != 0;
+		ok = ok && got[i] == 1;
+	}
+	if (n == 0)
+		return false;
+	for (int i = 0; i < 3; i++)
+		if (got[i] == 0)
+			pb_cfg_error(c, g, "TLS needs tls_cert, tls_key and tls_ca: %s is missing",
+			    keys[i]);
+	if (!ok)
+		return true;
+	char err[3 * PATH_MAX + 200];
+	enum pb_tls_file bad = PB_TLS_CERT;
+	t->auth.tls = pb_tls_new(paths[0], paths[1], paths[2], self, &bad, err, sizeof(err));
+	if (t->auth.tls == NULL)
+		pb_cfg_error(c, config_setting_get_member(g, keys[bad]), "%s", err);
+	return true;
+}
+
+void
+pb_cfg_auth_free(struct pb_tunnel_cfg *t)
+{
+	pb_keyring_free(&t->auth.keyring);
+	pb_tls_free(t->auth.tls);
+	t->auth.tls = NULL;
+}
+
 void
 pb_cfg_auth(struct pb_cfg_ctx *c, const config_setting_t *root, uint32_t self,
     struct pb_tunnel_cfg *t)
 {
 	static const char *const keys[] = { "keyring", "psk_file", "shared_psk",
-		"allow_unauthenticated", NULL };
+		"allow_unauthenticated", "tls_cert", "tls_key", "tls_ca", NULL };
 	const config_setting_t *g = pb_cfg_section(c, root, "auth", keys);
 	const config_setting_t *psk = g ? config_setting_get_member(g, "psk_file") : NULL;
 	const config_setting_t *kr = g ? config_setting_get_member(g, "keyring") : NULL;
 	const config_setting_t *where, *addr;
+	bool tls = false;
 
 	if (g != NULL) {
 		pb_cfg_bool(c, g, "allow_unauthenticated", &t->auth.allow_unauthenticated);
@@ -93,7 +138,12 @@ pb_cfg_auth(struct pb_cfg_ctx *c, const config_setting_t *root, uint32_t self,
 		if (pb_cfg_file(c, g, "psk_file", t->auth.psk_file, sizeof(t->auth.psk_file),
 		    true) == 1)
 			cfg_psk(c, psk, t);
+		tls = cfg_tls(c, g, self, t);
 	}
+	/* Certificates bind each node id; a shared key would undo that. */
+	if (tls && cfg_set(psk))
+		pb_cfg_error(c, psk, "contradicts auth.tls_cert: with TLS, use no key (the"
+		    " certificates identify the nodes) or auth.keyring (both are checked)");
 	if (cfg_set(kr) && cfg_set(psk))
 		pb_cfg_error(c, psk, "contradicts auth.keyring: use per-node keys or one shared"
 		    " key, not both");
@@ -103,10 +153,11 @@ pb_cfg_auth(struct pb_cfg_ctx *c, const config_setting_t *root, uint32_t self,
 		    " that");
 	if (t->auth.shared_psk && !cfg_set(psk))
 		pb_cfg_error(c, config_setting_get_member(g, "shared_psk"), "needs auth.psk_file");
-	if (cfg_set(kr) || cfg_set(psk)) {
+	if (cfg_set(kr) || cfg_set(psk) || tls) {
 		if (t->auth.allow_unauthenticated)
 			pb_cfg_error(c, config_setting_get_member(g, "allow_unauthenticated"),
-			    "contradicts %s: remove one of them", cfg_set(kr) ? "keyring" : "psk_file");
+			    "contradicts %s: remove one of them", cfg_set(kr) ? "keyring" :
+			    cfg_set(psk) ? "psk_file" : "tls_cert");
 		return;
 	}
 	if (!t->listen.enabled || t->auth.allow_unauthenticated ||

@@ -79,11 +79,14 @@ int pb_cfg_number(struct pb_cfg_ctx *c, const config_setting_t *g, const char *k
     double min, double max, double *out);
 /* config_tunnel.c: 127.0.0.0/8, ::1, localhost. */
 bool pb_cfg_is_loopback(const char *addr);
-/* config_auth.c: `auth` (keyring, psk_file + shared_psk, allow_unauthenticated). */
+/* config_auth.c: `auth` (keyring, psk_file + shared_psk, tls_cert + tls_key +
+ * tls_ca, allow_unauthenticated); pb_cfg_auth_free() wipes and frees what
+ * it loaded. */
 void pb_cfg_auth(struct pb_cfg_ctx *c, const config_setting_t *root, uint32_t self,
     struct pb_tunnel_cfg *t);
 /* config_api.c: the `api` section into cfg->api (the token file is read). */
 void pb_cfg_api(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config *cfg);
+void pb_cfg_auth_free(struct pb_tunnel_cfg *t);
 
 /* config_tunnel.c: the tunnel keys of the root group into cfg->tunnel, and
  * the check that the node has a source of records. Runs after captures. */

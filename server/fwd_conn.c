@@ -17,6 +17,7 @@
 #include "keyring.h"
 #include "log.h"
 #include "sink_file_recover.h"
+#include "tls.h"
 
 /*
  * Tunnel set-up: the link callbacks that attach a connection to its
@@ -538,6 +539,7 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 	lc->epoch = e->epoch;
 	lc->psk = tc->auth.psk_len ? tc->auth.psk : NULL;
 	lc->psk_len = tc->auth.psk_len;
+	lc->tls = tc->auth.tls;
 	lc->heartbeat_ms = (uint32_t)(tc->heartbeat_s * 1000.0);
 	lc->dead_after_ms = (uint32_t)(tc->dead_after_s * 1000.0);
 	lc->backoff_max_ms = 5000;
@@ -561,7 +563,10 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 	}
 	bool exposed = tc->listen.enabled && !is_loopback(tc->listen.address);
 	bool links = tc->listen.enabled || tc->npeers || tc->nupstreams;
-	if (links && tc->auth.keyring.n)
+	if (links && tc->auth.tls)
+		log_info("tunnel", "links use TLS 1.3, certificate %s (%s)%s", tc->auth.tls_cert,
+		    pb_tls_describe(tc->auth.tls), tc->auth.keyring.n ? ", and per-node keys" : "");
+	else if (links && tc->auth.keyring.n)
 		log_info("tunnel", "links authenticated with per-node keys (%zu in %s)",
 		    tc->auth.keyring.n, tc->auth.keyring_file);
 	else if (links && tc->auth.psk_len)

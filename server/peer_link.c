@@ -18,11 +18,12 @@
 #include "clock.h"
 #include "log.h"
 #include "peer_link_int.h"
+#include "tls.h"
 
 /*
  * Connection state machine of the node-to-node tunnel (see peer_link.h
  * for the protocol rules and peer_link_int.h for the re-entrancy scheme):
- * handshake, heartbeats, receive path, reconnects and lifetime.
+ * handshake, heartbeats, message handling, reconnects and lifetime.
  */
 
 static int64_t on_conn_timer(struct pb_loop *loop, void *arg);
@@ -36,6 +37,7 @@ link_free(struct pb_link *l)
 	free(l->rx);
 	free(l->cq);
 	free(l->host);
+	link_tls_release(l);
 	if (l->psk != NULL) {
 		pb_auth_cleanse(l->psk, l->psk_len);
 		free(l->psk);
@@ -110,6 +112,8 @@ link_conn_end(struct pb_link *l, uint16_t code, const char *fmt, ...)
 {
 	bool was_up = l->st.state == PB_LINK_UP;
 	char reason[sizeof(l->st.last_error)];
+	const uint8_t *last = NULL;
+	size_t last_len = 0;
 	va_list ap;
 
 	if (l->st.state != PB_LINK_CONNECTING && l->st.state != PB_LINK_HANDSHAKE && !was_up)
@@ -129,11 +133,17 @@ link_conn_end(struct pb_link *l, uint16_t code, const char *fmt, ...)
 		m.error.text.ptr = reason;
 		m.error.text.len = (uint16_t)strlen(reason);
 		if (link_cq_put(l, &m, true) == 0) {
-			ssize_t r = send(l->fd, l->cq + l->coff, l->clen - l->coff,
-			    MSG_NOSIGNAL | MSG_DONTWAIT);
-			(void)r;
+			if (l->tls_ctx != NULL) {
+				last = l->cq + l->coff; /* through TLS, below */
+				last_len = l->clen - l->coff;
+			} else {
+				ssize_t r = send(l->fd, l->cq + l->coff, l->clen - l->coff,
+				    MSG_NOSIGNAL | MSG_DONTWAIT);
+				(void)r;
+			}
 		}
 	}
+	link_tls_close(l, last, last_len);
 	if (l->fd >= 0) {
 		pb_loop_del_fd(l->loop, l->fd);
 		close(l->fd);
@@ -183,12 +193,8 @@ link_conn_end(struct pb_link *l, uint16_t code, const char *fmt, ...)
 	}
 }
 
-/* A refusal by us during the handshake or a decoding error. */
-static void
-proto_fail(struct pb_link *l, uint16_t code, const char *fmt, ...) PB_PRINTF(3, 4);
-
-static void
-proto_fail(struct pb_link *l, uint16_t code, const char *fmt, ...)
+void
+link_proto_fail(struct pb_link *l, uint16_t code, const char *fmt, ...)
 {
 	char why[200];
 	va_list ap;
@@ -214,8 +220,8 @@ on_hs_timer(struct pb_loop *loop, void *arg)
 }
 
 /* Connected: reset per-connection state and queue HELLO. */
-static void
-hs_start(struct pb_link *l)
+void
+link_hs_start(struct pb_link *l)
 {
 	struct pb_wire_msg m = { .type = PB_WIRE_T_HELLO };
 
@@ -227,6 +233,9 @@ hs_start(struct pb_link *l)
 	l->auth_counted = false;
 	l->st.version = 0;
 	l->last_rx = pb_loop_now(l->loop);
+	/* HELLO waits in the control queue until TLS is up. */
+	if (l->tls_ctx != NULL && link_tls_start(l) != 0)
+		return;
 	if (pb_auth_nonce(l->nonce) != 0) {
 		link_conn_end(l, 0, "no random nonce (CSPRNG failure)");
 		return;
@@ -263,13 +272,21 @@ on_hello(struct pb_link *l, const struct pb_wire_hello *h)
 	if (!l->named)
 		snprintf(l->st.name, sizeof(l->st.name), "node %u", h->node_id);
 	if (lo > hi) {
-		proto_fail(l, PB_WIRE_E_VERSION, "no common version (ours %u..%u, peer %u..%u)",
+		link_proto_fail(l, PB_WIRE_E_VERSION, "no common version (ours %u..%u, peer %u..%u)",
 		    PB_WIRE_MIN_VERSION, PB_WIRE_VERSION, h->min_version, h->max_version);
 		return;
 	}
 	l->st.version = (uint8_t)hi;
+	/* TLS proved which node is there: the claim must be that node. */
+	if (l->ssl != NULL && h->node_id != l->tls_node) {
+		l->st.auth_failures++;
+		l->auth_counted = true;
+		link_conn_end(l, PB_WIRE_E_NODE_ID, "TLS: certificate names node %u, HELLO claims"
+		    " node %u", l->tls_node, h->node_id);
+		return;
+	}
 	if (h->node_id == l->node_id) {
-		proto_fail(l, PB_WIRE_E_NODE_ID, "peer uses our node id %u", h->node_id);
+		link_proto_fail(l, PB_WIRE_E_NODE_ID, "peer uses our node id %u", h->node_id);
 		return;
 	}
 	unsigned f = h->flags & (PB_WIRE_HELLO_SEND | PB_WIRE_HELLO_RECV);
@@ -282,13 +299,13 @@ on_hello(struct pb_link *l, const struct pb_wire_hello *h)
 		    (l->accept_roles & PB_LINK_ROLE_BIT(l->st.role));
 	}
 	if (!ok) {
-		proto_fail(l, PB_WIRE_E_UNEXPECTED, "role mismatch (our flags 0x%x, peer's 0x%x)",
+		link_proto_fail(l, PB_WIRE_E_UNEXPECTED, "role mismatch (our flags 0x%x, peer's 0x%x)",
 		    l->hello_flags, h->flags);
 		return;
 	}
 	/* Our own challenge sent back: the peer wants us to MAC for it. */
 	if (CRYPTO_memcmp(h->nonce, l->nonce, sizeof(l->nonce)) == 0) {
-		proto_fail(l, PB_WIRE_E_AUTH, "peer reflected our HELLO nonce");
+		link_proto_fail(l, PB_WIRE_E_AUTH, "peer reflected our HELLO nonce");
 		return;
 	}
 	l->key = l->psk;
@@ -300,7 +317,7 @@ on_hello(struct pb_link *l, const struct pb_wire_hello *h)
 			return;
 		if (code != 0) {
 			l->quiet_end = true;
-			proto_fail(l, code, "node %u refused (%s)", h->node_id,
+			link_proto_fail(l, code, "node %u refused (%s)", h->node_id,
 			    pb_wire_errcode_name(code));
 			return;
 		}
@@ -330,9 +347,9 @@ go_up(struct pb_link *l)
 	l->st.connects++;
 	l->up_mono = pb_mono_ns();
 	l->t_hb = pb_loop_add_timer(l->loop, l->hb_ms * PB_NSEC_PER_MSEC, on_hb_timer, l);
-	log_info("link", "peer %s (%s): up, node %u, %s, protocol v%u%s", l->st.name,
+	log_info("link", "peer %s (%s): up, node %u, %s, protocol v%u%s%s", l->st.name,
 	    l->st.peer_addr, l->peer.node_id, pb_link_role_name(l->st.role), l->st.version,
-	    l->key_len > 0 ? ", authenticated" : "");
+	    l->ssl != NULL ? ", TLS" : "", l->key_len > 0 ? ", authenticated" : "");
 	if (l->ops.on_up != NULL)
 		l->ops.on_up(l, &l->peer, l->arg);
 	if (l->conn_gen == gen && l->st.role == PB_LINK_SENDER)
@@ -361,7 +378,7 @@ on_auth(struct pb_link *l, const struct pb_wire_auth *a)
 		if (l->conn_gen != gen)
 			return;
 		if (code != 0) {
-			proto_fail(l, code, "node %u refused (%s)", l->peer.node_id,
+			link_proto_fail(l, code, "node %u refused (%s)", l->peer.node_id,
 			    pb_wire_errcode_name(code));
 			return;
 		}
@@ -443,8 +460,8 @@ on_heartbeat(struct pb_link *l, const struct pb_wire_heartbeat *h)
 	link_cq_put(l, &m, true);
 }
 
-static void
-handle_msg(struct pb_link *l, const struct pb_wire_msg *msg)
+void
+link_handle_msg(struct pb_link *l, const struct pb_wire_msg *msg)
 {
 	const char *tn = pb_wire_type_name(msg->type);
 
@@ -463,7 +480,7 @@ handle_msg(struct pb_link *l, const struct pb_wire_msg *msg)
 			[HS_WELCOME] = PB_WIRE_T_WELCOME,
 		};
 		if (msg->type != want[l->hs]) {
-			proto_fail(l, PB_WIRE_E_UNEXPECTED, "%s during the handshake, expected %s",
+			link_proto_fail(l, PB_WIRE_E_UNEXPECTED, "%s during the handshake, expected %s",
 			    tn, pb_wire_type_name(want[l->hs]));
 			return;
 		}
@@ -496,101 +513,12 @@ handle_msg(struct pb_link *l, const struct pb_wire_msg *msg)
 		break;
 	}
 	if (!ok) {
-		proto_fail(l, PB_WIRE_E_UNEXPECTED, "%s not allowed to a %s", tn,
+		link_proto_fail(l, PB_WIRE_E_UNEXPECTED, "%s not allowed to a %s", tn,
 		    pb_link_role_name(l->st.role));
 		return;
 	}
 	if (l->ops.on_message != NULL)
 		l->ops.on_message(l, msg, l->arg);
-}
-
-/* Decodes and handles every complete message in the rx buffer. */
-static void
-rx_dispatch(struct pb_link *l)
-{
-	uint64_t gen = l->conn_gen;
-	size_t off = 0;
-
-	while (off < l->rx_len) {
-		struct pb_wire_msg msg;
-		size_t used = 0;
-		char why[160] = "";
-		enum pb_wire_status st = pb_wire_decode(l->rx + off, l->rx_len - off, &msg, &used,
-		    why, sizeof(why));
-		if (st == PB_WIRE_NEED_MORE)
-			break;
-		if (st == PB_WIRE_ERROR) {
-			proto_fail(l, msg.errcode, "%s", why);
-			return;
-		}
-		off += used;
-		if (st == PB_WIRE_OK) {
-			handle_msg(l, &msg);
-		} else if (l->st.state == PB_LINK_HANDSHAKE) {
-			/* Spec 6.1: nothing but the handshake before it is done. */
-			proto_fail(l, PB_WIRE_E_UNEXPECTED, "optional message type %u during the"
-			    " handshake", (unsigned)msg.type);
-			return;
-		}
-		if (l->conn_gen != gen || l->closing)
-			return;
-		if (l->rx_paused)
-			break; /* the rest waits in the buffer until resumed */
-	}
-	if (off > 0) {
-		memmove(l->rx, l->rx + off, l->rx_len - off);
-		l->rx_len -= off;
-	}
-}
-
-static void
-rx_read(struct pb_link *l)
-{
-	uint64_t gen = l->conn_gen;
-	size_t budget = LINK_READ_BUDGET;
-
-	if (l->rx == NULL) {
-		l->rx_cap = PB_LINK_MIN_RX_BUFFER;
-		if ((l->rx = malloc(l->rx_cap)) == NULL) {
-			link_conn_end(l, PB_WIRE_E_INTERNAL, "out of memory");
-			return;
-		}
-	}
-	while (budget > 0 && !l->rx_paused) {
-		size_t room = l->rx_cap - l->rx_len;
-		if (room == 0)
-			return; /* a paused dispatch left a full buffer */
-		ssize_t r = read(l->fd, l->rx + l->rx_len, room);
-		if (r == 0) {
-			link_conn_end(l, 0, "connection closed by peer");
-			return;
-		}
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				link_conn_end(l, 0, "read: %s", strerror(errno));
-			return;
-		}
-		l->rx_len += (size_t)r;
-		l->st.bytes_in += (uint64_t)r;
-		l->last_rx = pb_loop_now(l->loop);
-		budget -= (size_t)r < budget ? (size_t)r : budget;
-		rx_dispatch(l);
-		if (l->conn_gen != gen || l->closing)
-			return;
-		if ((size_t)r < room)
-			return; /* drained: the next read would say EAGAIN */
-		/* A full read means a fast peer: read bigger chunks. */
-		if (l->rx_cap < l->rx_max) {
-			size_t cap = l->rx_cap * 2 < l->rx_max ? l->rx_cap * 2 : l->rx_max;
-			uint8_t *p = realloc(l->rx, cap);
-			if (p != NULL) {
-				l->rx = p;
-				l->rx_cap = cap;
-			}
-		}
-	}
 }
 
 static int64_t
@@ -611,53 +539,6 @@ on_conn_timer(struct pb_loop *loop, void *arg)
 		link_resolve_start(l);
 	link_leave(l);
 	return PB_TIMER_STOP;
-}
-
-void
-pb_link_pause_rx(struct pb_link *l, bool paused)
-{
-	if (l == NULL || l->rx_paused == paused)
-		return;
-	l->rx_paused = paused;
-	if (l->fd >= 0 && l->st.state != PB_LINK_CONNECTING &&
-	    pb_loop_mod_fd(l->loop, l->fd, (paused ? 0 : EPOLLIN) | (l->want_out ? EPOLLOUT : 0)) < 0)
-		log_warn("link", "peer %s: epoll_ctl", l->st.name);
-	if (!paused && l->rx_len > 0 && !l->closing) {
-		/* Messages that arrived while paused are handled now; the socket
-		 * is level-triggered, so unread bytes wake us again. */
-		link_enter(l);
-		rx_dispatch(l);
-		link_leave(l);
-	}
-}
-
-void
-link_on_fd(struct pb_loop *loop, int fd, uint32_t events, void *arg)
-{
-	struct pb_link *l = arg;
-	uint64_t gen = l->conn_gen;
-
-	link_enter(l);
-	if (l->st.state == PB_LINK_CONNECTING) {
-		int e = 0;
-		socklen_t elen = sizeof(e);
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) < 0)
-			e = errno;
-		if (e != 0) {
-			link_conn_end(l, 0, "connect: %s", strerror(e));
-		} else {
-			link_set_events(l, false); /* EPOLLIN only */
-			hs_start(l);
-		}
-	} else {
-		if (l->rx_paused && (events & (EPOLLERR | EPOLLHUP)))
-			link_conn_end(l, 0, "connection lost while paused");
-		else if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-			rx_read(l);
-		if ((events & EPOLLOUT) && l->conn_gen == gen && !l->closing)
-			link_tx_flush(l);
-	}
-	link_leave(l);
 }
 
 static struct pb_link *
@@ -703,6 +584,11 @@ link_new(struct pb_loop *loop, const struct pb_link_cfg *cfg, const struct pb_li
 	if (l->rx_max < PB_LINK_MIN_RX_BUFFER)
 		l->rx_max = PB_LINK_MIN_RX_BUFFER;
 	l->accept_roles = (cfg->accept_roles & 3u) != 0 ? (cfg->accept_roles & 3u) : 3u;
+	if (cfg->tls != NULL) {
+		l->tls_ctx = pb_tls_ssl_ctx(cfg->tls);
+		SSL_CTX_up_ref(l->tls_ctx);
+		l->st.tls = true;
+	}
 	l->rng = pb_mono_ns() ^ (uint64_t)(uintptr_t)l ^ 0x9e3779b97f4a7c15ull;
 	return l;
 }
@@ -771,7 +657,7 @@ pb_link_accept(struct pb_loop *loop, const struct pb_link_cfg *cfg, int fd,
 	}
 	l->t_hs = pb_loop_add_timer(loop, l->hs_ms * PB_NSEC_PER_MSEC, on_hs_timer, l);
 	/* HELLO is written on the first EPOLLOUT: no callback from in here. */
-	hs_start(l);
+	link_hs_start(l);
 	link_set_events(l, true);
 	if (l->st.state != PB_LINK_HANDSHAKE) {
 		snprintf(err, errlen, "link: %s", l->st.last_error);

@@ -45,6 +45,17 @@
  * handshake (connect and name resolution included) must finish within
  * handshake_timeout_ms.
  *
+ * TLS (cfg.tls, see tls.h): right after the TCP connect, before HELLO,
+ * a TLS 1.3 handshake in which both sides present a certificate and
+ * verify the peer's against the CA; everything above then runs inside
+ * TLS, within the same handshake_timeout_ms. The peer's HELLO must claim
+ * the node id its certificate names, else ERROR node-id and
+ * auth_failures++. A refused or missing certificate on either side, and a
+ * plain (non-TLS) packetbroker peer, count as auth_failures, other TLS
+ * failures as protocol_errors. TLS proves the node id, so the AUTH MAC is
+ * then only checked when there is a key (keyring) as well: both must pass.
+ * Byte counters count the protocol's bytes, not TLS records.
+ *
  * Heartbeats: every heartbeat_ms each side sends HEARTBEAT {ts_ns = its
  * monotonic clock, echo_ns = 0}; a HEARTBEAT with echo_ns 0 is answered
  * at once with {ts_ns, echo_ns = the received ts_ns}, and such an answer
@@ -77,6 +88,7 @@
 
 struct pb_link;
 struct pb_listener;
+struct pb_tls;
 
 enum pb_link_role {
 	PB_LINK_SENDER = 0,   /* we send RECORDs and DLQ_NOTICEs, receive ACKs */
@@ -115,6 +127,9 @@ struct pb_link_cfg {
 	size_t rx_buffer;              /* rx buffer limit (grows from 256 KiB); 0 = 4 MiB */
 	unsigned accept_roles;         /* accepted links: PB_LINK_ROLE_BIT()s we
 	                                * may take; 0 = both */
+	const struct pb_tls *tls;      /* NULL = plain TCP; else TLS with
+	                                * certificates (tls.h); the link keeps
+	                                * its own reference to the context */
 };
 
 struct pb_link_ops {
@@ -163,6 +178,7 @@ struct pb_link_stats {
 	enum pb_link_state state;
 	enum pb_link_role role;        /* final once UP */
 	bool dialer;
+	bool tls;                      /* connections run over TLS */
 	uint8_t version;               /* negotiated, 0 before HELLO */
 	uint32_t peer_node;            /* 0 before the peer's HELLO */
 	uint64_t peer_epoch;
@@ -172,7 +188,7 @@ struct pb_link_stats {
 	uint64_t msgs_in, msgs_out;    /* msgs_out: data written + control queued */
 	uint64_t connects;             /* handshakes completed */
 	uint64_t reconnects;           /* dialer attempts after the first */
-	uint64_t auth_failures;        /* peer's MAC wrong, or peer refused ours */
+	uint64_t auth_failures;        /* peer's MAC or certificate wrong, or peer refused ours */
 	uint64_t protocol_errors;      /* undecodable input, handshake refusals, drops */
 	char name[128];
 	char peer_addr[64];            /* "192.0.2.1:5555", "[2001:db8::1]:5555" */

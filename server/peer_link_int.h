@@ -6,14 +6,20 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <openssl/ssl.h>
 
 #include "log.h"
 #include "peer_link.h"
 
 /*
  * Internals shared by peer_link.c (state machine: handshake, heartbeats,
- * receive, lifetime) and peer_link_io.c (send path, control queue,
- * connecting and name resolution, listener, accessors).
+ * lifetime), peer_link_rx.c (readiness events, receive path),
+ * peer_link_io.c (send path, control queue, connecting and name
+ * resolution, listener, accessors) and peer_link_tls.c (TLS handshake,
+ * reads and writes through libssl).
  *
  * Re-entrancy: every entry from the loop or the API runs between
  * link_enter() and link_leave(); callbacks run at depth >= 1, so API calls
@@ -82,6 +88,19 @@ struct pb_link {
 	size_t clen, coff, ccap;
 	struct tx_track track;
 	uint64_t rng;
+	/* TLS (peer_link_tls.c); tls_ctx NULL: plain TCP */
+	SSL_CTX *tls_ctx;    /* a reference of the link's own */
+	SSL *ssl;            /* this connection's session */
+	bool tls_up;         /* handshake done: HELLO and the rest may flow */
+	bool tls_peeked;     /* the peer's first bytes were checked for plain "PB" */
+	bool tls_dead;       /* libssl failed: no more calls on ssl */
+	bool tls_rd_want_out;/* SSL_read needs the socket writable */
+	bool tls_wr_want_in; /* SSL_write needs the socket readable */
+	int tls_kind;        /* what tls_err is: closed, auth or protocol */
+	uint32_t tls_node;   /* node id of the peer's verified certificate */
+	uint8_t *tls_out;    /* plaintext staged for SSL_write */
+	size_t tls_out_len, tls_out_off;
+	char tls_err[200];   /* a read failure held back behind the bytes before it */
 	struct pb_link_stats st;
 };
 
@@ -107,6 +126,15 @@ bool link_leave(struct pb_link *l);
  * schedule the reconnect or go CLOSED, and leave on_down pending.
  */
 void link_conn_end(struct pb_link *l, uint16_t code, const char *fmt, ...) PB_PRINTF(3, 4);
+/* A refusal by us during the handshake or a decoding error: counts a
+ * protocol error and ends the connection with ERROR(code). */
+void link_proto_fail(struct pb_link *l, uint16_t code, const char *fmt, ...) PB_PRINTF(3, 4);
+/* Connected: resets the per-connection state and queues HELLO. */
+void link_hs_start(struct pb_link *l);
+/* One decoded message: a handshake step, a heartbeat, or ops.on_message. */
+void link_handle_msg(struct pb_link *l, const struct pb_wire_msg *msg);
+
+/* peer_link_rx.c */
 void link_on_fd(struct pb_loop *loop, int fd, uint32_t events, void *arg);
 
 /* peer_link_io.c */
@@ -120,5 +148,27 @@ void link_tx_flush(struct pb_link *l);
 void link_connect(struct pb_link *l, const struct sockaddr *sa, socklen_t salen);
 void link_resolve_start(struct pb_link *l);
 void link_job_cancel(struct pb_link *l);
+
+/* peer_link_tls.c; every function that can end the connection says so.
+ * Creates this connection's session on l->fd. 0, or -1: ended. */
+int link_tls_start(struct pb_link *l);
+/* Drives the handshake: 1 done just now (l->tls_node set), 0 in
+ * progress (events set), -1 failed (ended, logged, counted). */
+int link_tls_handshake(struct pb_link *l);
+/* Like read(): > 0 bytes, 0 none now, -1 ended (end of file included).
+ * *drained: libssl wants more bytes from the socket. */
+ssize_t link_tls_read(struct pb_link *l, uint8_t *buf, size_t len, bool *drained);
+/* Like sendmsg(): bytes taken (staged or written), -1 with errno EAGAIN
+ * (l->tls_wr_want_in: waiting for readable), else ended. */
+ssize_t link_tls_writev(struct pb_link *l, const struct iovec *iov, int n);
+/* Writes the staged bytes: 0, or -1 as link_tls_writev. */
+int link_tls_flush(struct pb_link *l);
+/* libssl holds bytes, or a failure, that the socket will not signal. */
+bool link_tls_pending(const struct pb_link *l);
+/* For link_conn_end: best effort, never blocking, staged bytes, then last
+ * (ERROR), then close_notify; frees the session. No-op without one. */
+void link_tls_close(struct pb_link *l, const uint8_t *last, size_t len);
+/* For link_free: the session, the context reference, the buffer. */
+void link_tls_release(struct pb_link *l);
 
 #endif

@@ -274,6 +274,8 @@ link_tx_flush(struct pb_link *l)
 		link_leave(l);
 		return;
 	}
+	if (l->ssl != NULL && !l->tls_up)
+		return; /* the TLS handshake flushes when it is done */
 	while (l->fd >= 0 && (l->st.state == PB_LINK_HANDSHAKE || l->st.state == PB_LINK_UP)) {
 		struct iovec data[LINK_IOV], iov[LINK_IOV + 2];
 		int nd = 0, n = 0;
@@ -282,6 +284,12 @@ link_tx_flush(struct pb_link *l)
 
 		if (budget == 0) {
 			link_set_events(l, true); /* more may be pending: continue next wakeup */
+			return;
+		}
+		/* Staged TLS bytes go before anything new (and before idling). */
+		if (l->ssl != NULL && l->tls_out_len > 0 && link_tls_flush(l) < 0) {
+			if (errno == EAGAIN)
+				link_set_events(l, !l->tls_wr_want_in);
 			return;
 		}
 		if (l->st.state == PB_LINK_UP && l->st.role == PB_LINK_SENDER &&
@@ -314,14 +322,19 @@ link_tx_flush(struct pb_link *l)
 			link_set_events(l, false);
 			return;
 		}
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-		ssize_t w = sendmsg(l->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w;
+		if (l->ssl != NULL) {
+			w = link_tls_writev(l, iov, n);
+		} else {
+			struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+			w = sendmsg(l->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				link_set_events(l, true);
-			else
+				link_set_events(l, l->ssl == NULL || !l->tls_wr_want_in);
+			else if (l->conn_gen == gen) /* TLS failures end it themselves */
 				link_conn_end(l, 0, "write: %s", strerror(errno));
 			return;
 		}
@@ -356,7 +369,7 @@ link_tx_flush(struct pb_link *l)
 			}
 		}
 		if (uw < total) {
-			link_set_events(l, true);
+			link_set_events(l, l->ssl == NULL || !l->tls_wr_want_in);
 			return;
 		}
 	}

@@ -21,6 +21,7 @@
 #include "trailer.h"
 
 #include "config_test.h"
+#include "tls_test.h"
 
 /* Since the tunnel keys, a node needs a source of records. Tests about
  * other sections load their text with this one appended (own line, so the
@@ -200,6 +201,15 @@ test_doc_examples(void **state)
 	write_file(psk, "101 000102030405060708090a0b0c0d0e0f\n"
 	    "201 101112131415161718191a1b1c1d1e1f\n900 202122232425262728292a2b2c2d2e2f\n");
 	assert_int_equal(chmod(psk, 0600), 0);
+	/* The TLS example: tls/ca.crt and tls/node900.crt, .key. */
+	char tlsdir[PATH_MAX];
+	fmt(tlsdir, sizeof(tlsdir), "%s/tls", tmpl);
+	assert_int_equal(mkdir(tlsdir, 0700), 0);
+	struct fx_id ca = fx_ca("doc CA"), n900 = fx_node(&ca, 900, -60, 3600);
+	fx_write(tlsdir, "ca", &ca, NULL, 0600);
+	fx_write(tlsdir, "node900", &n900, NULL, 0600);
+	fx_free(&ca);
+	fx_free(&n900);
 	for (p = text; (p = strstr(p, "```\nnode =")) != NULL; p = end + 3) {
 		p += 4;
 		assert_non_null(end = strstr(p, "```"));
@@ -217,8 +227,14 @@ test_doc_examples(void **state)
 	unlink(psk);
 	fmt(psk, sizeof(psk), "%s/psk", tmpl);
 	unlink(psk);
+	static const char *const tls_files[] = { "ca.crt", "ca.key", "node900.crt", "node900.key" };
+	for (size_t i = 0; i < sizeof(tls_files) / sizeof(tls_files[0]); i++) {
+		fmt(psk, sizeof(psk), "%s/%s", tlsdir, tls_files[i]);
+		unlink(psk);
+	}
+	rmdir(tlsdir);
 	rmdir(tmpl);
-	assert_int_equal(nexamples, 5);
+	assert_int_equal(nexamples, 6);
 	free(text);
 }
 

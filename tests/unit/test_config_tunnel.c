@@ -856,7 +856,7 @@ test_bad_files(void **state)
 		{ 4, "peers[0].host: unknown key 'host' (valid keys: name, address, port, node)" },
 		{ 5, "upstreams.nmae: unknown key 'nmae' (valid keys: name, address, port, node)" },
 		{ 6, "auth.psk: unknown key 'psk' (valid keys: keyring, psk_file, shared_psk,"
-		    " allow_unauthenticated)" },
+		    " allow_unauthenticated, tls_cert, tls_key, tls_ca)" },
 		{ 7, "resend.timeout_s: unknown key 'timeout_s' (valid keys: timeout, buffer_mb)" },
 		{ 8, "dlq.size_mb: unknown key 'size_mb' (valid keys: path, max_mb, auto_replay,"
 		    " replay_rate)" },
