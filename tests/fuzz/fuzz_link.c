@@ -194,7 +194,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define RXCAP (512u << 10)
 #define PUMP_MAX 400
 
-/* ---- the engines' log: silent unless PB_FUZZ_LOG is set ---- */
+/*
+ * ---- the engines' log: silent unless PB_FUZZ_LOG is set ----
+ * Every function of log.h is defined here, so the archive's log.o is never
+ * linked in: a function added to log.h needs its stub here too.
+ */
 
 static bool log_verbose;
 
@@ -276,6 +280,8 @@ static const char *const op_names[16] = { "R_RECORD", "R_NOTICE", "R_NODE", "R_O
 	"R_SOURCE", "R_MISC", "R_CLOSE", "R_BATCH", "R_JUMP", "S_OPEN", "S_FEEDCLOSE", "S_FEED",
 	"S_NAME", "S_MISC", "S_CLOSE", "S_ACK" };
 
+static void remove_tmpdir(void);
+
 static void __attribute__((noreturn)) PB_PRINTF(1, 2)
 fail(const char *fmt, ...)
 {
@@ -285,6 +291,7 @@ fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	remove_tmpdir();
 	abort();
 }
 
@@ -462,15 +469,21 @@ rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 }
 
 static void
-engines_stop(bool remove_dir)
+remove_tmpdir(void)
+{
+	if (tmpdir[0])
+		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+engines_stop(void)
 {
 	pb_engine_free(R);
 	pb_engine_free(S);
 	R = S = NULL;
 	pb_config_free(&rcfg);
 	pb_config_free(&scfg);
-	if (remove_dir && tmpdir[0])
-		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tmpdir();
 }
 
 /* ---- the fuzzer's side of a connection ---- */
@@ -2238,7 +2251,7 @@ cleanup(void)
 	}
 	for (size_t k = 0; k < NR + NS + 1; k++)
 		conn_close(all_conns[k]);
-	engines_stop(true);
+	engines_stop();
 }
 
 int
@@ -2272,7 +2285,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fresh) {
 		for (size_t k = 0; k < NR + NS + 1; k++)
 			conn_close(all_conns[k]);
-		engines_stop(true);
+		engines_stop();
 		if (mkdir(tmpdir, 0700) < 0 && errno != EEXIST)
 			abort();
 		engines_start();
