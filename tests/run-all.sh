@@ -4,13 +4,13 @@
 #   1. warnings-as-errors build, `make check` (unit + integration)
 #   2. unit tests under valgrind
 #   3. ASan/UBSan build, `make check` again
-#   4. libFuzzer campaign on the wire decoder
+#   4. libFuzzer campaigns: the wire decoder and the link state machine
 #   5. `make distcheck`
 # Ends with "N passed, N failed[, N skipped]".
 set -u
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=${PB_BUILD_ROOT:-$src/build}
-fuzz_seconds=${PB_FUZZ_SECONDS:-30}
+fuzz_seconds=${PB_FUZZ_SECONDS:-120}
 jobs=${PB_JOBS:-2}
 passed=0 failed=0 skipped=0
 failures=()
@@ -112,24 +112,54 @@ else
 	record "sanitizer build" 1
 fi
 
-note "4/5 fuzz the wire decoder for ${fuzz_seconds}s"
+note "4/5 fuzz the wire decoder and the link state machine (${fuzz_seconds}s)"
+# PB_FUZZ_SECONDS is the wall-clock budget of this step. With two CPUs or
+# more the two fuzzers run side by side for all of it, one CPU each;
+# otherwise they run one after the other, half of it each.
+run_fuzzer() { # name seconds libFuzzer-args...
+	local name=$1 secs=$2 corpus rc
+	shift 2
+	corpus=$(mktemp -d)
+	cp "$src/tests/fuzz/corpus_${name#fuzz_}"/* "$corpus"/ 2>/dev/null || true
+	(cd "$out/fuzz" && ./tests/fuzz/"$name" -max_total_time="$secs" -print_final_stats=1 \
+		-artifact_prefix="$out/fuzz/$name-" "$@" "$corpus" >"$name.out" 2>&1)
+	rc=$?
+	rm -rf "$corpus"
+	return $rc
+}
+fuzz_args_wire="-max_len=70000"
+fuzz_args_link="-max_len=1024 -timeout=60"
 if command -v clang >/dev/null; then
-	if CC=clang configure_build "$out/fuzz" --enable-fuzzer && (cd "$out/fuzz" && make tests/fuzz/fuzz_wire >>make.out 2>&1); then
-		corpus=$(mktemp -d)
-		cp "$src"/tests/fuzz/corpus_wire/* "$corpus"/ 2>/dev/null || true
-		if (cd "$out/fuzz" && ./tests/fuzz/fuzz_wire -max_total_time="$fuzz_seconds" \
-			-max_len=70000 -print_final_stats=1 "$corpus" >fuzz.out 2>&1); then
-			grep -E 'stat::number_of_executed_units|Done' "$out/fuzz/fuzz.out" | head -n 3
-			echo "PASS: fuzz_wire"; record fuzz_wire 0
+	if CC=clang configure_build "$out/fuzz" --enable-fuzzer &&
+		(cd "$out/fuzz" && make tests/fuzz/fuzz_wire tests/fuzz/fuzz_link >>make.out 2>&1); then
+		if [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]; then
+			run_fuzzer fuzz_wire "$fuzz_seconds" $fuzz_args_wire & wire_pid=$!
+			run_fuzzer fuzz_link "$fuzz_seconds" $fuzz_args_link & link_pid=$!
+			wait $wire_pid; wire_rc=$?
+			wait $link_pid; link_rc=$?
 		else
-			tail -n 40 "$out/fuzz/fuzz.out"; echo "FAIL: fuzz_wire"; record fuzz_wire 1
+			run_fuzzer fuzz_wire $((fuzz_seconds / 2)) $fuzz_args_wire; wire_rc=$?
+			run_fuzzer fuzz_link $((fuzz_seconds - fuzz_seconds / 2)) $fuzz_args_link; link_rc=$?
 		fi
-		rm -rf "$corpus"
+		fuzz_total=0
+		for name in fuzz_wire fuzz_link; do
+			[ "$name" = fuzz_wire ] && rc=$wire_rc || rc=$link_rc
+			units=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/fuzz/$name.out" | tail -n1)
+			echo "$name: stat::number_of_executed_units: ${units:-0}"
+			fuzz_total=$((fuzz_total + ${units:-0}))
+			if [ "$rc" -eq 0 ]; then
+				echo "PASS: $name"; record "$name" 0
+			else
+				tail -n 40 "$out/fuzz/$name.out"; echo "FAIL: $name (inputs kept as $out/fuzz/$name-*)"
+				record "$name" 1
+			fi
+		done
+		echo "fuzz: $fuzz_total executions in total"
 	else
 		echo "FAIL: fuzzer build"; record "fuzzer build" 1
 	fi
 else
-	echo "SKIP: fuzz_wire (no clang)"; record fuzz_wire 77
+	echo "SKIP: fuzz_wire, fuzz_link (no clang)"; record fuzz_wire 77; record fuzz_link 77
 fi
 
 note "5/5 make distcheck"
