@@ -57,7 +57,7 @@
  * crash from a fresh start, run with PB_FUZZ_FRESH=1 (both engines are
  * recreated for every input; slow).
  * PB_FUZZ_LOG=1 prints the engines' log, PB_FUZZ_STATS=1 prints counters
- * of what the inputs did at exit, PB_FUZZ_KNOWN_BUGS=1 lets inputs reach
+ * of what the inputs did at exit, (PB_FUZZ_AVOID_FIXED=1 keeps inputs away from
  * the two engine bugs it found (both fixed; their reproducers are the
  * regress-* seeds in tests/fuzz/corpus_link).
  *
@@ -251,6 +251,38 @@ LOG_STUB(log_warn, "WARN", true)
 LOG_STUB(log_warnx, "WARN", false)
 LOG_STUB(log_info, "INFO", false)
 LOG_STUB(log_debug, "DEBUG", false)
+
+#define LOG_RL_STUB(fn, lvl, err)                                           \
+	void fn(struct log_rl *rl, const char *token, const char *fmt, ...) \
+	{                                                                   \
+		int saved = errno;                                          \
+		(void)rl;                                                   \
+		if (log_verbose) {                                          \
+			va_list ap;                                         \
+			va_start(ap, fmt);                                  \
+			flog(lvl, token, fmt, ap);                          \
+			va_end(ap);                                         \
+			if (err)                                            \
+				fprintf(stderr, "  (%s)\n", strerror(saved)); \
+		}                                                           \
+		errno = saved;                                              \
+	}
+LOG_RL_STUB(log_rl_warn, "WARN", true)
+LOG_RL_STUB(log_rl_warnx, "WARN", false)
+LOG_RL_STUB(log_rl_info, "INFO", false)
+
+unsigned
+log_rl_flush(bool all)
+{
+	(void)all;
+	return 0;
+}
+
+void
+log_rl_set_clock(uint64_t (*now_ns)(void))
+{
+	(void)now_ns;
+}
 
 /* A fatal error in the engine is a finding: crash so libFuzzer keeps it. */
 void
@@ -1010,7 +1042,19 @@ naming_predict(struct pb_engine *e, struct fwd_upstream *u, bool exists, uint32_
 static void
 dir_copy(char *dst, size_t len, const char *src)
 {
-	snprintf(dst, len, "%s", src);
+	/* What the directory must keep: the longest prefix of whole UTF-8
+	 * characters that fits (spec 1: names are valid UTF-8). */
+	size_t n = strlen(src), i = 0, keep = 0;
+	while (i < n) {
+		unsigned char b = (unsigned char)src[i];
+		size_t w = b < 0x80 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+		if (i + w > len - 1)
+			break;
+		i += w;
+		keep = i;
+	}
+	memcpy(dst, src, keep);
+	dst[keep] = '\0';
 }
 
 /* ---- global invariants ---- */
