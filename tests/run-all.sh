@@ -112,10 +112,12 @@ else
 	record "sanitizer build" 1
 fi
 
-note "4/5 fuzz the wire decoder and the link state machine (${fuzz_seconds}s)"
-# PB_FUZZ_SECONDS is the wall-clock budget of this step. With two CPUs or
+# PB_FUZZ_SECONDS is the wall-clock budget of step 4. With two CPUs or
 # more the two fuzzers run side by side for all of it, one CPU each;
-# otherwise they run one after the other, half of it each.
+# otherwise they run one after the other, half of it each. (libFuzzer takes
+# -max_total_time=0 as no limit: at least 1 s each.)
+[ "$fuzz_seconds" -ge 2 ] 2>/dev/null || fuzz_seconds=2
+note "4/5 fuzz the wire decoder and the link state machine (${fuzz_seconds}s)"
 run_fuzzer() { # name seconds libFuzzer-args...
 	local name=$1 secs=$2 corpus rc
 	shift 2
