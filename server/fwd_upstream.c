@@ -290,11 +290,15 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 		upstream_refuse(u, &e->refused.seq_jump, PB_WIRE_E_MALFORMED, why);
 		return;
 	}
-	if (!upstream_origin_ok(u, in))
+	/* A record that passed through this node already, or went too far, is
+	 * dropped whatever its origin: loops are a topology fact, not a
+	 * forgery, and a looped stream arrives through a second link. */
+	bool looped = pb_record_has_node(in, e->cfg->node.id);
+	if (!looped && in->nhops < e->tc->max_hops && !upstream_origin_ok(u, in))
 		return;
 	u->expected = seq + 1;
 
-	if (pb_record_has_node(in, e->cfg->node.id)) {
+	if (looped) {
 		u->loops++;
 		e->loops_dropped++;
 		if (!e->loop_logged) {

@@ -1411,6 +1411,15 @@ r_record(struct input *in)
 		r_check_refused(c, &sn, PB_WIRE_E_MALFORMED, REF(seq_wrap), "RECORD link seq >= 2^63");
 		return;
 	}
+	/* A record that passed through R already, or reached max_hops (16),
+	 * is dropped and acknowledged whatever its origin (a loop in a mesh). */
+	bool looped = false;
+	for (unsigned i = 0; i < rec.nhops; i++)
+		looped |= rec.hops[i].node_id == R_NODE_ID;
+	if (looped || rec.origin_node == R_NODE_ID || rec.nhops >= 16) {
+		r_check_moved(c, &sn, s, "looped RECORD");
+		return;
+	}
 	if (rec.origin_seq == 0 || rec.origin_seq >= SEQ_LIMIT) {
 		r_check_refused(c, &sn, PB_WIRE_E_MALFORMED, REF(seq_wrap), "origin_seq out of range");
 		return;
