@@ -283,6 +283,7 @@ op_on_down(struct pb_link *link, bool was_up, const char *reason, void *arg)
 		pb_link_get_stats(link, &st);
 		e->refused_auth += st.auth_failures;
 		e->refused_protocol += st.protocol_errors;
+		e->refused.unexpected += st.unexpected;
 		pb_link_close(link, reason);
 		conn_free(c);
 	}

@@ -203,6 +203,8 @@ link_proto_fail(struct pb_link *l, uint16_t code, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	l->st.protocol_errors++;
+	if (code == PB_WIRE_E_UNEXPECTED)
+		l->st.unexpected++;
 	link_conn_end(l, code, "protocol error: %s", why);
 }
 

@@ -190,6 +190,7 @@ struct pb_link_stats {
 	uint64_t reconnects;           /* dialer attempts after the first */
 	uint64_t auth_failures;        /* peer's MAC or certificate wrong, or peer refused ours */
 	uint64_t protocol_errors;      /* undecodable input, handshake refusals, drops */
+	uint64_t unexpected;           /* of those: a message not allowed in the link's state */
 	char name[128];
 	char peer_addr[64];            /* "192.0.2.1:5555", "[2001:db8::1]:5555" */
 	char last_error[256];

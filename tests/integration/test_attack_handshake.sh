@@ -28,6 +28,7 @@ pb_wait_until 15 "the collector to write 2000 frames" \
     pb_node_true col /api/v1/sinks '.sinks[0].packets >= 2000'
 
 # ---- 1..3 ----
+u0=$(atk_refused col unexpected)
 out=$(atk_py <<'EOF' | tr '\n' ' '
 import os, pbwire
 key = bytes.fromhex(os.environ["ATK_KEY_ATK"])
@@ -66,6 +67,8 @@ pb_log "1-3: $out"
     atk_fail "2: an optional message type before HELLO was not refused with ERROR unexpected: $out"
 [ "$(atk_field "$out" optional_after_hello)" = unexpected ] ||
     atk_fail "3: an optional message type before AUTH was not refused with ERROR unexpected: $out"
+pb_wait_until 5 "refused.unexpected to count 2 and 3" \
+    eval '[ "$(atk_refused col unexpected)" -ge $((u0 + 2)) ]'
 
 # ---- 4. 200 failed pre-auth connections ----
 log=$(pb_node_log col)
