@@ -20,6 +20,7 @@
 #include "capture_int.h"
 #include "pcap_reader.h"
 #include "clock.h"
+#include "linktype.h"
 #include "log.h"
 
 /*
@@ -35,6 +36,14 @@
  * full ring, end of file), so a fast replay costs one wakeup per batch.
  * Both sides use a store / full fence / load of the other's variable, so
  * at least one of them sees the other and no wakeup is lost.
+ *
+ * Classic pcap and pcapng are read by our own reader (pcap_reader.h),
+ * other formats by libpcap. Link types are LINKTYPE_* values: our reader
+ * gives the file's own, libpcap's DLT is mapped (linktype.h). A pcapng
+ * file with several interfaces gives each interface beyond the first its
+ * own source id and link type: the reader announces it (ENT_INTERFACE)
+ * before its first packet, the engine names it, and a BPF filter is
+ * compiled once per link type.
  */
 
 #define RING_SIZE (8u << 20)            /* power of two */
@@ -51,6 +60,7 @@ enum file_entry_kind {
 	ENT_ERROR,      /* fatal; data = message */
 	ENT_EOF,        /* last pass done */
 	ENT_WRAP,       /* skip to the start of the ring */
+	ENT_INTERFACE,  /* new file interface ifidx; origlen = linktype, data = if_name */
 };
 
 struct file_entry {
@@ -58,17 +68,33 @@ struct file_entry {
 	uint32_t size;          /* whole entry, RING_ALIGN multiple */
 	uint32_t caplen;        /* bytes following the header */
 	uint32_t origlen;
+	uint32_t ifidx;         /* file interface (0 = the source's own) */
+	uint32_t pad;
 	uint64_t ts_ns;
+};
+
+/* A BPF program for one link type (a file may have several). */
+struct file_prog {
+	uint32_t linktype;
+	struct bpf_program prog;
 };
 
 struct file_capture {
 	struct pb_capture base; /* first: the public handle */
 	char path[PATH_MAX];
 	pcap_t *p;              /* the reader's once the thread runs */
-	struct pb_pcap_reader fast; /* classic pcap over mmap (else libpcap reads) */
+	struct pb_pcap_reader fast; /* pcap/pcapng over mmap (else libpcap reads) */
 	bool use_fast;
-	struct bpf_program prog;
+	char filter[PB_FILTER_MAX];
+	struct file_prog *progs; /* [0]: interface 0's link type, compiled at open */
+	uint32_t nprogs;
 	bool have_prog;
+	/* Reader thread: link type and program of each file interface seen
+	 * (announced to the engine once, checked on later passes). */
+	uint32_t *if_lt;
+	uint32_t *if_prog;
+	uint32_t nif, cif;
+	uint32_t if_checked;    /* of this pass's interfaces */
 	enum pb_rate_mode rate;
 	double pps;
 	uint32_t loops;         /* 0 = forever */
@@ -110,7 +136,8 @@ ns_to_timespec(uint64_t ns, struct timespec *ts)
 	ts->tv_nsec = (long)(ns % PB_NSEC_PER_SEC);
 }
 
-/* Opens with nanosecond timestamps and applies the compiled filter. */
+/* libpcap (formats our reader does not know): opens with nanosecond
+ * timestamps and applies the compiled filter. */
 static pcap_t *
 file_open_pcap(struct file_capture *fc, char *err, size_t errlen)
 {
@@ -133,7 +160,7 @@ file_open_pcap(struct file_capture *fc, char *err, size_t errlen)
 		snprintf(err, errlen, "capture '%s': file %s: %s", fc->base.name, fc->path, ebuf);
 		return NULL;
 	}
-	if (fc->have_prog && pcap_setfilter(p, &fc->prog) < 0) {
+	if (fc->have_prog && pcap_setfilter(p, &fc->progs[0].prog) < 0) {
 		snprintf(err, errlen, "capture '%s': file %s: filter: %s", fc->base.name, fc->path,
 		    pcap_geterr(p));
 		pcap_close(p);
@@ -198,9 +225,11 @@ reader_sleep_until(struct file_capture *fc, uint64_t deadline_ns)
 	return !atomic_load(&fc->stop);
 }
 
+/* Appends an entry; swap_lt >= 0 swaps that link type's pseudo-header
+ * fields in the copy (a frame written in the other byte order). */
 static bool
-reader_push(struct file_capture *fc, uint32_t kind, uint32_t origlen, uint64_t ts_ns,
-    const void *data, uint32_t datalen)
+reader_push_if(struct file_capture *fc, uint32_t kind, uint32_t ifidx, uint32_t origlen,
+    uint64_t ts_ns, const void *data, uint32_t datalen, int swap_lt)
 {
 	uint64_t need = (sizeof(struct file_entry) + datalen + RING_ALIGN - 1) & ~(uint64_t)(RING_ALIGN - 1);
 	uint64_t off, to_end;
@@ -230,9 +259,13 @@ reader_push(struct file_capture *fc, uint32_t kind, uint32_t origlen, uint64_t t
 	e->size = (uint32_t)need;
 	e->caplen = datalen;
 	e->origlen = origlen;
+	e->ifidx = ifidx;
+	e->pad = 0;
 	e->ts_ns = ts_ns;
 	if (datalen)
 		memcpy(e + 1, data, datalen);
+	if (swap_lt >= 0)
+		pb_linktype_swap_pseudo(swap_lt, (uint8_t *)(e + 1), datalen, origlen);
 	fc->rhead += need;
 	atomic_store_explicit(&fc->head, fc->rhead, memory_order_release);
 	if (++fc->pending >= SIGNAL_BATCH || kind != ENT_PACKET)
@@ -241,10 +274,16 @@ reader_push(struct file_capture *fc, uint32_t kind, uint32_t origlen, uint64_t t
 }
 
 static bool
+reader_push(struct file_capture *fc, uint32_t kind)
+{
+	return reader_push_if(fc, kind, 0, 0, 0, NULL, 0, -1);
+}
+
+static bool
 reader_push_msg(struct file_capture *fc, uint32_t kind, const char *msg)
 {
 	size_t len = strlen(msg) + 1; /* a few KiB at most: fits the ring */
-	return reader_push(fc, kind, 0, 0, msg, (uint32_t)len);
+	return reader_push_if(fc, kind, 0, 0, 0, msg, (uint32_t)len, -1);
 }
 
 struct pacer {
@@ -277,6 +316,122 @@ reader_pace(struct file_capture *fc, struct pacer *pc, uint64_t ts, uint64_t pas
 	return reader_sleep_until(fc, deadline);
 }
 
+/* The program for link type lt, compiled now if it is new: its index in
+ * fc->progs, or -1 with a message in err. */
+static int
+file_prog_for(struct file_capture *fc, uint32_t lt, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < fc->nprogs; i++)
+		if (fc->progs[i].linktype == lt)
+			return (int)i;
+	struct file_prog *n = realloc(fc->progs, (fc->nprogs + 1) * sizeof(*n));
+	if (!n) {
+		snprintf(err, errlen, "capture '%s': out of memory", fc->base.name);
+		return -1;
+	}
+	fc->progs = n;
+	pcap_t *dead = pcap_open_dead(pb_linktype_to_dlt((int)lt), PB_FRAME_CAP);
+	if (!dead) {
+		snprintf(err, errlen, "capture '%s': out of memory", fc->base.name);
+		return -1;
+	}
+	int rc = pcap_compile(dead, &n[fc->nprogs].prog, fc->filter, 1, PCAP_NETMASK_UNKNOWN);
+	if (rc < 0) {
+		const char *name = pb_linktype_name((int)lt);
+		snprintf(err, errlen, "capture '%s': filter '%s' for link type %" PRIu32 " (%s): %s",
+		    fc->base.name, fc->filter, lt, name ? name : "?", pcap_geterr(dead));
+	}
+	pcap_close(dead);
+	if (rc < 0)
+		return -1;
+	n[fc->nprogs].linktype = lt;
+	return (int)fc->nprogs++;
+}
+
+/*
+ * Reader thread: the interfaces our reader found since the last call. New
+ * ones are announced to the engine; on later passes the file must still
+ * have the same link types. False when the pass must end (msg set, or the
+ * ring refused: stop).
+ */
+static bool
+reader_interfaces(struct file_capture *fc, char *msg, size_t msglen, bool *failed)
+{
+	const struct pb_pcap_reader *r = &fc->fast;
+
+	for (uint32_t k = fc->if_checked; k < r->nifs && k < fc->nif; k++) {
+		if (fc->if_lt[k] == r->ifs[k].linktype)
+			continue;
+		snprintf(msg, msglen, "capture '%s': file %s: interface %" PRIu32 " changed its "
+		    "link type from %" PRIu32 " to %" PRIu32 " while replaying", fc->base.name,
+		    fc->path, k, fc->if_lt[k], r->ifs[k].linktype);
+		*failed = true;
+		return false;
+	}
+	while (fc->nif < r->nifs) {
+		uint32_t k = fc->nif, lt = r->ifs[k].linktype;
+		if (k == fc->cif) {
+			uint32_t cap = fc->cif ? fc->cif * 2 : 4;
+			uint32_t *a = realloc(fc->if_lt, cap * sizeof(*a));
+			if (a)
+				fc->if_lt = a;
+			uint32_t *b = a ? realloc(fc->if_prog, cap * sizeof(*b)) : NULL;
+			if (b)
+				fc->if_prog = b;
+			if (!a || !b) {
+				snprintf(msg, msglen, "capture '%s': out of memory", fc->base.name);
+				*failed = true;
+				return false;
+			}
+			fc->cif = cap;
+		}
+		fc->if_prog[k] = 0;
+		if (fc->have_prog) {
+			int pi = file_prog_for(fc, lt, msg, msglen);
+			if (pi < 0) {
+				*failed = true;
+				return false;
+			}
+			fc->if_prog[k] = (uint32_t)pi;
+		}
+		fc->if_lt[k] = lt;
+		fc->nif++;
+		/* Interface 0 is the source itself, named at open. */
+		if (k > 0 && !reader_push_if(fc, ENT_INTERFACE, k, lt, 0, r->ifs[k].name,
+		    (uint32_t)strnlen(r->ifs[k].name, sizeof(r->ifs[k].name) - 1) + 1, -1))
+			return false;
+	}
+	fc->if_checked = r->nifs;
+	return true;
+}
+
+/* Next pass: the file is opened again (it may have been replaced). */
+static bool
+reader_reopen(struct file_capture *fc, char *msg, size_t msglen)
+{
+	if (fc->use_fast) {
+		char why[256];
+		pb_pcap_reader_close(&fc->fast);
+		if (pb_pcap_reader_open(&fc->fast, fc->path, why, sizeof(why)) != 1) {
+			snprintf(msg, msglen, "capture '%s': file %s: %s", fc->base.name, fc->path,
+			    why[0] ? why : "no longer a pcap or pcapng file");
+			return false;
+		}
+		fc->if_checked = 0;
+		return true;
+	}
+	pcap_close(fc->p);
+	if (!(fc->p = file_open_pcap(fc, msg, msglen)))
+		return false;
+	int dlt = pcap_datalink(fc->p), lt = pb_linktype_from_dlt(dlt);
+	if ((lt < 0 ? dlt : lt) != fc->base.linktype) {
+		snprintf(msg, msglen, "capture '%s': file %s: link type changed while replaying",
+		    fc->base.name, fc->path);
+		return false;
+	}
+	return true;
+}
+
 static void *
 file_reader(void *arg)
 {
@@ -289,10 +444,13 @@ file_reader(void *arg)
 		uint64_t n = 0, first_ts = 0, max_ts = 0;
 		int rc = 0;
 		char fastmsg[256] = "";
+		bool failed = false;
 
 		while (!atomic_load_explicit(&fc->stop, memory_order_relaxed)) {
 			const u_char *data;
 			uint64_t ts;
+			uint32_t ifidx = 0;
+			int swap_lt = -1;
 			struct pcap_pkthdr hdr, *h = &hdr;
 			if (fc->use_fast) {
 				struct pb_pcap_packet pk;
@@ -301,12 +459,20 @@ file_reader(void *arg)
 					rc = fr == PB_PCAP_READER_EOF ? PCAP_ERROR_BREAK : PCAP_ERROR;
 					break;
 				}
+				if (fc->fast.nifs > fc->if_checked && !reader_interfaces(fc, msg, sizeof(msg),
+				    &failed))
+					break;
+				ifidx = pk.ifindex;
 				hdr.caplen = pk.caplen;
 				hdr.len = pk.origlen;
 				data = pk.data;
 				ts = pk.ts_ns;
-				if (fc->have_prog && !pcap_offline_filter(&fc->prog, &hdr, data))
+				if (fc->have_prog && !pcap_offline_filter(&fc->progs[fc->if_prog[ifidx]].prog,
+				    &hdr, data))
 					continue;
+				/* libpcap does the same on its side. */
+				if (pk.swapped && pb_linktype_has_host_order_fields((int)fc->if_lt[ifidx]))
+					swap_lt = (int)fc->if_lt[ifidx];
 			} else {
 				if ((rc = pcap_next_ex(fc->p, &h, &data)) != 1)
 					break;
@@ -325,14 +491,19 @@ file_reader(void *arg)
 			 * short (snaplen) is carried with its caplen and origlen. */
 			bool ok;
 			if (h->caplen > fc->base.max_frame)
-				ok = reader_push(fc, ENT_OVERSIZE, h->caplen, ts, NULL, 0);
+				ok = reader_push_if(fc, ENT_OVERSIZE, ifidx, h->caplen, ts, NULL, 0, -1);
 			else
-				ok = reader_push(fc, ENT_PACKET, h->len, ts, data, h->caplen);
+				ok = reader_push_if(fc, ENT_PACKET, ifidx, h->len, ts, data, h->caplen,
+				    swap_lt);
 			if (!ok)
 				goto out;
 		}
 		if (atomic_load(&fc->stop))
 			goto out;
+		if (failed) {
+			reader_push_msg(fc, ENT_ERROR, msg);
+			goto out;
+		}
 		if (rc == PCAP_ERROR) {
 			snprintf(msg, sizeof(msg), "capture '%s': file %s: %s", fc->base.name, fc->path,
 			    fc->use_fast ? fastmsg : pcap_geterr(fc->p));
@@ -345,37 +516,20 @@ file_reader(void *arg)
 				goto out;
 		}
 		pass++;
-		if (!reader_push(fc, ENT_LOOP_END, 0, 0, NULL, 0))
+		if (!reader_push(fc, ENT_LOOP_END))
 			goto out;
 		/* An empty pass (or a filter that matches nothing) would spin forever. */
 		if (n == 0 && (fc->loops == 0 || pass < fc->loops))
 			log_warnx("capture", "capture '%s': file %s: no packets%s in a pass, not looping",
 			    fc->base.name, fc->path, fc->have_prog ? " matching the filter" : "");
 		if (n == 0 || (fc->loops && pass >= fc->loops)) {
-			reader_push(fc, ENT_EOF, 0, 0, NULL, 0);
+			reader_push(fc, ENT_EOF);
 			goto out;
 		}
 		/* Next pass continues the timeline, one mean gap after the last packet. */
 		uint64_t span = max_ts - first_ts;
 		pc.offset_ns += span + (n > 1 ? span / (n - 1) : 0);
-
-		int linktype = pcap_datalink(fc->p);
-		pcap_close(fc->p);
-		fc->p = file_open_pcap(fc, msg, sizeof(msg));
-		if (!fc->p) {
-			reader_push_msg(fc, ENT_ERROR, msg);
-			goto out;
-		}
-		if (fc->use_fast) {
-			/* Reopened too: the file may have been replaced between passes. */
-			char why[256];
-			pb_pcap_reader_close(&fc->fast);
-			if (pb_pcap_reader_open(&fc->fast, fc->path, why, sizeof(why)) != 1)
-				fc->use_fast = false;
-		}
-		if (pcap_datalink(fc->p) != linktype) {
-			snprintf(msg, sizeof(msg), "capture '%s': file %s: link type changed while "
-			    "replaying", fc->base.name, fc->path);
+		if (!reader_reopen(fc, msg, sizeof(msg))) {
 			reader_push_msg(fc, ENT_ERROR, msg);
 			goto out;
 		}
@@ -441,10 +595,20 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 		    (const struct file_entry *)(const void *)(fc->ring + (tail & (RING_SIZE - 1)));
 		switch (e->kind) {
 		case ENT_PACKET:
-			pb_capture_process(&fc->base, (const uint8_t *)(e + 1), e->caplen, e->origlen,
-			    e->ts_ns);
+			pb_capture_process(&fc->base, e->ifidx, (const uint8_t *)(e + 1), e->caplen,
+			    e->origlen, e->ts_ns);
 			n++;
 			break;
+		case ENT_INTERFACE: {
+			char why[256];
+			if (pb_capture_add_if(&fc->base, e->ifidx, (uint16_t)e->origlen,
+			    (const char *)(e + 1), why, sizeof(why)) < 0) {
+				pb_counter_add(&st->read_errors, 1);
+				log_warnx("capture", "%s", why);
+				announce = PB_SOURCE_FAILED;
+			}
+			break;
+		}
 		case ENT_OVERSIZE:
 			pb_capture_oversize(&fc->base, e->origlen);
 			n++;
@@ -551,8 +715,12 @@ file_free(struct file_capture *fc)
 	if (fc->p)
 		pcap_close(fc->p);
 	pb_pcap_reader_close(&fc->fast);
-	if (fc->have_prog)
-		pcap_freecode(&fc->prog);
+	for (uint32_t i = 0; i < fc->nprogs; i++)
+		pcap_freecode(&fc->progs[i].prog);
+	free(fc->progs);
+	free(fc->if_lt);
+	free(fc->if_prog);
+	free(fc->base.ifs);
 	pthread_cond_destroy(&fc->cv);
 	pthread_mutex_destroy(&fc->mu);
 	free(fc->iobuf);
@@ -587,30 +755,36 @@ file_setup(struct file_capture *fc, const struct pb_capture_cfg *cfg, char *err,
 {
 	const char *name = cfg->name;
 
-	fc->iobuf = malloc(FILE_READ_BUFFER); /* optional: stdio's own buffer otherwise */
-	if (!(fc->p = file_open_pcap(fc, err, errlen)))
+	/* pcap and pcapng are read from an mmap; libpcap keeps the rest. */
+	char why[256] = "";
+	int fr = pb_pcap_reader_open(&fc->fast, fc->path, why, sizeof(why));
+	if (fr < 0) {
+		snprintf(err, errlen, "capture '%s': file %s: %s", name, fc->path, why);
 		return -1;
-	fc->base.linktype = (uint16_t)pcap_datalink(fc->p);
-	if (cfg->filter[0]) {
-		if (pcap_compile(fc->p, &fc->prog, cfg->filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
-			snprintf(err, errlen, "capture '%s': filter '%s': %s", name, cfg->filter,
-			    pcap_geterr(fc->p));
-			return -1;
-		}
-		fc->have_prog = true;
-		if (pcap_setfilter(fc->p, &fc->prog) < 0) {
-			snprintf(err, errlen, "capture '%s': filter '%s': %s", name, cfg->filter,
-			    pcap_geterr(fc->p));
-			return -1;
-		}
 	}
-	/* Classic pcap is read from an mmap; libpcap keeps pcapng and the rest. */
-	char why[256];
-	fc->fast.fd = -1;
-	fc->use_fast = pb_pcap_reader_open(&fc->fast, fc->path, why, sizeof(why)) == 1 &&
-	    (int)fc->fast.linktype == pcap_datalink(fc->p);
-	if (!fc->use_fast)
+	fc->use_fast = fr == 1;
+	snprintf(fc->filter, sizeof(fc->filter), "%s", cfg->filter);
+	fc->have_prog = cfg->filter[0] != '\0';
+	if (!fc->use_fast) {
 		pb_pcap_reader_close(&fc->fast);
+		fc->iobuf = malloc(FILE_READ_BUFFER); /* optional: stdio's own buffer otherwise */
+		bool filter = fc->have_prog;
+		fc->have_prog = false; /* compiled below */
+		if (!(fc->p = file_open_pcap(fc, err, errlen)))
+			return -1;
+		fc->have_prog = filter;
+		fc->base.linktype = pb_capture_linktype_of_dlt(name, pcap_datalink(fc->p));
+	} else {
+		fc->base.linktype = (uint16_t)fc->fast.linktype;
+	}
+	/* Interface 0's program now, so that a bad filter stops the start. */
+	if (fc->have_prog && file_prog_for(fc, fc->base.linktype, err, errlen) < 0)
+		return -1;
+	if (fc->have_prog && fc->p && pcap_setfilter(fc->p, &fc->progs[0].prog) < 0) {
+		snprintf(err, errlen, "capture '%s': filter '%s': %s", name, cfg->filter,
+		    pcap_geterr(fc->p));
+		return -1;
+	}
 	if (!(fc->ring = malloc(RING_SIZE))) {
 		snprintf(err, errlen, "capture '%s': out of memory", name);
 		return -1;
@@ -678,13 +852,14 @@ pb_capture_file_open(const struct pb_capture_cfg *cfg, const struct pb_capture_e
 		return NULL;
 	}
 	static const char *const rates[] = { "max", "original", "pps" };
-	const char *lt = pcap_datalink_val_to_name(fc->base.linktype);
+	const char *lt = pb_linktype_name(fc->base.linktype);
 	char passes[32];
 	if (fc->loops)
 		snprintf(passes, sizeof(passes), "%" PRIu32 " pass(es)", fc->loops);
 	else
 		snprintf(passes, sizeof(passes), "looping forever");
-	log_info("capture", "capture '%s': file %s, linktype %s, rate %s, %s", cfg->name,
-	    cfg->file, lt ? lt : "?", (unsigned)fc->rate < 3 ? rates[fc->rate] : "?", passes);
+	log_info("capture", "capture '%s': file %s (%s), linktype %u (%s), rate %s, %s", cfg->name,
+	    cfg->file, !fc->use_fast ? "libpcap" : fc->fast.ng ? "pcapng" : "pcap",
+	    fc->base.linktype, lt ? lt : "?", (unsigned)fc->rate < 3 ? rates[fc->rate] : "?", passes);
 	return &fc->base;
 }
