@@ -321,6 +321,37 @@ live_status_text(pcap_t *p, int rc, char *buf, size_t len)
 		snprintf(buf, len, "%s%s", pcap_statustostr(rc), hint);
 }
 
+/* The configured link type, when the interface offers it; else an error
+ * that lists what it offers. */
+static int
+live_set_linktype(struct live_capture *lc, const struct pb_capture_cfg *cfg, char *err,
+    size_t errlen)
+{
+	int dlt = pb_linktype_to_dlt(cfg->linktype);
+	if (pcap_set_datalink(lc->p, dlt) == 0)
+		return 0;
+	char offered[512] = "";
+	size_t used = 0;
+	int *dlts = NULL;
+	int n = pcap_list_datalinks(lc->p, &dlts);
+	for (int i = 0; i < n; i++) {
+		int lt = pb_linktype_from_dlt(dlts[i]);
+		const char *nm = pcap_datalink_val_to_name(dlts[i]);
+		int w = snprintf(offered + used, sizeof(offered) - used, "%s%s (%d)", used ? ", " : "",
+		    nm ? nm : "?", lt < 0 ? dlts[i] : lt);
+		if (w < 0 || (size_t)w >= sizeof(offered) - used)
+			break;
+		used += (size_t)w;
+	}
+	if (n >= 0)
+		pcap_free_datalinks(dlts);
+	const char *want = pb_linktype_name(cfg->linktype);
+	snprintf(err, errlen, "capture '%s': interface %s: link type %u (%s) not offered; it "
+	    "offers %s", cfg->name, cfg->interface, cfg->linktype, want ? want : "?",
+	    offered[0] ? offered : "none");
+	return -1;
+}
+
 static int
 live_setup(struct live_capture *lc, const struct pb_capture_cfg *cfg, char *err, size_t errlen)
 {
@@ -366,6 +397,8 @@ live_setup(struct live_capture *lc, const struct pb_capture_cfg *cfg, char *err,
 		log_warnx("capture", "capture '%s': interface %s: %s", name, ifname, text);
 	}
 	lc->nano = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
+	if (cfg->has_linktype && live_set_linktype(lc, cfg, err, errlen) < 0)
+		return -1;
 	lc->base.linktype = pb_capture_linktype_of_dlt(name, pcap_datalink(p));
 
 	/* Inbound only: frames an interface sink injects here are not

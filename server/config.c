@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libconfig.h>
+#include <pcap/pcap.h>
 #include <math.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include "config.h"
 #include "config_int.h"
+#include "linktype.h"
 #include "log.h"
 
 /*
@@ -407,6 +409,40 @@ cfg_rate(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capture_cfg 
 	cap->pps = pps;
 }
 
+/* linktype: a libpcap name ("LINUX_SLL2", any case) or a LINKTYPE number. */
+static void
+cfg_linktype(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capture_cfg *cap)
+{
+	const config_setting_t *s = config_setting_get_member(g, "linktype");
+	int type = s ? config_setting_type(s) : CONFIG_TYPE_NONE;
+
+	if (s == NULL)
+		return;
+	if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+		long long v = config_setting_get_int64(s);
+		if (v < 0 || v > 65535)
+			pb_cfg_error(c, s, "link type %lld outside 0..65535", v);
+		else
+			cap->linktype = (uint16_t)v;
+		cap->has_linktype = true;
+		return;
+	}
+	if (type != CONFIG_TYPE_STRING) {
+		pb_cfg_error(c, s, "expected a link type name (\"LINUX_SLL2\") or LINKTYPE number, "
+		    "got %s", pb_cfg_type_name(s));
+		return;
+	}
+	const char *name = config_setting_get_string(s);
+	int dlt = pcap_datalink_name_to_val(name);
+	int lt = dlt < 0 ? -1 : pb_linktype_from_dlt(dlt);
+	if (lt < 0)
+		pb_cfg_error(c, s, "unknown link type \"%s\" (libpcap's names: EN10MB, RAW, "
+		    "LINUX_SLL, LINUX_SLL2, IEEE802_11_RADIO...)", name);
+	else
+		cap->linktype = (uint16_t)lt;
+	cap->has_linktype = lt >= 0;
+}
+
 static void
 cfg_trailers(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capture_cfg *cap)
 {
@@ -475,8 +511,9 @@ cfg_capture(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capture_c
 {
 	static const char *const keys[] = { "name", "description", "interface", "file",
 		"filter", "buffer_mb", "timeout_ms", "promisc", "fcs", "max_frame", "rate",
-		"loop", "trailers", NULL };
-	static const char *const live_keys[] = { "buffer_mb", "timeout_ms", "promisc", NULL };
+		"loop", "trailers", "linktype", NULL };
+	static const char *const live_keys[] = { "buffer_mb", "timeout_ms", "promisc", "linktype",
+		NULL };
 	static const char *const file_keys[] = { "rate", "loop", NULL };
 	bool has_if = config_setting_get_member(g, "interface") != NULL;
 	bool has_file = config_setting_get_member(g, "file") != NULL;
@@ -507,6 +544,7 @@ cfg_capture(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capture_c
 	pb_cfg_u32(c, g, "buffer_mb", 1, 4096, &cap->buffer_mb);
 	pb_cfg_u32(c, g, "timeout_ms", 0, 60000, &cap->timeout_ms);
 	pb_cfg_bool(c, g, "promisc", &cap->promisc);
+	cfg_linktype(c, g, cap);
 	pb_cfg_bool(c, g, "fcs", &cap->fcs);
 	cfg_rate(c, g, cap);
 	pb_cfg_u32(c, g, "loop", 0, UINT32_MAX, &cap->loop);

@@ -22,6 +22,15 @@ frames came out of packetbroker byte for byte with their LINKTYPE numbers.
         its frames in order; nothing else.
     pblinktypes.py check-pcap MANIFEST CAPTURE=FILE...
         The same for classic pcap outputs holding one source each.
+    pblinktypes.py tun-send DEV COUNT SENT.pcap
+        Attaches to tun device DEV (which must exist) and writes COUNT
+        IPv4/UDP packets (10.77.0.2 -> 10.77.0.1 port 5555) into it: the
+        kernel receives them on DEV. SENT.pcap (LINKTYPE_RAW) holds them.
+    pblinktypes.py check-live SENT.pcap NODE IFINDEX FILE...
+        Live captures "tun" (on DEV) and "any" (LINUX_SLL2) of NODE in
+        pcapng outputs: "NODE/tun" holds exactly the sent packets with link
+        type 101, "NODE/any" the same behind a Linux cooked v2 header (link
+        type 276, protocol IPv4, interface IFINDEX, to this host).
     pblinktypes.py tshark MANIFEST NODE OUTPUT[,OUTPUT...] INPUT...
         Compares what tshark sees: per interface, the encapsulation, frame
         and captured lengths and MD5 of each frame, each input (capture
@@ -30,6 +39,7 @@ frames came out of packetbroker byte for byte with their LINKTYPE numbers.
 Standard library only. Exit 0 = all good, 1 = a difference (printed).
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -37,6 +47,7 @@ import random
 import struct
 import subprocess
 import sys
+import time
 
 HOST = "<" if sys.byteorder == "little" else ">"
 
@@ -469,6 +480,67 @@ def tshark_cmp(manifest, node, outputs, inputs):
                      sum(len(p[2]) for p in pairs)))
 
 
+def ip_checksum(b):
+    s = sum(struct.unpack(">%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def udp_to_tun(i):
+    rng = random.Random(i)
+    n = 28 + (i * 97) % 1472
+    body = bytes(rng.getrandbits(8) for _ in range(n - 28))
+    udp = struct.pack(">HHHH", 40000 + i % 1000, 5555, 8 + len(body), 0) + body
+    hdr = struct.pack(">BBHHHBBH4s4s", 0x45, 0, n, i & 0xffff, 0, 64, 17, 0,
+                      bytes([10, 77, 0, 2]), bytes([10, 77, 0, 1]))
+    hdr = hdr[:10] + struct.pack(">H", ip_checksum(hdr)) + hdr[12:]
+    return hdr + udp
+
+
+def tun_send(dev, count, sent):
+    tunsetiff, iff_tun, iff_no_pi = 0x400454ca, 0x0001, 0x1000
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(fd, tunsetiff, struct.pack("16sH", dev.encode(), iff_tun | iff_no_pi))
+    frames = []
+    for i in range(count):
+        pkt = udp_to_tun(i)
+        os.write(fd, pkt)
+        frames.append((1700000000 * 10 ** 9 + i * 1000, pkt, pkt, len(pkt)))
+        if i % 50 == 49:
+            time.sleep(0.01)
+    os.close(fd)
+    write_pcap(sent, 101, "<", True, frames)
+    print("%d packets written into %s" % (count, dev))
+
+
+def check_live(sent, node, ifindex, files):
+    want = [fr[5] for fr in read_capture(sent)]
+    got = {}
+    for path in files:
+        for fr in read_capture(path):
+            got.setdefault(fr[0], []).append(fr)
+    errors = []
+    tun, anyf = got.pop(node + "/tun", []), got.pop(node + "/any", [])
+    for name, frames, lt, hdr in (("tun", tun, 101, 0), ("any", anyf, 276, 20)):
+        if len(frames) != len(want):
+            errors.append("%s: %d frames, sent %d" % (name, len(frames), len(want)))
+        for i, (fr, w) in enumerate(zip(frames, want)):
+            _, flt, _, cap, orig, data = fr
+            sll = struct.unpack_from(">HHIHBB", data) if hdr else None
+            if flt != lt or cap != orig or orig != len(w) + hdr or data[hdr:] != w or (
+                    hdr and (sll[0] != 0x0800 or sll[2] != int(ifindex) or sll[4] != 0)):
+                errors.append("%s: frame %d: link type %d, %d/%d bytes%s differ from the "
+                              "packet sent" % (name, i, flt, cap, orig,
+                                               " (SLL2 %s)" % (sll,) if hdr else ""))
+                break
+    for name, frames in got.items():
+        errors.append("unexpected interface %r with %d frames" % (name, len(frames)))
+    report(errors, "%d packets sent into the tun device: in %s/tun with link type 101 "
+           "and in %s/any behind a LINUX_SLL2 header (276), byte for byte" % (
+               len(want), node, node))
+
+
 def report(errors, ok):
     if errors:
         for e in errors[:20]:
@@ -484,6 +556,10 @@ def main(argv):
         check(argv[1], argv[2], argv[3:])
     elif len(argv) >= 3 and argv[0] == "check-pcap":
         check_pcap(argv[1], argv[2:])
+    elif len(argv) == 4 and argv[0] == "tun-send":
+        tun_send(argv[1], int(argv[2]), argv[3])
+    elif len(argv) >= 5 and argv[0] == "check-live":
+        check_live(argv[1], argv[2], argv[3], argv[4:])
     elif len(argv) >= 5 and argv[0] == "tshark":
         tshark_cmp(argv[1], argv[2], argv[3].split(","), argv[4:])
     else:

@@ -13,6 +13,8 @@
 #include <cmocka.h>
 #include <pcap/pcap.h>
 
+#include "config.h"
+#include "config_test.h"
 #include "linktype.h"
 
 /*
@@ -261,6 +263,46 @@ test_no_swap_elsewhere(void **state)
 	}
 }
 
+/* captures.linktype: a libpcap name or a LINKTYPE number, live only. */
+static void
+test_config_key(void **state)
+{
+	static const struct {
+		const char *value;
+		uint16_t linktype;
+	} good[] = {
+		{ "\"LINUX_SLL2\"", 276 }, { "\"linux_sll\"", 113 }, { "\"RAW\"", 101 },
+		{ "\"EN10MB\"", 1 }, { "101", 101 }, { "0", 0 }, { "65535", 65535 },
+	};
+	struct pb_config cfg;
+	char buf[256];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(buf, sizeof(buf), "node = { id = 1; };\ncaptures = ( { name = \"a\"; "
+		    "interface = \"any\"; linktype = %s; } );\n", good[i].value);
+		if (load_str(buf, &cfg) != 0) {
+			dump_reports();
+			fail_msg("linktype = %s refused", good[i].value);
+		}
+		assert_true(cfg.captures[0].has_linktype);
+		assert_int_equal(cfg.captures[0].linktype, good[i].linktype);
+		pb_config_free(&cfg);
+	}
+	assert_int_equal(load_str("node = { id = 1; };\ncaptures = ( { name = \"a\"; "
+	    "interface = \"any\"; } );\n", &cfg), 0);
+	assert_false(cfg.captures[0].has_linktype);
+	pb_config_free(&cfg);
+	assert_int_equal(load_str("node = { id = 1; };\ncaptures = (\n"
+	    "{ name = \"a\"; interface = \"any\"; linktype = \"nosuch\"; },\n"
+	    "{ name = \"b\"; interface = \"any\"; linktype = 65536; },\n"
+	    "{ name = \"c\"; interface = \"any\"; linktype = true; },\n"
+	    "{ name = \"d\"; file = \"/dev/null\"; linktype = 1; } );\n", &cfg), 4);
+	expect_report(3, "captures[0].linktype: unknown link type \"nosuch\"");
+	expect_report(4, "captures[1].linktype: link type 65536 outside 0..65535");
+	expect_report(5, "captures[2].linktype: expected a link type name");
+	expect_report(6, "captures[3].linktype: only applies to interface captures");
+}
+
 int
 main(void)
 {
@@ -275,6 +317,7 @@ main(void)
 		cmocka_unit_test(test_swap_usb_mmapped_iso),
 		cmocka_unit_test(test_swap_nflog),
 		cmocka_unit_test(test_no_swap_elsewhere),
+		cmocka_unit_test(test_config_key),
 	};
 	return cmocka_run_group_tests_name("linktype", tests, NULL, NULL);
 }
