@@ -357,30 +357,41 @@ write_multi(const char *path)
 	assert_int_equal(fclose(f), 0);
 }
 
-static void
-multi_replay(const char *filter, uint32_t loops)
+/* Replays path as source source_id (loops passes, filter) into a new
+ * multi_seen; the source's link type must be lt. */
+static struct multi_seen *
+seen_replay(const char *path, const char *filter, uint32_t loops, uint16_t source_id,
+    uint16_t lt, struct pb_source_stats *st)
 {
-	char path[] = "/tmp/pb-capfile-XXXXXX", err[512];
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	write_multi(path);
+	char err[512];
 	struct pb_loop *loop = pb_loop_new(err, sizeof(err));
 	assert_non_null(loop);
 	struct multi_seen *s = calloc(1, sizeof(*s));
-	struct pb_source_stats st;
 	assert_non_null(s);
-	memset(&st, 0, sizeof(st));
+	memset(st, 0, sizeof(*st));
 	struct pb_capture_env env = {
-		.loop = loop, .source_id = 5, .stats = &st, .deliver = multi_deliver,
+		.loop = loop, .source_id = source_id, .stats = st, .deliver = multi_deliver,
 		.on_state = multi_state, .on_interface = multi_if, .ctx = s,
 	};
 	struct pb_capture_cfg cfg = { .is_file = true, .rate = PB_RATE_MAX, .loop = loops };
 	snprintf(cfg.name, sizeof(cfg.name), "multi");
 	snprintf(cfg.file, sizeof(cfg.file), "%s", path);
 	snprintf(cfg.filter, sizeof(cfg.filter), "%s", filter);
-	assert_int_equal(replay_to_end(&cfg, &env, &s->state), 1);
+	assert_int_equal(replay_to_end(&cfg, &env, &s->state), lt);
 	pb_loop_free(loop);
+	return s;
+}
+
+static void
+multi_replay(const char *filter, uint32_t loops)
+{
+	char path[] = "/tmp/pb-capfile-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	write_multi(path);
+	struct pb_source_stats st;
+	struct multi_seen *s = seen_replay(path, filter, loops, 5, 1, &st);
 	/* Named once, however many passes. */
 	assert_int_equal(s->ifs_named, 1);
 	unsigned n = 0;
@@ -407,6 +418,50 @@ static void test_pcapng_filter_per_linktype(void **state) { multi_replay("udp", 
 /* A second pass: the same source ids, the interface not named again. */
 static void test_pcapng_two_passes(void **state) { multi_replay("udp", 2); }
 
+/*
+ * A format our reader leaves to libpcap (Alexey Kuznetzov's modified pcap,
+ * magic 0xa1b2cd34, 24-byte record headers) with LINKTYPE_RAW: libpcap
+ * says DLT_RAW (12 here), the records carry 101 again.
+ */
+static void
+test_libpcap_format_linktype(void **state)
+{
+	char path[] = "/tmp/pb-capfile-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	put32(f, 0xa1b2cd34u);
+	put32(f, 2u | 4u << 16);
+	put32(f, 0);
+	put32(f, 0);
+	put32(f, 65535);
+	put32(f, 101);
+	for (unsigned i = 0; i < 10; i++) {
+		put32(f, 1700000000u + i);
+		put32(f, i);
+		put32(f, 28);
+		put32(f, 28 + i);
+		put32(f, 3);      /* ifindex */
+		put32(f, 0x0800); /* protocol, pkt_type, pad */
+		put_ip(f, 17, (uint8_t)i);
+	}
+	assert_int_equal(fclose(f), 0);
+
+	struct pb_source_stats st;
+	struct multi_seen *s = seen_replay(path, "udp", 1, 4, 101, &st);
+	assert_int_equal(s->n, 10);
+	for (unsigned i = 0; i < 10; i++) {
+		assert_int_equal(s->linktype[i], 101);
+		assert_int_equal(s->source[i], 4);
+		assert_int_equal(s->tag[i], i);
+	}
+	assert_int_equal(pb_counter_get(&st.truncated), 9);
+	free(s);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -420,6 +475,7 @@ main(void)
 		cmocka_unit_test(test_pcapng_two_linktypes),
 		cmocka_unit_test(test_pcapng_filter_per_linktype),
 		cmocka_unit_test(test_pcapng_two_passes),
+		cmocka_unit_test(test_libpcap_format_linktype),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
