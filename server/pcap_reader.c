@@ -115,7 +115,7 @@ ng_idb(struct pb_pcap_reader *r, const uint8_t *b, uint32_t blen, char *err, siz
 	}
 	struct pb_pcap_if *i = &r->ifs[r->nifs - 1];
 	uint32_t off = 16, end = blen - 4;
-	while (end - off >= 4) {
+	while (off + 4 <= end) {
 		uint16_t code = get16(r, b + off), len = get16(r, b + off + 2);
 		const uint8_t *v = b + off + 4;
 		if (code == 0 || (uint32_t)len > end - off - 4)
@@ -213,19 +213,20 @@ ng_block(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err, size_t
 
 	uint32_t nsec_ifs = r->nifs - r->section_base, ifid, caplen, origlen, hdr;
 	uint64_t ts = 0;
+	if (blen < (type == NG_SPB ? 16u : 32u)) {
+		snprintf(err, errlen, "pcapng: packet block of type %" PRIu32 " with %" PRIu32
+		    " bytes", type, blen);
+		return PB_PCAP_READER_ERROR;
+	}
 	if (type == NG_SPB) {
 		hdr = 12;
 		ifid = 0;
-		origlen = blen >= 16 ? get32(r, b + 8) : 0;
-		caplen = blen >= 16 ? blen - 16 : 0;
+		origlen = get32(r, b + 8);
+		caplen = blen - 16;
 		if (caplen > origlen)
 			caplen = origlen; /* the rest is padding */
 	} else {
 		hdr = 28;
-		if (blen < 32) {
-			snprintf(err, errlen, "pcapng: packet block of %" PRIu32 " bytes", blen);
-			return PB_PCAP_READER_ERROR;
-		}
 		ifid = type == NG_OPB ? get16(r, b + 8) : get32(r, b + 8);
 		ts = (uint64_t)get32(r, b + 12) << 32 | get32(r, b + 16);
 		caplen = get32(r, b + 20);

@@ -144,7 +144,8 @@ static void
 ng_raw(struct ng *g, const void *p, size_t n)
 {
 	assert_true(g->len + n <= sizeof(g->buf));
-	memcpy(g->buf + g->len, p, n);
+	if (n)
+		memcpy(g->buf + g->len, p, n);
 	g->len += n;
 }
 
