@@ -18,371 +18,18 @@
 
 #include "capture.h"
 #include "capture_int.h"
-#include "pcap_reader.h"
+#include "capture_file_int.h"
 #include "clock.h"
+#include "linktype.h"
 #include "log.h"
 
-/*
- * File replay. A reader thread reads the pcap/pcapng file, paces it and
- * copies each frame into a bounded single-producer/single-consumer ring;
- * the engine thread drains the ring and runs the same per-record path as
- * a live capture. The engine never touches the disk and the reader never
- * drops: when the ring is full it waits for the engine (back-pressure).
- *
- * Wakeups: the engine sleeps in epoll on an eventfd. It announces that it
- * found the ring empty (engine_idle) and the reader writes the eventfd only
- * then, and only every SIGNAL_BATCH records or before it waits (pacing,
- * full ring, end of file), so a fast replay costs one wakeup per batch.
- * Both sides use a store / full fence / load of the other's variable, so
- * at least one of them sees the other and no wakeup is lost.
- */
-
-#define RING_SIZE (8u << 20)            /* power of two */
-#define RING_ALIGN 32u                  /* >= entry header: a wrap marker always fits */
-#define SIGNAL_BATCH 64u
-#define WAIT_SLICE_NS (100 * PB_NSEC_PER_MSEC)
-#define FILE_READ_BUFFER (1u << 20)
-
-enum file_entry_kind {
-	ENT_PACKET = 1,
-	ENT_OVERSIZE,   /* caplen above max_frame: header only, origlen = caplen */
-	ENT_LOOP_END,   /* a pass completed */
-	ENT_WARN,       /* read error that ended a pass; data = message */
-	ENT_ERROR,      /* fatal; data = message */
-	ENT_EOF,        /* last pass done */
-	ENT_WRAP,       /* skip to the start of the ring */
-};
-
-struct file_entry {
-	uint32_t kind;
-	uint32_t size;          /* whole entry, RING_ALIGN multiple */
-	uint32_t caplen;        /* bytes following the header */
-	uint32_t origlen;
-	uint64_t ts_ns;
-};
-
-struct file_capture {
-	struct pb_capture base; /* first: the public handle */
-	char path[PATH_MAX];
-	pcap_t *p;              /* the reader's once the thread runs */
-	struct pb_pcap_reader fast; /* classic pcap over mmap (else libpcap reads) */
-	bool use_fast;
-	struct bpf_program prog;
-	bool have_prog;
-	enum pb_rate_mode rate;
-	double pps;
-	uint32_t loops;         /* 0 = forever */
-	uint64_t started_ns;
-	int efd;
-	bool registered;
-
-	char *iobuf;            /* stdio buffer of the open file */
-	uint8_t *ring;
-	uint64_t rhead;         /* reader's private copy of head */
-	uint64_t rtail;         /* reader's last look at tail (reloaded only when short) */
-	uint64_t ehead;         /* engine's last look at head (reloaded only when empty) */
-	unsigned pending;       /* reader: pushed since the last wakeup check */
-	char pad0[64];
-	_Atomic uint64_t head;  /* published by the reader */
-	char pad1[64];
-	_Atomic uint64_t tail;  /* published by the engine */
-	char pad2[64];
-	_Atomic int engine_idle;    /* engine found the ring empty */
-	_Atomic int reader_blocked; /* reader waits for space */
-	_Atomic bool stop;
-
-	pthread_t thread;
-	bool thread_started;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;      /* CLOCK_MONOTONIC: pacing, space, stop */
-};
+/* File replay, the engine's side: draining the ring, opening, closing
+ * (capture_file_int.h explains both sides). */
 
 static struct file_capture *
 file_of(struct pb_capture *cap)
 {
 	return (struct file_capture *)(void *)((char *)cap - offsetof(struct file_capture, base));
-}
-
-static void
-ns_to_timespec(uint64_t ns, struct timespec *ts)
-{
-	ts->tv_sec = (time_t)(ns / PB_NSEC_PER_SEC);
-	ts->tv_nsec = (long)(ns % PB_NSEC_PER_SEC);
-}
-
-/* Opens with nanosecond timestamps and applies the compiled filter. */
-static pcap_t *
-file_open_pcap(struct file_capture *fc, char *err, size_t errlen)
-{
-	char ebuf[PCAP_ERRBUF_SIZE] = "";
-	FILE *f = fopen(fc->path, "rbe");
-
-	if (!f) {
-		snprintf(err, errlen, "capture '%s': file %s: %s", fc->base.name, fc->path,
-		    strerror(errno));
-		return NULL;
-	}
-	/* libpcap reads with fread(): a large buffer means few read(2) calls.
-	 * glibc ignores the size without a caller buffer; ours outlives f
-	 * (one file open at a time, freed after the last pcap_close). */
-	if (fc->iobuf)
-		setvbuf(f, fc->iobuf, _IOFBF, FILE_READ_BUFFER);
-	pcap_t *p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, ebuf);
-	if (!p) {
-		fclose(f);
-		snprintf(err, errlen, "capture '%s': file %s: %s", fc->base.name, fc->path, ebuf);
-		return NULL;
-	}
-	if (fc->have_prog && pcap_setfilter(p, &fc->prog) < 0) {
-		snprintf(err, errlen, "capture '%s': file %s: filter: %s", fc->base.name, fc->path,
-		    pcap_geterr(p));
-		pcap_close(p);
-		return NULL;
-	}
-	return p;
-}
-
-/* ---- reader thread ------------------------------------------------------- */
-
-/* Wakes the engine if it announced it is idle. */
-static void
-reader_signal(struct file_capture *fc)
-{
-	fc->pending = 0;
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_exchange(&fc->engine_idle, 0)) {
-		uint64_t one = 1;
-		if (write(fc->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			log_warn_rl("capture", "capture '%s': eventfd write", fc->base.name);
-	}
-}
-
-static void
-reader_timedwait(struct file_capture *fc, uint64_t deadline_ns)
-{
-	struct timespec ts;
-	ns_to_timespec(deadline_ns, &ts);
-	pthread_cond_timedwait(&fc->cv, &fc->mu, &ts);
-}
-
-/* Waits until `total` bytes are free. False when asked to stop. */
-static bool
-reader_wait_space(struct file_capture *fc, uint64_t total)
-{
-	reader_signal(fc);
-	pthread_mutex_lock(&fc->mu);
-	atomic_store(&fc->reader_blocked, 1);
-	atomic_thread_fence(memory_order_seq_cst);
-	while (!atomic_load(&fc->stop)) {
-		uint64_t tail = atomic_load_explicit(&fc->tail, memory_order_acquire);
-		if (RING_SIZE - (fc->rhead - tail) >= total)
-			break;
-		reader_timedwait(fc, pb_mono_ns() + WAIT_SLICE_NS);
-	}
-	atomic_store(&fc->reader_blocked, 0);
-	pthread_mutex_unlock(&fc->mu);
-	return !atomic_load(&fc->stop);
-}
-
-/* Sleeps until the monotonic deadline. False when asked to stop. */
-static bool
-reader_sleep_until(struct file_capture *fc, uint64_t deadline_ns)
-{
-	if (pb_mono_ns() >= deadline_ns)
-		return !atomic_load(&fc->stop);
-	reader_signal(fc);
-	pthread_mutex_lock(&fc->mu);
-	while (!atomic_load(&fc->stop) && pb_mono_ns() < deadline_ns)
-		reader_timedwait(fc, deadline_ns);
-	pthread_mutex_unlock(&fc->mu);
-	return !atomic_load(&fc->stop);
-}
-
-static bool
-reader_push(struct file_capture *fc, uint32_t kind, uint32_t origlen, uint64_t ts_ns,
-    const void *data, uint32_t datalen)
-{
-	uint64_t need = (sizeof(struct file_entry) + datalen + RING_ALIGN - 1) & ~(uint64_t)(RING_ALIGN - 1);
-	uint64_t off, to_end;
-
-	for (;;) {
-		off = fc->rhead & (RING_SIZE - 1);
-		to_end = RING_SIZE - off;
-		uint64_t total = to_end < need ? to_end + need : need;
-		/* Touch the engine's cache line only when the cached view is short. */
-		if (RING_SIZE - (fc->rhead - fc->rtail) >= total)
-			break;
-		fc->rtail = atomic_load_explicit(&fc->tail, memory_order_acquire);
-		if (RING_SIZE - (fc->rhead - fc->rtail) >= total)
-			break;
-		if (!reader_wait_space(fc, total))
-			return false;
-	}
-	if (to_end < need) {
-		struct file_entry *w = (struct file_entry *)(void *)(fc->ring + off);
-		w->kind = ENT_WRAP;
-		w->size = (uint32_t)to_end;
-		fc->rhead += to_end;
-		off = 0;
-	}
-	struct file_entry *e = (struct file_entry *)(void *)(fc->ring + off);
-	e->kind = kind;
-	e->size = (uint32_t)need;
-	e->caplen = datalen;
-	e->origlen = origlen;
-	e->ts_ns = ts_ns;
-	if (datalen)
-		memcpy(e + 1, data, datalen);
-	fc->rhead += need;
-	atomic_store_explicit(&fc->head, fc->rhead, memory_order_release);
-	if (++fc->pending >= SIGNAL_BATCH || kind != ENT_PACKET)
-		reader_signal(fc);
-	return true;
-}
-
-static bool
-reader_push_msg(struct file_capture *fc, uint32_t kind, const char *msg)
-{
-	size_t len = strlen(msg) + 1; /* a few KiB at most: fits the ring */
-	return reader_push(fc, kind, 0, 0, msg, (uint32_t)len);
-}
-
-struct pacer {
-	bool started;
-	uint64_t start_ns;      /* monotonic time of the first packet */
-	uint64_t offset_ns;     /* original rate: timeline position of this pass */
-	uint64_t count;         /* pps: packets scheduled so far */
-	double interval_ns;
-};
-
-static bool
-reader_pace(struct file_capture *fc, struct pacer *pc, uint64_t ts, uint64_t pass_first_ts)
-{
-	uint64_t deadline;
-
-	if (fc->rate == PB_RATE_MAX)
-		return true;
-	if (!pc->started) {
-		pc->started = true;
-		pc->start_ns = pb_mono_ns();
-	}
-	if (fc->rate == PB_RATE_PPS) {
-		/* Absolute schedule: no drift from sleep overshoot. */
-		deadline = pc->start_ns + (uint64_t)((double)pc->count * pc->interval_ns);
-		pc->count++;
-	} else {
-		uint64_t delta = ts > pass_first_ts ? ts - pass_first_ts : 0;
-		deadline = pc->start_ns + pc->offset_ns + delta;
-	}
-	return reader_sleep_until(fc, deadline);
-}
-
-static void *
-file_reader(void *arg)
-{
-	struct file_capture *fc = arg;
-	struct pacer pc = { .interval_ns = fc->pps > 0 ? 1e9 / fc->pps : 0 };
-	char msg[PCAP_ERRBUF_SIZE + PATH_MAX + 128];
-	uint32_t pass = 0;
-
-	for (;;) {
-		uint64_t n = 0, first_ts = 0, max_ts = 0;
-		int rc = 0;
-		char fastmsg[256] = "";
-
-		while (!atomic_load_explicit(&fc->stop, memory_order_relaxed)) {
-			const u_char *data;
-			uint64_t ts;
-			struct pcap_pkthdr hdr, *h = &hdr;
-			if (fc->use_fast) {
-				struct pb_pcap_packet pk;
-				int fr = pb_pcap_reader_next(&fc->fast, &pk, fastmsg, sizeof(fastmsg));
-				if (fr != PB_PCAP_READER_OK) {
-					rc = fr == PB_PCAP_READER_EOF ? PCAP_ERROR_BREAK : PCAP_ERROR;
-					break;
-				}
-				hdr.caplen = pk.caplen;
-				hdr.len = pk.origlen;
-				data = pk.data;
-				ts = pk.ts_ns;
-				if (fc->have_prog && !pcap_offline_filter(&fc->prog, &hdr, data))
-					continue;
-			} else {
-				if ((rc = pcap_next_ex(fc->p, &h, &data)) != 1)
-					break;
-				/* Opened with nanosecond precision: tv_usec holds ns. */
-				ts = (h->ts.tv_sec > 0 ? (uint64_t)h->ts.tv_sec * PB_NSEC_PER_SEC : 0) +
-				    (uint64_t)h->ts.tv_usec;
-			}
-			if (n == 0)
-				first_ts = max_ts = ts;
-			if (ts > max_ts)
-				max_ts = ts;
-			n++;
-			if (!reader_pace(fc, &pc, ts, first_ts))
-				goto out;
-			/* Only what is in the file counts: a frame its capture cut
-			 * short (snaplen) is carried with its caplen and origlen. */
-			bool ok;
-			if (h->caplen > fc->base.max_frame)
-				ok = reader_push(fc, ENT_OVERSIZE, h->caplen, ts, NULL, 0);
-			else
-				ok = reader_push(fc, ENT_PACKET, h->len, ts, data, h->caplen);
-			if (!ok)
-				goto out;
-		}
-		if (atomic_load(&fc->stop))
-			goto out;
-		if (rc == PCAP_ERROR) {
-			snprintf(msg, sizeof(msg), "capture '%s': file %s: %s", fc->base.name, fc->path,
-			    fc->use_fast ? fastmsg : pcap_geterr(fc->p));
-			if (n == 0) {
-				reader_push_msg(fc, ENT_ERROR, msg);
-				goto out;
-			}
-			/* A truncated last record is common (capture killed). */
-			if (!reader_push_msg(fc, ENT_WARN, msg))
-				goto out;
-		}
-		pass++;
-		if (!reader_push(fc, ENT_LOOP_END, 0, 0, NULL, 0))
-			goto out;
-		/* An empty pass (or a filter that matches nothing) would spin forever. */
-		if (n == 0 && (fc->loops == 0 || pass < fc->loops))
-			log_warnx("capture", "capture '%s': file %s: no packets%s in a pass, not looping",
-			    fc->base.name, fc->path, fc->have_prog ? " matching the filter" : "");
-		if (n == 0 || (fc->loops && pass >= fc->loops)) {
-			reader_push(fc, ENT_EOF, 0, 0, NULL, 0);
-			goto out;
-		}
-		/* Next pass continues the timeline, one mean gap after the last packet. */
-		uint64_t span = max_ts - first_ts;
-		pc.offset_ns += span + (n > 1 ? span / (n - 1) : 0);
-
-		int linktype = pcap_datalink(fc->p);
-		pcap_close(fc->p);
-		fc->p = file_open_pcap(fc, msg, sizeof(msg));
-		if (!fc->p) {
-			reader_push_msg(fc, ENT_ERROR, msg);
-			goto out;
-		}
-		if (fc->use_fast) {
-			/* Reopened too: the file may have been replaced between passes. */
-			char why[256];
-			pb_pcap_reader_close(&fc->fast);
-			if (pb_pcap_reader_open(&fc->fast, fc->path, why, sizeof(why)) != 1)
-				fc->use_fast = false;
-		}
-		if (pcap_datalink(fc->p) != linktype) {
-			snprintf(msg, sizeof(msg), "capture '%s': file %s: link type changed while "
-			    "replaying", fc->base.name, fc->path);
-			reader_push_msg(fc, ENT_ERROR, msg);
-			goto out;
-		}
-	}
-out:
-	reader_signal(fc);
-	return NULL;
 }
 
 /* ---- engine side ------------------------------------------------------- */
@@ -441,10 +88,20 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 		    (const struct file_entry *)(const void *)(fc->ring + (tail & (RING_SIZE - 1)));
 		switch (e->kind) {
 		case ENT_PACKET:
-			pb_capture_process(&fc->base, (const uint8_t *)(e + 1), e->caplen, e->origlen,
-			    e->ts_ns);
+			pb_capture_process(&fc->base, e->ifidx, (const uint8_t *)(e + 1), e->caplen,
+			    e->origlen, e->ts_ns);
 			n++;
 			break;
+		case ENT_INTERFACE: {
+			char why[256];
+			if (pb_capture_add_if(&fc->base, e->ifidx, (uint16_t)e->origlen,
+			    (const char *)(e + 1), why, sizeof(why)) < 0) {
+				pb_counter_add(&st->read_errors, 1);
+				log_warnx("capture", "%s", why);
+				announce = PB_SOURCE_FAILED;
+			}
+			break;
+		}
 		case ENT_OVERSIZE:
 			pb_capture_oversize(&fc->base, e->origlen);
 			n++;
@@ -551,8 +208,12 @@ file_free(struct file_capture *fc)
 	if (fc->p)
 		pcap_close(fc->p);
 	pb_pcap_reader_close(&fc->fast);
-	if (fc->have_prog)
-		pcap_freecode(&fc->prog);
+	for (uint32_t i = 0; i < fc->nprogs; i++)
+		pcap_freecode(&fc->progs[i].prog);
+	free(fc->progs);
+	free(fc->if_lt);
+	free(fc->if_prog);
+	free(fc->base.ifs);
 	pthread_cond_destroy(&fc->cv);
 	pthread_mutex_destroy(&fc->mu);
 	free(fc->iobuf);
@@ -587,30 +248,36 @@ file_setup(struct file_capture *fc, const struct pb_capture_cfg *cfg, char *err,
 {
 	const char *name = cfg->name;
 
-	fc->iobuf = malloc(FILE_READ_BUFFER); /* optional: stdio's own buffer otherwise */
-	if (!(fc->p = file_open_pcap(fc, err, errlen)))
+	/* pcap and pcapng are read from an mmap; libpcap keeps the rest. */
+	char why[256] = "";
+	int fr = pb_pcap_reader_open(&fc->fast, fc->path, why, sizeof(why));
+	if (fr < 0) {
+		snprintf(err, errlen, "capture '%s': file %s: %s", name, fc->path, why);
 		return -1;
-	fc->base.linktype = (uint16_t)pcap_datalink(fc->p);
-	if (cfg->filter[0]) {
-		if (pcap_compile(fc->p, &fc->prog, cfg->filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
-			snprintf(err, errlen, "capture '%s': filter '%s': %s", name, cfg->filter,
-			    pcap_geterr(fc->p));
-			return -1;
-		}
-		fc->have_prog = true;
-		if (pcap_setfilter(fc->p, &fc->prog) < 0) {
-			snprintf(err, errlen, "capture '%s': filter '%s': %s", name, cfg->filter,
-			    pcap_geterr(fc->p));
-			return -1;
-		}
 	}
-	/* Classic pcap is read from an mmap; libpcap keeps pcapng and the rest. */
-	char why[256];
-	fc->fast.fd = -1;
-	fc->use_fast = pb_pcap_reader_open(&fc->fast, fc->path, why, sizeof(why)) == 1 &&
-	    (int)fc->fast.linktype == pcap_datalink(fc->p);
-	if (!fc->use_fast)
+	fc->use_fast = fr == 1;
+	snprintf(fc->filter, sizeof(fc->filter), "%s", cfg->filter);
+	fc->have_prog = cfg->filter[0] != '\0';
+	if (!fc->use_fast) {
 		pb_pcap_reader_close(&fc->fast);
+		fc->iobuf = malloc(FILE_READ_BUFFER); /* optional: stdio's own buffer otherwise */
+		bool filter = fc->have_prog;
+		fc->have_prog = false; /* compiled below */
+		if (!(fc->p = pb_file_open_pcap(fc, err, errlen)))
+			return -1;
+		fc->have_prog = filter;
+		fc->base.linktype = pb_capture_linktype_of_dlt(name, pcap_datalink(fc->p));
+	} else {
+		fc->base.linktype = (uint16_t)fc->fast.linktype;
+	}
+	/* Interface 0's program now, so that a bad filter stops the start. */
+	if (fc->have_prog && pb_file_prog_for(fc, fc->base.linktype, err, errlen) < 0)
+		return -1;
+	if (fc->have_prog && fc->p && pcap_setfilter(fc->p, &fc->progs[0].prog) < 0) {
+		snprintf(err, errlen, "capture '%s': filter '%s': %s", name, cfg->filter,
+		    pcap_geterr(fc->p));
+		return -1;
+	}
 	if (!(fc->ring = malloc(RING_SIZE))) {
 		snprintf(err, errlen, "capture '%s': out of memory", name);
 		return -1;
@@ -634,7 +301,7 @@ file_setup(struct file_capture *fc, const struct pb_capture_cfg *cfg, char *err,
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&fc->thread, NULL, file_reader, fc);
+	int rc = pthread_create(&fc->thread, NULL, pb_file_reader, fc);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen, "capture '%s': reader thread: %s", name, strerror(rc));
@@ -678,13 +345,14 @@ pb_capture_file_open(const struct pb_capture_cfg *cfg, const struct pb_capture_e
 		return NULL;
 	}
 	static const char *const rates[] = { "max", "original", "pps" };
-	const char *lt = pcap_datalink_val_to_name(fc->base.linktype);
+	const char *lt = pb_linktype_name(fc->base.linktype);
 	char passes[32];
 	if (fc->loops)
 		snprintf(passes, sizeof(passes), "%" PRIu32 " pass(es)", fc->loops);
 	else
 		snprintf(passes, sizeof(passes), "looping forever");
-	log_info("capture", "capture '%s': file %s, linktype %s, rate %s, %s", cfg->name,
-	    cfg->file, lt ? lt : "?", (unsigned)fc->rate < 3 ? rates[fc->rate] : "?", passes);
+	log_info("capture", "capture '%s': file %s (%s), linktype %u (%s), rate %s, %s", cfg->name,
+	    cfg->file, !fc->use_fast ? "libpcap" : fc->fast.ng ? "pcapng" : "pcap",
+	    fc->base.linktype, lt ? lt : "?", (unsigned)fc->rate < 3 ? rates[fc->rate] : "?", passes);
 	return &fc->base;
 }

@@ -23,6 +23,12 @@ struct pb_capture_ops {
 	void (*close)(struct pb_capture *cap, bool drain);
 };
 
+/* A file interface beyond the first: its own source id and link type. */
+struct pb_capture_if {
+	uint16_t source_id;
+	uint16_t linktype;
+};
+
 struct pb_capture {
 	const struct pb_capture_ops *ops;
 	struct pb_capture_env env;
@@ -34,7 +40,9 @@ struct pb_capture {
 	bool oversize_logged;
 	bool keep_snapped;      /* file: only caplen counts against max_frame */
 	int state;              /* enum pb_source_state */
-	uint16_t linktype;
+	uint16_t linktype;      /* LINKTYPE_* of interface 0 (env.source_id) */
+	struct pb_capture_if *ifs; /* index = file interface; [0] unused */
+	uint32_t nifs;
 	uint32_t max_frame;     /* effective limit, <= PB_FRAME_CAP */
 	struct pb_record rec;   /* reused for every record: no malloc per packet */
 };
@@ -43,11 +51,20 @@ struct pb_capture {
 void pb_capture_init(struct pb_capture *cap, const struct pb_capture_ops *ops,
     const struct pb_capture_cfg *cfg, const struct pb_capture_env *env);
 void pb_capture_set_state(struct pb_capture *cap, int state);
-/* Oversize check, trailers, stats, deliver. data is valid during the call.
- * Oversize: caplen above max_frame, or origlen too unless keep_snapped
- * (a file's frames cut by its snaplen are carried as they are). */
-void pb_capture_process(struct pb_capture *cap, const uint8_t *data, uint32_t caplen,
-    uint32_t origlen, uint64_t ts_ns);
+/* Oversize check, trailers, stats, deliver, for interface ifindex (0 for
+ * a live capture; one that pb_capture_add_if took in). data is valid
+ * during the call. Oversize: caplen above max_frame, or origlen too
+ * unless keep_snapped (a file's frames cut by its snaplen are carried as
+ * they are). */
+void pb_capture_process(struct pb_capture *cap, uint32_t ifindex, const uint8_t *data,
+    uint32_t caplen, uint32_t origlen, uint64_t ts_ns);
+/* Interface ifindex (> 0) of a file: asks the engine for its source id.
+ * -1 with a message in err when there is none. */
+int pb_capture_add_if(struct pb_capture *cap, uint32_t ifindex, uint16_t linktype,
+    const char *ifname, char *err, size_t errlen);
+/* The LINKTYPE_* of what libpcap calls dlt, warning once when the
+ * registry has no number for it (the DLT value is carried then). */
+uint16_t pb_capture_linktype_of_dlt(const char *capname, int dlt);
 /* A frame above max_frame: counted, never delivered. */
 void pb_capture_oversize(struct pb_capture *cap, uint32_t origlen);
 

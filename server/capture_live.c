@@ -14,6 +14,7 @@
 #include "capture.h"
 #include "capture_int.h"
 #include "clock.h"
+#include "linktype.h"
 #include "log.h"
 #include "trailer.h"
 
@@ -84,9 +85,55 @@ pb_capture_oversize(struct pb_capture *cap, uint32_t origlen)
 	}
 }
 
+int
+pb_capture_add_if(struct pb_capture *cap, uint32_t ifindex, uint16_t linktype,
+    const char *ifname, char *err, size_t errlen)
+{
+	if (ifindex == 0 || ifindex > UINT16_MAX) {
+		snprintf(err, errlen, "capture '%s': interface %" PRIu32 " out of range", cap->name,
+		    ifindex);
+		return -1;
+	}
+	if (ifindex >= cap->nifs) {
+		struct pb_capture_if *n = realloc(cap->ifs, (ifindex + 1) * sizeof(*n));
+		if (!n) {
+			snprintf(err, errlen, "capture '%s': out of memory", cap->name);
+			return -1;
+		}
+		memset(n + cap->nifs, 0, (ifindex + 1 - cap->nifs) * sizeof(*n));
+		cap->ifs = n;
+		cap->nifs = ifindex + 1;
+	}
+	int id = cap->env.on_interface ?
+	    cap->env.on_interface(cap->env.ctx, cap, ifindex, linktype, ifname) : -1;
+	if (id < 0) {
+		snprintf(err, errlen, "capture '%s': no source id left for interface %" PRIu32
+		    " of the file (limits.max_sources)", cap->name, ifindex);
+		return -1;
+	}
+	cap->ifs[ifindex].source_id = (uint16_t)id;
+	cap->ifs[ifindex].linktype = linktype;
+	const char *lt = pb_linktype_name(linktype);
+	log_info("capture", "capture '%s': interface %" PRIu32 "%s%s%s, linktype %u (%s), "
+	    "source %d", cap->name, ifindex, ifname[0] ? " (" : "", ifname, ifname[0] ? ")" : "",
+	    linktype, lt ? lt : "?", id);
+	return 0;
+}
+
+uint16_t
+pb_capture_linktype_of_dlt(const char *capname, int dlt)
+{
+	int lt = pb_linktype_from_dlt(dlt);
+	if (lt >= 0)
+		return (uint16_t)lt;
+	log_warnx("capture", "capture '%s': libpcap's link type DLT %d has no LINKTYPE number; "
+	    "carrying it as %d", capname, dlt, dlt);
+	return (uint16_t)dlt;
+}
+
 void
-pb_capture_process(struct pb_capture *cap, const uint8_t *data, uint32_t caplen,
-    uint32_t origlen, uint64_t ts_ns)
+pb_capture_process(struct pb_capture *cap, uint32_t ifindex, const uint8_t *data,
+    uint32_t caplen, uint32_t origlen, uint64_t ts_ns)
 {
 	struct pb_source_stats *st = cap->env.stats;
 	struct pb_record *rec = &cap->rec;
@@ -102,9 +149,14 @@ pb_capture_process(struct pb_capture *cap, const uint8_t *data, uint32_t caplen,
 	rec->caplen = caplen;
 	rec->origlen = origlen;
 	rec->ts_ns = ts_ns;
-	rec->linktype = cap->linktype;
+	if (ifindex) {
+		rec->linktype = cap->ifs[ifindex].linktype;
+		rec->origin_source = cap->ifs[ifindex].source_id;
+	} else {
+		rec->linktype = cap->linktype;
+		rec->origin_source = cap->env.source_id;
+	}
 	rec->flags = cap->fcs ? PB_REC_FCS : 0;
-	rec->origin_source = cap->env.source_id;
 	if (caplen < origlen) {
 		/* Trailers sit at the end of the wire frame, which is not here. */
 		pb_counter_add(&st->truncated, 1);
@@ -133,7 +185,7 @@ live_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
 	uint64_t ts = h->ts.tv_sec > 0 ? (uint64_t)h->ts.tv_sec * PB_NSEC_PER_SEC : 0;
 
 	ts += lc->nano ? frac : frac * 1000u;
-	pb_capture_process(&lc->base, bytes, h->caplen, h->len, ts);
+	pb_capture_process(&lc->base, 0, bytes, h->caplen, h->len, ts);
 }
 
 static void
@@ -269,6 +321,37 @@ live_status_text(pcap_t *p, int rc, char *buf, size_t len)
 		snprintf(buf, len, "%s%s", pcap_statustostr(rc), hint);
 }
 
+/* The configured link type, when the interface offers it; else an error
+ * that lists what it offers. */
+static int
+live_set_linktype(struct live_capture *lc, const struct pb_capture_cfg *cfg, char *err,
+    size_t errlen)
+{
+	int dlt = pb_linktype_to_dlt(cfg->linktype);
+	if (pcap_set_datalink(lc->p, dlt) == 0)
+		return 0;
+	char offered[512] = "";
+	size_t used = 0;
+	int *dlts = NULL;
+	int n = pcap_list_datalinks(lc->p, &dlts);
+	for (int i = 0; i < n; i++) {
+		int lt = pb_linktype_from_dlt(dlts[i]);
+		const char *nm = pcap_datalink_val_to_name(dlts[i]);
+		int w = snprintf(offered + used, sizeof(offered) - used, "%s%s (%d)", used ? ", " : "",
+		    nm ? nm : "?", lt < 0 ? dlts[i] : lt);
+		if (w < 0 || (size_t)w >= sizeof(offered) - used)
+			break;
+		used += (size_t)w;
+	}
+	if (n >= 0)
+		pcap_free_datalinks(dlts);
+	const char *want = pb_linktype_name(cfg->linktype);
+	snprintf(err, errlen, "capture '%s': interface %s: link type %u (%s) not offered; it "
+	    "offers %s", cfg->name, cfg->interface, cfg->linktype, want ? want : "?",
+	    offered[0] ? offered : "none");
+	return -1;
+}
+
 static int
 live_setup(struct live_capture *lc, const struct pb_capture_cfg *cfg, char *err, size_t errlen)
 {
@@ -314,7 +397,9 @@ live_setup(struct live_capture *lc, const struct pb_capture_cfg *cfg, char *err,
 		log_warnx("capture", "capture '%s': interface %s: %s", name, ifname, text);
 	}
 	lc->nano = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
-	lc->base.linktype = (uint16_t)pcap_datalink(p);
+	if (cfg->has_linktype && live_set_linktype(lc, cfg, err, errlen) < 0)
+		return -1;
+	lc->base.linktype = pb_capture_linktype_of_dlt(name, pcap_datalink(p));
 
 	/* Inbound only: frames an interface sink injects here are not
 	 * captured again (no forwarding loop). */
@@ -377,9 +462,9 @@ live_open(const struct pb_capture_cfg *cfg, const struct pb_capture_env *env, ch
 		return NULL;
 	}
 	pb_capture_set_state(&lc->base, PB_SOURCE_RUNNING);
-	log_info("capture", "capture '%s': interface %s, linktype %s, snaplen %" PRIu32 "%s%s",
-	    cfg->name, cfg->interface, pcap_datalink_val_to_name(lc->base.linktype) ?
-	    pcap_datalink_val_to_name(lc->base.linktype) : "?", lc->base.max_frame + 1,
+	const char *lt = pb_linktype_name(lc->base.linktype);
+	log_info("capture", "capture '%s': interface %s, linktype %u (%s), snaplen %" PRIu32 "%s%s",
+	    cfg->name, cfg->interface, lc->base.linktype, lt ? lt : "?", lc->base.max_frame + 1,
 	    cfg->filter[0] ? ", filter " : "", cfg->filter);
 	return &lc->base;
 }

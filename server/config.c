@@ -368,46 +368,6 @@ cfg_node(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config *c
 }
 
 static void
-cfg_rate(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capture_cfg *cap)
-{
-	const config_setting_t *s = config_setting_get_member(g, "rate");
-	int type = s ? config_setting_type(s) : CONFIG_TYPE_NONE;
-	const char *str = type == CONFIG_TYPE_STRING ? config_setting_get_string(s) : "";
-	char *end;
-	double pps;
-
-	if (s == NULL || strcmp(str, "max") == 0)
-		return;
-	if (strcmp(str, "original") == 0) {
-		cap->rate = PB_RATE_ORIGINAL;
-		return;
-	}
-	if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
-		pps = (double)config_setting_get_int64(s);
-	} else if (type == CONFIG_TYPE_FLOAT) {
-		pps = config_setting_get_float(s);
-	} else if (type == CONFIG_TYPE_STRING) {
-		pps = strtod(str, &end);
-		end += strspn(end, " ");
-		if (end == str || (*end != '\0' && strcmp(end, "pps") != 0)) {
-			pb_cfg_error(c, s, "\"%s\": expected \"max\", \"original\" or packets per "
-			    "second (10000 or \"10000pps\")", str);
-			return;
-		}
-	} else {
-		pb_cfg_error(c, s, "expected \"max\", \"original\" or a packet rate, got %s",
-		    pb_cfg_type_name(s));
-		return;
-	}
-	if (!isfinite(pps) || pps <= 0 || pps > 1e9) {
-		pb_cfg_error(c, s, "packet rate must be above 0 and at most 1e9 packets/s");
-		return;
-	}
-	cap->rate = PB_RATE_PPS;
-	cap->pps = pps;
-}
-
-static void
 cfg_trailers(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capture_cfg *cap)
 {
 	static const char *const keys[] = { "type", "length", NULL };
@@ -475,8 +435,9 @@ cfg_capture(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capture_c
 {
 	static const char *const keys[] = { "name", "description", "interface", "file",
 		"filter", "buffer_mb", "timeout_ms", "promisc", "fcs", "max_frame", "rate",
-		"loop", "trailers", NULL };
-	static const char *const live_keys[] = { "buffer_mb", "timeout_ms", "promisc", NULL };
+		"loop", "trailers", "linktype", NULL };
+	static const char *const live_keys[] = { "buffer_mb", "timeout_ms", "promisc", "linktype",
+		NULL };
 	static const char *const file_keys[] = { "rate", "loop", NULL };
 	bool has_if = config_setting_get_member(g, "interface") != NULL;
 	bool has_file = config_setting_get_member(g, "file") != NULL;
@@ -507,8 +468,9 @@ cfg_capture(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capture_c
 	pb_cfg_u32(c, g, "buffer_mb", 1, 4096, &cap->buffer_mb);
 	pb_cfg_u32(c, g, "timeout_ms", 0, 60000, &cap->timeout_ms);
 	pb_cfg_bool(c, g, "promisc", &cap->promisc);
+	pb_cfg_linktype(c, g, cap);
 	pb_cfg_bool(c, g, "fcs", &cap->fcs);
-	cfg_rate(c, g, cap);
+	pb_cfg_rate(c, g, cap);
 	pb_cfg_u32(c, g, "loop", 0, UINT32_MAX, &cap->loop);
 	cfg_trailers(c, g, cap);
 	max_set = pb_cfg_u32(c, g, "max_frame", 64, PB_FRAME_CAP, &cap->max_frame) == 1;

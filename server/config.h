@@ -40,6 +40,8 @@ struct pb_capture_cfg {
 	uint32_t buffer_mb;            /* live: kernel ring size (default 64) */
 	uint32_t timeout_ms;           /* live: 0 = immediate mode (default) */
 	bool promisc;                  /* live: default true */
+	bool has_linktype;             /* live: ask for linktype instead of the default */
+	uint16_t linktype;             /* LINKTYPE_* */
 	bool fcs;                      /* frames end with an FCS */
 	uint32_t max_frame;            /* larger frames rejected and counted */
 	enum pb_rate_mode rate;        /* file: default max */

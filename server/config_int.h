@@ -88,6 +88,12 @@ void pb_cfg_auth(struct pb_cfg_ctx *c, const config_setting_t *root, uint32_t se
 void pb_cfg_api(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config *cfg);
 void pb_cfg_auth_free(struct pb_tunnel_cfg *t);
 
+/* config_capture.c: captures.rate (cap->rate, cap->pps) and
+ * captures.linktype (a libpcap name or a LINKTYPE number). */
+void pb_cfg_rate(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capture_cfg *cap);
+void pb_cfg_linktype(struct pb_cfg_ctx *c, const config_setting_t *g,
+    struct pb_capture_cfg *cap);
+
 /* config_tunnel.c: the tunnel keys of the root group into cfg->tunnel, and
  * the check that the node has a source of records. Runs after captures. */
 void pb_cfg_tunnel(struct pb_cfg_ctx *c, const config_setting_t *root,

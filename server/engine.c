@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,8 +159,9 @@ engine_deliver(void *ctx, struct pb_record *rec)
 
 	rec->origin_node = e->cfg->node.id;
 	rec->origin_epoch = e->epoch;
-	rec->origin_seq = ++s->seq;
-	rec->origin_source = s->id;
+	/* The capture set origin_source: its own id or one of its file's
+	 * interfaces (engine_capture_if), all below nsrc_ids. */
+	rec->origin_seq = ++e->src_seq[rec->origin_source];
 	rec->link_node = 0;
 	engine_route(e, rec, false);
 }
@@ -200,8 +202,25 @@ engine_drain_tick(struct pb_loop *loop, void *arg)
 	for (size_t i = 0; i < e->npeers; i++)
 		if (e->peers[i]->toks.n)
 			return (int64_t)DRAIN_TICK_NS;
-	log_info("engine", "all sources finished%s, shutting down (--exit-on-finish)",
-	    e->npeers ? " and every peer acknowledged" : "");
+	if (e->failed_sources) {
+		char names[1024] = "";
+		size_t used = 0;
+		for (size_t i = 0; i < e->nsources; i++) {
+			if (pb_capture_state(e->sources[i].cap) != PB_SOURCE_FAILED)
+				continue;
+			int n = snprintf(names + used, sizeof(names) - used, "%s'%s'", used ? ", " : "",
+			    e->sources[i].cfg->name);
+			if (n < 0 || (size_t)n >= sizeof(names) - used)
+				break;
+			used += (size_t)n;
+		}
+		log_warnx("engine", "all sources done%s, but capture %s failed: shutting down with "
+		    "an error (--exit-on-finish)", e->npeers ? " and every peer acknowledged" : "",
+		    names);
+	} else {
+		log_info("engine", "all sources finished%s, shutting down (--exit-on-finish)",
+		    e->npeers ? " and every peer acknowledged" : "");
+	}
 	pb_loop_stop(loop);
 	return PB_TIMER_STOP;
 }
@@ -213,8 +232,10 @@ engine_capture_state(void *ctx, struct pb_capture *cap, int state)
 	struct pb_engine *e = s->engine;
 
 	atomic_store(&s->stats.state, state);
-	if (state == PB_SOURCE_FAILED)
+	if (state == PB_SOURCE_FAILED) {
+		e->failed_sources++;
 		log_warnx("engine", "capture '%s' failed; other sources keep running", s->cfg->name);
+	}
 	if (e->exit_on_finish && engine_all_finished(e))
 		pb_loop_add_timer(e->loop, 0, engine_drain_tick, e);
 }
@@ -333,13 +354,66 @@ engine_open_sinks(struct pb_engine *e, char *err, size_t errlen)
 	return 0;
 }
 
+/* Names a local source in the directory (and so to the peers). */
+static int
+engine_learn_source(struct pb_engine *e, const struct engine_source *s, uint16_t id,
+    uint16_t linktype, uint32_t ifindex, const char *ifname)
+{
+	const struct pb_capture_cfg *c = s->cfg;
+	struct pb_source_info info = {
+		.node_id = e->cfg->node.id,
+		.source_id = id,
+		.linktype = linktype,
+	};
+	if (ifindex == 0)
+		snprintf(info.name, sizeof(info.name), "%s", c->name);
+	else if (ifname[0])
+		snprintf(info.name, sizeof(info.name), "%.40s/%.20s", c->name, ifname);
+	else
+		snprintf(info.name, sizeof(info.name), "%.40s/if%" PRIu32, c->name, ifindex);
+	if (c->description[0])
+		snprintf(info.description, sizeof(info.description), "%s", c->description);
+	else
+		snprintf(info.description, sizeof(info.description), "%s %.200s",
+		    c->is_file ? "file" : "interface", c->is_file ? c->file : c->interface);
+	if (ifindex) {
+		size_t l = strlen(info.description);
+		snprintf(info.description + l, sizeof(info.description) - l,
+		    ", interface %" PRIu32, ifindex);
+	}
+	return fwd_learn_source(e, &info);
+}
+
+/* A further interface of a capture's pcapng file: a new source id. */
+static int
+engine_capture_if(void *ctx, struct pb_capture *cap, uint32_t ifindex, uint16_t linktype,
+    const char *ifname)
+{
+	struct engine_source *s = ctx;
+	struct pb_engine *e = s->engine;
+
+	if (e->nsrc_ids > UINT16_MAX)
+		return -1;
+	uint64_t *n = realloc(e->src_seq, (e->nsrc_ids + 1) * sizeof(*n));
+	if (!n)
+		return -1;
+	e->src_seq = n;
+	uint16_t id = (uint16_t)e->nsrc_ids;
+	if (engine_learn_source(e, s, id, linktype, ifindex, ifname) < 0)
+		return -1;
+	e->src_seq[e->nsrc_ids++] = 0;
+	return id;
+}
+
 static int
 engine_open_sources(struct pb_engine *e, char *err, size_t errlen)
 {
 	const struct pb_config *cfg = e->cfg;
 
 	e->sources = calloc(cfg->ncaptures ? cfg->ncaptures : 1, sizeof(*e->sources));
-	if (!e->sources) {
+	e->src_seq = calloc(cfg->ncaptures ? cfg->ncaptures : 1, sizeof(*e->src_seq));
+	e->nsrc_ids = (uint32_t)cfg->ncaptures;
+	if (!e->sources || !e->src_seq) {
 		snprintf(err, errlen, "engine: out of memory");
 		return -1;
 	}
@@ -358,6 +432,7 @@ engine_open_sources(struct pb_engine *e, char *err, size_t errlen)
 			.stats = &s->stats,
 			.deliver = engine_deliver,
 			.on_state = engine_capture_state,
+			.on_interface = engine_capture_if,
 			.ctx = s,
 		};
 		char why[512] = "";
@@ -369,19 +444,7 @@ engine_open_sources(struct pb_engine *e, char *err, size_t errlen)
 				used += (size_t)n;
 			continue;
 		}
-		struct pb_source_info info = {
-			.node_id = cfg->node.id,
-			.source_id = s->id,
-			.linktype = pb_capture_linktype(s->cap),
-		};
-		snprintf(info.name, sizeof(info.name), "%s", s->cfg->name);
-		if (s->cfg->description[0])
-			snprintf(info.description, sizeof(info.description), "%s", s->cfg->description);
-		else
-			snprintf(info.description, sizeof(info.description), "%s %.200s",
-			    s->cfg->is_file ? "file" : "interface",
-			    s->cfg->is_file ? s->cfg->file : s->cfg->interface);
-		fwd_learn_source(e, &info);
+		engine_learn_source(e, s, s->id, pb_capture_linktype(s->cap), 0, "");
 	}
 	return failures ? -1 : 0;
 }
@@ -506,6 +569,10 @@ pb_engine_run(struct pb_engine *e)
 	    (unsigned long long)e->epoch);
 	int rc = pb_loop_run(e->loop);
 	e->stopping = true;
+	/* --exit-on-finish means "replay these files": one that failed is an
+	 * error of the run. */
+	if (rc == 0 && e->exit_on_finish && e->failed_sources)
+		rc = -1;
 
 	/* Stop intake first; records a file reader had queued but the engine
 	 * had not yet taken were never accepted, so nothing accepted is lost. */
@@ -576,6 +643,7 @@ pb_engine_free(struct pb_engine *e)
 	free(e->bridge.peers);
 	pthread_mutex_destroy(&e->bridge.lock);
 	free(e->sources);
+	free(e->src_seq);
 	free(e->sinks);
 	free(e->view.sources);
 	free(e->view.sinks);

@@ -19,13 +19,15 @@ struct pb_engine *pb_engine_new(const struct pb_config *cfg, char *err, size_t e
 /* Immutable view for management threads (valid until pb_engine_free). */
 const struct pb_view *pb_engine_view(const struct pb_engine *e);
 /* Runs until SIGINT/SIGTERM (graceful: sources stop, sinks flush) or
- * pb_engine_stop(). Returns 0 on a clean shutdown. */
+ * pb_engine_stop(). Returns 0 on a clean shutdown; non-zero with
+ * exit-on-finish when a capture failed (the log names it). */
 int pb_engine_run(struct pb_engine *e);
 void pb_engine_stop(struct pb_engine *e);
 void pb_engine_free(struct pb_engine *e);
 
 #include <stdbool.h>
-/* Stop once every source has finished (file sources) and sinks are flushed. */
+/* Stop once every source has finished or failed (file sources) and sinks
+ * are flushed. */
 void pb_engine_set_exit_on_finish(struct pb_engine *e, bool on);
 
 /*

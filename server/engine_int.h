@@ -36,7 +36,6 @@ struct engine_source {
 	struct pb_capture *cap;
 	struct pb_source_stats stats;
 	uint16_t id;
-	uint64_t seq;
 	bool paused;
 };
 
@@ -173,6 +172,10 @@ struct pb_engine {
 	struct pb_cmdq *cmdq;
 	size_t nsources;
 	struct engine_source *sources;
+	/* Last origin_seq per local source id: the captures' own ids, then
+	 * those given to the further interfaces of pcapng files. */
+	uint64_t *src_seq;
+	uint32_t nsrc_ids;
 	size_t nsinks;
 	struct engine_sink *sinks;
 	struct pb_view view;
@@ -181,6 +184,7 @@ struct pb_engine {
 	bool paused;             /* sink back-pressure: every source and upstream */
 	bool peer_paused;        /* peer back-pressure: file sources and upstreams */
 	bool exit_on_finish;
+	uint32_t failed_sources; /* captures that failed while running */
 	bool stopping;
 	uint64_t shutdown_deadline;
 	uint64_t real_offset, real_offset_at; /* realtime - monotonic, refreshed each second */

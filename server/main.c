@@ -25,7 +25,8 @@ usage(FILE *out)
 	    "  -d, --debug TOKENS    debug logs for subsystems (comma list or \"all\":\n"
 	    "                        engine,loop,capture,dump,iface,api,config)\n"
 	    "      --syslog          log to syslog instead of stderr\n"
-	    "  -x, --exit-on-finish  exit once every file source has finished\n"
+	    "  -x, --exit-on-finish  exit once every file source has finished (status 1\n"
+	    "                        when one of them failed)\n"
 	    "  -h, --help            this help\n");
 }
 

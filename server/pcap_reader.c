@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -22,12 +23,274 @@
  * the page cache, but the process does not look like it holds it all. */
 #define RELEASE_STEP (32u << 20)
 
+/* pcapng */
+#define NG_SHB 0x0a0d0d0au
+#define NG_IDB 0x00000001u
+#define NG_OPB 0x00000002u      /* obsolete packet block */
+#define NG_SPB 0x00000003u
+#define NG_EPB 0x00000006u
+#define NG_BOM 0x1a2b3c4du
+#define NG_MIN_BLOCK 12u
+#define NG_MAX_BLOCK (16u << 20) /* libpcap's limit too */
+#define NG_OPT_IF_NAME 2u
+#define NG_OPT_IF_TSRESOL 9u
+#define NG_OPT_IF_TSOFFSET 14u
+
 static inline uint32_t
 get32(const struct pb_pcap_reader *r, const uint8_t *p)
 {
 	uint32_t v;
 	memcpy(&v, p, sizeof(v));
 	return r->swap ? __builtin_bswap32(v) : v;
+}
+
+static inline uint16_t
+get16(const struct pb_pcap_reader *r, const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, sizeof(v));
+	return r->swap ? __builtin_bswap16(v) : v;
+}
+
+static int
+add_if(struct pb_pcap_reader *r, uint32_t linktype, uint32_t snaplen, uint64_t units)
+{
+	if (r->nifs >= PB_PCAP_READER_MAX_IFS)
+		return -1;
+	if (r->nifs == r->ifcap) {
+		uint32_t cap = r->ifcap ? r->ifcap * 2 : 4;
+		struct pb_pcap_if *n = realloc(r->ifs, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		r->ifs = n;
+		r->ifcap = cap;
+	}
+	struct pb_pcap_if *i = &r->ifs[r->nifs++];
+	memset(i, 0, sizeof(*i));
+	i->linktype = linktype;
+	i->snaplen = snaplen;
+	i->ts_units = units;
+	return 0;
+}
+
+/* Units per second of an if_tsresol byte; 0 when we cannot represent it. */
+static uint64_t
+tsresol_units(uint8_t b)
+{
+	unsigned e = b & 0x7fu;
+	uint64_t u = 1;
+	if (b & 0x80u)
+		return e < 64 ? (uint64_t)1 << e : 0;
+	if (e > 19)
+		return 0;
+	while (e--)
+		u *= 10;
+	return u;
+}
+
+static uint64_t
+units_to_ns(uint64_t ts, const struct pb_pcap_if *i)
+{
+	uint64_t u = i->ts_units;
+	unsigned __int128 frac = (unsigned __int128)(ts % u) * 1000000000u / u;
+	__int128 ns = (__int128)(ts / u) * 1000000000 + (__int128)frac +
+	    (__int128)i->ts_offset * 1000000000;
+	if (ns < 0)
+		return 0;
+	return ns > (__int128)UINT64_MAX ? UINT64_MAX : (uint64_t)ns;
+}
+
+/* The IDB at b (blen bytes, checked): a new interface of this section. */
+static int
+ng_idb(struct pb_pcap_reader *r, const uint8_t *b, uint32_t blen, char *err, size_t errlen)
+{
+	if (blen < 20) {
+		snprintf(err, errlen, "pcapng: interface description block of %" PRIu32 " bytes",
+		    blen);
+		return -1;
+	}
+	if (add_if(r, get16(r, b + 8), get32(r, b + 12), 1000000u) < 0) {
+		snprintf(err, errlen, "pcapng: more than %u interfaces", PB_PCAP_READER_MAX_IFS);
+		return -1;
+	}
+	struct pb_pcap_if *i = &r->ifs[r->nifs - 1];
+	uint32_t off = 16, end = blen - 4;
+	while (off + 4 <= end) {
+		uint16_t code = get16(r, b + off), len = get16(r, b + off + 2);
+		const uint8_t *v = b + off + 4;
+		if (code == 0 || (uint32_t)len > end - off - 4)
+			break;
+		if (code == NG_OPT_IF_NAME) {
+			size_t n = len < sizeof(i->name) - 1 ? len : sizeof(i->name) - 1;
+			memcpy(i->name, v, n);
+			i->name[n] = '\0';
+		} else if (code == NG_OPT_IF_TSRESOL && len >= 1) {
+			if (!(i->ts_units = tsresol_units(v[0]))) {
+				snprintf(err, errlen, "pcapng: interface %" PRIu32 ": if_tsresol 0x%02x "
+				    "not supported", r->nifs - 1 - r->section_base, v[0]);
+				return -1;
+			}
+		} else if (code == NG_OPT_IF_TSOFFSET && len >= 8) {
+			uint64_t s;
+			memcpy(&s, v, sizeof(s));
+			i->ts_offset = (int64_t)(r->swap ? __builtin_bswap64(s) : s);
+		}
+		off += 4 + ((len + 3u) & ~3u);
+	}
+	return 0;
+}
+
+/* An SHB at r->off: byte order, checks; a new section. */
+static int
+ng_shb(struct pb_pcap_reader *r, char *err, size_t errlen)
+{
+	const uint8_t *b = r->map + r->off;
+	uint32_t bom;
+
+	if (r->len - r->off < 28) {
+		snprintf(err, errlen, "pcapng: truncated section header block");
+		return -1;
+	}
+	memcpy(&bom, b + 8, sizeof(bom));
+	if (bom == NG_BOM)
+		r->swap = 0;
+	else if (__builtin_bswap32(bom) == NG_BOM)
+		r->swap = 1;
+	else {
+		snprintf(err, errlen, "pcapng: bad byte-order magic 0x%08" PRIx32, bom);
+		return -1;
+	}
+	if (get16(r, b + 12) != 1) {
+		snprintf(err, errlen, "pcapng: unsupported version %u.%u", get16(r, b + 12),
+		    get16(r, b + 14));
+		return -1;
+	}
+	r->section_base = r->nifs;
+	return 0;
+}
+
+#define NG_TAKEN 2 /* ng_block: a block other than a packet was taken in */
+
+/* One block of a pcapng file at r->off: a packet, or NG_TAKEN for an SHB,
+ * an IDB or a block we skip. */
+static int
+ng_block(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err, size_t errlen)
+{
+	if (r->off == r->len)
+		return PB_PCAP_READER_EOF;
+	size_t left = r->len - r->off;
+	if (left < NG_MIN_BLOCK) {
+		snprintf(err, errlen, "pcapng: truncated block header (%zu bytes left)", left);
+		return PB_PCAP_READER_ERROR;
+	}
+	const uint8_t *b = r->map + r->off;
+	uint32_t type;
+	memcpy(&type, b, sizeof(type)); /* the SHB type reads the same both ways */
+	if (type == NG_SHB && ng_shb(r, err, errlen) < 0)
+		return PB_PCAP_READER_ERROR;
+	type = get32(r, b);
+	uint32_t blen = get32(r, b + 4);
+	if (blen < NG_MIN_BLOCK || blen % 4 || blen > NG_MAX_BLOCK) {
+		snprintf(err, errlen, "pcapng: block of type 0x%08" PRIx32 " with length %" PRIu32,
+		    type, blen);
+		return PB_PCAP_READER_ERROR;
+	}
+	if (blen > left) {
+		snprintf(err, errlen, "pcapng: truncated block of type 0x%08" PRIx32 " (%" PRIu32
+		    " bytes, %zu left)", type, blen, left);
+		return PB_PCAP_READER_ERROR;
+	}
+	if (get32(r, b + blen - 4) != blen) {
+		snprintf(err, errlen, "pcapng: block of type 0x%08" PRIx32 ": trailing length %"
+		    PRIu32 " differs from %" PRIu32, type, get32(r, b + blen - 4), blen);
+		return PB_PCAP_READER_ERROR;
+	}
+	if (type == NG_IDB && ng_idb(r, b, blen, err, errlen) < 0)
+		return PB_PCAP_READER_ERROR;
+	r->off += blen;
+	if (type != NG_EPB && type != NG_SPB && type != NG_OPB)
+		return NG_TAKEN;
+
+	uint32_t nsec_ifs = r->nifs - r->section_base, ifid, caplen, origlen, hdr;
+	uint64_t ts = 0;
+	if (blen < (type == NG_SPB ? 16u : 32u)) {
+		snprintf(err, errlen, "pcapng: packet block of type %" PRIu32 " with %" PRIu32
+		    " bytes", type, blen);
+		return PB_PCAP_READER_ERROR;
+	}
+	if (type == NG_SPB) {
+		hdr = 12;
+		ifid = 0;
+		origlen = get32(r, b + 8);
+		caplen = blen - 16;
+		if (caplen > origlen)
+			caplen = origlen; /* the rest is padding */
+	} else {
+		hdr = 28;
+		ifid = type == NG_OPB ? get16(r, b + 8) : get32(r, b + 8);
+		ts = (uint64_t)get32(r, b + 12) << 32 | get32(r, b + 16);
+		caplen = get32(r, b + 20);
+		origlen = get32(r, b + 24);
+	}
+	if (ifid >= nsec_ifs) {
+		snprintf(err, errlen, "pcapng: packet for interface %" PRIu32 ", the section has %"
+		    PRIu32, ifid, nsec_ifs);
+		return PB_PCAP_READER_ERROR;
+	}
+	const struct pb_pcap_if *i = &r->ifs[r->section_base + ifid];
+	/* An SPB holds min(original length, snaplen) bytes. */
+	if (type == NG_SPB && i->snaplen && caplen > i->snaplen)
+		caplen = i->snaplen;
+	if (caplen > blen - hdr - 4) {
+		snprintf(err, errlen, "pcapng: captured length %" PRIu32 " above the %" PRIu32
+		    "-byte block", caplen, blen);
+		return PB_PCAP_READER_ERROR;
+	}
+	pkt->ts_ns = type == NG_SPB ? 0 : units_to_ns(ts, i);
+	pkt->caplen = caplen;
+	pkt->origlen = origlen;
+	pkt->ifindex = r->section_base + ifid;
+	pkt->swapped = r->swap;
+	pkt->data = b + hdr;
+	return PB_PCAP_READER_OK;
+}
+
+static int
+ng_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err, size_t errlen)
+{
+	int rc;
+	while ((rc = ng_block(r, pkt, err, errlen)) == NG_TAKEN)
+		;
+	return rc;
+}
+
+/* Opens a pcapng file: its blocks up to the first packet, which is left
+ * for ng_next; at least one interface must be known by then. */
+static int
+ng_open(struct pb_pcap_reader *r, char *err, size_t errlen)
+{
+	struct pb_pcap_packet pk;
+	int rc;
+
+	r->ng = 1;
+	for (;;) {
+		size_t at = r->off;
+		rc = ng_block(r, &pk, err, errlen);
+		if (rc == PB_PCAP_READER_OK)
+			r->off = at;
+		if (rc != NG_TAKEN)
+			break;
+	}
+	if (rc == PB_PCAP_READER_ERROR)
+		return -1;
+	if (!r->nifs) {
+		snprintf(err, errlen, "pcapng: no interface description block before the first "
+		    "packet");
+		return -1;
+	}
+	r->linktype = r->ifs[0].linktype;
+	r->snaplen = r->ifs[0].snaplen;
+	return 1;
 }
 
 int
@@ -42,7 +305,7 @@ pb_pcap_reader_open(struct pb_pcap_reader *r, const char *path, char *err, size_
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size < FILE_HDR) {
+	if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size < NG_MIN_BLOCK) {
 		close(r->fd);
 		r->fd = -1;
 		return 0; /* not ours to judge: libpcap reports it */
@@ -57,6 +320,16 @@ pb_pcap_reader_open(struct pb_pcap_reader *r, const char *path, char *err, size_
 	}
 	madvise((void *)r->map, r->len, MADV_SEQUENTIAL);
 	memcpy(&magic, r->map, sizeof(magic));
+	if (magic == NG_SHB) {
+		int rc = ng_open(r, err, errlen);
+		if (rc != 1)
+			pb_pcap_reader_close(r);
+		return rc;
+	}
+	if (r->len < FILE_HDR) {
+		pb_pcap_reader_close(r);
+		return 0;
+	}
 	if (magic == MAGIC_US || magic == MAGIC_NS) {
 		r->swap = 0;
 	} else if (__builtin_bswap32(magic) == MAGIC_US || __builtin_bswap32(magic) == MAGIC_NS) {
@@ -64,11 +337,16 @@ pb_pcap_reader_open(struct pb_pcap_reader *r, const char *path, char *err, size_
 		magic = __builtin_bswap32(magic);
 	} else {
 		pb_pcap_reader_close(r);
-		return 0; /* pcapng or not a capture: libpcap decides */
+		return 0; /* not a capture we know: libpcap decides */
 	}
 	r->nsec = magic == MAGIC_NS;
 	r->snaplen = get32(r, r->map + 16);
 	r->linktype = get32(r, r->map + 20) & 0x03ffffffu; /* upper bits: FCS info */
+	if (add_if(r, r->linktype, r->snaplen, r->nsec ? 1000000000u : 1000000u) < 0) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		pb_pcap_reader_close(r);
+		return -1;
+	}
 	r->off = FILE_HDR;
 	return 1;
 }
@@ -80,9 +358,8 @@ pb_pcap_reader_rewind(struct pb_pcap_reader *r)
 	r->released = 0;
 }
 
-int
-pb_pcap_reader_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err,
-    size_t errlen)
+static int
+classic_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err, size_t errlen)
 {
 	if (r->off == r->len)
 		return PB_PCAP_READER_EOF;
@@ -107,8 +384,20 @@ pb_pcap_reader_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *
 	pkt->ts_ns = (uint64_t)sec * 1000000000u + (r->nsec ? frac : (uint64_t)frac * 1000u);
 	pkt->caplen = caplen;
 	pkt->origlen = origlen;
+	pkt->ifindex = 0;
+	pkt->swapped = r->swap;
 	pkt->data = h + REC_HDR;
 	r->off += REC_HDR + caplen;
+	return PB_PCAP_READER_OK;
+}
+
+int
+pb_pcap_reader_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err,
+    size_t errlen)
+{
+	int rc = r->ng ? ng_next(r, pkt, err, errlen) : classic_next(r, pkt, err, errlen);
+	if (rc != PB_PCAP_READER_OK)
+		return rc;
 	/* Up to the previous step only: the packet just returned (and the few
 	 * before it still in the caller's hands) stay mapped. */
 	if (r->off - r->released >= 2 * RELEASE_STEP) {
@@ -127,6 +416,7 @@ pb_pcap_reader_close(struct pb_pcap_reader *r)
 		munmap((void *)r->map, r->len);
 		close(r->fd);
 	}
+	free(r->ifs);
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
 }

@@ -61,7 +61,7 @@ struct pb_record {
 	uint64_t origin_seq;    /* per (origin node, source, epoch), from 1 */
 	uint32_t origin_node;
 	uint16_t origin_source; /* source index on the origin node */
-	uint16_t linktype;      /* DLT_* of the frame */
+	uint16_t linktype;      /* LINKTYPE_* of the frame (linktype.h) */
 	uint16_t flags;         /* PB_REC_* */
 	uint8_t ntrailers;
 	uint8_t nhops;

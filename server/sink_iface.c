@@ -15,6 +15,7 @@
 #include <pcap/pcap.h>
 
 #include "clock.h"
+#include "linktype.h"
 #include "log.h"
 #include "sink.h"
 
@@ -274,10 +275,11 @@ iface_put(struct pb_sink *sink, const struct pb_record *rec)
 		pb_counter_add(&st->inject_errors, 1);
 		if (!s->linktype_logged) {
 			s->linktype_logged = true;
-			log_warnx("iface", "dump '%s': interface %s has link type %s, not injecting "
-			    "%s frames", sink->name, s->interface,
-			    pcap_datalink_val_to_name(s->linktype) ? pcap_datalink_val_to_name(s->linktype) : "?",
-			    pcap_datalink_val_to_name(rec->linktype) ? pcap_datalink_val_to_name(rec->linktype) : "?");
+			const char *have = pb_linktype_name(s->linktype);
+			const char *got = pb_linktype_name(rec->linktype);
+			log_warnx("iface", "dump '%s': interface %s has link type %d (%s), not "
+			    "injecting frames of link type %u (%s)", sink->name, s->interface,
+			    s->linktype, have ? have : "?", rec->linktype, got ? got : "?");
 		}
 		return -1;
 	}
@@ -464,7 +466,10 @@ iface_setup(struct iface_sink *s, const struct pb_dump_cfg *cfg, char *err, size
 			log_debug("iface", "dump '%s': drop-all filter: %s", name, pcap_geterr(s->p));
 		pcap_freecode(&prog);
 	}
-	s->linktype = pcap_datalink(s->p);
+	/* Records carry LINKTYPE_* values, libpcap the platform's DLT_*. */
+	s->linktype = pb_linktype_from_dlt(pcap_datalink(s->p));
+	if (s->linktype < 0)
+		s->linktype = pcap_datalink(s->p);
 	s->fd = pcap_get_selectable_fd(s->p);
 	if (s->fd < 0) {
 		snprintf(err, errlen, "dump '%s': interface %s: no selectable descriptor", name, ifname);
@@ -512,7 +517,8 @@ pb_sink_iface_open(const struct pb_dump_cfg *cfg, const struct pb_sink_env *env,
 		return NULL;
 	}
 	atomic_store_explicit(&env->stats->state, PB_SINK_OK, memory_order_relaxed);
-	log_info("iface", "dump '%s': injecting on interface %s (%s)", cfg->name, cfg->interface,
-	    pcap_datalink_val_to_name(s->linktype) ? pcap_datalink_val_to_name(s->linktype) : "?");
+	const char *lt = pb_linktype_name(s->linktype);
+	log_info("iface", "dump '%s': injecting on interface %s (link type %d, %s)", cfg->name,
+	    cfg->interface, s->linktype, lt ? lt : "?");
 	return &s->base;
 }

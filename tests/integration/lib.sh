@@ -556,6 +556,21 @@ pb_replay_wait() {
 	done
 }
 
+# pb_tunnel_drain EDGE COL N: waits until COL's first sink wrote N frames
+# and EDGE's records to its peer COL are acknowledged, then stops both
+# (each must exit 0).
+pb_tunnel_drain() {
+	local edge=$1 col=$2 n=$3 x
+	pb_wait_until 30 "$col to write $n frames" \
+	    pb_node_true "$col" /api/v1/sinks ".sinks[0].packets >= $n"
+	pb_wait_until 10 "$edge's records to be acknowledged" \
+	    pb_node_true "$edge" "/api/v1/peers/$col" '.in_flight == 0'
+	for x in "$edge" "$col"; do
+		pb_node_stop "$x"
+		pb_node_exit_ok "$x" SIGTERM
+	done
+}
+
 # pb_node_kill NAME SIGNAL: signals NAME's current process.
 pb_node_kill() {
 	kill "-$2" "${PB_NODE_PID[$1]}" 2>/dev/null || fail "$1: cannot send SIG$2 (not running?)"

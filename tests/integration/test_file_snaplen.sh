@@ -99,14 +99,7 @@ peers = ( { name = "col"; address = "127.0.0.1"; port = ${PB_PORTS[0]}; } );
 CONF
 pb_node col
 pb_node edge
-pb_wait_until 30 "the collector to write $N frames" \
-    pb_node_true col /api/v1/sinks ".sinks[0].packets >= $N"
-pb_wait_until 10 "the edge's records to be acknowledged" \
-    pb_node_true edge /api/v1/peers/col '.in_flight == 0'
-for n in edge col; do
-	pb_node_stop "$n"
-	pb_node_exit_ok "$n" SIGTERM
-done
+pb_tunnel_drain edge col $N
 mapfile -t outs < <(pb_outputs_ng "$T/col/out")
 [ "${#outs[@]}" = 1 ] || fail "tunnel: expected one pcapng, got ${outs[*]}"
 pb_cmp --ts "$T/snap.pcap" "${outs[0]}"

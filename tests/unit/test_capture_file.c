@@ -22,8 +22,9 @@
  * File sources and frames cut short by the capture's snaplen: each one is
  * delivered with the bytes the file has (caplen) and its length on the
  * wire (origlen), however large that was; only a caplen above max_frame
- * is rejected and counted. Classic pcap (our mmap reader) and pcapng
- * (libpcap) files hold the same frames.
+ * is rejected and counted. Classic pcap and pcapng files hold the same
+ * frames. A pcapng file with interfaces of two link types gives each its
+ * own source id and link type, also through a filter.
  */
 
 #define NFRAMES 300
@@ -91,13 +92,11 @@ write_pcap(const char *path, uint32_t snaplen, int with_big)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* Section header, no options; interface: Ethernet, snaplen, microseconds
+ * (no if_tsresol). */
 static void
-write_pcapng(const char *path, uint32_t snaplen, int with_big)
+put_shb_idb(FILE *f, uint32_t snaplen)
 {
-	static const uint8_t zero[4];
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	/* Section header, no options. */
 	put32(f, 0x0a0d0d0au);
 	put32(f, 28);
 	put32(f, 0x1a2b3c4du);
@@ -105,12 +104,20 @@ write_pcapng(const char *path, uint32_t snaplen, int with_big)
 	put32(f, 0xffffffffu);
 	put32(f, 0xffffffffu);
 	put32(f, 28);
-	/* Interface: Ethernet, snaplen, microseconds (no if_tsresol). */
 	put32(f, 1);
 	put32(f, 20);
 	put32(f, 1);
 	put32(f, snaplen);
 	put32(f, 20);
+}
+
+static void
+write_pcapng(const char *path, uint32_t snaplen, int with_big)
+{
+	static const uint8_t zero[4];
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	put_shb_idb(f, snaplen);
 	for (unsigned i = 0; i < NFRAMES; i++) {
 		uint32_t caplen, origlen;
 		frame_shape(i, &caplen, &origlen, with_big);
@@ -162,6 +169,24 @@ on_state(void *ctx, struct pb_capture *cap, int state)
 	s->state = state;
 }
 
+/* Opens the source, runs env's loop until it finished (the callback sets
+ * *state), closes it; returns its link type. */
+static uint16_t
+replay_to_end(const struct pb_capture_cfg *cfg, const struct pb_capture_env *env,
+    const int *state)
+{
+	char err[512];
+	struct pb_capture *cap = pb_capture_open(cfg, env, err, sizeof(err));
+	if (!cap)
+		fail_msg("%s", err);
+	uint16_t lt = pb_capture_linktype(cap);
+	for (int i = 0; i < 1000 && *state != PB_SOURCE_FINISHED && *state != PB_SOURCE_FAILED; i++)
+		pb_loop_run_once(env->loop, 100);
+	assert_int_equal(*state, PB_SOURCE_FINISHED);
+	pb_capture_close(cap, false);
+	return lt;
+}
+
 /* Replays path once; max_frame 0 = the default. */
 static void
 replay(const char *path, uint32_t max_frame, struct seen *s, struct pb_source_stats *st)
@@ -179,13 +204,7 @@ replay(const char *path, uint32_t max_frame, struct seen *s, struct pb_source_st
 	snprintf(cfg.file, sizeof(cfg.file), "%s", path);
 	memset(s, 0, sizeof(*s));
 	memset(st, 0, sizeof(*st));
-	struct pb_capture *cap = pb_capture_open(&cfg, &env, err, sizeof(err));
-	if (!cap)
-		fail_msg("%s", err);
-	for (int i = 0; i < 1000 && s->state != PB_SOURCE_FINISHED && s->state != PB_SOURCE_FAILED; i++)
-		pb_loop_run_once(loop, 100);
-	assert_int_equal(s->state, PB_SOURCE_FINISHED);
-	pb_capture_close(cap, false);
+	replay_to_end(&cfg, &env, &s->state);
 	pb_loop_free(loop);
 	assert_int_equal(s->bad_bytes, 0);
 }
@@ -250,6 +269,199 @@ static void test_pcapng_big_rejected(void **state) { run_case(1, 65535, 1, 0, 26
 static void test_pcap_small_max_frame(void **state) { run_case(0, SNAP, 0, 80, 0); }
 static void test_pcapng_small_max_frame(void **state) { run_case(1, SNAP, 0, 80, 0); }
 
+/* ---- a pcapng file with interfaces of two link types -------------------- */
+
+#define MULTI_FRAMES 40
+
+struct multi_seen {
+	unsigned n;
+	uint16_t source[2 * MULTI_FRAMES], linktype[2 * MULTI_FRAMES];
+	uint8_t tag[2 * MULTI_FRAMES];
+	unsigned ifs_named;
+	int state;
+};
+
+static void
+multi_deliver(void *ctx, struct pb_record *rec)
+{
+	struct multi_seen *s = ctx;
+	assert_true(s->n < 2 * MULTI_FRAMES);
+	s->source[s->n] = rec->origin_source;
+	s->linktype[s->n] = rec->linktype;
+	s->tag[s->n] = rec->data[rec->caplen - 1];
+	s->n++;
+}
+
+static void
+multi_state(void *ctx, struct pb_capture *cap, int state)
+{
+	((struct multi_seen *)ctx)->state = state;
+}
+
+static int
+multi_if(void *ctx, struct pb_capture *cap, uint32_t ifindex, uint16_t linktype,
+    const char *ifname)
+{
+	struct multi_seen *s = ctx;
+	assert_int_equal(ifindex, 1);
+	assert_int_equal(linktype, 101);
+	assert_string_equal(ifname, "tun0");
+	s->ifs_named++;
+	return 77;
+}
+
+/* IPv4 with protocol proto, 28 bytes, the last one a tag. */
+static void
+put_ip(FILE *f, uint8_t proto, uint8_t tag)
+{
+	uint8_t ip[28] = { 0x45, 0, 0, 28, 0, 0, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2 };
+	ip[27] = tag;
+	assert_int_equal(fwrite(ip, 1, sizeof(ip), f), sizeof(ip));
+}
+
+/* Interface 0 Ethernet, interface 1 (after the first packet) raw IP;
+ * frame i is UDP when i % 3 != 0, else TCP; its tag is i. */
+static void
+write_multi(const char *path)
+{
+	static const uint8_t eth[14] = { 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0 };
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	put_shb_idb(f, 0);
+	for (unsigned i = 0; i < MULTI_FRAMES; i++) {
+		if (i == 1) {
+			/* IDB: raw IP, if_name "tun0" */
+			put32(f, 1);
+			put32(f, 32);
+			put32(f, 101);
+			put32(f, 0);
+			put32(f, 2u | 4u << 16);
+			assert_int_equal(fwrite("tun0", 1, 4, f), 4);
+			put32(f, 0); /* opt_endofopt */
+			put32(f, 32);
+		}
+		uint32_t ifid = i % 2, len = ifid ? 28 : 42;
+		put32(f, 6);
+		put32(f, 32 + len + (4 - len % 4) % 4);
+		put32(f, ifid);
+		put32(f, 0);
+		put32(f, 1000 + i);
+		put32(f, len);
+		put32(f, len);
+		if (!ifid)
+			assert_int_equal(fwrite(eth, 1, sizeof(eth), f), sizeof(eth));
+		put_ip(f, i % 3 ? 17 : 6, (uint8_t)i);
+		assert_int_equal(fwrite("\0\0\0", 1, (4 - len % 4) % 4, f), (4 - len % 4) % 4);
+		put32(f, 32 + len + (4 - len % 4) % 4);
+	}
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Replays path as source source_id (loops passes, filter) into a new
+ * multi_seen; the source's link type must be lt. */
+static struct multi_seen *
+seen_replay(const char *path, const char *filter, uint32_t loops, uint16_t source_id,
+    uint16_t lt, struct pb_source_stats *st)
+{
+	char err[512];
+	struct pb_loop *loop = pb_loop_new(err, sizeof(err));
+	assert_non_null(loop);
+	struct multi_seen *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	memset(st, 0, sizeof(*st));
+	struct pb_capture_env env = {
+		.loop = loop, .source_id = source_id, .stats = st, .deliver = multi_deliver,
+		.on_state = multi_state, .on_interface = multi_if, .ctx = s,
+	};
+	struct pb_capture_cfg cfg = { .is_file = true, .rate = PB_RATE_MAX, .loop = loops };
+	snprintf(cfg.name, sizeof(cfg.name), "multi");
+	snprintf(cfg.file, sizeof(cfg.file), "%s", path);
+	snprintf(cfg.filter, sizeof(cfg.filter), "%s", filter);
+	assert_int_equal(replay_to_end(&cfg, &env, &s->state), lt);
+	pb_loop_free(loop);
+	return s;
+}
+
+static void
+multi_replay(const char *filter, uint32_t loops)
+{
+	char path[] = "/tmp/pb-capfile-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	write_multi(path);
+	struct pb_source_stats st;
+	struct multi_seen *s = seen_replay(path, filter, loops, 5, 1, &st);
+	/* Named once, however many passes. */
+	assert_int_equal(s->ifs_named, 1);
+	unsigned n = 0;
+	for (uint32_t pass = 0; pass < loops; pass++) {
+		for (unsigned i = 0; i < MULTI_FRAMES; i++) {
+			if (filter[0] && i % 3 == 0)
+				continue;
+			assert_true(n < s->n);
+			assert_int_equal(s->tag[n], i);
+			assert_int_equal(s->source[n], i % 2 ? 77 : 5);
+			assert_int_equal(s->linktype[n], i % 2 ? 101 : 1);
+			n++;
+		}
+	}
+	assert_int_equal(s->n, n);
+	free(s);
+	unlink(path);
+}
+
+/* Each interface has its own source id and link type. */
+static void test_pcapng_two_linktypes(void **state) { multi_replay("", 1); }
+/* "udp" compiled for Ethernet and for raw IP: both select the right frames. */
+static void test_pcapng_filter_per_linktype(void **state) { multi_replay("udp", 1); }
+/* A second pass: the same source ids, the interface not named again. */
+static void test_pcapng_two_passes(void **state) { multi_replay("udp", 2); }
+
+/*
+ * A format our reader leaves to libpcap (Alexey Kuznetzov's modified pcap,
+ * magic 0xa1b2cd34, 24-byte record headers) with LINKTYPE_RAW: libpcap
+ * says DLT_RAW (12 here), the records carry 101 again.
+ */
+static void
+test_libpcap_format_linktype(void **state)
+{
+	char path[] = "/tmp/pb-capfile-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	put32(f, 0xa1b2cd34u);
+	put32(f, 2u | 4u << 16);
+	put32(f, 0);
+	put32(f, 0);
+	put32(f, 65535);
+	put32(f, 101);
+	for (unsigned i = 0; i < 10; i++) {
+		put32(f, 1700000000u + i);
+		put32(f, i);
+		put32(f, 28);
+		put32(f, 28 + i);
+		put32(f, 3);      /* ifindex */
+		put32(f, 0x0800); /* protocol, pkt_type, pad */
+		put_ip(f, 17, (uint8_t)i);
+	}
+	assert_int_equal(fclose(f), 0);
+
+	struct pb_source_stats st;
+	struct multi_seen *s = seen_replay(path, "udp", 1, 4, 101, &st);
+	assert_int_equal(s->n, 10);
+	for (unsigned i = 0; i < 10; i++) {
+		assert_int_equal(s->linktype[i], 101);
+		assert_int_equal(s->source[i], 4);
+		assert_int_equal(s->tag[i], i);
+	}
+	assert_int_equal(pb_counter_get(&st.truncated), 9);
+	free(s);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -260,6 +472,10 @@ main(void)
 		cmocka_unit_test(test_pcapng_big_rejected),
 		cmocka_unit_test(test_pcap_small_max_frame),
 		cmocka_unit_test(test_pcapng_small_max_frame),
+		cmocka_unit_test(test_pcapng_two_linktypes),
+		cmocka_unit_test(test_pcapng_filter_per_linktype),
+		cmocka_unit_test(test_pcapng_two_passes),
+		cmocka_unit_test(test_libpcap_format_linktype),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef PB_CAPTURE_FILE_INT_H
+#define PB_CAPTURE_FILE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <limits.h>
+
+#include <pcap/pcap.h>
+
+#include "capture_int.h"
+#include "pcap_reader.h"
+
+/*
+ * File replay. A reader thread reads the pcap/pcapng file, paces it and
+ * copies each frame into a bounded single-producer/single-consumer ring;
+ * the engine thread drains the ring and runs the same per-record path as
+ * a live capture. The engine never touches the disk and the reader never
+ * drops: when the ring is full it waits for the engine (back-pressure).
+ *
+ * Wakeups: the engine sleeps in epoll on an eventfd. It announces that it
+ * found the ring empty (engine_idle) and the reader writes the eventfd only
+ * then, and only every SIGNAL_BATCH records or before it waits (pacing,
+ * full ring, end of file), so a fast replay costs one wakeup per batch.
+ * Both sides use a store / full fence / load of the other's variable, so
+ * at least one of them sees the other and no wakeup is lost.
+ *
+ * Classic pcap and pcapng are read by our own reader (pcap_reader.h),
+ * other formats by libpcap. Link types are LINKTYPE_* values: our reader
+ * gives the file's own, libpcap's DLT is mapped (linktype.h). A pcapng
+ * file with several interfaces gives each interface beyond the first its
+ * own source id and link type: the reader announces it (ENT_INTERFACE)
+ * before its first packet, the engine names it, and a BPF filter is
+ * compiled once per link type.
+ */
+
+#define RING_SIZE (8u << 20)            /* power of two */
+#define RING_ALIGN 32u                  /* >= entry header: a wrap marker always fits */
+#define SIGNAL_BATCH 64u
+#define WAIT_SLICE_NS (100 * PB_NSEC_PER_MSEC)
+#define FILE_READ_BUFFER (1u << 20)
+
+enum file_entry_kind {
+	ENT_PACKET = 1,
+	ENT_OVERSIZE,   /* caplen above max_frame: header only, origlen = caplen */
+	ENT_LOOP_END,   /* a pass completed */
+	ENT_WARN,       /* read error that ended a pass; data = message */
+	ENT_ERROR,      /* fatal; data = message */
+	ENT_EOF,        /* last pass done */
+	ENT_WRAP,       /* skip to the start of the ring */
+	ENT_INTERFACE,  /* new file interface ifidx; origlen = linktype, data = if_name */
+};
+
+struct file_entry {
+	uint32_t kind;
+	uint32_t size;          /* whole entry, RING_ALIGN multiple */
+	uint32_t caplen;        /* bytes following the header */
+	uint32_t origlen;
+	uint32_t ifidx;         /* file interface (0 = the source's own) */
+	uint32_t pad;
+	uint64_t ts_ns;
+};
+
+/* A BPF program for one link type (a file may have several). */
+struct file_prog {
+	uint32_t linktype;
+	struct bpf_program prog;
+};
+
+struct file_capture {
+	struct pb_capture base; /* first: the public handle */
+	char path[PATH_MAX];
+	pcap_t *p;              /* the reader's once the thread runs */
+	struct pb_pcap_reader fast; /* pcap/pcapng over mmap (else libpcap reads) */
+	bool use_fast;
+	char filter[PB_FILTER_MAX];
+	struct file_prog *progs; /* [0]: interface 0's link type, compiled at open */
+	uint32_t nprogs;
+	bool have_prog;
+	/* Reader thread: link type and program of each file interface seen
+	 * (announced to the engine once, checked on later passes). */
+	uint32_t *if_lt;
+	uint32_t *if_prog;
+	uint32_t nif, cif;
+	uint32_t if_checked;    /* of this pass's interfaces */
+	enum pb_rate_mode rate;
+	double pps;
+	uint32_t loops;         /* 0 = forever */
+	uint64_t started_ns;
+	int efd;
+	bool registered;
+
+	char *iobuf;            /* stdio buffer of the open file */
+	uint8_t *ring;
+	uint64_t rhead;         /* reader's private copy of head */
+	uint64_t rtail;         /* reader's last look at tail (reloaded only when short) */
+	uint64_t ehead;         /* engine's last look at head (reloaded only when empty) */
+	unsigned pending;       /* reader: pushed since the last wakeup check */
+	char pad0[64];
+	_Atomic uint64_t head;  /* published by the reader */
+	char pad1[64];
+	_Atomic uint64_t tail;  /* published by the engine */
+	char pad2[64];
+	_Atomic int engine_idle;    /* engine found the ring empty */
+	_Atomic int reader_blocked; /* reader waits for space */
+	_Atomic bool stop;
+
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;      /* CLOCK_MONOTONIC: pacing, space, stop */
+};
+
+
+/* Reader thread (capture_file_reader.c): pthread entry point. */
+void *pb_file_reader(void *arg);
+/* libpcap (formats our reader does not know): opens fc->path with
+ * nanosecond timestamps and applies the compiled filter. */
+pcap_t *pb_file_open_pcap(struct file_capture *fc, char *err, size_t errlen);
+/* The program for link type lt, compiled now if it is new: its index in
+ * fc->progs, or -1 with a message in err. */
+int pb_file_prog_for(struct file_capture *fc, uint32_t lt, char *err, size_t errlen);
+
+#endif
