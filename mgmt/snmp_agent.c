@@ -47,6 +47,7 @@ struct pb_snmp {
 	int init;                         /* 0 pending, 1 running, -1 failed */
 	char err[512];
 	char last_log[256];               /* net-snmp's last warning, for err */
+	bool master_missing;              /* AgentX: said so already */
 	/* SNMP thread only */
 	netsnmp_handler_registration *reg;
 	unsigned int alarm;
@@ -88,6 +89,22 @@ pb_snmp_log(int major, int minor, void *serverarg, void *clientarg)
 	if (strncmp(msg, "Connection from", 15) == 0 || strncmp(msg, "MIB search path", 15) == 0 ||
 	    strncmp(msg, "Warning: no access control information", 38) == 0) {
 		log_debug("snmp", "libsnmp: %s", msg);
+		return 0;
+	}
+	/* A missing master: said once, then at every retry. */
+	if (strncmp(msg, "Warning: Failed to connect to the agentx master", 47) == 0) {
+		if (s->master_missing) {
+			log_debug("snmp", "libsnmp: %s", msg);
+			return 0;
+		}
+		s->master_missing = true;
+		log_warnx("snmp", "AgentX master not reachable (%s); retrying every %u s",
+		    s->cfg.agentx_socket, s->cfg.agentx_retry_s);
+		return 0;
+	}
+	if (strstr(msg, "AgentX subagent connected") != NULL) {
+		s->master_missing = false;
+		log_info("snmp", "AgentX subagent connected to %s", s->cfg.agentx_socket);
 		return 0;
 	}
 	if (m->priority <= LOG_WARNING) {
@@ -396,15 +413,6 @@ pb_snmp_settings(struct pb_snmp *s)
 		netsnmp_ds_set_boolean(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_ROLE, 1);
 		netsnmp_ds_set_string(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_X_SOCKET,
 		    s->cfg.agentx_socket);
-		netsnmp_ds_set_int(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_AGENTX_PING_INTERVAL,
-		    (int)s->cfg.agentx_retry_s);
-		netsnmp_ds_set_int(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_AGENTX_TIMEOUT,
-		    (int)s->cfg.agentx_timeout_s * ONE_SEC);
-		netsnmp_ds_set_int(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_AGENTX_RETRIES, 0);
-		/* The session to the master takes the library's defaults. */
-		netsnmp_ds_set_int(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_TIMEOUT,
-		    (int)s->cfg.agentx_timeout_s);
-		netsnmp_ds_set_int(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_RETRIES, 0);
 	} else {
 		netsnmp_ds_set_string(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_PORTS,
 		    s->cfg.listen);
@@ -421,6 +429,19 @@ pb_snmp_init(struct pb_snmp *s, char *err, size_t errlen)
 	if (init_agent(PB_SNMP_APP) != 0) {
 		snprintf(err, errlen, "snmp: net-snmp init_agent failed: %.200s", s->last_log);
 		return -1;
+	}
+	if (s->cfg.agentx) {
+		/* After init_agent(), which sets the defaults (ping every 15 s);
+		 * before init_snmp(), which connects. */
+		netsnmp_ds_set_int(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_AGENTX_PING_INTERVAL,
+		    (int)s->cfg.agentx_retry_s);
+		netsnmp_ds_set_int(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_AGENTX_TIMEOUT,
+		    (int)s->cfg.agentx_timeout_s * ONE_SEC);
+		netsnmp_ds_set_int(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_AGENTX_RETRIES, 0);
+		/* The session to the master takes the library's defaults. */
+		netsnmp_ds_set_int(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_TIMEOUT,
+		    (int)s->cfg.agentx_timeout_s);
+		netsnmp_ds_set_int(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_RETRIES, 0);
 	}
 	s->reg = netsnmp_create_handler_registration("packetbrokerMIB", pb_snmp_handler,
 	    objects, OID_LENGTH(objects), HANDLER_CAN_RONLY);
