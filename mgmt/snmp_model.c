@@ -384,7 +384,8 @@ pb_snmp_build_peers(struct pb_snmp_model *m, const struct pb_snmp_data *d,
 		if (tp != NULL)
 			rows[n++] = (struct pb_snmp_row){ .index = tp->index, .peer = i, .tp = tp };
 	}
-	qsort(rows, n, sizeof(*rows), pb_snmp_row_cmp);
+	if (n > 1)
+		qsort(rows, n, sizeof(*rows), pb_snmp_row_cmp);
 	/* A name twice in the table: the first one is shown. */
 	for (size_t i = 0; i < n; i++)
 		if (k == 0 || rows[i].index != rows[k - 1].index)

@@ -122,7 +122,8 @@ data(struct pb_snmp_data *d, const struct pb_peer_snap *peers, size_t n,
 	d->peer_state = calloc(n ? n : 1, sizeof(int));
 	assert_non_null(d->peers);
 	assert_non_null(d->peer_state);
-	memcpy(d->peers, peers, n * sizeof(*peers));
+	if (n > 0)
+		memcpy(d->peers, peers, n * sizeof(*peers));
 	d->npeers = n;
 	for (size_t i = 0; i < n; i++)
 		d->peer_state[i] = pb_peer_state_parse(peers[i].state);
