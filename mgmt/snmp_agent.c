@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,6 +522,7 @@ pb_snmp_start(const struct pb_snmp_cfg *cfg, const struct pb_view *view, char *e
 	struct pb_snmp *s = calloc(1, sizeof(*s));
 	pthread_condattr_t ca;
 	struct timespec until;
+	sigset_t all, old;
 	int rc = 0, state;
 
 	if (s == NULL) {
@@ -535,8 +537,17 @@ pb_snmp_start(const struct pb_snmp_cfg *cfg, const struct pb_view *view, char *e
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	if ((s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
-	    (errno = pthread_create(&s->thread, NULL, pb_snmp_main, s)) != 0) {
+	/* Signals belong to the engine's signalfd, never to the agent; a
+	 * blocked SIGPIPE makes a write to a gone AgentX master EPIPE. */
+	sigfillset(&all);
+	if ((s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) >= 0) {
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		rc = pthread_create(&s->thread, NULL, pb_snmp_main, s);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	if (s->stopfd < 0 || rc != 0) {
+		if (rc != 0)
+			errno = rc;
 		snprintf(err, errlen, "snmp: cannot start the agent thread: %s", strerror(errno));
 		if (s->stopfd >= 0)
 			close(s->stopfd);

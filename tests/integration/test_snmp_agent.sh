@@ -153,6 +153,20 @@ pb_wait_until 10 "pbPeerUp from the edge" pb_trap_more
 [ "$(pb_snmp_val "$NS" "$EA" "$C" pbPeerLastChange.1)" != 0 ] || fail "pbPeerLastChange not set"
 pb_log "traps: $(grep -c "$PB_ROOT_OID.0" "$T/trapd.traps") received"
 
+# An address the agent cannot have stops the start, naming it.
+cat >"$T/busy.conf" <<CONF
+node = { id = 53; };
+captures = ( { name = "in"; file = "$T/in.pcap"; } );
+dump = { file = "$T/busy-%s.pcap"; };
+api = { enabled = false; };
+snmp = { listen = "udp:$EA"; community = "$C"; };
+CONF
+rc=0
+ip netns exec "$NS" "$PBD" -c "$T/busy.conf" >"$T/busy.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "a daemon whose SNMP address is taken exited with $rc: $(tail -3 "$T/busy.log")"
+grep -q "cannot start: snmp: cannot listen on udp:$EA" "$T/busy.log" ||
+    fail "no error naming the SNMP address: $(tail -3 "$T/busy.log")"
+
 pb_node_stop edge
 pb_node_exit_ok edge "edge after SIGTERM"
 pb_node_stop col
