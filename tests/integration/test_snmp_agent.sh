@@ -5,7 +5,9 @@
 # is over; the whole subtree walks in increasing OID order, by GETNEXT and
 # by GETBULK alike; a wrong community gets no answer and SET is refused; the
 # collector dying makes the edge send pbPeerDown, its return pbPeerUp, to
-# an snmptrapd started here.
+# an snmptrapd started here. A third node whose peer never answers spills
+# its stream into its DLQ: the DLQ objects equal /dlq, and pbDlqThreshold
+# comes once.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 require_root
@@ -19,13 +21,14 @@ N=3000
 
 pb_netns snmp
 NS=$PB_NS
-pb_ports 6
+pb_ports 9
 TP=${PB_PORTS[0]} EA=127.0.0.1:${PB_PORTS[3]} CA=127.0.0.1:${PB_PORTS[4]} TRAPS=${PB_PORTS[5]}
+SA=127.0.0.1:${PB_PORTS[7]} DEAD=${PB_PORTS[8]}
 C=nms-$$
 pb_node_conf col 52 "${PB_PORTS[1]}" "$NS" <<CONF
 listen = { address = "127.0.0.1"; port = $TP; };
 dump = { file = "out/c-%Y%m%d-%H%M%S.pcapng"; };
-snmp = { listen = "udp:$CA"; community = "$C"; };
+snmp = { listen = "udp:$CA"; community = "$C"; trap_sinks = ( "127.0.0.1:$TRAPS" ); };
 CONF
 pb_node_conf edge 51 "${PB_PORTS[2]}" "$NS" <<CONF
 captures = ( { name = "in"; file = "$T/in.pcap"; rate = "max"; } );
@@ -33,7 +36,17 @@ peers = ( { name = "col"; address = "127.0.0.1"; port = $TP; } );
 snmp = { listen = "udp:$EA"; community = "$C"; trap_sinks = ( "127.0.0.1:$TRAPS" ); };
 CONF
 
+pb_node_conf spill 54 "${PB_PORTS[6]}" "$NS" <<CONF
+captures = ( { name = "in"; file = "$T/in.pcap"; rate = "max"; } );
+peers = ( { name = "nobody"; address = "127.0.0.1"; port = $DEAD; } );
+resend = { timeout = 0.5; };
+dlq = { path = "dlq.db"; };
+snmp = { listen = "udp:$SA"; community = "$C"; trap_sinks = ( "127.0.0.1:$TRAPS" );
+         dlq_threshold = 1000; };
+CONF
+
 pb_snmptrapd trapd "$NS" "$TRAPS"
+pb_node spill
 pb_node col
 pb_node edge
 pb_wait_until 20 "the collector to write $N records" \
@@ -153,6 +166,55 @@ pb_wait_until 10 "pbPeerUp from the edge" pb_trap_more
 [ "$(pb_snmp_val "$NS" "$EA" "$C" pbPeerLastChange.1)" != 0 ] || fail "pbPeerLastChange not set"
 pb_log "traps: $(grep -c "$PB_ROOT_OID.0" "$T/trapd.traps") received"
 
+# ---- a gap: node 77 (tests/tools/pbwire.py) sends origin seqs 1, 2, 5 ----
+GAPPY_TP=$TP ip netns exec "$NS" python3 - "$top_srcdir/tests/tools" >"$T/gappy.log" 2>&1 <<'PY' ||
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+import pbwire
+l = pbwire.Link.connect("127.0.0.1", int(os.environ["GAPPY_TP"]))
+info = l.handshake(node_id=77, epoch=5, role="send")
+l.send_node(77, "gappy")
+l.send_source(77, 0, 1, "wire")
+for i, seq in enumerate((1, 2, 5)):
+    l.send_record(info.resume_seq + 1 + i, 77, 0, 1, 5, seq, time.time_ns(), pbwire.simple_frame(seq))
+acks = 0
+deadline = time.time() + 5
+while acks < info.resume_seq + 3 and time.time() < deadline:
+    m = l.recv_msg(timeout=1)
+    if m is not None and m.type == pbwire.ACK:
+        acks = m.link_seq
+print("acked up to", acks)
+l.close()
+PY
+    fail "pbwire sender: $(cat "$T/gappy.log")"
+pb_wait_until 5 "pbGapDetected from the collector" grep -q "$PB_ROOT_OID.0.3" "$T/trapd.traps"
+gidx=77.0.0.0.0.0.0.0.0.5
+grep -A6 "$PB_ROOT_OID.0.3" "$T/trapd.traps" | grep -q "$PB_ROOT_OID.1.5.1.5.$gidx = Counter64: 2" ||
+    fail "pbGapDetected does not carry pbGapMissing.$gidx = 2: $(tail -12 "$T/trapd.traps")"
+pb_settle col
+[ "$(pb_snmp_val "$NS" "$CA" "$C" "pbGapMissing.$gidx")" = \
+    "$(pb_rest_int col /api/v1/gaps "next(s['missing_total'] for s in d['streams'] if s['origin']['node'] == 77)")" ] ||
+    fail "pbGapMissing of node 77's stream differs from REST"
+[ "$(pb_snmp_val "$NS" "$CA" "$C" "pbGapRanges.$gidx")" = 1 ] || fail "pbGapRanges of node 77's stream"
+
+# ---- the DLQ ----
+pb_wait_until 15 "the spill node's $N records in its DLQ" \
+    pb_node_true spill /api/v1/dlq ".stats.queued == 0 and .stats.rows == $N"
+for pair in "pbDlqDepth:d['stats']['rows']" "pbDlqBytes:d['stats']['bytes']" \
+    "pbDlqRefusals:d['stats']['refused_full'] + d['stats']['refused_queue']"; do
+	rest=$(pb_rest_int spill /api/v1/dlq "${pair#*:}")
+	snmp=$(pb_snmp_val "$NS" "$SA" "$C" "${pair%%:*}.0")
+	[ "$snmp" = "$rest" ] || fail "spill ${pair%%:*} $snmp, REST $rest"
+done
+[ "$(pb_snmp_val "$NS" "$SA" "$C" pbPeerMovedToDlq.1)" = "$(pb_peer spill nobody to_dlq)" ] ||
+    fail "spill pbPeerMovedToDlq"
+[ "$(pb_snmp_val "$NS" "$SA" "$C" pbDlqDepthThreshold.0)" = 1000 ] || fail "pbDlqDepthThreshold"
+pb_wait_until 5 "pbDlqThreshold from the spill node" grep -q "$PB_ROOT_OID.0.4" "$T/trapd.traps"
+sleep 0.5
+[ "$(pb_trap_count trapd "$PB_ROOT_OID.0.4")" = 1 ] || fail "pbDlqThreshold more than once"
+grep -A4 "$PB_ROOT_OID.0.4" "$T/trapd.traps" | grep -q "$PB_ROOT_OID.1.2.5.0 = Counter64: [0-9]" ||
+    fail "pbDlqThreshold without pbDlqDepth: $(tail -8 "$T/trapd.traps")"
+
 # An address the agent cannot have stops the start, naming it.
 cat >"$T/busy.conf" <<CONF
 node = { id = 53; };
@@ -171,5 +233,7 @@ pb_node_stop edge
 pb_node_exit_ok edge "edge after SIGTERM"
 pb_node_stop col
 pb_node_exit_ok col "collector after SIGTERM"
-pb_no_crash edge col
+pb_node_stop spill
+pb_node_exit_ok spill "spill node after SIGTERM"
+pb_no_crash edge col spill
 pass
