@@ -21,7 +21,8 @@ struct pb_snmp;
  * Starts the agent thread and waits (up to a few seconds) for net-snmp's
  * initialisation: a master agent that cannot listen is an error (NULL and
  * err); a subagent whose master is missing is not, it keeps retrying.
- * The view must outlive the agent.
+ * The view must outlive the agent. One agent per process, once: net-snmp
+ * keeps global state.
  */
 struct pb_snmp *pb_snmp_start(const struct pb_snmp_cfg *cfg, const struct pb_view *view,
     char *err, size_t errlen);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@ static const oid pb_snmp_root[] = { PB_SNMP_ROOT };
 /* net-snmp frees callbacks' client arguments at shutdown: ours read the
  * one agent (net-snmp is per process) from here instead. */
 static struct pb_snmp *pb_snmp_self;
+static atomic_flag pb_snmp_taken = ATOMIC_FLAG_INIT; /* one agent per process */
 static const oid pb_snmp_trap_oid[] = { 1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0 };
 
 /* ---- logging ---- */
@@ -527,6 +529,12 @@ pb_snmp_start(const struct pb_snmp_cfg *cfg, const struct pb_view *view, char *e
 
 	if (s == NULL) {
 		snprintf(err, errlen, "snmp: out of memory");
+		return NULL;
+	}
+	/* net-snmp initialises once per process and keeps global state. */
+	if (atomic_flag_test_and_set(&pb_snmp_taken)) {
+		snprintf(err, errlen, "snmp: an agent already ran in this process");
+		free(s);
 		return NULL;
 	}
 	s->cfg = *cfg;
