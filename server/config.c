@@ -629,7 +629,7 @@ cfg_parse(config_t *lc, struct pb_cfg_ctx *c, struct pb_config *cfg)
 	/* The second line is parsed by pb_cfg_tunnel() (config_tunnel.c). */
 	static const char *const keys[] = { "node", "captures", "dump", "api", "log",
 		"listen", "peers", "upstreams", "consumers", "auth", "resend", "dlq", "forward", "ack",
-		"heartbeat", "max_hops", "state_dir", "limits", "handshake_timeout_s", NULL };
+		"heartbeat", "max_hops", "state_dir", "limits", "handshake_timeout_s", "snmp", NULL };
 	const config_setting_t *root = config_root_setting(lc);
 
 	pb_cfg_check_keys(c, root, keys);
@@ -637,6 +637,7 @@ cfg_parse(config_t *lc, struct pb_cfg_ctx *c, struct pb_config *cfg)
 	cfg_captures(c, root, cfg);
 	cfg_dumps(c, root, cfg);
 	pb_cfg_api(c, root, cfg);
+	pb_cfg_snmp(c, root, cfg);
 	cfg_log(c, root, cfg);
 	pb_cfg_tunnel(c, root, cfg);
 }

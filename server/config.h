@@ -116,6 +116,35 @@ int pb_api_hostport_parse(const char *s, size_t len, struct pb_api_host *out);
 int pb_api_origin_parse(const char *s, struct pb_api_origin *out);
 
 
+/* ---- SNMP agent (mgmt/snmp_agent.c, mibs/PACKETBROKER-MIB.txt) ---- */
+
+#define PB_SNMP_MAX_SINKS 8
+#define PB_SNMP_COMMUNITY_MAX 65   /* 1..64 printable characters, NUL included */
+
+struct pb_snmp_sink {
+	char host[PB_API_HOST_MAX];    /* lower case, IPv6 without brackets */
+	uint16_t port;                 /* default 162 */
+	bool v6;                       /* the host is an IPv6 literal */
+};
+
+struct pb_snmp_cfg {
+	bool enabled;                  /* an `snmp` group without enabled = false */
+	bool agentx;                   /* AgentX subagent of snmpd, else master agent */
+	/* master agent */
+	char listen[256];              /* net-snmp transport list, default udp:127.0.0.1:1161 */
+	char community[PB_SNMP_COMMUNITY_MAX];      /* read-only v1/v2c community, required */
+	char trap_community[PB_SNMP_COMMUNITY_MAX]; /* default: community */
+	size_t nsinks;                 /* SNMPv2c traps to each */
+	struct pb_snmp_sink sinks[PB_SNMP_MAX_SINKS];
+	/* subagent */
+	char agentx_socket[PATH_MAX];  /* "/path", "unix:/path" or "tcp:HOST:PORT" */
+	uint32_t agentx_timeout_s;     /* per AgentX request, default 1 */
+	uint32_t agentx_retry_s;       /* reconnect/ping interval, default 5 */
+	/* notifications */
+	uint64_t dlq_threshold;        /* pbDlqThreshold at this depth; 0 = never */
+	int line;
+};
+
 /* ---- Tunnel and custody (peers, listen, auth, resend, DLQ) ---- */
 
 #define PB_MAX_PEERS 64
@@ -214,6 +243,7 @@ struct pb_config {
 	size_t ndumps;
 	struct pb_dump_cfg *dumps;
 	struct pb_api_cfg api;
+	struct pb_snmp_cfg snmp;
 	struct pb_tunnel_cfg tunnel;   /* top-level keys listen, peers, upstreams,
 	                                  auth, resend, dlq, forward, ack, heartbeat,
 	                                  max_hops, state_dir */

@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "fdlimit.h"
 #include "log.h"
+#include "snmp.h"
 
 #define DEFAULT_CONFIG PB_SYSCONFDIR "/packetbrokerd.conf"
 
@@ -23,7 +24,7 @@ usage(FILE *out)
 	    "  -t, --test            check the configuration and exit\n"
 	    "  -V, --version         print the version and exit\n"
 	    "  -d, --debug TOKENS    debug logs for subsystems (comma list or \"all\":\n"
-	    "                        engine,loop,capture,dump,iface,api,config)\n"
+	    "                        engine,loop,capture,dump,iface,api,snmp,config)\n"
 	    "      --syslog          log to syslog instead of stderr\n"
 	    "  -x, --exit-on-finish  exit once every file source has finished (status 1\n"
 	    "                        when one of them failed)\n"
@@ -124,8 +125,29 @@ main(int argc, char **argv)
 		    strchr(cfg.api.address, ':') ? "]" : "", cfg.api.port);
 	}
 
+	struct pb_snmp *snmp = NULL;
+	if (cfg.snmp.enabled) {
+		snmp = pb_snmp_start(&cfg.snmp, pb_engine_view(engine), err, sizeof(err));
+		if (!snmp) {
+			log_warnx("main", "cannot start: %s", err);
+			if (api)
+				pb_api_stop(api);
+			pb_engine_free(engine);
+			pb_config_free(&cfg);
+			return 1;
+		}
+		if (cfg.snmp.agentx)
+			log_info("snmp", "AgentX subagent of the master at %s", cfg.snmp.agentx_socket);
+		else
+			log_info("snmp", "agent listening on %s (%zu trap sink(s))", cfg.snmp.listen,
+			    cfg.snmp.nsinks);
+	}
+
 	int rc = pb_engine_run(engine);
-	/* The API reads the engine's view: stop it before freeing the engine. */
+	/* The API and the agent read the engine's view: stop them before
+	 * freeing the engine. */
+	if (snmp)
+		pb_snmp_stop(snmp);
 	if (api)
 		pb_api_stop(api);
 	pb_engine_free(engine);

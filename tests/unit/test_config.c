@@ -546,7 +546,7 @@ test_bad_files(void **state)
 	    { 9, "log.verbose: unknown key" },
 	    { 10, "nodes: unknown key 'nodes' (valid keys: node, captures, dump, api, log,"
 	    " listen, peers, upstreams, consumers, auth, resend, dlq, forward, ack, heartbeat, max_hops,"
-	    " state_dir, limits, handshake_timeout_s)" });
+	    " state_dir, limits, handshake_timeout_s, snmp)" });
 	CHECK_BAD("tests/unit/conf/bad_values.conf",
 	    { 3, "node.id: 0 is out of range 1..4294967295" },
 	    { 4, "node.name: too long (66 bytes, at most 63)" },

@@ -866,7 +866,7 @@ test_bad_files(void **state)
 		    " slow_after)" },
 		{ 12, "tunnel: unknown key 'tunnel' (valid keys: node, captures, dump, api, log,"
 		    " listen, peers, upstreams, consumers, auth, resend, dlq, forward, ack,"
-		    " heartbeat, max_hops, state_dir, limits, handshake_timeout_s)" },
+		    " heartbeat, max_hops, state_dir, limits, handshake_timeout_s, snmp)" },
 	};
 	static const struct expect values[] = {
 		{ 4, "listen.address: \"localhost\" is not a numeric IPv4 or IPv6 address" },
