@@ -426,6 +426,7 @@ engine_build_view(struct pb_engine *e)
 	}
 	v->nsinks = e->nsinks;
 	v->bridge = &e->bridge;
+	v->config = cfg;
 	return 0;
 }
 
@@ -498,6 +499,13 @@ pb_engine_set_exit_on_finish(struct pb_engine *e, bool on)
 		pb_loop_stop(e->loop);
 }
 
+void
+pb_engine_set_stop_hook(struct pb_engine *e, void (*fn)(void *arg), void *arg)
+{
+	e->stop_hook = fn;
+	e->stop_hook_arg = arg;
+}
+
 int
 pb_engine_run(struct pb_engine *e)
 {
@@ -506,6 +514,14 @@ pb_engine_run(struct pb_engine *e)
 	    (unsigned long long)e->epoch);
 	int rc = pb_loop_run(e->loop);
 	e->stopping = true;
+	/* Management first: nobody waits on a command the loop will not run,
+	 * and no reader outlives what it reads. */
+	pb_cmdq_close(e->cmdq);
+	pb_cmdq_flush(e->cmdq);
+	if (e->stop_hook) {
+		e->stop_hook(e->stop_hook_arg);
+		e->stop_hook = NULL;
+	}
 
 	/* Stop intake first; records a file reader had queued but the engine
 	 * had not yet taken were never accepted, so nothing accepted is lost. */

@@ -182,6 +182,8 @@ struct pb_engine {
 	bool peer_paused;        /* peer back-pressure: file sources and upstreams */
 	bool exit_on_finish;
 	bool stopping;
+	void (*stop_hook)(void *arg);
+	void *stop_hook_arg;
 	uint64_t shutdown_deadline;
 	uint64_t real_offset, real_offset_at; /* realtime - monotonic, refreshed each second */
 	uint64_t pauses;

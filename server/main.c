@@ -40,6 +40,16 @@ report_error(void *arg, const char *file, int line, const char *msg)
 		fprintf(stderr, "%s: error: %s\n", file, msg);
 }
 
+/* Engine stop hook, and after the run in case the loop never ran. */
+static void
+main_stop_api(void *arg)
+{
+	struct pb_api **api = arg;
+
+	pb_api_stop(*api);
+	*api = NULL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -118,15 +128,17 @@ main(int argc, char **argv)
 			pb_config_free(&cfg);
 			return 1;
 		}
-		log_info("api", "listening on http://%s%s%s:%u/api/v1/",
+		log_info("api", "listening on %s://%s%s%s:%u/api/v1/",
+		    cfg.api.tls_cert[0] ? "https" : "http",
 		    strchr(cfg.api.address, ':') ? "[" : "", cfg.api.address,
 		    strchr(cfg.api.address, ':') ? "]" : "", cfg.api.port);
+		/* The API reads the engine's view: it stops before the engine
+		 * closes or frees anything. */
+		pb_engine_set_stop_hook(engine, main_stop_api, &api);
 	}
 
 	int rc = pb_engine_run(engine);
-	/* The API reads the engine's view: stop it before freeing the engine. */
-	if (api)
-		pb_api_stop(api);
+	main_stop_api(&api);
 	pb_engine_free(engine);
 	pb_config_free(&cfg);
 	/* Counts of rate-limited lines nobody reported yet. */
