@@ -35,16 +35,37 @@ pb_api_dlq_decode(const struct pb_dlq_row *row, struct pb_wire_msg *m)
 {
 	size_t used = 0;
 
+	memset(m, 0, sizeof(*m));
 	if (row->blob == NULL || pb_wire_decode(row->blob, row->len, m, &used, NULL, 0) !=
 	    PB_WIRE_OK || m->type != PB_WIRE_T_RECORD)
 		return -1;
+	/* Engine-internal fields are not on the wire: this record came from no link. */
+	m->record.link_node = 0;
 	return 0;
+}
+
+/* Origin epochs are link epochs too (README, Security): only for token holders. */
+static size_t
+pb_api_hide_epoch(char *buf, size_t n)
+{
+	char *e = strstr(buf, " epoch=");
+	size_t digits;
+
+	if (e == NULL)
+		return n;
+	e += strlen(" epoch=");
+	digits = strspn(e, "0123456789");
+	if (digits <= 1)
+		return n;
+	e[0] = '-';
+	memmove(e + 1, e + digits, strlen(e + digits) + 1);
+	return n - digits + 1;
 }
 
 /* "dlq id=7 peer=collector reason=timeout enqueued=<RFC 3339> attempts=0; pb ..." */
 static size_t
-pb_api_dlq_comment(const struct pb_dlq_row *row, const struct pb_record *rec, char *buf,
-    size_t len)
+pb_api_dlq_comment(const struct pb_dlq_row *row, const struct pb_record *rec, bool authed,
+    char *buf, size_t len)
 {
 	const char *reason = pb_dlq_reason_name(row->meta.reason);
 	char when[64];
@@ -56,7 +77,8 @@ pb_api_dlq_comment(const struct pb_dlq_row *row, const struct pb_record *rec, ch
 	    when[0] != '\0' ? when : "-", row->attempts);
 	if (n < 0 || (size_t)n >= len)
 		return 0;
-	return (size_t)n + pb_pcapng_comment(buf + n, len - (size_t)n, rec, NULL);
+	n += (int)pb_pcapng_comment(buf + n, len - (size_t)n, rec, NULL);
+	return authed ? (size_t)n : pb_api_hide_epoch(buf, (size_t)n);
 }
 
 /* ---- GET /dlq/{id} ---- */
@@ -88,7 +110,7 @@ pb_api_base64(const uint8_t *in, size_t n, char *out)
 }
 
 static json_t *
-pb_api_record_json(const struct pb_dlq_row *row, const struct pb_record *rec)
+pb_api_record_json(const struct pb_dlq_row *row, const struct pb_record *rec, bool authed)
 {
 	json_t *obj = json_object(), *hops = json_array();
 	char *b64 = malloc((size_t)rec->caplen / 3 * 4 + 8);
@@ -106,7 +128,7 @@ pb_api_record_json(const struct pb_dlq_row *row, const struct pb_record *rec)
 			goto fail;
 	}
 	pb_api_base64(rec->data, rec->caplen, b64);
-	pb_api_dlq_comment(row, rec, comment, PB_PCAPNG_COMMENT_MAX);
+	pb_api_dlq_comment(row, rec, authed, comment, PB_PCAPNG_COMMENT_MAX);
 	if (pb_api_set(obj, "linktype", json_integer(rec->linktype)) < 0 ||
 	    pb_api_set(obj, "caplen", json_integer(rec->caplen)) < 0 ||
 	    pb_api_set(obj, "origlen", json_integer(rec->origlen)) < 0 ||
@@ -149,7 +171,7 @@ pb_api_entry_cb(void *arg, const struct pb_dlq_row *row)
 	}
 	/* A row that no longer decodes is shown without its record. */
 	if (pb_api_set(e->obj, "record", pb_api_dlq_decode(row, m) == 0 ?
-	    pb_api_record_json(row, &m->record) : json_null()) < 0)
+	    pb_api_record_json(row, &m->record, e->authed) : json_null()) < 0)
 		e->failed = true;
 	free(m);
 	return 1;
@@ -200,7 +222,7 @@ struct pb_api_export {
 	char path[4096];
 	struct pb_dlq_filter f;  /* id_min advances page by page */
 	uint64_t left;           /* records still to write */
-	bool done, failed;
+	bool done, failed, authed;
 	uint8_t *buf;            /* formatted, not yet handed to MHD */
 	size_t len, off, cap;
 	size_t nifs;
@@ -274,7 +296,7 @@ pb_api_export_row(void *arg, const struct pb_dlq_row *row)
 		free(m);
 		return 0;
 	}
-	clen = pb_api_dlq_comment(row, &m->record, x->comment, sizeof(x->comment));
+	clen = pb_api_dlq_comment(row, &m->record, x->authed, x->comment, sizeof(x->comment));
 	need = PB_PCAPNG_EPB_LEN(m->record.caplen, clen + 1);
 	if ((ifid = pb_api_export_if(x, &m->record)) < 0 ||
 	    (p = pb_api_export_room(x, need)) == NULL ||
@@ -373,6 +395,7 @@ pb_api_get_dlq_export(const struct pb_api_req *req, json_t **body)
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
 	x->left = UINT64_MAX;
+	x->authed = req->authed;
 	if (pb_api_query_check(req, pb_api_export_params, body) < 0 ||
 	    pb_api_filter_from_query(req, &x->f, body) < 0)
 		goto bad;
@@ -402,6 +425,15 @@ pb_api_get_dlq_export(const struct pb_api_req *req, json_t **body)
 	x->len = n;
 	if (!x->done && pb_api_export_page(x, err, sizeof(err)) < 0)
 		goto fail;
+	/* Nothing matched: one Ethernet interface still, as libpcap wants one. */
+	if (x->done && x->nifs == 0 &&
+	    ((p = pb_api_export_room(x, PB_PCAPNG_IDB_MAX)) == NULL ||
+	     (n = pb_pcapng_idb(p, PB_PCAPNG_IDB_MAX, 0, 0, 1, -1, NULL)) == 0)) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	if (x->done && x->nifs == 0)
+		x->len += n;
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, PB_API_EXPORT_BLOCK,
 	    pb_api_export_read, x, pb_api_export_free);
 	if (resp == NULL) {
