@@ -177,8 +177,8 @@ pb_api_get_gaps(const struct pb_api_req *req, json_t **body)
 		    "api.token_file");
 		return MHD_HTTP_UNAUTHORIZED;
 	}
-	if (b != NULL && b->gaps != NULL)
-		snap = pb_gaps_snapshot_get(b->gaps);
+	if (b != NULL)
+		snap = pb_bridge_gaps(b);
 	if ((obj = json_object()) == NULL || (arr = json_array()) == NULL)
 		goto fail;
 	for (uint32_t i = 0; snap != NULL && i < snap->nstreams; i++) {

@@ -381,8 +381,7 @@ pb_met_stream_value(const struct pb_gaps_stream_info *s, const struct pb_met_fie
 static void
 pb_met_gaps(struct pb_met *m, struct pb_bridge *b)
 {
-	struct pb_gaps_snapshot *snap = b != NULL && b->gaps != NULL ?
-	    pb_gaps_snapshot_get(b->gaps) : NULL;
+	struct pb_gaps_snapshot *snap = b != NULL ? pb_bridge_gaps(b) : NULL;
 
 	for (size_t f = 0; f < PB_MET_N(pb_met_origin_fields); f++) {
 		const struct pb_met_field *d = &pb_met_origin_fields[f];

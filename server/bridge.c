@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "bridge.h"
+#include "gaps.h"
 
 static const char *const pb_replay_state_names[] = {
 	[PB_REPLAY_QUEUED] = "queued",
@@ -187,4 +188,40 @@ pb_bridge_dlq_stats(struct pb_bridge *b, struct pb_dlq_stats_snapshot *out)
 	pthread_mutex_unlock(&b->lock);
 	out->last_error[sizeof(out->last_error) - 1] = '\0';
 	return ok;
+}
+
+/* ---- gaps snapshot ---- */
+
+void
+pb_bridge_publish_gaps(struct pb_bridge *b, struct pb_gaps_snapshot *snap)
+{
+	struct pb_gaps_snapshot *old;
+
+	if (snap == NULL)
+		return;
+	pthread_mutex_lock(&b->lock);
+	old = b->gaps;
+	b->gaps = snap;
+	pthread_mutex_unlock(&b->lock);
+	pb_gaps_snapshot_put(old);
+}
+
+struct pb_gaps_snapshot *
+pb_bridge_gaps(struct pb_bridge *b)
+{
+	struct pb_gaps_snapshot *snap;
+
+	/* Under the lock: a publish cannot drop the bridge's reference in between. */
+	pthread_mutex_lock(&b->lock);
+	snap = b->gaps;
+	pb_gaps_snapshot_hold(snap);
+	pthread_mutex_unlock(&b->lock);
+	return snap;
+}
+
+void
+pb_bridge_release(struct pb_bridge *b)
+{
+	pb_gaps_snapshot_put(b->gaps);
+	b->gaps = NULL;
 }

@@ -98,7 +98,7 @@ struct pb_bridge {
 	bool dlq_published;
 	struct pb_dlq_stats_snapshot dlq_stats;
 	/* set once at start, then read-only */
-	struct pb_gaps *gaps;       /* snapshots are thread safe; freed after the API stopped */
+	struct pb_gaps_snapshot *gaps; /* latest gaps snapshot (pb_bridge_publish_gaps) */
 	char dlq_path[4096];        /* for pb_dlq_list() on the management thread */
 	struct pb_cmdq *cmdq;
 	_Atomic uint64_t next_request;
@@ -180,5 +180,16 @@ void pb_purge_request_answer(struct pb_purge_request *r, int status, uint64_t de
 void pb_bridge_publish_dlq(struct pb_bridge *b, struct pb_dlq *d);
 /* Any thread: the last published statistics; false when none were. */
 bool pb_bridge_dlq_stats(struct pb_bridge *b, struct pb_dlq_stats_snapshot *out);
+
+/*
+ * Engine thread: makes snap (a reference the caller gives away; NULL
+ * keeps the current one) the gaps snapshot management reads, releasing
+ * the previous one. pb_bridge_gaps: a reference on the current one (NULL
+ * before the first), to release with pb_gaps_snapshot_put(). At teardown
+ * pb_bridge_release drops the bridge's own references.
+ */
+void pb_bridge_publish_gaps(struct pb_bridge *b, struct pb_gaps_snapshot *snap);
+struct pb_gaps_snapshot *pb_bridge_gaps(struct pb_bridge *b);
+void pb_bridge_release(struct pb_bridge *b);
 
 #endif

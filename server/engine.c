@@ -588,6 +588,7 @@ pb_engine_free(struct pb_engine *e)
 	fwd_stop(e);
 	pb_cmdq_flush(e->cmdq); /* pending replays fail, purges answer: no DLQ any more */
 	pb_cmdq_free(e->cmdq);
+	pb_bridge_release(&e->bridge);
 	pb_gaps_free(e->gaps);
 	free(e->bridge.peers);
 	pthread_mutex_destroy(&e->bridge.lock);

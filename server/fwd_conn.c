@@ -550,7 +550,6 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 		snprintf(err, errlen, "tunnel: out of memory");
 		return -1;
 	}
-	e->bridge.gaps = e->gaps;
 	if (tc->dlq.path[0]) {
 		struct pb_dlq_cfg dc = { .path = tc->dlq.path, .max_bytes = tc->dlq.max_bytes,
 			.queue_bytes = FWD_DLQ_QUEUE_BYTES };

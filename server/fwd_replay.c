@@ -565,6 +565,7 @@ fwd_publish_tick(struct pb_loop *loop, void *arg)
 	log_rl_flush(false); /* say how many lines a flood that stopped cost */
 	if (e->gaps) {
 		pb_gaps_publish(e->gaps, 256);
+		pb_bridge_publish_gaps(&e->bridge, pb_gaps_snapshot_get(e->gaps));
 		fwd_gaps_save(e, false);
 	}
 	for (int i = 0; i < FWD_MAX_REPLAYS; i++)

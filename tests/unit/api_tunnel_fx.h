@@ -276,7 +276,7 @@ group_setup(void **state)
 
 	fill_peers();
 	fill_gaps();
-	bridge.gaps = gaps;
+	pb_bridge_publish_gaps(&bridge, pb_gaps_snapshot_get(gaps));
 	pb_bridge_publish_dlq(&bridge, dlq);
 	bridge.cmdq = cmdq;
 	snprintf(bridge.dlq_path, sizeof(bridge.dlq_path), "%s", dlq_path);
@@ -301,6 +301,7 @@ group_teardown(void **state)
 	pb_cmdq_free(cmdq);
 	pb_dlq_close(dlq);
 	pb_loop_free(loop);
+	pb_bridge_release(&bridge);
 	pb_gaps_free(gaps);
 	nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	return 0;
