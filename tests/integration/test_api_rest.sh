@@ -245,6 +245,22 @@ jq -e '.state == "done" and .deleted == '$N "$T/http.body" >/dev/null ||
     fail "job: $(head -c 300 "$T/http.body")"
 rec 200 GET /api/v1/dlq
 rec 200 DELETE "/api/v1/dlq?all=true" "${J[@]}"
+# The collector's side: an upstream link and an origin stream with no gap.
+BASE=http://127.0.0.1:${PB_NODE_API[col]}
+pb_settle col
+rec 200 GET /api/v1/peers -H "Authorization: Bearer $(cat "$T/col/api.token")"
+jq -e '.peers[0].direction == "upstream" and .peers[0].records_received == '$N "$T/http.body" \
+    >/dev/null || fail "col peers: $(head -c 300 "$T/http.body")"
+rec 200 GET /api/v1/gaps
+jq -e '.streams | length == 1 and .[0].origin.node == 81 and .[0].received == '$N' and .[0].missing_total == 0' \
+    "$T/http.body" >/dev/null || fail "col gaps: $(head -c 300 "$T/http.body")"
+rec 200 GET /api/v1/sinks
+rec 200 GET /metrics
+grep -q "^packetbroker_origin_records_received_total{origin=\"81/0\"} $N\$" "$T/http.body" ||
+    fail "col metrics: $(grep origin_records_received "$T/http.body")"
+grep -q '^packetbroker_peer_records_received_total{peer="[^"]*"} '$N'$' "$T/http.body" ||
+    fail "col metrics: $(grep peer_records_received "$T/http.body")"
+BASE=http://127.0.0.1:$EP
 rec 200 GET /api/v1/status
 jq -e '.api.responses["400"] >= 8 and .api.responses["413"] == 2 and .api.responses["409"] == 1' \
     "$T/http.body" >/dev/null || fail "status: response counters $(jq -c .api.responses "$T/http.body")"

@@ -830,7 +830,7 @@ test_no_tunnel(void **state)
 
 	/* a tunnel, no snapshot yet, a DLQ file but no writer or engine queue */
 	assert_non_null(g2 = pb_gaps_new(NULL));
-	b2.gaps = g2;
+	pb_bridge_publish_gaps(&b2, pb_gaps_snapshot_get(g2)); /* NULL: nothing published */
 	snprintf(b2.dlq_path, sizeof(b2.dlq_path), "%s", dlq_path);
 	v2.bridge = &b2;
 	http_on(port, "GET", "/api/v1/gaps", NULL, &r);
