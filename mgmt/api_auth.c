@@ -3,12 +3,14 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <openssl/crypto.h>
 
 #include "api_internal.h"
+#include "keyring.h"
 
 /*
  * Who may do what. Every request must name this API in Host (a page of
@@ -65,6 +67,10 @@ pb_api_access_init(struct pb_api *api, const struct pb_api_cfg *cfg)
 		memcpy(api->token, cfg->token, cfg->token_len);
 		api->token_len = cfg->token_len;
 	}
+	if (cfg->read_token_len > 0 && cfg->read_token_len <= sizeof(api->read_token)) {
+		memcpy(api->read_token, cfg->read_token, cfg->read_token_len);
+		api->read_token_len = cfg->read_token_len;
+	}
 	snprintf(addr, sizeof(addr), "%s", cfg->address);
 	n = strlen(addr);
 	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
@@ -72,7 +78,8 @@ pb_api_access_init(struct pb_api *api, const struct pb_api_cfg *cfg)
 		addr[n - 2] = '\0';
 	}
 	pb_api_host_add(api, addr, api->port);
-	if (pb_api_is_loopback(addr)) {
+	api->loopback = pb_api_is_loopback(addr);
+	if (api->loopback) {
 		/* What local tools and browsers call a loopback listener. */
 		pb_api_host_add(api, "localhost", api->port);
 		pb_api_host_add(api, "127.0.0.1", api->port);
@@ -117,13 +124,20 @@ pb_api_origin_allowed(const struct pb_api *api, const char *value)
 }
 
 bool
-pb_api_token_ok(const struct pb_api *api, struct MHD_Connection *conn)
+pb_api_listen_is_loopback(const struct pb_api *api)
+{
+	return api->loopback;
+}
+
+/* "Authorization: Bearer <token>" with this token (of len > 0). */
+static bool
+pb_api_bearer_is(struct MHD_Connection *conn, const uint8_t *token, size_t token_len)
 {
 	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
 	size_t len;
 
-	if (api->token_len == 0 || v == NULL || strncasecmp(v, "Bearer ", 7) != 0)
+	if (token_len == 0 || v == NULL || strncasecmp(v, "Bearer ", 7) != 0)
 		return false;
 	for (v += 7; *v == ' '; v++)
 		;
@@ -131,7 +145,54 @@ pb_api_token_ok(const struct pb_api *api, struct MHD_Connection *conn)
 	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
 		len--;
 	/* Lengths first: CRYPTO_memcmp compares equal sizes in constant time. */
-	return len == api->token_len && CRYPTO_memcmp(v, api->token, len) == 0;
+	return len == token_len && CRYPTO_memcmp(v, token, len) == 0;
+}
+
+bool
+pb_api_token_ok(const struct pb_api *api, struct MHD_Connection *conn)
+{
+	return pb_api_bearer_is(conn, api->token, api->token_len);
+}
+
+/* ---- TLS ---- */
+
+static char *
+pb_api_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = malloc(n);
+
+	if (d != NULL)
+		memcpy(d, s, n);
+	return d;
+}
+
+int
+pb_api_tls_init(struct pb_api *api, const struct pb_api_cfg *cfg, char *err, size_t errlen)
+{
+	if (cfg->tls_cert_pem == NULL || cfg->tls_key_pem == NULL)
+		return 0;
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		snprintf(err, errlen, "api: tls_cert is set but libmicrohttpd was built "
+		    "without TLS");
+		return -1;
+	}
+	/* Our own copies: MHD keeps the pointers while it runs. */
+	if ((api->tls_cert_pem = pb_api_strdup(cfg->tls_cert_pem)) == NULL ||
+	    (api->tls_key_pem = pb_api_strdup(cfg->tls_key_pem)) == NULL) {
+		snprintf(err, errlen, "api: out of memory");
+		return -1;
+	}
+	api->tls = true;
+	return 0;
+}
+
+void
+pb_api_tls_fini(struct pb_api *api)
+{
+	pb_secret_free(api->tls_key_pem);
+	free(api->tls_cert_pem);
+	api->tls_key_pem = api->tls_cert_pem = NULL;
 }
 
 /* application/json, with parameters (charset) allowed. */
@@ -173,8 +234,8 @@ pb_api_refuse(_Atomic uint64_t *counter, unsigned int status, json_t *msg, json_
 }
 
 unsigned int
-pb_api_check_access(struct pb_api *api, struct MHD_Connection *conn, bool mutating,
-    json_t **body, const char **challenge)
+pb_api_check_access(struct pb_api *api, struct MHD_Connection *conn,
+    enum pb_api_access_kind kind, json_t **body, const char **challenge)
 {
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_HOST);
@@ -205,8 +266,22 @@ pb_api_check_access(struct pb_api *api, struct MHD_Connection *conn, bool mutati
 		    pb_api_error("Origin '%s' is not allowed: add it to "
 		    "api.allowed_origins to allow it", echo), body);
 	}
-	if (!mutating)
+	if (kind == PB_API_ANY)
 		return 0;
+	if (kind == PB_API_READ) {
+		bool sent;
+
+		if (api->read_token_len == 0 ||
+		    pb_api_bearer_is(conn, api->read_token, api->read_token_len) ||
+		    pb_api_token_ok(api, conn))
+			return 0;
+		sent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_AUTHORIZATION) != NULL;
+		*challenge = sent ? PB_API_CHALLENGE_BAD : PB_API_CHALLENGE;
+		return pb_api_refuse(&api->unauthorized, MHD_HTTP_UNAUTHORIZED,
+		    pb_api_error(sent ? "invalid bearer token" : "missing bearer token: "
+		    "send 'Authorization: Bearer <the token in api.read_token_file>'"), body);
+	}
 	if (api->token_len == 0)
 		return pb_api_refuse(&api->unauthorized, MHD_HTTP_FORBIDDEN,
 		    pb_api_error("changes through the API are disabled: set "

@@ -44,16 +44,88 @@ pb_api_conn_init(struct pb_api *api, const struct pb_api_cfg *cfg)
 	if (pthread_mutex_init(&api->conn_lock, NULL) != 0)
 		return -1;
 	api->conn_lock_ok = true;
+	if (cfg->rate_limit > 0) {
+		api->rate = cfg->rate_limit;
+		api->burst = cfg->rate_burst > 0 ? cfg->rate_burst : 1;
+		if ((api->buckets = calloc(PB_API_RATE_SLOTS, sizeof(*api->buckets))) == NULL ||
+		    pthread_mutex_init(&api->rate_lock, NULL) != 0) {
+			pb_api_conn_fini(api);
+			return -1;
+		}
+		api->rate_lock_ok = true;
+	}
 	return 0;
 }
 
 void
 pb_api_conn_fini(struct pb_api *api)
 {
+	if (api->rate_lock_ok)
+		pthread_mutex_destroy(&api->rate_lock);
+	api->rate_lock_ok = false;
+	free(api->buckets);
+	api->buckets = NULL;
 	if (!api->conn_lock_ok)
 		return;
 	pthread_mutex_destroy(&api->conn_lock);
 	api->conn_lock_ok = false;
+}
+
+/*
+ * Token buckets per client address in a small table: a new address takes
+ * a free slot, else the one idle longest (its history is forgotten, which
+ * only ever lets more through).
+ */
+bool
+pb_api_rate_ok(struct pb_api *api, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+	unsigned char addr[16] = { 0 };
+	struct pb_api_bucket *b = NULL, *oldest = NULL;
+	uint64_t now;
+	uint8_t fam;
+	bool ok;
+
+	if (api->rate <= 0 || api->buckets == NULL)
+		return true;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return true;
+	if (sa->sa_family == AF_INET)
+		memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	else if (sa->sa_family == AF_INET6)
+		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+	else
+		return true;
+	fam = (uint8_t)sa->sa_family;
+	now = pb_mono_ns();
+	pthread_mutex_lock(&api->rate_lock);
+	for (size_t i = 0; i < PB_API_RATE_SLOTS && b == NULL; i++) {
+		struct pb_api_bucket *x = &api->buckets[i];
+
+		if (x->family == fam && memcmp(x->addr, addr, sizeof(addr)) == 0)
+			b = x;
+		else if (oldest == NULL || x->family == 0 ||
+		    (oldest->family != 0 && x->last_ns < oldest->last_ns))
+			oldest = x;
+	}
+	if (b == NULL) {
+		b = oldest;
+		memcpy(b->addr, addr, sizeof(addr));
+		b->family = fam;
+		b->tokens = api->burst;
+		b->last_ns = now;
+	}
+	b->tokens += (double)(now - b->last_ns) / 1e9 * api->rate;
+	if (b->tokens > api->burst)
+		b->tokens = api->burst;
+	b->last_ns = now;
+	ok = b->tokens >= 1.0;
+	if (ok)
+		b->tokens -= 1.0;
+	pthread_mutex_unlock(&api->rate_lock);
+	return ok;
 }
 
 static void

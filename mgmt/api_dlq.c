@@ -32,7 +32,7 @@ const char *const pb_api_fkey_names[PB_FK_COUNT + 1] = {
 
 static const char *const pb_api_dlq_get_params[] = {
 	"peer", "node", "reason", "since", "until", "id_min", "id_max",
-	"offset", "limit", NULL
+	"offset", "limit", "cursor", NULL
 };
 
 static const char *const pb_api_dlq_delete_params[] = {
@@ -58,7 +58,7 @@ pb_api_filter_set(struct pb_dlq_filter *f, enum pb_api_fkey key, const char *v,
 		memcpy(f->peer, v, strlen(v) + 1);
 		return 0;
 	case PB_FK_NODE:
-		if (pb_api_parse_u64(v, UINT32_MAX, &n) < 0) {
+		if (pb_fmt_parse_u64(v, UINT32_MAX, &n) < 0) {
 			snprintf(why, whylen, "expected an integer 0..%u", UINT32_MAX);
 			return -1;
 		}
@@ -77,7 +77,7 @@ pb_api_filter_set(struct pb_dlq_filter *f, enum pb_api_fkey key, const char *v,
 	case PB_FK_SINCE:
 	case PB_FK_UNTIL:
 		/* until=0 would read as "no upper bound" in the store. */
-		if (pb_api_parse_time(v, &n) < 0 || (key == PB_FK_UNTIL && n == 0)) {
+		if (pb_fmt_parse_time(v, &n) < 0 || (key == PB_FK_UNTIL && n == 0)) {
 			snprintf(why, whylen, "expected an RFC 3339 time or integer "
 			    "nanoseconds after 1970 and before 2262");
 			return -1;
@@ -86,7 +86,7 @@ pb_api_filter_set(struct pb_dlq_filter *f, enum pb_api_fkey key, const char *v,
 		return 0;
 	case PB_FK_ID_MIN:
 	case PB_FK_ID_MAX:
-		if (pb_api_parse_u64(v, INT64_MAX, &n) < 0 || (key == PB_FK_ID_MAX && n == 0)) {
+		if (pb_fmt_parse_u64(v, INT64_MAX, &n) < 0 || (key == PB_FK_ID_MAX && n == 0)) {
 			snprintf(why, whylen, "expected an integer %d..%lld",
 			    key == PB_FK_ID_MAX ? 1 : 0, (long long)INT64_MAX);
 			return -1;
@@ -110,8 +110,7 @@ pb_api_filter_check(const struct pb_dlq_filter *f)
 	return NULL;
 }
 
-/* Filter from the query string; 0, or -1 with a 400 body. */
-static int
+int
 pb_api_filter_from_query(const struct pb_api_req *req, struct pb_dlq_filter *f,
     json_t **body)
 {
@@ -187,7 +186,7 @@ struct pb_api_dlq_rows {
 };
 
 /* Origin epochs double as link epochs: only with the bearer token. */
-static json_t *
+json_t *
 pb_api_dlq_row_json(const struct pb_dlq_row *row, bool authed)
 {
 	json_t *obj = json_object(), *origin = json_object();
@@ -235,23 +234,25 @@ pb_api_dlq_row_cb(void *arg, const struct pb_dlq_row *row)
 	return 0;
 }
 
-#define PB_API_U64(obj, p, field) pb_api_set((obj), #field, pb_api_json_u64((p)->field))
 
+/* The figures the engine last published: never the DLQ handle itself. */
 static json_t *
-pb_api_dlq_stats_json(struct pb_dlq *d)
+pb_api_dlq_stats_json(struct pb_bridge *b)
 {
 	struct pb_dlq_stats_snapshot *st;
 	json_t *obj;
 
-	if (d == NULL)
-		return json_null();
 	/* ~400 bytes: off the MHD thread's stack. */
-	if ((st = calloc(1, sizeof(*st))) == NULL || (obj = json_object()) == NULL) {
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return NULL;
+	if (!pb_bridge_dlq_stats(b, st)) {
+		free(st);
+		return json_null();
+	}
+	if ((obj = json_object()) == NULL) {
 		free(st);
 		return NULL;
 	}
-	pb_dlq_get_stats(d, st);
-	st->last_error[sizeof(st->last_error) - 1] = '\0';
 	if (PB_API_U64(obj, st, rows) < 0 ||
 	    PB_API_U64(obj, st, bytes) < 0 ||
 	    PB_API_U64(obj, st, max_bytes) < 0 ||
@@ -276,16 +277,21 @@ pb_api_dlq_stats_json(struct pb_dlq *d)
 	return obj;
 }
 
-/* GET /api/v1/dlq?filters&offset=&limit= */
+/*
+ * GET /api/v1/dlq?filters&limit=&(offset=|cursor=). Cursor pages are
+ * stable while rows come and go (rows after the cursor's id); offsets
+ * shift when rows before them are deleted.
+ */
 unsigned int
 pb_api_get_dlq(const struct pb_api_req *req, json_t **body)
 {
 	struct pb_api_dlq_rows rows = { 0 };
-	struct pb_dlq_filter f;
+	struct pb_dlq_filter f, fpage;
 	struct pb_bridge *b;
-	uint64_t offset = 0, limit = PB_API_DLQ_LIMIT_DEFAULT, total = 0;
-	const char *s;
-	char err[512];
+	uint64_t offset = 0, limit = PB_API_DLQ_LIMIT_DEFAULT, total = 0, remaining = 0;
+	uint64_t cursor = 0;
+	const char *s, *cs;
+	char err[512], next[24] = "";
 	json_t *obj = NULL;
 
 	if ((b = pb_api_dlq_bridge(req, body)) == NULL)
@@ -294,33 +300,58 @@ pb_api_get_dlq(const struct pb_api_req *req, json_t **body)
 	    pb_api_filter_from_query(req, &f, body) < 0)
 		return MHD_HTTP_BAD_REQUEST;
 	if ((s = pb_api_query(req, "offset")) != NULL &&
-	    pb_api_parse_u64(s, INT64_MAX, &offset) < 0) {
+	    pb_fmt_parse_u64(s, INT64_MAX, &offset) < 0) {
 		*body = pb_api_error("bad offset '%.64s': expected an integer 0..%lld", s,
 		    (long long)INT64_MAX);
 		return MHD_HTTP_BAD_REQUEST;
 	}
 	if ((s = pb_api_query(req, "limit")) != NULL &&
-	    pb_api_parse_u64(s, PB_API_DLQ_LIMIT_MAX, &limit) < 0) {
+	    pb_fmt_parse_u64(s, PB_API_DLQ_LIMIT_MAX, &limit) < 0) {
 		*body = pb_api_error("bad limit '%.64s': expected an integer 0..%u", s,
 		    PB_API_DLQ_LIMIT_MAX);
 		return MHD_HTTP_BAD_REQUEST;
 	}
+	if ((cs = pb_api_query(req, "cursor")) != NULL) {
+		if (pb_fmt_parse_u64(cs, INT64_MAX - 1, &cursor) < 0) {
+			*body = pb_api_error("bad cursor '%.64s': pass the next_cursor of "
+			    "the previous page", cs);
+			return MHD_HTTP_BAD_REQUEST;
+		}
+		if (pb_api_query(req, "offset") != NULL) {
+			*body = pb_api_error("offset and cursor do not go together");
+			return MHD_HTTP_BAD_REQUEST;
+		}
+	}
+	/* The page: rows after the cursor within the filter. */
+	fpage = f;
+	if (cs != NULL && fpage.id_min < cursor + 1)
+		fpage.id_min = cursor + 1;
 	rows.authed = req->authed;
 	if ((rows.arr = json_array()) == NULL)
 		goto fail;
 	/* limit 0: count only (the store reads 0 as "no limit"). */
-	if (pb_dlq_list(b->dlq_path, &f, offset, (uint32_t)limit,
-	    limit > 0 ? pb_api_dlq_row_cb : NULL, &rows, &total, err, sizeof(err)) < 0) {
+	if ((cs != NULL && pb_dlq_list(b->dlq_path, &f, 0, 0, NULL, NULL, &total, err,
+	    sizeof(err)) < 0) ||
+	    pb_dlq_list(b->dlq_path, &fpage, offset, (uint32_t)limit,
+	    limit > 0 ? pb_api_dlq_row_cb : NULL, &rows, &remaining, err, sizeof(err)) < 0) {
 		json_decref(rows.arr);
 		log_warnx("api", "GET /dlq: %s", err);
 		*body = pb_api_error("%s", err);
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
+	if (cs == NULL)
+		total = remaining;
+	/* More rows after this page: the cursor is the last id shown. */
 	if (rows.failed || (obj = json_object()) == NULL)
 		goto fail;
+	if (limit > 0 && json_array_size(rows.arr) == limit && remaining > offset + limit)
+		snprintf(next, sizeof(next), "%lld", (long long)json_integer_value(
+		    json_object_get(json_array_get(rows.arr, limit - 1), "id")));
 	if (pb_api_set(obj, "total", pb_api_json_u64(total)) < 0 ||
 	    pb_api_set(obj, "offset", pb_api_json_u64(offset)) < 0 ||
 	    pb_api_set(obj, "limit", pb_api_json_u64(limit)) < 0 ||
+	    pb_api_set(obj, "next_cursor", next[0] != '\0' ? json_string(next) :
+		json_null()) < 0 ||
 	    pb_api_set(obj, "filter", pb_api_filter_json(&f)) < 0)
 		goto fail;
 	if (pb_api_set(obj, "rows", rows.arr) < 0) {
@@ -328,7 +359,7 @@ pb_api_get_dlq(const struct pb_api_req *req, json_t **body)
 		goto fail;
 	}
 	rows.arr = NULL;
-	if (pb_api_set(obj, "stats", pb_api_dlq_stats_json(b->dlq)) < 0)
+	if (pb_api_set(obj, "stats", pb_api_dlq_stats_json(b)) < 0)
 		goto fail;
 	*body = obj;
 	return MHD_HTTP_OK;
@@ -349,44 +380,6 @@ pb_api_engine_wait_ms(struct pb_api *api)
 	return ms != 0 ? ms : PB_API_PURGE_TIMEOUT_MS;
 }
 
-void
-pb_api_deadline(uint32_t ms, struct timespec *ts)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-static struct pb_purge_request *
-pb_api_purge_new(const struct pb_dlq_filter *f)
-{
-	struct pb_purge_request *r = calloc(1, sizeof(*r));
-	pthread_condattr_t ca;
-
-	if (r == NULL)
-		return NULL;
-	if (pthread_condattr_init(&ca) != 0) {
-		free(r);
-		return NULL;
-	}
-	/* A wall clock step must not stretch or cut the bounded wait. */
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (pthread_cond_init(&r->cond, &ca) != 0) {
-		pthread_condattr_destroy(&ca);
-		free(r);
-		return NULL;
-	}
-	pthread_condattr_destroy(&ca);
-	pthread_mutex_init(&r->lock, NULL);
-	r->refs = 2; /* us + the engine */
-	r->filter = *f;
-	return r;
-}
-
 /* DELETE /api/v1/dlq?filters[&all=true] */
 unsigned int
 pb_api_delete_dlq(const struct pb_api_req *req, json_t **body)
@@ -395,7 +388,6 @@ pb_api_delete_dlq(const struct pb_api_req *req, json_t **body)
 	struct pb_dlq_filter f;
 	struct pb_bridge *b;
 	struct pb_cmd *cmd;
-	struct timespec ts;
 	uint32_t wait_ms;
 	uint64_t deleted;
 	const char *all;
@@ -420,7 +412,7 @@ pb_api_delete_dlq(const struct pb_api_req *req, json_t **body)
 		*body = pb_api_error("engine not accepting commands");
 		return MHD_HTTP_SERVICE_UNAVAILABLE;
 	}
-	if ((r = pb_api_purge_new(&f)) == NULL || (cmd = calloc(1, sizeof(*cmd))) == NULL) {
+	if ((r = pb_purge_request_new(&f)) == NULL || (cmd = calloc(1, sizeof(*cmd))) == NULL) {
 		if (r != NULL) {
 			pb_purge_request_put(r);
 			pb_purge_request_put(r);
@@ -439,15 +431,10 @@ pb_api_delete_dlq(const struct pb_api_req *req, json_t **body)
 	}
 
 	wait_ms = pb_api_engine_wait_ms(req->api);
-	pb_api_deadline(wait_ms, &ts);
-	pthread_mutex_lock(&r->lock);
-	while (!r->done)
-		if (pthread_cond_timedwait(&r->cond, &r->lock, &ts) == ETIMEDOUT)
-			break;
-	done = r->done;
-	status = r->status;
-	deleted = r->deleted;
-	pthread_mutex_unlock(&r->lock);
+	/* Once done, the engine no longer writes the answer. */
+	done = pb_request_sync_wait(&r->sync, wait_ms);
+	status = done ? r->status : -1;
+	deleted = done ? r->deleted : 0;
 	pb_purge_request_put(r);
 
 	if (!done) {

@@ -27,7 +27,6 @@ struct pb_api_gaps_query {
 	uint32_t limit; /* ranges per stream */
 };
 
-#define PB_API_U64(obj, p, field) pb_api_set((obj), #field, pb_api_json_u64((p)->field))
 
 static json_t *
 pb_api_gaps_ranges(const struct pb_gaps_stream_info *s, uint32_t limit)
@@ -136,7 +135,7 @@ pb_api_gaps_parse(const struct pb_api_req *req, struct pb_api_gaps_query *q, jso
 		const char *s = pb_api_query(req, nums[i].name);
 
 		set[i] = s != NULL;
-		if (s != NULL && pb_api_parse_u64(s, nums[i].max, &v[i]) < 0) {
+		if (s != NULL && pb_fmt_parse_u64(s, nums[i].max, &v[i]) < 0) {
 			*body = pb_api_error("bad %s '%.64s': expected an integer 0..%llu",
 			    nums[i].name, s, (unsigned long long)nums[i].max);
 			return -1;
@@ -178,8 +177,8 @@ pb_api_get_gaps(const struct pb_api_req *req, json_t **body)
 		    "api.token_file");
 		return MHD_HTTP_UNAUTHORIZED;
 	}
-	if (b != NULL && b->gaps != NULL)
-		snap = pb_gaps_snapshot_get(b->gaps);
+	if (b != NULL)
+		snap = pb_bridge_gaps(b);
 	if ((obj = json_object()) == NULL || (arr = json_array()) == NULL)
 		goto fail;
 	for (uint32_t i = 0; snap != NULL && i < snap->nstreams; i++) {

@@ -14,6 +14,8 @@
 #include <microhttpd.h>
 
 #include "api.h"
+#include "api_format.h"
+#include "bridge.h"
 #include "log.h"
 
 /*
@@ -27,6 +29,8 @@
 #define PB_API_URL_MAX 4096        /* longer paths get 414 */
 #define PB_API_BODY_MAX (64 * 1024) /* request bodies kept for handlers (else 413) */
 #define PB_API_THREADS 2           /* MHD thread pool */
+#define PB_API_NSTATUS 17          /* statuses counted one by one, "other" last */
+#define PB_API_RATE_SLOTS 256      /* client addresses tracked by the rate limiter */
 
 struct pb_api {
 	struct MHD_Daemon *daemon;
@@ -42,9 +46,17 @@ struct pb_api {
 	_Atomic uint64_t over_limit;     /* connections closed at a connection limit */
 	_Atomic uint64_t conflicts;      /* 409 */
 	_Atomic uint64_t too_many;       /* 429 */
+	_Atomic uint64_t rate_limited;   /* 429 from api.rate_limit */
+	/* Responses by status (pb_api_counted_status; the last one: any other). */
+	_Atomic uint64_t responses[PB_API_NSTATUS];
 	/* Access control (api_auth.c), copied from the config at start. */
 	uint8_t token[PB_API_TOKEN_MAX];
 	size_t token_len;          /* 0 = every mutation is refused */
+	uint8_t read_token[PB_API_TOKEN_MAX];
+	size_t read_token_len;     /* 0 = reads are open */
+	bool tls;                  /* HTTPS (api.tls_cert/tls_key) */
+	char *tls_cert_pem, *tls_key_pem;
+	bool loopback;             /* listening on a loopback address */
 	size_t nhosts;             /* listen address (+ loopback names), allowed_hosts */
 	struct pb_api_host hosts[PB_API_MAX_ALLOWED + 4];
 	size_t norigins;
@@ -64,6 +76,18 @@ struct pb_api {
 	char start_err[256];
 	/* DELETE /dlq wait for the engine; 0 = PB_API_PURGE_TIMEOUT_MS (tests shorten it). */
 	_Atomic uint32_t purge_timeout_ms;
+	/* Per client address token buckets (api_conn.c); rate 0 = no limit. */
+	double rate, burst;
+	pthread_mutex_t rate_lock;
+	bool rate_lock_ok;
+	struct pb_api_bucket {
+		unsigned char addr[16];
+		uint8_t family;        /* 0 = free slot */
+		double tokens;
+		uint64_t last_ns;
+	} *buckets;
+	/* GET /config: rendered once at start (the configuration never changes). */
+	json_t *config_json;
 };
 
 /* One request as a handler sees it; everything is valid during the call only. */
@@ -80,6 +104,9 @@ struct pb_api_req {
 	/* A handler may write a Location header value here ("" = none). */
 	char *location;
 	size_t location_size;
+	/* A handler answering other than JSON (metrics text, a pcapng stream)
+	 * stores its response here and returns its status; *body is ignored. */
+	struct MHD_Response **raw;
 };
 
 /*
@@ -97,19 +124,44 @@ unsigned int pb_api_get_source(const struct pb_api_req *req, json_t **body);
 unsigned int pb_api_get_sinks(const struct pb_api_req *req, json_t **body);
 unsigned int pb_api_get_sink(const struct pb_api_req *req, json_t **body);
 
-/* api_server.c: JSON helpers for handlers. All return a new reference or NULL. */
+/* api_util.c: JSON helpers for handlers. All return a new reference or NULL. */
 
-/* {"error": "<formatted message>"} */
-json_t *pb_api_error(const char *fmt, ...) PB_PRINTF(1, 2);
+/*
+ * {"error": {"message": "<formatted message>"}}; the response gets its
+ * "code" from the status (pb_api_status_code) unless one is given.
+ */
+json_t *pb_api_error_code(const char *code, const char *fmt, ...) PB_PRINTF(2, 3);
+#define pb_api_error(...) pb_api_error_code(NULL, __VA_ARGS__)
+/* body.error[key] = val (stolen); body back, or NULL (body freed) on failure. */
+json_t *pb_api_error_add(json_t *body, const char *key, json_t *val);
+/* "not_found" for 404 and so on. */
+const char *pb_api_status_code(unsigned int status);
+/* Adds the status's code to an error body that has none (pb_api_send). */
+void pb_api_error_finish(json_t *body, unsigned int status);
 /* A JSON string from any bytes: invalid UTF-8 bytes become '?'. */
 json_t *pb_api_json_string(const char *s);
+json_t *pb_api_json_stringn(const char *s, size_t len);
 /* Counters are unsigned; jansson integers are signed: clamp at INT64_MAX. */
 json_t *pb_api_json_u64(uint64_t v);
+/* RFC 3339 UTC with 3 or 9 fraction digits; JSON null for 0 (unset). */
+json_t *pb_api_json_time(uint64_t real_ns, unsigned int digits);
 /*
  * obj[key] = val, stealing val. Returns -1 if val is NULL or on allocation
  * failure, so handlers can chain sets and test once.
  */
 int pb_api_set(json_t *obj, const char *key, json_t *val);
+#define PB_API_U64(obj, p, field) pb_api_set((obj), #field, pb_api_json_u64((p)->field))
+/*
+ * The request body as a JSON object, or NULL with a 400 body: invalid
+ * JSON (code invalid_json, with error.position {line, column, offset}),
+ * or not an object.
+ */
+json_t *pb_api_body_json(const struct pb_api_req *req, json_t **body);
+
+/* Statuses counted one by one in api->responses (0 = any other). */
+extern const unsigned int pb_api_counted_status[PB_API_NSTATUS];
+/* Counts a response (and, from 400 on, an error). */
+void pb_api_count_status(struct pb_api *api, unsigned int status);
 
 /* For tests: the port actually bound (useful with cfg->port 0). */
 uint16_t pb_api_port(const struct pb_api *api);
@@ -118,7 +170,7 @@ uint16_t pb_api_port(const struct pb_api *api);
 
 #define PB_API_PURGE_TIMEOUT_MS 10000u
 
-/* api_server.c: query string helpers. */
+/* api_util.c: query string helpers. */
 
 /* The percent-decoded value of ?name=..., or NULL when absent. */
 const char *pb_api_query(const struct pb_api_req *req, const char *name);
@@ -128,19 +180,20 @@ const char *pb_api_query(const struct pb_api_req *req, const char *name);
  */
 int pb_api_query_check(const struct pb_api_req *req, const char *const *known,
     json_t **body);
-/* Strict unsigned decimal (digits only: no sign, space or 0x) <= max. 0 or -1. */
-int pb_api_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
 /* api_peers.c */
 unsigned int pb_api_get_peers(const struct pb_api_req *req, json_t **body);
 unsigned int pb_api_get_peer(const struct pb_api_req *req, json_t **body);
-/* RFC 3339 UTC with 3 or 9 fraction digits; JSON null for 0 (unset). */
-json_t *pb_api_json_time(uint64_t real_ns, unsigned int digits);
-/*
- * RFC 3339 time or integer nanoseconds since the epoch -> ns (1970..2262).
- * 0, or -1 when malformed or out of range.
- */
-int pb_api_parse_time(const char *s, uint64_t *out);
+/* The peer table and tunnel counters, copied out under the bridge lock. */
+struct pb_peer_snap;
+struct pb_api_tunnel_counters {
+	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates, link_records;
+	uint64_t auth_failures, protocol_errors;
+	struct pb_refusals refused;
+};
+/* 0 with *peers (free it; NULL when n is 0), or -1 on allocation failure. */
+int pb_api_peers_copy(struct pb_bridge *b, struct pb_peer_snap **peers, size_t *n,
+    uint64_t *generated, struct pb_api_tunnel_counters *tc);
 
 /* api_gaps.c */
 unsigned int pb_api_get_gaps(const struct pb_api_req *req, json_t **body);
@@ -168,13 +221,29 @@ json_t *pb_api_filter_json(const struct pb_dlq_filter *f);
 struct pb_bridge *pb_api_dlq_bridge(const struct pb_api_req *req, json_t **body);
 /* How long a handler waits for the engine (purge_timeout_ms or the default). */
 uint32_t pb_api_engine_wait_ms(struct pb_api *api);
-/* CLOCK_MONOTONIC now + ms, for pthread_cond_timedwait. */
-void pb_api_deadline(uint32_t ms, struct timespec *ts);
 
 /* api_replay.c */
 unsigned int pb_api_post_dlq_replay(const struct pb_api_req *req, json_t **body);
 unsigned int pb_api_get_dlq_replays(const struct pb_api_req *req, json_t **body);
 unsigned int pb_api_get_dlq_replay(const struct pb_api_req *req, json_t **body);
+
+/* api_dlq_export.c: one DLQ entry with its record, and the pcapng export. */
+unsigned int pb_api_get_dlq_entry(const struct pb_api_req *req, json_t **body);
+unsigned int pb_api_get_dlq_export(const struct pb_api_req *req, json_t **body);
+/* Filter from the query string (api_dlq.c); 0, or -1 with a 400 body. */
+int pb_api_filter_from_query(const struct pb_api_req *req, struct pb_dlq_filter *f,
+    json_t **body);
+/* The DLQ row's metadata as in GET /dlq (epoch only when authed). */
+json_t *pb_api_dlq_row_json(const struct pb_dlq_row *row, bool authed);
+
+/* api_config.c */
+unsigned int pb_api_get_config(const struct pb_api_req *req, json_t **body);
+/* The configuration as JSON, secrets left out; NULL on allocation failure. */
+struct pb_config;
+json_t *pb_api_config_render(const struct pb_config *cfg);
+
+/* api_metrics.c: GET /metrics, Prometheus text format 0.0.4. */
+unsigned int pb_api_get_metrics(const struct pb_api_req *req, json_t **body);
 
 /* ==== access control and connection bounds ==== */
 
@@ -184,13 +253,24 @@ unsigned int pb_api_get_dlq_replay(const struct pb_api_req *req, json_t **body);
 void pb_api_access_init(struct pb_api *api, const struct pb_api_cfg *cfg);
 /* The request carries "Authorization: Bearer <token>" with the configured token. */
 bool pb_api_token_ok(const struct pb_api *api, struct MHD_Connection *conn);
+/* The listen address is a loopback one. */
+bool pb_api_listen_is_loopback(const struct pb_api *api);
+enum pb_api_access_kind {
+	PB_API_ANY,    /* Host and Origin only (before routing) */
+	PB_API_READ,   /* + the read token (or the mutation token) when configured */
+	PB_API_MUTATE, /* + the mutation token and a JSON body type */
+};
 /*
- * Host and Origin (every request), then for a mutating one the bearer token
- * and the JSON content type. 0 = accepted; else the status to answer, with
- * its body in *body and, for 401, the WWW-Authenticate value in *challenge.
+ * Host and Origin (every request), then what `kind` needs. 0 = accepted;
+ * else the status to answer, with its body in *body and, for 401, the
+ * WWW-Authenticate value in *challenge.
  */
 unsigned int pb_api_check_access(struct pb_api *api, struct MHD_Connection *conn,
-    bool mutating, json_t **body, const char **challenge);
+    enum pb_api_access_kind kind, json_t **body, const char **challenge);
+/* HTTPS from api.tls_cert/tls_key (PEM copies kept for MHD); 0 without. 0 or -1. */
+int pb_api_tls_init(struct pb_api *api, const struct pb_api_cfg *cfg, char *err,
+    size_t errlen);
+void pb_api_tls_fini(struct pb_api *api);
 
 /* api_conn.c: MHD callbacks and options for the connection bounds. */
 int pb_api_conn_init(struct pb_api *api, const struct pb_api_cfg *cfg);
@@ -199,6 +279,8 @@ enum MHD_Result pb_api_accept_policy(void *cls, const struct sockaddr *addr,
     socklen_t addrlen);
 void pb_api_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
     enum MHD_ConnectionNotificationCode toe);
+/* False when the client's address is over api.rate_limit (counts the request). */
+bool pb_api_rate_ok(struct pb_api *api, struct MHD_Connection *conn);
 /* A warning at most every few seconds, with the count of those left out. */
 void pb_api_log_throttled(struct pb_api *api, const char *msg);
 /* The MHD logger's view of a message: true when it was about a refused or

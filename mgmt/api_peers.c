@@ -11,121 +11,10 @@
 #include "clock.h"
 
 /*
- * Time helpers shared by the tunnel endpoints, then the peers.
- *
  * Tunnel peers: the engine republishes bridge->peers wholesale under
  * bridge->lock; we copy it out under the lock and build JSON afterwards, so
  * the engine never waits on jansson.
  */
-
-json_t *
-pb_api_json_time(uint64_t real_ns, unsigned int digits)
-{
-	time_t sec = (time_t)(real_ns / PB_NSEC_PER_SEC);
-	unsigned int frac = (unsigned int)(real_ns % PB_NSEC_PER_SEC);
-	struct tm tm;
-	char day[32], buf[64];
-
-	if (real_ns == 0)
-		return json_null();
-	if (gmtime_r(&sec, &tm) == NULL ||
-	    strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-		return json_null();
-	if (digits >= 9)
-		snprintf(buf, sizeof(buf), "%s.%09uZ", day, frac);
-	else
-		snprintf(buf, sizeof(buf), "%s.%03uZ", day,
-		    (unsigned int)(frac / PB_NSEC_PER_MSEC));
-	return json_string(buf);
-}
-
-/* n digits exactly. */
-static int
-pb_api_digits(const char *s, int n, int *out)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-static bool
-pb_api_leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/*
- * RFC 3339 ("2024-05-01T12:00:00.123456789Z", "...+02:00") or integer
- * nanoseconds since the epoch. Fractions beyond ns are cut. In a query
- * string '+' decodes to ' ', so ' ' is taken as '+' before an offset.
- */
-int
-pb_api_parse_time(const char *s, uint64_t *out)
-{
-	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
-	uint64_t frac = 0, secs;
-	struct tm tm = { 0 };
-	const char *p;
-	time_t t;
-
-	if (s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789") == strlen(s))
-		return pb_api_parse_u64(s, INT64_MAX, out);
-	if (strlen(s) < 20 || pb_api_digits(s, 4, &y) < 0 || s[4] != '-' ||
-	    pb_api_digits(s + 5, 2, &mo) < 0 || s[7] != '-' ||
-	    pb_api_digits(s + 8, 2, &d) < 0 || (s[10] != 'T' && s[10] != 't') ||
-	    pb_api_digits(s + 11, 2, &h) < 0 || s[13] != ':' ||
-	    pb_api_digits(s + 14, 2, &mi) < 0 || s[16] != ':' ||
-	    pb_api_digits(s + 17, 2, &sec) < 0)
-		return -1;
-	if (mo < 1 || mo > 12 || d < 1 ||
-	    d > mdays[mo - 1] + (mo == 2 && pb_api_leap(y) ? 1 : 0) ||
-	    h > 23 || mi > 59 || sec > 60)
-		return -1;
-	p = s + 19;
-	if (*p == '.') {
-		int n = 0;
-
-		for (p++; *p >= '0' && *p <= '9'; p++, n++)
-			if (n < 9)
-				frac = frac * 10 + (uint64_t)(*p - '0');
-		if (n == 0)
-			return -1;
-		for (; n < 9; n++)
-			frac *= 10;
-	}
-	if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-		sign = 0;
-	} else if ((*p == '+' || *p == ' ' || *p == '-') && strlen(p) == 6 &&
-	    pb_api_digits(p + 1, 2, &oh) == 0 && p[3] == ':' &&
-	    pb_api_digits(p + 4, 2, &om) == 0 && oh <= 23 && om <= 59) {
-		sign = *p == '-' ? -1 : 1;
-	} else {
-		return -1;
-	}
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec; /* a leap second 60 normalises to the next minute */
-	if ((t = timegm(&tm)) == (time_t)-1 && y != 1969)
-		return -1;
-	t -= (time_t)sign * (oh * 3600 + om * 60);
-	if (t < 0)
-		return -1;
-	secs = (uint64_t)t;
-	if (secs > ((uint64_t)INT64_MAX - frac) / PB_NSEC_PER_SEC)
-		return -1;
-	*out = secs * PB_NSEC_PER_SEC + frac;
-	return 0;
-}
 
 /* The engine fills fixed arrays; never trust them to be terminated. */
 #define PB_API_TERMINATE(a) ((a)[sizeof(a) - 1] = '\0')
@@ -149,7 +38,6 @@ pb_api_string_or_null(const char *s)
 	return s[0] != '\0' ? pb_api_json_string(s) : json_null();
 }
 
-#define PB_API_U64(obj, p, field) pb_api_set((obj), #field, pb_api_json_u64((p)->field))
 
 /*
  * Link epochs and custody points are what a forged peer needs to resume a
@@ -216,7 +104,8 @@ pb_api_peer_json(const struct pb_peer_snap *p, bool authed)
 	    pb_api_set(node, "name", pb_api_string_or_null(p->node_name)) < 0)
 		goto fail;
 	if (pb_api_set(obj, "name", pb_api_json_string(p->name)) < 0 ||
-	    pb_api_set(obj, "state", pb_api_json_string(p->state)) < 0 ||
+	    pb_api_set(obj, "state", json_string(pb_fmt_link_state_name(
+		pb_fmt_link_state(p->state)))) < 0 ||
 	    pb_api_set(obj, "direction", pb_api_json_string(p->direction)) < 0 ||
 	    pb_api_set(obj, "origin", pb_api_json_string(p->origin)) < 0 ||
 	    pb_api_set(obj, "address", pb_api_json_string(p->address)) < 0)
@@ -258,11 +147,6 @@ pb_api_age_ms(uint64_t real_ns)
 	return pb_api_json_u64(now > real_ns ? (now - real_ns) / PB_NSEC_PER_MSEC : 0);
 }
 
-struct pb_api_tunnel_counters {
-	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates, link_records;
-	uint64_t auth_failures, protocol_errors;
-	struct pb_refusals refused;
-};
 
 static json_t *
 pb_api_refused_json(const struct pb_refusals *r)
@@ -311,6 +195,35 @@ pb_api_tunnel_json(const struct pb_api_tunnel_counters *t)
 	return obj;
 }
 
+int
+pb_api_peers_copy(struct pb_bridge *b, struct pb_peer_snap **peers, size_t *n,
+    uint64_t *generated, struct pb_api_tunnel_counters *tc)
+{
+	struct pb_peer_snap *copy = NULL;
+	size_t k;
+
+	pthread_mutex_lock(&b->lock);
+	k = b->peers != NULL ? b->npeers : 0;
+	if (k > 0 && (copy = calloc(k, sizeof(*copy))) != NULL)
+		memcpy(copy, b->peers, k * sizeof(*copy));
+	*generated = b->peers_generated_ns;
+	tc->loops_dropped = b->loops_dropped;
+	tc->hop_limit_dropped = b->hop_limit_dropped;
+	tc->origin_duplicates = b->origin_duplicates;
+	tc->link_records = b->link_records;
+	tc->auth_failures = b->auth_failures;
+	tc->protocol_errors = b->protocol_errors;
+	tc->refused = b->refused;
+	pthread_mutex_unlock(&b->lock);
+	if (k > 0 && copy == NULL)
+		return -1;
+	for (size_t i = 0; i < k; i++)
+		pb_api_peer_terminate(&copy[i]);
+	*peers = copy;
+	*n = k;
+	return 0;
+}
+
 /* GET /api/v1/peers */
 unsigned int
 pb_api_get_peers(const struct pb_api_req *req, json_t **body)
@@ -322,27 +235,11 @@ pb_api_get_peers(const struct pb_api_req *req, json_t **body)
 	size_t n = 0;
 	json_t *obj = NULL, *arr = NULL;
 
-	if (b != NULL) {
-		pthread_mutex_lock(&b->lock);
-		n = b->peers != NULL ? b->npeers : 0;
-		if (n > 0 && (copy = calloc(n, sizeof(*copy))) != NULL)
-			memcpy(copy, b->peers, n * sizeof(*copy));
-		generated = b->peers_generated_ns;
-		tc.loops_dropped = b->loops_dropped;
-		tc.hop_limit_dropped = b->hop_limit_dropped;
-		tc.origin_duplicates = b->origin_duplicates;
-		tc.link_records = b->link_records;
-		tc.auth_failures = b->auth_failures;
-		tc.protocol_errors = b->protocol_errors;
-		tc.refused = b->refused;
-		pthread_mutex_unlock(&b->lock);
-		if (n > 0 && copy == NULL)
-			goto fail;
-	}
+	if (b != NULL && pb_api_peers_copy(b, &copy, &n, &generated, &tc) < 0)
+		goto fail;
 	if ((obj = json_object()) == NULL || (arr = json_array()) == NULL)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		pb_api_peer_terminate(&copy[i]);
 		if (json_array_append_new(arr, pb_api_peer_json(&copy[i], req->authed)) < 0)
 			goto fail;
 	}

@@ -21,7 +21,6 @@
  */
 
 #define PB_API_REPLAY_RATE_MAX 1e9 /* records/s */
-#define PB_API_U64(obj, p, field) pb_api_set((obj), #field, pb_api_json_u64((p)->field))
 
 /* ---- POST /dlq/replay ---- */
 
@@ -105,23 +104,13 @@ static int
 pb_api_replay_parse(const struct pb_api_req *req, struct pb_replay_request *rq,
     json_t **body)
 {
-	json_error_t jerr;
 	const char *key;
 	json_t *root, *val;
 
 	if (req->body == NULL || strspn(req->body, " \t\r\n") == req->body_len)
 		return 0; /* no body: replay everything at the configured rate */
-	root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		*body = pb_api_error("bad JSON at line %d, column %d: %s", jerr.line,
-		    jerr.column, jerr.text);
+	if ((root = pb_api_body_json(req, body)) == NULL)
 		return -1;
-	}
-	if (!json_is_object(root)) {
-		json_decref(root);
-		*body = pb_api_error("bad JSON: expected an object");
-		return -1;
-	}
 	json_object_foreach(root, key, val) {
 		if (pb_api_replay_key(rq, key, val, body) < 0) {
 			json_decref(root);
@@ -161,13 +150,9 @@ pb_api_replay_conflict(const struct pb_api_req *req, uint64_t existing, json_t *
 	atomic_fetch_add_explicit(&req->api->conflicts, 1, memory_order_relaxed);
 	snprintf(where, sizeof(where), "/api/v1/dlq/replays/%llu",
 	    (unsigned long long)existing);
-	*body = pb_api_error("replay job %llu with the same target and filter is still "
-	    "active", (unsigned long long)existing);
-	if (*body != NULL && (pb_api_set(*body, "id", pb_api_json_u64(existing)) < 0 ||
-	    pb_api_set(*body, "status", json_string(where)) < 0)) {
-		json_decref(*body);
-		*body = NULL;
-	}
+	*body = pb_api_error_add(pb_api_error_add(pb_api_error("replay job %llu with the "
+	    "same target and filter is still active", (unsigned long long)existing),
+	    "id", pb_api_json_u64(existing)), "status", json_string(where));
 	return MHD_HTTP_CONFLICT;
 }
 
@@ -178,7 +163,6 @@ pb_api_post_dlq_replay(const struct pb_api_req *req, json_t **body)
 	struct pb_replay_request *rq;
 	struct pb_bridge *b;
 	struct pb_cmd *cmd;
-	struct timespec ts;
 	uint64_t id, existing;
 	uint32_t wait_ms;
 	int verdict;
@@ -216,15 +200,10 @@ pb_api_post_dlq_replay(const struct pb_api_req *req, json_t **body)
 	}
 
 	wait_ms = pb_api_engine_wait_ms(req->api);
-	pb_api_deadline(wait_ms, &ts);
-	pthread_mutex_lock(&rq->lock);
-	while (!rq->done)
-		if (pthread_cond_timedwait(&rq->cond, &rq->lock, &ts) == ETIMEDOUT)
-			break;
-	done = rq->done;
-	verdict = rq->verdict;
-	existing = rq->existing;
-	pthread_mutex_unlock(&rq->lock);
+	/* Once done, the engine no longer writes the answer. */
+	done = pb_request_sync_wait(&rq->sync, wait_ms);
+	verdict = done ? rq->verdict : PB_REPLAY_REFUSED;
+	existing = done ? rq->existing : 0;
 	pb_replay_request_put(rq);
 
 	if (!done) {
@@ -241,8 +220,8 @@ pb_api_post_dlq_replay(const struct pb_api_req *req, json_t **body)
 		return pb_api_replay_conflict(req, existing, body);
 	case PB_REPLAY_TABLE_FULL:
 		atomic_fetch_add_explicit(&req->api->too_many, 1, memory_order_relaxed);
-		*body = pb_api_error("%d replay jobs are active, the most there can be: "
-		    "retry once one has finished", PB_REPLAY_JOBS);
+		*body = pb_api_error_code("replay_table_full", "%d replay jobs are active, "
+		    "the most there can be: retry once one has finished", PB_REPLAY_JOBS);
 		return MHD_HTTP_TOO_MANY_REQUESTS;
 	default:
 		*body = pb_api_error("the engine refused the replay");
@@ -379,7 +358,7 @@ pb_api_get_dlq_replay(const struct pb_api_req *req, json_t **body)
 	uint64_t id, next, low = UINT64_MAX;
 	size_t used = 0;
 
-	if (pb_api_parse_u64(req->arg, INT64_MAX, &id) < 0 || id == 0) {
+	if (pb_fmt_parse_u64(req->arg, INT64_MAX, &id) < 0 || id == 0) {
 		*body = pb_api_error("bad replay id '%.64s': expected an integer 1..%lld",
 		    req->arg, (long long)INT64_MAX);
 		return MHD_HTTP_BAD_REQUEST;

@@ -24,6 +24,7 @@
 
 #define PB_API_MEMORY_LIMIT (64 * 1024)
 #define PB_API_ECHO_MAX 256 /* bytes of the path echoed back in a 404 */
+#define PB_API_DRAIN_MAX (1024 * 1024) /* chunked body bytes dropped before closing */
 
 struct pb_api_route {
 	const char *method;
@@ -31,9 +32,15 @@ struct pb_api_route {
 	pb_api_handler handler;
 };
 
-/* Order matters only for the Allow header. */
+/*
+ * A path that matches a literal pattern is routed among literal patterns
+ * only (GET /dlq/replay is a 405, not DLQ entry "replay"). Order matters
+ * only for the Allow header.
+ */
 static const struct pb_api_route pb_api_routes[] = {
+	{ "GET", "/metrics", pb_api_get_metrics },
 	{ "GET", "/api/v1/status", pb_api_get_status },
+	{ "GET", "/api/v1/config", pb_api_get_config },
 	{ "GET", "/api/v1/sources", pb_api_get_sources },
 	{ "GET", "/api/v1/sources/{}", pb_api_get_source },
 	{ "GET", "/api/v1/sinks", pb_api_get_sinks },
@@ -46,6 +53,8 @@ static const struct pb_api_route pb_api_routes[] = {
 	{ "POST", "/api/v1/dlq/replay", pb_api_post_dlq_replay },
 	{ "GET", "/api/v1/dlq/replays", pb_api_get_dlq_replays },
 	{ "GET", "/api/v1/dlq/replays/{}", pb_api_get_dlq_replay },
+	{ "GET", "/api/v1/dlq/export", pb_api_get_dlq_export },
+	{ "GET", "/api/v1/dlq/{}", pb_api_get_dlq_entry },
 };
 
 #define PB_API_NROUTES (sizeof(pb_api_routes) / sizeof(pb_api_routes[0]))
@@ -54,6 +63,7 @@ static const struct pb_api_route pb_api_routes[] = {
 struct pb_api_conn {
 	bool keep_body;  /* the method may carry a body a handler reads */
 	bool answered;   /* response queued early (refused, 404, 413...) */
+	bool too_large;  /* a chunked body passed PB_API_BODY_MAX: 413 at its end */
 	bool authed;     /* valid bearer token */
 	const struct pb_api_route *route;
 	char arg[PB_API_ARG_MAX];
@@ -62,147 +72,10 @@ struct pb_api_conn {
 	size_t body_len;
 };
 
-/* ---- JSON helpers for handlers ---- */
-
-static json_t *
-pb_api_json_stringn(const char *s, size_t len)
-{
-	json_t *j;
-	char *copy;
-
-	if ((j = json_stringn(s, len)) != NULL)
-		return j;
-	/* Not UTF-8 (paths are client bytes): keep ASCII, mask the rest. */
-	if ((copy = malloc(len + 1)) == NULL)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		copy[i] = (ch == 0 || ch >= 0x80) ? '?' : (char)ch;
-	}
-	copy[len] = '\0';
-	j = json_stringn(copy, len);
-	free(copy);
-	return j;
-}
-
-json_t *
-pb_api_json_string(const char *s)
-{
-	if (s == NULL)
-		return json_null();
-	return pb_api_json_stringn(s, strlen(s));
-}
-
-json_t *
-pb_api_json_u64(uint64_t v)
-{
-	return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
-}
-
-int
-pb_api_set(json_t *obj, const char *key, json_t *val)
-{
-	if (val == NULL)
-		return -1;
-	return json_object_set_new(obj, key, val) == 0 ? 0 : -1;
-}
-
-json_t *
-pb_api_error(const char *fmt, ...)
-{
-	char msg[512];
-	json_t *obj;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if ((obj = json_object()) == NULL)
-		return NULL;
-	if (pb_api_set(obj, "error", pb_api_json_string(msg)) < 0) {
-		json_decref(obj);
-		return NULL;
-	}
-	return obj;
-}
-
 uint16_t
 pb_api_port(const struct pb_api *api)
 {
 	return api->port;
-}
-
-/* ---- query string ---- */
-
-const char *
-pb_api_query(const struct pb_api_req *req, const char *name)
-{
-	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-struct pb_api_query_scan {
-	const char *const *known;
-	uint32_t seen;      /* bit i: known[i] already met */
-	const char *why;    /* first problem, or NULL */
-	char key[64];
-};
-
-static enum MHD_Result
-pb_api_query_each(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-	struct pb_api_query_scan *sc = cls;
-	size_t i;
-
-	for (i = 0; sc->known[i] != NULL; i++)
-		if (strcmp(sc->known[i], key) == 0)
-			break;
-	/* Parameter lists are short: repeats are tracked for the first 32. */
-	if (sc->known[i] == NULL)
-		sc->why = "unknown parameter";
-	else if (i < 32 && (sc->seen & (UINT32_C(1) << i)) != 0)
-		sc->why = "repeated parameter";
-	else if (value == NULL)
-		sc->why = "missing value for parameter";
-	if (sc->why != NULL) {
-		snprintf(sc->key, sizeof(sc->key), "%s", key);
-		return MHD_NO;
-	}
-	if (i < 32)
-		sc->seen |= UINT32_C(1) << i;
-	return MHD_YES;
-}
-
-int
-pb_api_query_check(const struct pb_api_req *req, const char *const *known, json_t **body)
-{
-	struct pb_api_query_scan sc = { .known = known };
-
-	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, pb_api_query_each, &sc);
-	if (sc.why == NULL)
-		return 0;
-	*body = pb_api_error("%s '%s'", sc.why, sc.key);
-	return -1;
-}
-
-int
-pb_api_parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	for (; *s != '\0'; s++) {
-		unsigned int d;
-
-		if (*s < '0' || *s > '9')
-			return -1;
-		d = (unsigned int)(*s - '0');
-		if (v > max / 10 || d > max - v * 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
 }
 
 /* ---- routing ---- */
@@ -242,15 +115,19 @@ pb_api_route_find(const char *method, const char *path, char *arg, size_t argsz,
     char *allow, size_t allowsz)
 {
 	bool seen[PB_API_NROUTES] = { false };
-	bool get = false;
+	bool get = false, literal = false;
 	size_t off = 0;
 
 	allow[0] = '\0';
+	for (size_t i = 0; i < PB_API_NROUTES && !literal; i++)
+		literal = strstr(pb_api_routes[i].pattern, "{}") == NULL &&
+		    pb_api_match(pb_api_routes[i].pattern, path, arg, argsz);
 	for (size_t i = 0; i < PB_API_NROUTES; i++) {
 		const struct pb_api_route *r = &pb_api_routes[i];
 		bool dup = false;
 
-		if (!pb_api_match(r->pattern, path, arg, argsz))
+		if ((literal && strstr(r->pattern, "{}") != NULL) ||
+		    !pb_api_match(r->pattern, path, arg, argsz))
 			continue;
 		if (strcmp(r->method, method) == 0)
 			return r;
@@ -279,12 +156,14 @@ static enum MHD_Result
 pb_api_send(struct pb_api *api, struct MHD_Connection *conn, unsigned int status,
     json_t *body, const char *allow, const char *location, const char *challenge)
 {
-	static const char oom[] = "{\"error\":\"out of memory\"}";
+	static const char oom[] =
+	    "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}";
 	struct MHD_Response *resp = NULL;
 	enum MHD_Result ret;
 	char *text = NULL;
 
 	if (body != NULL) {
+		pb_api_error_finish(body, status);
 		/* 15 digits: uptime prints as 12.345, not 12.345000000000001 */
 		text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
 		json_decref(body);
@@ -321,14 +200,46 @@ pb_api_send(struct pb_api *api, struct MHD_Connection *conn, unsigned int status
 		MHD_destroy_response(resp);
 		goto fail;
 	}
-	if (status >= 400)
-		atomic_fetch_add_explicit(&api->errors, 1, memory_order_relaxed);
+	if (status == MHD_HTTP_TOO_MANY_REQUESTS && MHD_add_response_header(resp,
+	    MHD_HTTP_HEADER_RETRY_AFTER, "1") != MHD_YES) {
+		MHD_destroy_response(resp);
+		goto fail;
+	}
+	pb_api_count_status(api, status);
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 fail:
-	atomic_fetch_add_explicit(&api->errors, 1, memory_order_relaxed);
+	pb_api_count_status(api, MHD_HTTP_INTERNAL_SERVER_ERROR);
 	return MHD_NO;
+}
+
+/* A handler's own response (metrics text, a pcapng stream). */
+static enum MHD_Result
+pb_api_send_raw(struct pb_api *api, struct MHD_Connection *conn, unsigned int status,
+    struct MHD_Response *resp)
+{
+	enum MHD_Result ret;
+
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	pb_api_count_status(api, status);
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* "." and ".." segments: clients normalise them; sent raw, they are probes. */
+static bool
+pb_api_dot_segment(const char *path)
+{
+	for (const char *p = path; (p = strchr(p, '/')) != NULL; p++) {
+		size_t n = strcspn(p + 1, "/");
+
+		if ((n == 1 && p[1] == '.') || (n == 2 && p[1] == '.' && p[2] == '.'))
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -354,39 +265,47 @@ pb_api_begin(struct pb_api *api, struct pb_api_conn *c, struct MHD_Connection *c
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, api->timeout_s);
 	c->answered = true;
 	/* Host and Origin first: a foreign name learns nothing, not even a 404. */
-	if ((status = pb_api_check_access(api, conn, false, &body, &challenge)) != 0)
+	if ((status = pb_api_check_access(api, conn, PB_API_ANY, &body, &challenge)) != 0)
 		return pb_api_send(api, conn, status, body, NULL, NULL, NULL);
+	if (!pb_api_rate_ok(api, conn)) {
+		atomic_fetch_add_explicit(&api->rate_limited, 1, memory_order_relaxed);
+		return pb_api_send(api, conn, MHD_HTTP_TOO_MANY_REQUESTS,
+		    pb_api_error_code("rate_limited", "more than %g requests per second "
+		    "from this address (api.rate_limit): retry later", api->rate), NULL,
+		    NULL, NULL);
+	}
 	if (urllen > PB_API_URL_MAX)
 		return pb_api_send(api, conn, MHD_HTTP_URI_TOO_LONG,
-		    pb_api_error("path too long"), NULL, NULL, NULL);
+		    pb_api_error("path too long: %zu bytes, at most %d", urllen,
+		    PB_API_URL_MAX), NULL, NULL, NULL);
+	if (pb_api_dot_segment(url))
+		return pb_api_send(api, conn, MHD_HTTP_BAD_REQUEST,
+		    pb_api_error_code("bad_path", "'.' and '..' path segments are not "
+		    "allowed"), NULL, NULL, NULL);
 	c->route = pb_api_route_find(m, url, c->arg, sizeof(c->arg), allow, sizeof(allow));
 	if (c->route == NULL && allow[0] != '\0') {
-		body = pb_api_error("method not allowed");
-		if (body != NULL &&
-		    pb_api_set(body, "method", pb_api_json_string(method)) < 0) {
-			json_decref(body);
-			body = NULL;
-		}
+		body = pb_api_error_add(pb_api_error_add(pb_api_error("method not allowed: "
+		    "use %s", allow), "allow", json_string(allow)), "method",
+		    pb_api_json_string(method));
 		return pb_api_send(api, conn, MHD_HTTP_METHOD_NOT_ALLOWED, body, allow,
 		    NULL, NULL);
 	}
 	if (c->route == NULL) {
-		body = pb_api_error("not found");
-		if (body != NULL && pb_api_set(body, "path", pb_api_json_stringn(url,
-		    urllen < PB_API_ECHO_MAX ? urllen : PB_API_ECHO_MAX)) < 0) {
-			json_decref(body);
-			body = NULL;
-		}
+		body = pb_api_error_add(pb_api_error("not found"), "path",
+		    pb_api_json_stringn(url, urllen < PB_API_ECHO_MAX ? urllen :
+		    PB_API_ECHO_MAX));
 		return pb_api_send(api, conn, MHD_HTTP_NOT_FOUND, body, NULL, NULL, NULL);
 	}
-	if (mutating && (status = pb_api_check_access(api, conn, true, &body,
-	    &challenge)) != 0)
+	/* Mutations: the token and JSON; reads: the read token when configured. */
+	if ((status = pb_api_check_access(api, conn, mutating ? PB_API_MUTATE : PB_API_READ,
+	    &body, &challenge)) != 0)
 		return pb_api_send(api, conn, status, body, NULL, NULL, challenge);
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL && strtoull(cl, NULL, 10) > PB_API_BODY_MAX)
 		return pb_api_send(api, conn, MHD_HTTP_CONTENT_TOO_LARGE,
-		    pb_api_error("request body too large"), NULL, NULL, NULL);
+		    pb_api_error("request body too large: %.20s bytes, at most %d", cl,
+		    PB_API_BODY_MAX), NULL, NULL, NULL);
 	c->authed = pb_api_token_ok(api, conn);
 	c->answered = false;
 	return MHD_YES;
@@ -397,10 +316,15 @@ pb_api_dispatch(struct pb_api *api, struct pb_api_conn *c,
     struct MHD_Connection *conn, const char *url, const char *method)
 {
 	char location[256] = "";
+	struct MHD_Response *raw = NULL;
 	struct pb_api_req req;
 	json_t *body = NULL;
 	unsigned int status;
 
+	if (c->too_large)
+		return pb_api_send(api, conn, MHD_HTTP_CONTENT_TOO_LARGE,
+		    pb_api_error("request body too large: more than %d bytes",
+		    PB_API_BODY_MAX), NULL, NULL, NULL);
 	req = (struct pb_api_req){
 		.api = api,
 		.view = api->view,
@@ -413,8 +337,13 @@ pb_api_dispatch(struct pb_api *api, struct pb_api_conn *c,
 		.authed = c->authed,
 		.location = location,
 		.location_size = sizeof(location),
+		.raw = &raw,
 	};
 	status = c->route->handler(&req, &body);
+	if (raw != NULL) {
+		json_decref(body);
+		return pb_api_send_raw(api, conn, status, raw);
+	}
 	return pb_api_send(api, conn, status, body, NULL, location,
 	    status == MHD_HTTP_UNAUTHORIZED ? PB_API_CHALLENGE : NULL);
 }
@@ -445,10 +374,21 @@ pb_api_access(void *cls, struct MHD_Connection *conn, const char *url,
 
 		*upload_data_size = 0;
 		c->seen += n;
-		/* Chunked uploads have no Content-Length: cut them off here. */
+		/*
+		 * Chunked uploads have no Content-Length: MHD takes a response
+		 * only once the body is in, so the rest is read and dropped (413
+		 * then), up to a bound past which the connection is closed.
+		 */
 		if (c->seen > PB_API_BODY_MAX) {
-			atomic_fetch_add_explicit(&api->errors, 1, memory_order_relaxed);
-			return MHD_NO;
+			c->too_large = true;
+			free(c->body);
+			c->body = NULL;
+			c->body_len = 0;
+			if (c->seen > PB_API_DRAIN_MAX) {
+				pb_api_count_status(api, MHD_HTTP_CONTENT_TOO_LARGE);
+				return MHD_NO;
+			}
+			return MHD_YES;
 		}
 		if (c->keep_body) {
 			char *nb = realloc(c->body, c->body_len + n + 1);
@@ -615,6 +555,8 @@ fail:
 
 /* ---- public ---- */
 
+static void pb_api_free(struct pb_api *api);
+
 struct pb_api *
 pb_api_start(const struct pb_api_cfg *cfg, const struct pb_view *view,
     char *err, size_t errlen)
@@ -641,10 +583,25 @@ pb_api_start(const struct pb_api_cfg *cfg, const struct pb_view *view,
 
 	/* Hash seed before any thread builds JSON objects (jansson threadsafety). */
 	json_object_seed(0);
+	if (pb_api_tls_init(api, cfg, err, errlen) < 0 ||
+	    (view->config != NULL &&
+	     (api->config_json = pb_api_config_render(view->config)) == NULL)) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "api: out of memory");
+		close(fd);
+		pb_api_free(api);
+		return NULL;
+	}
+	struct MHD_OptionItem tls_opts[] = {
+		{ api->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, api->tls_key_pem },
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, api->tls_cert_pem },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	api->start_thread = pthread_self();
 	atomic_store(&api->starting, true);
 	api->daemon = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+	    (api->tls ? MHD_USE_TLS : 0),
 	    0, pb_api_accept_policy, api, pb_api_access, api,
 	    /* first, so that no message goes to stderr */
 	    MHD_OPTION_EXTERNAL_LOGGER, pb_api_mhd_log, api,
@@ -666,6 +623,7 @@ pb_api_start(const struct pb_api_cfg *cfg, const struct pb_view *view,
 	    MHD_OPTION_NOTIFY_COMPLETED, pb_api_completed, api,
 	    MHD_OPTION_NOTIFY_CONNECTION, pb_api_notify_connection, api,
 	    MHD_OPTION_UNESCAPE_CALLBACK, pb_api_unescape, api,
+	    MHD_OPTION_ARRAY, tls_opts,
 	    MHD_OPTION_END);
 	atomic_store(&api->starting, false);
 	if (api->daemon == NULL) {
@@ -673,12 +631,25 @@ pb_api_start(const struct pb_api_cfg *cfg, const struct pb_view *view,
 		    api->start_err[0] != '\0' ? api->start_err : "libmicrohttpd failed");
 		/* MHD leaves a socket it was given open when it fails. */
 		close(fd);
-		pb_api_conn_fini(api);
-		explicit_bzero(api->token, sizeof(api->token));
-		free(api);
+		pb_api_free(api);
 		return NULL;
 	}
+	if (api->read_token_len == 0 && !pb_api_listen_is_loopback(api))
+		log_warnx("api", "reads are open to anyone who can reach %s: set "
+		    "api.read_token_file to require a token", api->listen);
 	return api;
+}
+
+/* Everything pb_api_start allocated besides the daemon; secrets wiped. */
+static void
+pb_api_free(struct pb_api *api)
+{
+	pb_api_conn_fini(api);
+	pb_api_tls_fini(api);
+	json_decref(api->config_json);
+	explicit_bzero(api->token, sizeof(api->token));
+	explicit_bzero(api->read_token, sizeof(api->read_token));
+	free(api);
 }
 
 void
@@ -686,9 +657,8 @@ pb_api_stop(struct pb_api *api)
 {
 	if (api == NULL)
 		return;
-	/* Joins the MHD thread and closes the listening socket. */
+	/* Joins the MHD threads (a running handler finishes first) and
+	 * closes the listening socket. */
 	MHD_stop_daemon(api->daemon);
-	pb_api_conn_fini(api);
-	explicit_bzero(api->token, sizeof(api->token));
-	free(api);
+	pb_api_free(api);
 }

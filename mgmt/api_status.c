@@ -2,30 +2,35 @@
 #include "autoconf.h"
 
 #include <stdio.h>
-#include <time.h>
 
 #include "api_internal.h"
 #include "clock.h"
 
-/* RFC 3339 UTC with milliseconds: "2024-05-01T12:00:00.123Z". */
-static void
-pb_api_rfc3339(uint64_t real_ns, char *buf, size_t len)
-{
-	time_t sec = (time_t)(real_ns / PB_NSEC_PER_SEC);
-	unsigned int ms = (unsigned int)(real_ns % PB_NSEC_PER_SEC / PB_NSEC_PER_MSEC);
-	struct tm tm;
-	char day[32];
-
-	if (gmtime_r(&sec, &tm) == NULL ||
-	    strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-		snprintf(buf, len, "1970-01-01T00:00:00.000Z");
-		return;
-	}
-	snprintf(buf, len, "%s.%03uZ", day, ms);
-}
-
 #define PB_API_COUNTER(obj, a, field) pb_api_set((obj), #field, \
     pb_api_json_u64(atomic_load_explicit(&(a)->field, memory_order_relaxed)))
+
+/* {"200": n, "404": n, ..., "other": n}: every response by its status. */
+static json_t *
+pb_api_status_responses(struct pb_api *a)
+{
+	json_t *obj = json_object();
+	char key[16];
+
+	if (obj == NULL)
+		return NULL;
+	for (size_t i = 0; i < PB_API_NSTATUS; i++) {
+		if (pb_api_counted_status[i] != 0)
+			snprintf(key, sizeof(key), "%u", pb_api_counted_status[i]);
+		else
+			snprintf(key, sizeof(key), "other");
+		if (pb_api_set(obj, key, pb_api_json_u64(atomic_load_explicit(
+		    &a->responses[i], memory_order_relaxed))) < 0) {
+			json_decref(obj);
+			return NULL;
+		}
+	}
+	return obj;
+}
 
 /* GET /api/v1/status */
 unsigned int
@@ -34,12 +39,10 @@ pb_api_get_status(const struct pb_api_req *req, json_t **body)
 	const struct pb_view *v = req->view;
 	uint64_t now = pb_mono_ns();
 	double uptime = 0;
-	char started[48];
 	json_t *obj, *node, *api;
 
 	if (now > v->started_mono_ns)
 		uptime = (double)((now - v->started_mono_ns) / PB_NSEC_PER_MSEC) / 1e3;
-	pb_api_rfc3339(v->started_real_ns, started, sizeof(started));
 
 	obj = json_object();
 	node = json_object();
@@ -59,7 +62,11 @@ pb_api_get_status(const struct pb_api_req *req, json_t **body)
 	    PB_API_COUNTER(api, req->api, unsupported_media_type) < 0 ||
 	    PB_API_COUNTER(api, req->api, over_limit) < 0 ||
 	    PB_API_COUNTER(api, req->api, conflicts) < 0 ||
-	    PB_API_COUNTER(api, req->api, too_many) < 0)
+	    PB_API_COUNTER(api, req->api, too_many) < 0 ||
+	    PB_API_COUNTER(api, req->api, rate_limited) < 0 ||
+	    pb_api_set(api, "responses", pb_api_status_responses(req->api)) < 0 ||
+	    pb_api_set(api, "tls", json_boolean(req->api->tls)) < 0 ||
+	    pb_api_set(api, "read_token", json_boolean(req->api->read_token_len > 0)) < 0)
 		goto fail;
 	if (pb_api_set(obj, "node", node) < 0) {
 		node = NULL;
@@ -69,7 +76,7 @@ pb_api_get_status(const struct pb_api_req *req, json_t **body)
 	if (pb_api_set(obj, "version", pb_api_json_string(
 		v->version != NULL ? v->version : PACKAGE_VERSION)) < 0 ||
 	    pb_api_set(obj, "uptime_s", json_real(uptime)) < 0 ||
-	    pb_api_set(obj, "started", pb_api_json_string(started)) < 0 ||
+	    pb_api_set(obj, "started", pb_api_json_time(v->started_real_ns, 3)) < 0 ||
 	    /* The run epoch numbers this node's links: only with the token. */
 	    (req->authed && pb_api_set(obj, "epoch", pb_api_json_u64(v->epoch)) < 0) ||
 	    pb_api_set(obj, "sources", pb_api_json_u64(v->nsources)) < 0 ||

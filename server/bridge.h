@@ -94,9 +94,11 @@ struct pb_bridge {
 	struct pb_refusals refused;
 	/* replay jobs: written by the engine, read by management */
 	struct pb_replay_job jobs[PB_REPLAY_JOBS];
+	/* DLQ statistics (pb_bridge_publish_dlq) */
+	bool dlq_published;
+	struct pb_dlq_stats_snapshot dlq_stats;
 	/* set once at start, then read-only */
-	struct pb_gaps *gaps;       /* snapshots are thread safe */
-	struct pb_dlq *dlq;         /* pb_dlq_get_stats is thread safe */
+	struct pb_gaps_snapshot *gaps; /* latest gaps snapshot (pb_bridge_publish_gaps) */
 	char dlq_path[4096];        /* for pb_dlq_list() on the management thread */
 	struct pb_cmdq *cmdq;
 	_Atomic uint64_t next_request;
@@ -117,15 +119,31 @@ enum pb_replay_verdict {
 };
 
 /*
- * A synchronous replay request, like a purge: the management thread waits
- * on cond (bounded) for the engine's verdict, so that a refused job is
- * never answered 202. Refcount 2 (requester + engine), last one frees.
+ * A synchronous request to the engine (replay, purge): the management
+ * thread waits on cond (bounded) for the engine's answer. Requester and
+ * engine each hold a reference (refs 2): whichever lets go last frees, so
+ * a requester that timed out never races with a late engine answer. The
+ * engine writes the answer, then done, under lock; once a waiter saw done
+ * the answer no longer changes.
  */
-struct pb_replay_request {
+struct pb_request_sync {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int refs;
 	bool done;
+};
+/* refs 2, a CLOCK_MONOTONIC cond. 0, or -1. */
+int pb_request_sync_init(struct pb_request_sync *s);
+/* Drops a reference: true when it was the last (lock and cond destroyed,
+ * the caller frees the request). */
+bool pb_request_sync_put(struct pb_request_sync *s);
+/* Engine side, under s->lock after writing the answer: done, wake the requester. */
+void pb_request_sync_done(struct pb_request_sync *s);
+/* Requester side: waits up to ms for done; returns done. */
+bool pb_request_sync_wait(struct pb_request_sync *s, uint32_t ms);
+
+struct pb_replay_request {
+	struct pb_request_sync sync;
 	int verdict;              /* enum pb_replay_verdict, once done */
 	uint64_t existing;        /* PB_REPLAY_DUPLICATE: the active job's id */
 	/* set by the requester */
@@ -135,23 +153,43 @@ struct pb_replay_request {
 	double rate;              /* 0 = dlq.replay_rate */
 	uint32_t wait_s;          /* 0 = PB_REPLAY_WAIT_DEFAULT_S */
 };
-/* Refcount 2, CLOCK_MONOTONIC cond; NULL on allocation failure. */
+/* Refcount 2; NULL on allocation failure. */
 struct pb_replay_request *pb_replay_request_new(void);
 void pb_replay_request_put(struct pb_replay_request *r);
 /* Engine side: publish the verdict, wake the requester, drop the engine's ref. */
 void pb_replay_request_answer(struct pb_replay_request *r, int verdict, uint64_t existing);
 
-/* A synchronous purge: the management thread waits on cond (bounded) until
- * the engine reports done; refcount 2 (requester + engine), last one frees. */
+/* A synchronous purge: the engine answers once the DLQ writer deleted the rows. */
 struct pb_purge_request {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int refs;
-	bool done;
-	int status;
+	struct pb_request_sync sync;
+	int status;               /* 0, or -1 (failed, refused or stopping) */
 	uint64_t deleted;
 	struct pb_dlq_filter filter;
 };
+/* Refcount 2, filter copied; NULL on allocation failure. */
+struct pb_purge_request *pb_purge_request_new(const struct pb_dlq_filter *f);
 void pb_purge_request_put(struct pb_purge_request *r);
+/* Engine side: publish the result, wake the requester, drop the engine's ref. */
+void pb_purge_request_answer(struct pb_purge_request *r, int status, uint64_t deleted);
+
+/*
+ * Engine thread: publishes the DLQ's statistics (d NULL: no DLQ open, the
+ * last figures stay). Management reads them with pb_bridge_dlq_stats and
+ * never touches the DLQ handle itself, which the engine closes at shutdown.
+ */
+void pb_bridge_publish_dlq(struct pb_bridge *b, struct pb_dlq *d);
+/* Any thread: the last published statistics; false when none were. */
+bool pb_bridge_dlq_stats(struct pb_bridge *b, struct pb_dlq_stats_snapshot *out);
+
+/*
+ * Engine thread: makes snap (a reference the caller gives away; NULL
+ * keeps the current one) the gaps snapshot management reads, releasing
+ * the previous one. pb_bridge_gaps: a reference on the current one (NULL
+ * before the first), to release with pb_gaps_snapshot_put(). At teardown
+ * pb_bridge_release drops the bridge's own references.
+ */
+void pb_bridge_publish_gaps(struct pb_bridge *b, struct pb_gaps_snapshot *snap);
+struct pb_gaps_snapshot *pb_bridge_gaps(struct pb_bridge *b);
+void pb_bridge_release(struct pb_bridge *b);
 
 #endif

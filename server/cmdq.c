@@ -80,6 +80,16 @@ pb_cmdq_new(struct pb_loop *loop, pb_cmd_fn *fn, void *arg, char *err, size_t er
 }
 
 void
+pb_cmdq_close(struct pb_cmdq *q)
+{
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->closed = true;
+	pthread_mutex_unlock(&q->lock);
+}
+
+void
 pb_cmdq_free(struct pb_cmdq *q)
 {
 	if (!q)

@@ -28,6 +28,8 @@ struct pb_cmdq;
 /* fn runs on the loop thread for each command; it owns (frees) the command. */
 struct pb_cmdq *pb_cmdq_new(struct pb_loop *loop, pb_cmd_fn *fn, void *arg, char *err,
     size_t errlen);
+/* Refuses new commands (push returns -1); queued ones stay for flush. */
+void pb_cmdq_close(struct pb_cmdq *q);
 /* Runs every queued command now (shutdown: answer waiting requesters). */
 void pb_cmdq_flush(struct pb_cmdq *q);
 void pb_cmdq_free(struct pb_cmdq *q);

@@ -737,6 +737,7 @@ pb_config_free(struct pb_config *cfg)
 	free(cfg->tunnel.upstreams);
 	free(cfg->tunnel.consumers);
 	pb_cfg_auth_free(&cfg->tunnel);
+	pb_cfg_api_free(&cfg->api);
 	/* The PSK is a secret: explicit_bzero() cannot be optimised away. */
 	explicit_bzero(cfg, sizeof(*cfg));
 }

@@ -103,6 +103,17 @@ struct pb_api_cfg {
 	struct pb_api_host allowed_hosts[PB_API_MAX_ALLOWED];
 	size_t nallowed_origins;       /* besides http(s)://<an allowed host> */
 	struct pb_api_origin allowed_origins[PB_API_MAX_ALLOWED];
+	/* Bearer token every read must carry (this or the mutation token). */
+	char read_token_file[PATH_MAX];/* "" = reads are open */
+	uint8_t read_token[PB_API_TOKEN_MAX];
+	size_t read_token_len;
+	/* HTTPS: both PEM files read and checked at load time. */
+	char tls_cert[PATH_MAX];       /* "" = plain HTTP */
+	char tls_key[PATH_MAX];
+	char *tls_cert_pem, *tls_key_pem; /* NUL-terminated; freed by pb_config_free */
+	/* Requests per second per client address (token bucket); 0 = no limit. */
+	double rate_limit;
+	uint32_t rate_burst;           /* bucket size; default max(1, 2 * rate_limit) */
 	int line;
 };
 

@@ -13,6 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "config.h"
 #include "config_int.h"
 #include "keyring.h"
@@ -23,6 +28,7 @@
  */
 
 #define CFG_TOKEN_READ_MAX (PB_API_TOKEN_MAX + 64) /* room for trailing whitespace */
+#define CFG_PEM_MAX (256 * 1024)  /* a certificate chain or a key */
 
 int
 pb_api_hostport_parse(const char *s, size_t len, struct pb_api_host *out)
@@ -154,29 +160,116 @@ cfg_listen(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_api_cfg *a
  * only the daemon's own user may have access (pb_secret_read's checks).
  */
 static void
-cfg_token(struct pb_cfg_ctx *c, const config_setting_t *s, struct pb_api_cfg *api)
+cfg_token(struct pb_cfg_ctx *c, const config_setting_t *s, const char *file,
+    uint8_t token[PB_API_TOKEN_MAX], size_t *token_len)
 {
 	uint8_t buf[CFG_TOKEN_READ_MAX];
 	char err[PATH_MAX + 160];
 	size_t n = 0;
 
-	if (pb_secret_read(api->token_file, buf, sizeof(buf), &n, err, sizeof(err)) < 0) {
+	if (pb_secret_read(file, buf, sizeof(buf), &n, err, sizeof(err)) < 0) {
 		pb_cfg_error(c, s, "%s", err);
 		return;
 	}
-	if (n > sizeof(api->token))
-		pb_cfg_error(c, s, "\"%s\" is too long: at most %zu bytes of token (after"
-		    " stripping trailing whitespace)", api->token_file, sizeof(api->token));
+	if (n > PB_API_TOKEN_MAX)
+		pb_cfg_error(c, s, "\"%s\" is too long: at most %d bytes of token (after"
+		    " stripping trailing whitespace)", file, PB_API_TOKEN_MAX);
 	else if (n < PB_API_TOKEN_MIN)
 		pb_cfg_error(c, s, "\"%s\" is too short: %zu bytes after stripping trailing"
-		    " whitespace, at least %d", api->token_file, n, PB_API_TOKEN_MIN);
+		    " whitespace, at least %d", file, n, PB_API_TOKEN_MIN);
 	else if (memchr(buf, '\n', n) != NULL || memchr(buf, '\r', n) != NULL)
-		pb_cfg_error(c, s, "\"%s\": the token must be one line", api->token_file);
+		pb_cfg_error(c, s, "\"%s\": the token must be one line", file);
 	else {
-		memcpy(api->token, buf, n);
-		api->token_len = n;
+		memcpy(token, buf, n);
+		*token_len = n;
 	}
 	explicit_bzero(buf, sizeof(buf));
+}
+
+/* A PEM file into a NUL-terminated heap copy; -1 with the problem reported. */
+static int
+cfg_pem(struct pb_cfg_ctx *c, const config_setting_t *s, const char *file, bool secret,
+    char **out)
+{
+	char err[PATH_MAX + 160];
+	uint8_t *buf;
+	size_t n = 0;
+	FILE *fp;
+
+	if ((buf = malloc(CFG_PEM_MAX + 1)) == NULL) {
+		pb_cfg_error(c, s, "out of memory");
+		return -1;
+	}
+	if (secret) {
+		/* The key: owner-only, like every secret file. */
+		if (pb_secret_read(file, buf, CFG_PEM_MAX, &n, err, sizeof(err)) < 0) {
+			pb_cfg_error(c, s, "%s", err);
+			free(buf);
+			return -1;
+		}
+	} else {
+		if ((fp = fopen(file, "rb")) == NULL) {
+			pb_cfg_error(c, s, "\"%s\": %s", file, strerror(errno));
+			free(buf);
+			return -1;
+		}
+		n = fread(buf, 1, CFG_PEM_MAX + 1, fp);
+		fclose(fp);
+		if (n > CFG_PEM_MAX) {
+			pb_cfg_error(c, s, "\"%s\" is larger than %d bytes", file, CFG_PEM_MAX);
+			free(buf);
+			return -1;
+		}
+	}
+	buf[n] = '\0';
+	*out = (char *)buf;
+	return 0;
+}
+
+/* Both PEM files parse, and the key belongs to the certificate. */
+static void
+cfg_tls(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_api_cfg *api)
+{
+	const config_setting_t *sc = config_setting_get_member(g, "tls_cert");
+	const config_setting_t *sk = config_setting_get_member(g, "tls_key");
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	BIO *bio;
+
+	if (api->tls_cert[0] == '\0' && api->tls_key[0] == '\0')
+		return;
+	if (api->tls_cert[0] == '\0' || api->tls_key[0] == '\0') {
+		pb_cfg_error(c, sc != NULL ? sc : sk, "tls_cert and tls_key go together");
+		return;
+	}
+	if (cfg_pem(c, sc, api->tls_cert, false, &api->tls_cert_pem) < 0 ||
+	    cfg_pem(c, sk, api->tls_key, true, &api->tls_key_pem) < 0)
+		return;
+	if ((bio = BIO_new_mem_buf(api->tls_cert_pem, -1)) != NULL)
+		cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if ((bio = BIO_new_mem_buf(api->tls_key_pem, -1)) != NULL)
+		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (cert == NULL)
+		pb_cfg_error(c, sc, "\"%s\": no PEM certificate", api->tls_cert);
+	else if (key == NULL)
+		pb_cfg_error(c, sk, "\"%s\": no PEM private key (or it is encrypted)",
+		    api->tls_key);
+	else if (X509_check_private_key(cert, key) != 1)
+		pb_cfg_error(c, sk, "\"%s\" is not the key of the certificate \"%s\"",
+		    api->tls_key, api->tls_cert);
+	ERR_clear_error();
+	EVP_PKEY_free(key);
+	X509_free(cert);
+}
+
+void
+pb_cfg_api_free(struct pb_api_cfg *api)
+{
+	pb_secret_free(api->tls_key_pem);
+	free(api->tls_cert_pem);
+	api->tls_key_pem = api->tls_cert_pem = NULL;
 }
 
 /* A list or array of strings, each parsed by `parse`; -1 entries reported. */
@@ -234,7 +327,8 @@ pb_cfg_api(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config 
 {
 	static const char *const keys[] = { "enabled", "listen", "max_connections",
 		"max_connections_per_ip", "timeout", "header_timeout", "web_root",
-		"token_file", "allowed_hosts", "allowed_origins", NULL };
+		"token_file", "allowed_hosts", "allowed_origins", "read_token_file",
+		"tls_cert", "tls_key", "rate_limit", "rate_burst", NULL };
 	const config_setting_t *g = pb_cfg_section(c, root, "api", keys);
 	struct pb_api_cfg *api = &cfg->api;
 
@@ -257,7 +351,22 @@ pb_cfg_api(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config 
 	pb_cfg_file(c, g, "web_root", api->web_root, sizeof(api->web_root), true);
 	if (pb_cfg_file(c, g, "token_file", api->token_file, sizeof(api->token_file),
 	    true) == 1)
-		cfg_token(c, config_setting_get_member(g, "token_file"), api);
+		cfg_token(c, config_setting_get_member(g, "token_file"), api->token_file,
+		    api->token, &api->token_len);
+	if (pb_cfg_file(c, g, "read_token_file", api->read_token_file,
+	    sizeof(api->read_token_file), true) == 1)
+		cfg_token(c, config_setting_get_member(g, "read_token_file"),
+		    api->read_token_file, api->read_token, &api->read_token_len);
+	pb_cfg_file(c, g, "tls_cert", api->tls_cert, sizeof(api->tls_cert), true);
+	pb_cfg_file(c, g, "tls_key", api->tls_key, sizeof(api->tls_key), true);
+	cfg_tls(c, g, api);
+	pb_cfg_number(c, g, "rate_limit", 0, 1e6, &api->rate_limit);
+	if (pb_cfg_u32(c, g, "rate_burst", 1, 1000000, &api->rate_burst) == 1 &&
+	    api->rate_limit == 0)
+		pb_cfg_error(c, config_setting_get_member(g, "rate_burst"),
+		    "needs rate_limit");
+	if (api->rate_burst == 0)
+		api->rate_burst = api->rate_limit * 2 < 1 ? 1 : (uint32_t)(api->rate_limit * 2);
 	cfg_api_list(c, g, "allowed_hosts", "a host name or address, optionally with "
 	    ":PORT (IPv6 in brackets)", cfg_parse_host, api->allowed_hosts,
 	    sizeof(api->allowed_hosts[0]), &api->nallowed_hosts);

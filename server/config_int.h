@@ -86,6 +86,8 @@ void pb_cfg_auth(struct pb_cfg_ctx *c, const config_setting_t *root, uint32_t se
     struct pb_tunnel_cfg *t);
 /* config_api.c: the `api` section into cfg->api (the token file is read). */
 void pb_cfg_api(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config *cfg);
+/* Wipes and frees what pb_cfg_api loaded (the TLS key). */
+void pb_cfg_api_free(struct pb_api_cfg *api);
 void pb_cfg_auth_free(struct pb_tunnel_cfg *t);
 /* config_snmp.c: the `snmp` section into cfg->snmp. */
 void pb_cfg_snmp(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config *cfg);

@@ -547,9 +547,9 @@ pb_dlq_get_stats(struct pb_dlq *d, struct pb_dlq_stats_snapshot *out)
 
 /* ---- management reads ---- */
 
-int
-pb_dlq_list(const char *path, const struct pb_dlq_filter *f, uint64_t offset, uint32_t limit,
-    pb_dlq_row_fn *each, void *arg, uint64_t *total, char *err, size_t errlen)
+static int
+dlq_list(const char *path, const struct pb_dlq_filter *f, uint64_t offset, uint32_t limit,
+    bool blobs, pb_dlq_row_fn *each, void *arg, uint64_t *total, char *err, size_t errlen)
 {
 	static const struct pb_dlq_filter all;
 	sqlite3 *db = NULL;
@@ -586,8 +586,11 @@ pb_dlq_list(const char *path, const struct pb_dlq_filter *f, uint64_t offset, ui
 		s = NULL;
 	}
 	if (each) {
-		rc = dlq_filter_prepare(db, "SELECT " DLQ_ROW_COLS ", length(record) FROM dlq WHERE 1%s "
-					"ORDER BY id LIMIT ?9 OFFSET ?10", m, 0, &s);
+		rc = dlq_filter_prepare(db, blobs ?
+		    "SELECT " DLQ_ROW_COLS ", length(record), record FROM dlq WHERE 1%s "
+		    "ORDER BY id LIMIT ?9 OFFSET ?10" :
+		    "SELECT " DLQ_ROW_COLS ", length(record) FROM dlq WHERE 1%s "
+		    "ORDER BY id LIMIT ?9 OFFSET ?10", m, 0, &s);
 		if (rc || (rc = dlq_filter_bind(s, f, m)))
 			goto sqlerr;
 		sqlite3_bind_int64(s, 9, limit ? (sqlite3_int64)limit : -1);
@@ -597,6 +600,10 @@ pb_dlq_list(const char *path, const struct pb_dlq_filter *f, uint64_t offset, ui
 			dlq_row_decode(s, &row);
 			n = sqlite3_column_int64(s, 11);
 			row.len = (size_t)n;
+			if (blobs) {
+				row.blob = sqlite3_column_blob(s, 12);
+				row.len = (size_t)sqlite3_column_bytes(s, 12);
+			}
 			if (each(arg, &row) != 0)
 				break;
 		}
@@ -611,4 +618,18 @@ out:
 	sqlite3_finalize(s);
 	sqlite3_close_v2(db);
 	return ret;
+}
+
+int
+pb_dlq_list(const char *path, const struct pb_dlq_filter *f, uint64_t offset, uint32_t limit,
+    pb_dlq_row_fn *each, void *arg, uint64_t *total, char *err, size_t errlen)
+{
+	return dlq_list(path, f, offset, limit, false, each, arg, total, err, errlen);
+}
+
+int
+pb_dlq_list_records(const char *path, const struct pb_dlq_filter *f, uint32_t limit,
+    pb_dlq_row_fn *each, void *arg, char *err, size_t errlen)
+{
+	return dlq_list(path, f, 0, limit, true, each, arg, NULL, err, errlen);
 }

@@ -209,6 +209,14 @@ int pb_dlq_list(const char *path, const struct pb_dlq_filter *f, uint64_t offset
     uint32_t limit, pb_dlq_row_fn *each, void *arg, uint64_t *total, char *err,
     size_t errlen);
 
+/*
+ * The same with each row's record (blob and len set, valid during the
+ * callback), ids ascending from f->id_min, at most limit (0 = no limit):
+ * page through with id_min = last id + 1.
+ */
+int pb_dlq_list_records(const char *path, const struct pb_dlq_filter *f, uint32_t limit,
+    pb_dlq_row_fn *each, void *arg, char *err, size_t errlen);
+
 /* SQL of migration `version` (1..PB_DLQ_SCHEMA_VERSION), NULL otherwise. */
 const char *pb_dlq_schema_sql(unsigned version);
 

@@ -489,6 +489,7 @@ engine_build_view(struct pb_engine *e)
 	}
 	v->nsinks = e->nsinks;
 	v->bridge = &e->bridge;
+	v->config = cfg;
 	return 0;
 }
 
@@ -561,6 +562,13 @@ pb_engine_set_exit_on_finish(struct pb_engine *e, bool on)
 		pb_loop_stop(e->loop);
 }
 
+void
+pb_engine_set_stop_hook(struct pb_engine *e, void (*fn)(void *arg), void *arg)
+{
+	e->stop_hook = fn;
+	e->stop_hook_arg = arg;
+}
+
 int
 pb_engine_run(struct pb_engine *e)
 {
@@ -573,6 +581,14 @@ pb_engine_run(struct pb_engine *e)
 	 * error of the run. */
 	if (rc == 0 && e->exit_on_finish && e->failed_sources)
 		rc = -1;
+	/* Management first: nobody waits on a command the loop will not run,
+	 * and no reader outlives what it reads. */
+	pb_cmdq_close(e->cmdq);
+	pb_cmdq_flush(e->cmdq);
+	if (e->stop_hook) {
+		e->stop_hook(e->stop_hook_arg);
+		e->stop_hook = NULL;
+	}
 
 	/* Stop intake first; records a file reader had queued but the engine
 	 * had not yet taken were never accepted, so nothing accepted is lost. */
@@ -639,6 +655,7 @@ pb_engine_free(struct pb_engine *e)
 	fwd_stop(e);
 	pb_cmdq_flush(e->cmdq); /* pending replays fail, purges answer: no DLQ any more */
 	pb_cmdq_free(e->cmdq);
+	pb_bridge_release(&e->bridge);
 	pb_gaps_free(e->gaps);
 	free(e->bridge.peers);
 	pthread_mutex_destroy(&e->bridge.lock);

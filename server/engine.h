@@ -29,6 +29,12 @@ void pb_engine_free(struct pb_engine *e);
 /* Stop once every source has finished or failed (file sources) and sinks
  * are flushed. */
 void pb_engine_set_exit_on_finish(struct pb_engine *e, bool on);
+/*
+ * fn(arg) runs on the engine thread once its loop has ended, after new
+ * commands are refused and queued ones answered, before anything is
+ * closed or freed: management threads that read the view stop there.
+ */
+void pb_engine_set_stop_hook(struct pb_engine *e, void (*fn)(void *arg), void *arg);
 
 /*
  * For tests and fuzzers that drive an engine themselves, in one process:

@@ -186,6 +186,8 @@ struct pb_engine {
 	bool exit_on_finish;
 	uint32_t failed_sources; /* captures that failed while running */
 	bool stopping;
+	void (*stop_hook)(void *arg);
+	void *stop_hook_arg;
 	uint64_t shutdown_deadline;
 	uint64_t real_offset, real_offset_at; /* realtime - monotonic, refreshed each second */
 	uint64_t pauses;

@@ -551,7 +551,6 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 		snprintf(err, errlen, "tunnel: out of memory");
 		return -1;
 	}
-	e->bridge.gaps = e->gaps;
 	if (tc->dlq.path[0]) {
 		struct pb_dlq_cfg dc = { .path = tc->dlq.path, .max_bytes = tc->dlq.max_bytes,
 			.queue_bytes = FWD_DLQ_QUEUE_BYTES };
@@ -559,7 +558,7 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 			snprintf(err, errlen, "dlq: %s", why);
 			return -1;
 		}
-		e->bridge.dlq = e->dlq;
+		pb_bridge_publish_dlq(&e->bridge, e->dlq);
 		snprintf(e->bridge.dlq_path, sizeof(e->bridge.dlq_path), "%s", tc->dlq.path);
 	}
 	bool exposed = tc->listen.enabled && !is_loopback(tc->listen.address);
@@ -665,9 +664,9 @@ fwd_stop(struct pb_engine *e)
 	for (size_t i = 0; i < e->npeers; i++)
 		fwd_peer_spill_all(e->peers[i], PB_DLQ_SHUTDOWN);
 	if (e->dlq) {
+		pb_bridge_publish_dlq(&e->bridge, e->dlq);
 		pb_dlq_close(e->dlq); /* blocks until every put is committed */
 		e->dlq = NULL;
-		e->bridge.dlq = NULL;
 		for (size_t i = 0; i < e->npeers; i++)
 			fifo2_clear(&e->peers[i]->spills);
 	}

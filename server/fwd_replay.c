@@ -385,6 +385,8 @@ fwd_on_dlq(void *arg, const struct pb_dlq_result *res)
 {
 	struct pb_engine *e = arg;
 
+	/* After each commit: what the API shows is as fresh as the file. */
+	pb_bridge_publish_dlq(&e->bridge, e->dlq);
 	switch (res->type) {
 	case PB_DLQ_PUT_COMMITTED:
 		for (size_t i = 0; i < e->npeers; i++)
@@ -403,13 +405,7 @@ fwd_on_dlq(void *arg, const struct pb_dlq_result *res)
 			struct pb_purge_request *q = e->purges[i].req;
 			if (!q || e->purges[i].request_id != res->request_id)
 				continue;
-			pthread_mutex_lock(&q->lock);
-			q->status = res->status;
-			q->deleted = res->count;
-			q->done = true;
-			pthread_cond_broadcast(&q->cond);
-			pthread_mutex_unlock(&q->lock);
-			pb_purge_request_put(q);
+			pb_purge_request_answer(q, res->status, res->count);
 			e->purges[i].req = NULL;
 			log_info("dlq", "purged %llu row(s)", (unsigned long long)res->count);
 		}
@@ -417,16 +413,6 @@ fwd_on_dlq(void *arg, const struct pb_dlq_result *res)
 	}
 }
 
-static void
-purge_done(struct pb_purge_request *q, int status)
-{
-	pthread_mutex_lock(&q->lock);
-	q->status = status;
-	q->done = true;
-	pthread_cond_broadcast(&q->cond);
-	pthread_mutex_unlock(&q->lock);
-	pb_purge_request_put(q);
-}
 
 void
 fwd_on_cmd(struct pb_cmd *cmd, void *arg)
@@ -439,8 +425,8 @@ fwd_on_cmd(struct pb_cmd *cmd, void *arg)
 			uint64_t existing = 0;
 			rq->filter.peer[sizeof(rq->filter.peer) - 1] = '\0';
 			rq->target[sizeof(rq->target) - 1] = '\0';
-			int v = job_start(e, rq->id, &rq->filter, rq->target, rq->rate,
-			    rq->wait_s, false, &existing);
+			int v = e->stopping ? PB_REPLAY_REFUSED : job_start(e, rq->id,
+			    &rq->filter, rq->target, rq->rate, rq->wait_s, false, &existing);
 			pb_replay_request_answer(rq, v, existing);
 		}
 	} else if (cmd->type == PB_CMD_PURGE) {
@@ -450,8 +436,10 @@ fwd_on_cmd(struct pb_cmd *cmd, void *arg)
 			if (!e->purges[i].req)
 				slot = i;
 		uint64_t id = atomic_fetch_add(&e->bridge.next_request, 1) + 1;
-		if (!e->dlq || slot < 0 || pb_dlq_purge(e->dlq, &q->filter, id) < 0) {
-			purge_done(q, -1);
+		/* Stopping: the DLQ's answer would come after the loop ended. */
+		if (!e->dlq || e->stopping || slot < 0 ||
+		    pb_dlq_purge(e->dlq, &q->filter, id) < 0) {
+			pb_purge_request_answer(q, -1, 0);
 		} else {
 			e->purges[slot].request_id = id;
 			e->purges[slot].req = q;
@@ -566,6 +554,7 @@ fwd_publish(struct pb_engine *e)
 	e->bridge.refused = e->refused;
 	pthread_mutex_unlock(&e->bridge.lock);
 	free(old);
+	pb_bridge_publish_dlq(&e->bridge, e->dlq);
 }
 
 int64_t
@@ -576,6 +565,7 @@ fwd_publish_tick(struct pb_loop *loop, void *arg)
 	log_rl_flush(false); /* say how many lines a flood that stopped cost */
 	if (e->gaps) {
 		pb_gaps_publish(e->gaps, 256);
+		pb_bridge_publish_gaps(&e->bridge, pb_gaps_snapshot_get(e->gaps));
 		fwd_gaps_save(e, false);
 	}
 	for (int i = 0; i < FWD_MAX_REPLAYS; i++)

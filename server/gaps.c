@@ -143,6 +143,15 @@ pb_gaps_snapshot_put(struct pb_gaps_snapshot *snap)
 }
 
 void
+pb_gaps_snapshot_hold(struct pb_gaps_snapshot *snap)
+{
+	struct gaps_snap *s = (struct gaps_snap *)snap;
+
+	if (s)
+		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+void
 pb_gaps_free(struct pb_gaps *g)
 {
 	if (!g)

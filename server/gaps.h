@@ -157,6 +157,8 @@ int pb_gaps_publish(struct pb_gaps *g, uint32_t max_ranges_listed);
  */
 struct pb_gaps_snapshot *pb_gaps_snapshot_get(struct pb_gaps *g);
 void pb_gaps_snapshot_put(struct pb_gaps_snapshot *snap);
+/* Any thread: one more reference on a snapshot the caller holds one on. */
+void pb_gaps_snapshot_hold(struct pb_gaps_snapshot *snap);
 /* Binary search in a snapshot; NULL if absent. */
 const struct pb_gaps_stream_info *pb_gaps_snapshot_find(const struct pb_gaps_snapshot *snap,
     uint32_t node, uint16_t source, uint64_t epoch);

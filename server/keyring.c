@@ -274,3 +274,12 @@ pb_keyring_free(struct pb_keyring *kr)
 	kr->keys = NULL;
 	kr->n = 0;
 }
+
+void
+pb_secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}

@@ -42,6 +42,9 @@ struct pb_keyring {
 int pb_secret_read(const char *path, uint8_t *buf, size_t cap, size_t *len, char *err,
     size_t errlen);
 
+/* Wipes a NUL-terminated secret (a PEM key) and frees it; NULL is fine. */
+void pb_secret_free(char *s);
+
 /* Loads path into kr (emptied first). 0, or -1 with err naming the file
  * and line. kr is left empty on error. */
 int pb_keyring_load(struct pb_keyring *kr, const char *path, char *err, size_t errlen);

@@ -42,6 +42,25 @@ report_error(void *arg, const char *file, int line, const char *msg)
 		fprintf(stderr, "%s: error: %s\n", file, msg);
 }
 
+/* What reads the engine's view: stopped before the engine closes or frees
+ * anything. */
+struct main_mgmt {
+	struct pb_api *api;
+	struct pb_snmp *snmp;
+};
+
+/* Engine stop hook, and after the run in case the loop never ran. */
+static void
+main_stop_mgmt(void *arg)
+{
+	struct main_mgmt *m = arg;
+
+	pb_snmp_stop(m->snmp);
+	m->snmp = NULL;
+	pb_api_stop(m->api);
+	m->api = NULL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -111,6 +130,7 @@ main(int argc, char **argv)
 	}
 	pb_engine_set_exit_on_finish(engine, exit_on_finish);
 
+	static struct main_mgmt mgmt;
 	struct pb_api *api = NULL;
 	if (cfg.api.enabled) {
 		api = pb_api_start(&cfg.api, pb_engine_view(engine), err, sizeof(err));
@@ -120,9 +140,11 @@ main(int argc, char **argv)
 			pb_config_free(&cfg);
 			return 1;
 		}
-		log_info("api", "listening on http://%s%s%s:%u/api/v1/",
+		log_info("api", "listening on %s://%s%s%s:%u/api/v1/",
+		    cfg.api.tls_cert[0] ? "https" : "http",
 		    strchr(cfg.api.address, ':') ? "[" : "", cfg.api.address,
 		    strchr(cfg.api.address, ':') ? "]" : "", cfg.api.port);
+		mgmt.api = api;
 	}
 
 	struct pb_snmp *snmp = NULL;
@@ -141,15 +163,12 @@ main(int argc, char **argv)
 		else
 			log_info("snmp", "agent listening on %s (%zu trap sink(s))", cfg.snmp.listen,
 			    cfg.snmp.nsinks);
+		mgmt.snmp = snmp;
 	}
+	pb_engine_set_stop_hook(engine, main_stop_mgmt, &mgmt);
 
 	int rc = pb_engine_run(engine);
-	/* The API and the agent read the engine's view: stop them before
-	 * freeing the engine. */
-	if (snmp)
-		pb_snmp_stop(snmp);
-	if (api)
-		pb_api_stop(api);
+	main_stop_mgmt(&mgmt);
 	pb_engine_free(engine);
 	pb_config_free(&cfg);
 	/* Counts of rate-limited lines nobody reported yet. */

@@ -8,6 +8,7 @@
 #include "stats.h"
 
 struct pb_bridge;
+struct pb_config;
 
 /*
  * What management threads may read. Built once at start by the engine and
@@ -44,6 +45,9 @@ struct pb_view {
 	size_t nsinks;
 	struct pb_view_sink *sinks;
 	struct pb_bridge *bridge; /* tunnel state (server/bridge.h) */
+	/* The configuration the node runs with (immutable; may be NULL in tests):
+	 * read once when management starts, never afterwards. */
+	const struct pb_config *config;
 };
 
 #endif

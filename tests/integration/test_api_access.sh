@@ -97,7 +97,7 @@ code_tok() {
 }
 code_tok 409 "the same replay again" /api/v1/dlq/replay -X POST -H 'Content-Type: application/json' \
     --data-binary '{"wait_s": 2, "peer": "col"}'
-[ "$(jq -r .id "$T/http.body")" = "$id" ] || fail "409 names job $(jq -r .id "$T/http.body"), not $id"
+[ "$(jq -r .error.id "$T/http.body")" = "$id" ] || fail "409 names job $(jq -r .error.id "$T/http.body"), not $id"
 pb_wait_until 10 "replay $id to fail" pb_node_true edge "/api/v1/dlq/replays/$id" '.state == "failed"'
 err=$(pb_node_json edge "/api/v1/dlq/replays/$id" .error)
 pb_log "replay $id: $err"

@@ -80,18 +80,13 @@ static uint64_t fe_purge_id, fe_committed;
 static void
 fe_answer(struct pb_purge_request *q, int status, uint64_t deleted)
 {
-	pthread_mutex_lock(&q->lock);
-	q->status = status;
-	q->deleted = deleted;
-	q->done = true;
-	pthread_cond_broadcast(&q->cond);
-	pthread_mutex_unlock(&q->lock);
-	pb_purge_request_put(q);
+	pb_purge_request_answer(q, status, deleted);
 }
 
 static void
 fe_on_dlq(void *arg, const struct pb_dlq_result *res)
 {
+	pb_bridge_publish_dlq(&bridge, dlq);
 	if (res->type == PB_DLQ_PUT_COMMITTED && res->status == 0)
 		fe_committed = res->token;
 	if (res->type == PB_DLQ_DELETED && res->purge && fe_pending != NULL &&
@@ -281,8 +276,8 @@ group_setup(void **state)
 
 	fill_peers();
 	fill_gaps();
-	bridge.gaps = gaps;
-	bridge.dlq = dlq;
+	pb_bridge_publish_gaps(&bridge, pb_gaps_snapshot_get(gaps));
+	pb_bridge_publish_dlq(&bridge, dlq);
 	bridge.cmdq = cmdq;
 	snprintf(bridge.dlq_path, sizeof(bridge.dlq_path), "%s", dlq_path);
 	view.bridge = &bridge;
@@ -306,6 +301,7 @@ group_teardown(void **state)
 	pb_cmdq_free(cmdq);
 	pb_dlq_close(dlq);
 	pb_loop_free(loop);
+	pb_bridge_release(&bridge);
 	pb_gaps_free(gaps);
 	nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	return 0;
@@ -376,7 +372,7 @@ expect_error(const char *method, const char *path, const char *body, int status,
 		fail_msg("%s %s %s: status %d, wanted %d: %s", method, path,
 		    body != NULL ? body : "", r.status, status, r.body);
 	assert_non_null(r.json);
-	msg = jstr(r.json, "error");
+	msg = jstr(json_object_get(r.json, "error"), "message");
 	if (needle != NULL && strstr(msg, needle) == NULL)
 		fail_msg("%s %s: '%s' does not mention '%s'", method, path, msg, needle);
 	http_resp_free(&r);

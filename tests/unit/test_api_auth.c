@@ -221,7 +221,7 @@ expect(uint16_t port, const char *line, const char *headers, int status, const c
 	if (r.status != status)
 		fail_msg("%s [%s]: %d, wanted %d: %s", line, headers, r.status, status, r.body);
 	if (needle != NULL) {
-		e = json_object_get(r.json, "error");
+		e = json_object_get(json_object_get(r.json, "error"), "message");
 		if (!json_is_string(e) || strstr(json_string_value(e), needle) == NULL)
 			fail_msg("%s: '%s' does not mention '%s'", line, r.body, needle);
 	}
@@ -313,7 +313,8 @@ test_token_and_type(void **state)
 	assert_int_equal(r.status, 401);
 	assert_true(http_header(&r, "WWW-Authenticate", hdr, sizeof(hdr)));
 	assert_string_equal(hdr, "Bearer realm=\"packetbroker\"");
-	assert_non_null(strstr(json_string_value(json_object_get(r.json, "error")),
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r.json,
+	    "error"), "message")),
 	    "missing bearer token"));
 	http_resp_free(&r);
 	fmt(h, sizeof(h), "%sAuthorization: Bearer %.*sX\r\n" JSON, host,

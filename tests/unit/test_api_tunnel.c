@@ -694,9 +694,11 @@ test_replay_verdicts(void **state)
 	set_replay_mode(FE_REPLAY_DUP);
 	http("POST", "/api/v1/dlq/replay", "{\"peer\":\"lab-sg\"}", &r);
 	assert_int_equal(r.status, 409);
-	assert_int_equal(jint(r.json, "id"), 42);
-	assert_string_equal(jstr(r.json, "status"), "/api/v1/dlq/replays/42");
-	assert_non_null(strstr(jstr(r.json, "error"), "job 42"));
+	assert_int_equal(jint(json_object_get(r.json, "error"), "id"), 42);
+	assert_string_equal(jstr(json_object_get(r.json, "error"), "code"), "conflict");
+	assert_string_equal(jstr(json_object_get(r.json, "error"), "status"),
+	    "/api/v1/dlq/replays/42");
+	assert_non_null(strstr(jstr(json_object_get(r.json, "error"), "message"), "job 42"));
 	assert_false(http_header(&r, "Location", (char[8]){ 0 }, 8));
 	http_resp_free(&r);
 	/* a full job table: 429, never 202 */
@@ -816,7 +818,8 @@ test_no_tunnel(void **state)
 	http_resp_free(&r);
 	http_on(port, "GET", "/api/v1/dlq", NULL, &r);
 	assert_int_equal(r.status, 404);
-	assert_string_equal(jstr(r.json, "error"), "no DLQ configured");
+	assert_string_equal(jstr(json_object_get(r.json, "error"), "message"),
+	    "no DLQ configured");
 	http_resp_free(&r);
 	http_on(port, "DELETE", "/api/v1/dlq?all=true", NULL, &r);
 	assert_int_equal(r.status, 404);
@@ -827,7 +830,7 @@ test_no_tunnel(void **state)
 
 	/* a tunnel, no snapshot yet, a DLQ file but no writer or engine queue */
 	assert_non_null(g2 = pb_gaps_new(NULL));
-	b2.gaps = g2;
+	pb_bridge_publish_gaps(&b2, pb_gaps_snapshot_get(g2)); /* NULL: nothing published */
 	snprintf(b2.dlq_path, sizeof(b2.dlq_path), "%s", dlq_path);
 	v2.bridge = &b2;
 	http_on(port, "GET", "/api/v1/gaps", NULL, &r);
@@ -853,7 +856,8 @@ test_no_tunnel(void **state)
 static void
 test_bridge(void **state)
 {
-	struct pb_purge_request *q = calloc(1, sizeof(*q));
+	struct pb_dlq_filter pf = { .id_min = 3 };
+	struct pb_purge_request *q = pb_purge_request_new(&pf);
 
 	assert_string_equal(pb_replay_state_name(PB_REPLAY_QUEUED), "queued");
 	assert_string_equal(pb_replay_state_name(PB_REPLAY_RUNNING), "running");
@@ -863,22 +867,23 @@ test_bridge(void **state)
 	assert_string_equal(pb_replay_state_name(4), "unknown");
 	/* two owners: the first put keeps it (ASan/valgrind see use-after-free or leaks) */
 	assert_non_null(q);
-	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->cond, NULL);
-	q->refs = 2;
+	assert_int_equal(q->sync.refs, 2);
+	assert_int_equal(q->filter.id_min, 3);
+	/* nobody answered: the wait gives up, and done stays false */
+	assert_false(pb_request_sync_wait(&q->sync, 20));
 	pb_purge_request_put(q);
-	assert_int_equal(q->refs, 1);
-	pb_purge_request_put(q);
+	assert_int_equal(q->sync.refs, 1);
+	pb_purge_request_answer(q, 0, 5); /* the engine's put frees it */
 	pb_purge_request_put(NULL);
 
 	/* replay requests: the same two owners, and the verdict */
 	struct pb_replay_request *rq = pb_replay_request_new();
 
 	assert_non_null(rq);
-	assert_int_equal(rq->refs, 2);
+	assert_int_equal(rq->sync.refs, 2);
 	pb_replay_request_answer(rq, PB_REPLAY_DUPLICATE, 9);
-	assert_int_equal(rq->refs, 1);
-	assert_true(rq->done);
+	assert_int_equal(rq->sync.refs, 1);
+	assert_true(pb_request_sync_wait(&rq->sync, 0));
 	assert_int_equal(rq->verdict, PB_REPLAY_DUPLICATE);
 	assert_int_equal(rq->existing, 9);
 	pb_replay_request_put(rq);

@@ -487,7 +487,31 @@ test_api_listen(void **state)
 	}
 	assert_int_equal(load_src("node = { id = 1; };\napi = { enabled = false; };", &cfg), 0);
 	assert_false(cfg.api.enabled);
+	assert_true(cfg.api.rate_limit == 0);
 	pb_config_free(&cfg);
+	/* request rate per client address */
+	assert_int_equal(load_src("node = { id = 1; };\napi = { rate_limit = 2.5; };", &cfg), 0);
+	assert_true(cfg.api.rate_limit == 2.5);
+	assert_int_equal(cfg.api.rate_burst, 5);
+	pb_config_free(&cfg);
+	assert_int_equal(load_src("node = { id = 1; };\napi = { rate_limit = 0.1; };", &cfg), 0);
+	assert_int_equal(cfg.api.rate_burst, 1);
+	pb_config_free(&cfg);
+	assert_int_equal(load_src("node = { id = 1; };\napi = { rate_limit = 50;"
+	    " rate_burst = 7; };", &cfg), 0);
+	assert_int_equal(cfg.api.rate_burst, 7);
+	pb_config_free(&cfg);
+	assert_int_equal(load_src("node = { id = 1; };\napi = {\n rate_burst = 7; };", &cfg), 1);
+	expect_report(3, "api.rate_burst: needs rate_limit");
+	assert_int_equal(load_src("node = { id = 1; };\napi = {\n rate_limit = -1; };", &cfg), 1);
+	expect_report(3, "api.rate_limit");
+	/* TLS needs both files; a read token file must exist */
+	assert_int_equal(load_src("node = { id = 1; };\napi = {\n tls_key = \"/nonexistent/k\"; };",
+	    &cfg), 1);
+	expect_report(3, "tls_cert and tls_key go together");
+	assert_int_equal(load_src("node = { id = 1; };\napi = {\n read_token_file ="
+	    " \"/nonexistent/t\"; };", &cfg), 1);
+	expect_report(3, "api.read_token_file");
 	assert_int_equal(load_src("node = { id = 1; };\nlog = { debug = \"engine,capture\";"
 	    " syslog = true; };", &cfg), 0);
 	assert_string_equal(cfg.log.debug, "engine,capture");
