@@ -6,33 +6,10 @@
 
 #include "mgmt_snap.h"
 
-static const char *const pb_peer_state_names[] = {
-	[PB_PEER_UNKNOWN] = "unknown", [PB_PEER_CONNECTING] = "connecting",
-	[PB_PEER_UP] = "up", [PB_PEER_SLOW] = "slow", [PB_PEER_DOWN] = "down",
-};
-
-enum pb_peer_state
-pb_peer_state_parse(const char *name)
-{
-	for (size_t i = PB_PEER_CONNECTING; i < sizeof(pb_peer_state_names) /
-	    sizeof(pb_peer_state_names[0]); i++)
-		if (strcmp(name, pb_peer_state_names[i]) == 0)
-			return (enum pb_peer_state)i;
-	return PB_PEER_UNKNOWN;
-}
-
-const char *
-pb_peer_state_name(enum pb_peer_state s)
-{
-	if ((unsigned int)s >= sizeof(pb_peer_state_names) / sizeof(pb_peer_state_names[0]))
-		return "unknown";
-	return pb_peer_state_names[s];
-}
-
 bool
-pb_peer_state_is_up(enum pb_peer_state s)
+pb_link_state_is_up(enum pb_link_state_code s)
 {
-	return s == PB_PEER_UP || s == PB_PEER_SLOW;
+	return s == PB_LINK_STATE_UP || s == PB_LINK_STATE_SLOW;
 }
 
 /* The engine fills fixed arrays; never trust them to be terminated. */

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api_format.h"
 #include "bridge.h"
 #include "dlq_store.h"
 #include "view.h"
@@ -17,22 +18,9 @@
  * and the node-wide totals. Any thread; nothing here calls into the engine.
  */
 
-/* Peer link states; the numbers are PACKETBROKER-MIB's pbPeerState. */
-enum pb_peer_state {
-	PB_PEER_UNKNOWN = 0,
-	PB_PEER_CONNECTING = 1,
-	PB_PEER_UP = 2,
-	PB_PEER_SLOW = 3, /* up, but acknowledgements stopped moving */
-	PB_PEER_DOWN = 4,
-};
-
-/* The engine's state string ("connecting", "up", "slow", "down") as a number;
- * PB_PEER_UNKNOWN for anything else. */
-enum pb_peer_state pb_peer_state_parse(const char *name);
-/* "connecting", "up", "slow", "down", or "unknown". */
-const char *pb_peer_state_name(enum pb_peer_state s);
-/* Records flow: up or slow. */
-bool pb_peer_state_is_up(enum pb_peer_state s);
+/* Peer link states are enum pb_link_state_code (api_format.h), whose numbers
+ * are PACKETBROKER-MIB's pbPeerState. Records flow: up or slow. */
+bool pb_link_state_is_up(enum pb_link_state_code s);
 
 /*
  * The peer table as last published: a malloc'ed copy (free() it) with every

@@ -207,7 +207,7 @@ pb_snmp_send(struct pb_snmp *s, const struct pb_snmp_event *ev)
 		log_info("snmp", "notification %s: peer %s is %s",
 		    ev->type == PB_SNMP_EV_PEER_UP ? "pbPeerUp" : "pbPeerDown",
 		    s->tracker.peers[ev->peer].name,
-		    pb_peer_state_name(s->tracker.peers[ev->peer].state));
+		    pb_fmt_link_state_name(s->tracker.peers[ev->peer].state));
 		break;
 	case PB_SNMP_EV_GAP:
 		for (size_t i = 0; i < sizeof(gap) / sizeof(gap[0]); i++) {

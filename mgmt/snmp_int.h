@@ -99,7 +99,7 @@ struct pb_snmp_data {
 	struct pb_snmp_source *sources;
 	size_t npeers;
 	struct pb_peer_snap *peers;       /* copy, malloc'ed */
-	int *peer_state;                  /* enum pb_peer_state per peer */
+	int *peer_state;                  /* enum pb_link_state_code per peer */
 	struct pb_gaps_snapshot *gaps;    /* a reference, or NULL */
 };
 
@@ -111,7 +111,7 @@ void pb_snmp_data_free(struct pb_snmp_data *d);
 struct pb_snmp_peer {
 	char name[64];
 	uint32_t index;                   /* pbPeerIndex, never reused */
-	int state;                        /* enum pb_peer_state last seen */
+	int state;                        /* enum pb_link_state_code last seen */
 	uint32_t last_change_cs;          /* pbPeerLastChange */
 	bool present;                     /* in the latest data */
 	bool fresh;                       /* inserted by this comparison */

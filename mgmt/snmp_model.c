@@ -27,7 +27,7 @@ pb_snmp_data_load(const struct pb_view *v, struct pb_snmp_data *d)
 {
 	struct pb_dlq_stats_snapshot dlq;
 	struct pb_bridge *b = v->bridge;
-	bool has_dlq = b != NULL && b->dlq != NULL;
+	bool has_dlq;
 
 	memset(d, 0, sizeof(*d));
 	d->mono_ns = pb_mono_ns();
@@ -61,11 +61,12 @@ pb_snmp_data_load(const struct pb_view *v, struct pb_snmp_data *d)
 	if (d->npeers > 0 && (d->peer_state = calloc(d->npeers, sizeof(int))) == NULL)
 		goto fail;
 	for (size_t i = 0; i < d->npeers; i++)
-		d->peer_state[i] = pb_peer_state_parse(d->peers[i].state);
-	if (b != NULL && b->gaps != NULL)
-		d->gaps = pb_gaps_snapshot_get(b->gaps);
-	if (has_dlq)
-		pb_dlq_get_stats(b->dlq, &dlq);
+		d->peer_state[i] = pb_fmt_link_state(d->peers[i].state);
+	/* Both published by the engine (pb_bridge_publish_*): nothing here
+	 * reads the engine's DLQ handle or gap tracker. */
+	if (b != NULL)
+		d->gaps = pb_bridge_gaps(b);
+	has_dlq = b != NULL && pb_bridge_dlq_stats(b, &dlq);
 	pb_mgmt_totals(v, d->peers, d->npeers, has_dlq ? &dlq : NULL, &d->totals);
 	return 0;
 fail:

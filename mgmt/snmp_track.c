@@ -122,7 +122,7 @@ pb_snmp_peer_get(struct pb_snmp_tracker *t, const struct pb_peer_snap *p, bool *
 	memset(&t->peers[i], 0, sizeof(t->peers[i]));
 	memcpy(t->peers[i].name, p->name, strnlen(p->name, sizeof(p->name) - 1));
 	t->peers[i].index = t->next_index++;
-	t->peers[i].state = PB_PEER_UNKNOWN;
+	t->peers[i].state = PB_LINK_STATE_UNKNOWN;
 	return &t->peers[i];
 }
 
@@ -172,9 +172,9 @@ pb_snmp_track_peers(struct pb_snmp_tracker *t, const struct pb_snmp_data *cur)
 			e->last_change_cs = cur->uptime_cs;
 		/* A peer seen first in the baseline is no event; one accepted
 		 * later and already up is a peer coming up. */
-		if (t->started && pb_peer_state_is_up(state) != pb_peer_state_is_up(e->state) &&
-		    (!is_new || pb_peer_state_is_up(state)))
-			rc |= pb_snmp_event(t, pb_peer_state_is_up(state) ? PB_SNMP_EV_PEER_UP :
+		if (t->started && pb_link_state_is_up(state) != pb_link_state_is_up(e->state) &&
+		    (!is_new || pb_link_state_is_up(state)))
+			rc |= pb_snmp_event(t, pb_link_state_is_up(state) ? PB_SNMP_EV_PEER_UP :
 			    PB_SNMP_EV_PEER_DOWN, (size_t)(e - t->peers), 0);
 		e->state = state;
 	}
@@ -182,11 +182,11 @@ pb_snmp_track_peers(struct pb_snmp_tracker *t, const struct pb_snmp_data *cur)
 	for (size_t i = 0; i < t->npeers; i++) {
 		struct pb_snmp_peer *e = &t->peers[i];
 
-		if (e->present || e->state == PB_PEER_DOWN)
+		if (e->present || e->state == PB_LINK_STATE_DOWN)
 			continue;
-		if (t->started && pb_peer_state_is_up(e->state))
+		if (t->started && pb_link_state_is_up(e->state))
 			rc |= pb_snmp_event(t, PB_SNMP_EV_PEER_DOWN, i, 0);
-		e->state = PB_PEER_DOWN;
+		e->state = PB_LINK_STATE_DOWN;
 		e->last_change_cs = cur->uptime_cs;
 	}
 	return rc;

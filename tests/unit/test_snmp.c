@@ -126,7 +126,7 @@ data(struct pb_snmp_data *d, const struct pb_peer_snap *peers, size_t n,
 		memcpy(d->peers, peers, n * sizeof(*peers));
 	d->npeers = n;
 	for (size_t i = 0; i < n; i++)
-		d->peer_state[i] = pb_peer_state_parse(peers[i].state);
+		d->peer_state[i] = pb_fmt_link_state(peers[i].state);
 	d->gaps = g;
 }
 
@@ -194,7 +194,7 @@ test_track_peers(void **state)
 	assert_int_equal(pb_snmp_track(&t, &d2, &d3), 0);
 	assert_int_equal(t.nevents, 1);
 	event(&t, 0, PB_SNMP_EV_PEER_DOWN, "c");
-	assert_int_equal(t.peers[t.events[0].peer].state, PB_PEER_DOWN);
+	assert_int_equal(t.peers[t.events[0].peer].state, PB_LINK_STATE_DOWN);
 	assert_string_equal(t.peers[t.events[0].peer].address, "10.0.0.3:7152");
 
 	/* c comes back: same index, up again. */
@@ -366,9 +366,9 @@ test_model(void **state)
 	/* Peers by index (zeta 1, alpha 2), rows in index order. */
 	x = get(&m, (uint32_t[]){ 1, 4, 1, PB_SNMP_P_NAME, 1 }, 5);
 	assert_memory_equal(x->str, "zeta", 4);
-	assert_int_equal(get(&m, (uint32_t[]){ 1, 4, 1, PB_SNMP_P_STATE, 1 }, 5)->num, PB_PEER_UP);
+	assert_int_equal(get(&m, (uint32_t[]){ 1, 4, 1, PB_SNMP_P_STATE, 1 }, 5)->num, PB_LINK_STATE_UP);
 	assert_int_equal(get(&m, (uint32_t[]){ 1, 4, 1, PB_SNMP_P_STATE, 2 }, 5)->num,
-	    PB_PEER_DOWN);
+	    PB_LINK_STATE_DOWN);
 	assert_int_equal(get(&m, (uint32_t[]){ 1, 4, 1, PB_SNMP_P_RECORDS_ACKED, 2 }, 5)->num,
 	    8000);
 	assert_null(pb_snmp_model_get(&m, (uint32_t[]){ 1, 4, 1, PB_SNMP_P_NAME, 3 }, 5));
