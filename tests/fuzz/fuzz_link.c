@@ -1750,7 +1750,7 @@ r_misc(struct input *in)
 	}
 	send_msg(c, &m);
 	pump(R);
-	r_check_refused(c, &sn, PB_WIRE_E_UNEXPECTED, REF_NONE, "message not allowed to a receiver");
+	r_check_refused(c, &sn, PB_WIRE_E_UNEXPECTED, REF(unexpected), "message not allowed to a receiver");
 }
 
 static void
@@ -2189,7 +2189,7 @@ s_misc(struct input *in)
 		size_t n = pb_wire_encode_record(obuf, sizeof(obuf), &rec, 1);
 		conn_send(c, obuf, n);
 		pump(S);
-		s_check_refused(c, &sn, PB_WIRE_E_UNEXPECTED, REF_NONE, "RECORD to a sender");
+		s_check_refused(c, &sn, PB_WIRE_E_UNEXPECTED, REF(unexpected), "RECORD to a sender");
 		return;
 	}
 	case 3:
@@ -2197,7 +2197,7 @@ s_misc(struct input *in)
 		m.dlq.first_seq = m.dlq.last_seq = 1;
 		send_msg(c, &m);
 		pump(S);
-		s_check_refused(c, &sn, PB_WIRE_E_UNEXPECTED, REF_NONE, "DLQ_NOTICE to a sender");
+		s_check_refused(c, &sn, PB_WIRE_E_UNEXPECTED, REF(unexpected), "DLQ_NOTICE to a sender");
 		return;
 	case 4:
 		memcpy(obuf, "\x50\x42\x01\xc8\x00\x00\x00\x04xxxx", 12);
@@ -2210,7 +2210,7 @@ s_misc(struct input *in)
 		m.welcome.resume_seq = c->top;
 		send_msg(c, &m);
 		pump(S);
-		s_check_refused(c, &sn, PB_WIRE_E_UNEXPECTED, REF_NONE, "WELCOME after the handshake");
+		s_check_refused(c, &sn, PB_WIRE_E_UNEXPECTED, REF(unexpected), "WELCOME after the handshake");
 		return;
 	case 6:
 		m.type = PB_WIRE_T_ERROR;
