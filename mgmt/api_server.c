@@ -55,9 +55,13 @@ static const struct pb_api_route pb_api_routes[] = {
 	{ "GET", "/api/v1/dlq/replays/{}", pb_api_get_dlq_replay },
 	{ "GET", "/api/v1/dlq/export", pb_api_get_dlq_export },
 	{ "GET", "/api/v1/dlq/{}", pb_api_get_dlq_entry },
-	/* The dashboard (api_web.c): "/{}" is one segment, never an API path. */
+	/* The dashboard (api_web.c): its files by name, nothing else. */
 	{ "GET", "/", pb_api_get_web },
-	{ "GET", "/{}", pb_api_get_web },
+	{ "GET", "/index.html", pb_api_get_web },
+	{ "GET", "/app.js", pb_api_get_web },
+	{ "GET", "/chart.js", pb_api_get_web },
+	{ "GET", "/style.css", pb_api_get_web },
+	{ "GET", "/favicon.svg", pb_api_get_web },
 };
 
 #define PB_API_NROUTES (sizeof(pb_api_routes) / sizeof(pb_api_routes[0]))

@@ -11,8 +11,9 @@
 #include "api_internal.h"
 
 /*
- * The dashboard's static files from api.web_root. A fixed list of names,
- * each with its type: no lookup of arbitrary paths, so nothing outside the
+ * The dashboard's static files from api.web_root. A fixed list of names
+ * (the same as the route table's), each with its type: no lookup of
+ * arbitrary paths, so nothing outside the
  * directory (and nothing else inside it) can be served. The page talks to
  * the REST API only; its CSP forbids anything not from this origin.
  */
@@ -66,8 +67,9 @@ pb_api_get_web(const struct pb_api_req *req, json_t **body)
 		return MHD_HTTP_NOT_FOUND;
 	}
 	if (req->api->web_root[0] == '\0') {
-		*body = pb_api_error_code("not_found", "no dashboard: api.web_root is "
-		    "not set");
+		*body = pb_api_error_add(pb_api_error_code("not_found", "not found: "
+		    "no dashboard (api.web_root is not set)"), "path",
+		    pb_api_json_string(req->path));
 		return MHD_HTTP_NOT_FOUND;
 	}
 	n = snprintf(path, sizeof(path), "%s/%s", req->api->web_root, f->name);
