@@ -22,6 +22,7 @@ const state = {
   filter: new URLSearchParams(),
   job: null,
   nodeNames: new Map(),  /* node id -> name, from the peers' identities */
+  direct: new Set(),     /* node ids of the upstream peers linked to this node */
 };
 
 const $ = (id) => document.getElementById(id);
@@ -71,7 +72,8 @@ function fmtDuration(s) {
 function fmtTime(iso) {
   if (!iso) return "–";
   const d = new Date(iso);
-  return isNaN(d) ? iso : d.toLocaleString("sv-SE").replace(" ", " ") ;
+  /* sv-SE: ISO-like "2024-05-01 12:00:00" in the browser's time zone. */
+  return isNaN(d) ? iso : d.toLocaleString("sv-SE");
 }
 
 /* Table rows from cells: [text, className]; built with DOM calls (no HTML injection). */
@@ -125,7 +127,10 @@ function renderHeader(status, config) {
 function renderPeers(peers, t, dt) {
   const rows = [];
   for (const p of peers.peers) {
-    if (p.node && p.node.id !== null && p.node.name) state.nodeNames.set(p.node.id, p.node.name);
+    if (p.node && p.node.id !== null) {
+      if (p.node.name) state.nodeNames.set(p.node.id, p.node.name);
+      if (p.direction === "upstream") state.direct.add(p.node.id);
+    }
     const rec = (p.records_sent || 0) + (p.records_received || 0);
     const bytes = (p.bytes_sent || 0) + (p.bytes_received || 0);
     let rps = 0, bps = 0;
@@ -189,8 +194,9 @@ function renderGaps(gaps) {
     const ranges = s.missing.slice(0, 5).map(([a, b]) => (a === b ? String(a) : a + "–" + b));
     let text = ranges.join(", ");
     if (s.ranges_total > ranges.length) text += " … (" + s.ranges_total + " ranges)";
-    /* The hop path as this node sees it: the origin, the peer it came through, us. */
+    /* The hop path as this node knows it: the origin, relays ("…") unless it is a direct upstream, us. */
     const path = [nodeLabel(o.node)];
+    if (!state.direct.has(o.node)) path.push("…");
     if (state.self) path.push(state.self.name);
     rows.push({
       key: o.node + "/" + o.source,
@@ -292,14 +298,14 @@ async function poll() {
   const t = Date.now();
   try {
     const q = state.filter.toString();
+    /* The configuration never changes while the daemon runs: read it once. */
+    if (state.config === undefined) state.config = await api("/config").catch(() => undefined);
+    /* No dlq.path: no DLQ to ask for (a 404 each second would be noise). */
+    const hasDlq = !state.config || (state.config.dlq && state.config.dlq.path);
     const [status, peers, sources, gaps, dlq] = await Promise.all([
       api("/status", state.token ? { token: state.token } : {}), api("/peers"), api("/sources"), api("/gaps?limit=50"),
-      api("/dlq?limit=100" + (q ? "&" + q : "")).catch((e) => {
-        if (e.status === 404 && e.code === "not_found") return null; /* no DLQ */
-        throw e;
-      }),
+      hasDlq ? api("/dlq?limit=100" + (q ? "&" + q : "")) : null,
     ]);
-    if (!state.config) state.config = await api("/config").catch(() => null);
     state.self = status.node;
     const dt = state.prev ? (t - state.prev.t) / 1000 : 0;
     state.cur = { t, peers: {}, sources: {} };

@@ -5,7 +5,8 @@
 # that forwards a looping capture to a collector: the peer table shows the
 # collector up with its throughput, then down within 5 s of the collector
 # being killed; records time out into the DLQ and the Replay button (with
-# the token) drains it once the collector is back; screenshots at 1280 and
+# the token) drains it once the collector is back; the collector's page
+# lists the edge's stream and its path in the gaps table; screenshots at 1280 and
 # 390 px wide; no console errors; a banner once the API is gone. Also the
 # static files' headers, 404/400/405 and the Host check over curl.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -38,7 +39,7 @@ fi
 "$PBGEN" --count 500 --sizes 64,512,1500 --seed 9 -o "$T/loop.pcap"
 pb_ports 3
 TP=${PB_PORTS[0]}
-pb_node_conf col 92 "${PB_PORTS[1]}" <<CONF
+PB_API_EXTRA="web_root = \"$top_srcdir/web\";" pb_node_conf col 92 "${PB_PORTS[1]}" <<CONF
 listen = { address = "127.0.0.1"; port = $TP; };
 dump = { file = "out/c-%Y%m%d-%H%M%S.pcapng"; };
 CONF
@@ -83,7 +84,7 @@ pb_log "static files: types, no-cache, CSP, 404/400/405/421/403 as expected"
 pb_wait_until 10 "records at the collector" pb_node_true col /api/v1/sinks '.sinks[0].packets > 0'
 mkdir -p "$T/sync"
 ART=${PB_ARTIFACTS:-$top_builddir/tests/integration/artifacts}
-PB_URL=$BASE/ PB_PEER=col PB_COLLECTOR_PID=${PB_NODE_PID[col]} \
+PB_URL=$BASE/ PB_COLLECTOR_URL=http://127.0.0.1:${PB_NODE_API[col]}/ PB_PEER=col PB_COLLECTOR_PID=${PB_NODE_PID[col]} \
     PB_TOKEN=$(cat "$T/edge/api.token") PB_SYNC=$T/sync PB_ARTIFACTS=$ART \
     PB_PLAYWRIGHT=$PW PB_CHROMIUM=$CHROMIUM \
     timeout 90 node "$top_srcdir/tests/tools/dashboard.mjs" >"$T/browser.log" 2>&1 &

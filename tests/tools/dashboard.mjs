@@ -3,6 +3,7 @@
 // tests/integration/test_web_dashboard.sh. Environment:
 //   PB_URL           the edge's dashboard, http://127.0.0.1:PORT/
 //   PB_PEER          the edge's peer (the collector)
+//   PB_COLLECTOR_URL the collector's dashboard (node "col", upstream "edge" id 91)
 //   PB_COLLECTOR_PID the collector's pid: killed (SIGKILL) by this script
 //   PB_TOKEN         the edge's API token, typed into the replay dialog
 //   PB_SYNC          directory: writes want-restart, waits for restarted
@@ -108,6 +109,17 @@ try {
   if (!status.includes(": done,")) throw new Error("replay job did not finish: " + status);
   await waitFor("an empty DLQ table", 10000, async () => (await dlqRows.count()) === 0);
   log(`DLQ after replay: ${await page.locator("#dlq-summary").textContent()}`);
+
+  // The collector's own dashboard: the edge's stream in the gaps table, with its path.
+  const page2 = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page2.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  page2.on("pageerror", (e) => consoleErrors.push("uncaught: " + e.message));
+  await page2.goto(env("PB_COLLECTOR_URL"));
+  const gap = page2.locator("#gaps tbody tr[data-key]").first();
+  await waitFor("the edge's stream in the collector's gaps table", 10000, async () =>
+    (await gap.count()) > 0 && /^edge \(91\) → col$/.test((await gap.locator("td").nth(0).textContent()).trim()));
+  log("collector gaps: " + (await gap.textContent()));
+  await page2.close();
 
   if (consoleErrors.length > 0) throw new Error("console errors: " + consoleErrors.join(" | "));
   log("no console errors");
