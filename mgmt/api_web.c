@@ -84,8 +84,12 @@ pb_api_get_web(const struct pb_api_req *req, json_t **body)
 
 		if (fd >= 0)
 			close(fd);
-		log_warnx("api", "dashboard file %s: %s", path,
+		char msg[PATH_MAX + 64];
+
+		/* Throttled: every request for a missing file would log one. */
+		snprintf(msg, sizeof(msg), "dashboard file %s: %s", path,
 		    saved != 0 ? strerror(saved) : "not a regular file of at most 4 MiB");
+		pb_api_log_throttled(req->api, msg);
 		*body = pb_api_error_add(pb_api_error("not found: dashboard file "
 		    "missing in api.web_root"), "path", pb_api_json_string(req->path));
 		return MHD_HTTP_NOT_FOUND;
