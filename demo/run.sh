@@ -106,6 +106,7 @@ epid=$!
 wait_api "$eapi" "$epid" edge "$out/edge.log"
 say "edge running (pid $epid): replaying data/sample.pcap to the collector, API $eapi"
 say "logs: $out/edge.log, $out/collector.log; try: curl -s $eapi/peers | jq ."
+say "dashboards: edge http://127.0.0.1:8081/  collector http://127.0.0.1:8080/ (open in a browser)"
 echo
 
 i=0

@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <limits.h>
+
 #include <jansson.h>
 #include <microhttpd.h>
 
@@ -88,6 +90,7 @@ struct pb_api {
 	} *buckets;
 	/* GET /config: rendered once at start (the configuration never changes). */
 	json_t *config_json;
+	char web_root[PATH_MAX];   /* api.web_root: the dashboard's files, "" = none */
 };
 
 /* One request as a handler sees it; everything is valid during the call only. */
@@ -117,6 +120,9 @@ typedef unsigned int (*pb_api_handler)(const struct pb_api_req *req, json_t **bo
 
 /* api_status.c */
 unsigned int pb_api_get_status(const struct pb_api_req *req, json_t **body);
+
+/* api_web.c: GET / and the dashboard's files from api.web_root (no-cache, CSP). */
+unsigned int pb_api_get_web(const struct pb_api_req *req, json_t **body);
 
 /* api_sources.c */
 unsigned int pb_api_get_sources(const struct pb_api_req *req, json_t **body);

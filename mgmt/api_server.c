@@ -55,6 +55,13 @@ static const struct pb_api_route pb_api_routes[] = {
 	{ "GET", "/api/v1/dlq/replays/{}", pb_api_get_dlq_replay },
 	{ "GET", "/api/v1/dlq/export", pb_api_get_dlq_export },
 	{ "GET", "/api/v1/dlq/{}", pb_api_get_dlq_entry },
+	/* The dashboard (api_web.c): its files by name, nothing else. */
+	{ "GET", "/", pb_api_get_web },
+	{ "GET", "/index.html", pb_api_get_web },
+	{ "GET", "/app.js", pb_api_get_web },
+	{ "GET", "/chart.js", pb_api_get_web },
+	{ "GET", "/style.css", pb_api_get_web },
+	{ "GET", "/favicon.svg", pb_api_get_web },
 };
 
 #define PB_API_NROUTES (sizeof(pb_api_routes) / sizeof(pb_api_routes[0]))
@@ -221,7 +228,10 @@ pb_api_send_raw(struct pb_api *api, struct MHD_Connection *conn, unsigned int st
 {
 	enum MHD_Result ret;
 
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	/* Dashboard files may be kept, but are checked again on every load. */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    MHD_get_response_header(resp, "Content-Security-Policy") != NULL ?
+	    "no-cache" : "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	pb_api_count_status(api, status);
 	ret = MHD_queue_response(conn, status, resp);
@@ -296,8 +306,13 @@ pb_api_begin(struct pb_api *api, struct pb_api_conn *c, struct MHD_Connection *c
 		    PB_API_ECHO_MAX));
 		return pb_api_send(api, conn, MHD_HTTP_NOT_FOUND, body, NULL, NULL, NULL);
 	}
-	/* Mutations: the token and JSON; reads: the read token when configured. */
-	if ((status = pb_api_check_access(api, conn, mutating ? PB_API_MUTATE : PB_API_READ,
+	/*
+	 * Mutations: the token and JSON; reads: the read token when configured.
+	 * The dashboard's files hold no data (a browser cannot send a token
+	 * for a page load): Host and Origin only, checked above.
+	 */
+	if (c->route->handler != pb_api_get_web &&
+	    (status = pb_api_check_access(api, conn, mutating ? PB_API_MUTATE : PB_API_READ,
 	    &body, &challenge)) != 0)
 		return pb_api_send(api, conn, status, body, NULL, NULL, challenge);
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -569,6 +584,7 @@ pb_api_start(const struct pb_api_cfg *cfg, const struct pb_view *view,
 		return NULL;
 	}
 	api->view = view;
+	snprintf(api->web_root, sizeof(api->web_root), "%s", cfg->web_root);
 	if (pb_api_conn_init(api, cfg) < 0) {
 		snprintf(err, errlen, "api: out of memory");
 		free(api);

@@ -339,6 +339,7 @@ pb_cfg_api(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_config 
 	api->max_connections_per_ip = 8;
 	api->timeout_s = 15;
 	api->header_timeout_s = 10;
+	snprintf(api->web_root, sizeof(api->web_root), "%s", PB_WEB_DIR);
 	if (g == NULL)
 		return;
 	api->line = config_setting_source_line(g);

@@ -352,6 +352,7 @@ pb_ports() {
 # unless stdin sets them, state_dir = "state" and a fast heartbeat
 # (0.2 s, dead after 1 s) so that the tests notice dead links quickly.
 # Stdin holds the rest: captures, dump, listen, peers, resend, dlq...
+# PB_API_EXTRA: more api settings (web_root = "...";).
 pb_node_conf() {
 	local name=$1 id=$2 api=$3 ns=${4:-} dir=$PB_TMP/$1 body
 	mkdir -p "$dir"
@@ -362,7 +363,7 @@ pb_node_conf() {
 	fi
 	{
 		echo "node = { id = $id; name = \"$name\"; };"
-		echo "api = { listen = \"127.0.0.1:$api\"; token_file = \"api.token\"; };"
+		echo "api = { listen = \"127.0.0.1:$api\"; token_file = \"api.token\"; ${PB_API_EXTRA:-} };"
 		case "$body" in *state_dir*) ;; *) echo 'state_dir = "state";' ;; esac
 		case "$body" in *heartbeat*) ;; *)
 			echo 'heartbeat = { interval = 0.2; dead_after = 1.0; slow_after = 0.6; };' ;;

@@ -143,7 +143,7 @@ test_issue_example(void **state)
 	assert_int_equal(cfg.api.port, 8080);
 	assert_int_equal(cfg.api.max_connections, 64);
 	assert_int_equal(cfg.api.timeout_s, 15);
-	assert_string_equal(cfg.api.web_root, "");
+	assert_string_equal(cfg.api.web_root, PB_WEB_DIR);
 	assert_int_equal(cfg.api.line, 10);
 	assert_string_equal(cfg.log.debug, "");
 	assert_false(cfg.log.syslog);
