@@ -108,7 +108,8 @@ pb_api_peer_json(const struct pb_peer_snap *p, bool authed)
 		pb_fmt_link_state(p->state)))) < 0 ||
 	    pb_api_set(obj, "direction", pb_api_json_string(p->direction)) < 0 ||
 	    pb_api_set(obj, "origin", pb_api_json_string(p->origin)) < 0 ||
-	    pb_api_set(obj, "address", pb_api_json_string(p->address)) < 0)
+	    pb_api_set(obj, "address", pb_api_json_string(p->address)) < 0 ||
+	    pb_api_set(obj, "tls", p->tls < 0 ? json_null() : json_boolean(p->tls)) < 0)
 		goto fail;
 	if (pb_api_set(obj, "node", node) < 0) {
 		node = NULL;

@@ -30,6 +30,7 @@ struct pb_peer_snap {
 	uint32_t node_id;       /* 0 until known */
 	char node_name[64];
 	uint64_t connected_since_ns; /* realtime, 0 when not up */
+	int tls;                /* 1 TLS, 0 plain TCP, -1 no link to ask */
 	char last_error[256];
 	uint64_t rtt_ns;
 	uint64_t reconnects, auth_failures, protocol_errors;

@@ -451,10 +451,12 @@ fwd_on_cmd(struct pb_cmd *cmd, void *arg)
 static void
 snap_link(struct pb_peer_snap *s, struct pb_link *link)
 {
+	s->tls = -1;
 	if (!link)
 		return;
 	struct pb_link_stats st;
 	pb_link_get_stats(link, &st);
+	s->tls = st.tls ? 1 : 0;
 	s->connected_since_ns = st.state == PB_LINK_UP ? st.connected_since_ns : 0;
 	snprintf(s->last_error, sizeof(s->last_error), "%s", st.last_error);
 	s->rtt_ns = st.rtt_ns;

@@ -139,6 +139,9 @@ pb_peer bad col last_error | grep -q 'peer refused our certificate' ||
     fail "bad edge: last_error $(pb_peer bad col last_error)"
 pb_peer plain col last_error | grep -q 'this node requires TLS' ||
     fail "plain edge: last_error $(pb_peer plain col last_error)"
+# /peers says which links run over TLS, for dialers that never got up too.
+[ "$(pb_peer bad col tls)" = true ] || fail "bad edge: /peers/col tls is $(pb_peer bad col tls), expected true"
+[ "$(pb_peer plain col tls)" = false ] || fail "plain edge: /peers/col tls is $(pb_peer plain col tls), expected false"
 
 # One log line per refusal, naming the peer address and the reason.
 for pat in 'TLS handshake: peer certificate refused: unable to get local issuer certificate' \

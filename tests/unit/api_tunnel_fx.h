@@ -197,6 +197,7 @@ fill_peers(void)
 	d->node_id = 2;
 	snprintf(d->node_name, sizeof(d->node_name), "hk-node");
 	d->connected_since_ns = CAPTURE_BASE;
+	d->tls = 1;
 	d->rtt_ns = 1500000;
 	d->reconnects = 3, d->auth_failures = 4, d->protocol_errors = 5;
 	/* records_sent..acked_seq: distinct values 101.. in struct order */
@@ -207,6 +208,7 @@ fill_peers(void)
 	snprintf(u->origin, sizeof(u->origin), "accept");
 	snprintf(u->state, sizeof(u->state), "connecting");
 	snprintf(u->last_error, sizeof(u->last_error), "connection refused");
+	u->tls = -1; /* no link */
 	for (uint64_t *p = &u->records_received, v = 201; p <= &u->epoch; p++, v++)
 		*p = v;
 	/* hostile engine data: no terminating NUL anywhere */

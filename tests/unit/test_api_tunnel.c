@@ -51,6 +51,7 @@ test_peers(void **state)
 	assert_string_equal(jstr(d, "direction"), "downstream");
 	assert_string_equal(jstr(d, "origin"), "dial");
 	assert_string_equal(jstr(d, "address"), "10.0.0.2:7152");
+	assert_true(json_is_true(json_object_get(d, "tls")));
 	assert_int_equal(jint(json_object_get(d, "node"), "id"), 2);
 	assert_string_equal(jstr(json_object_get(d, "node"), "name"), "hk-node");
 	assert_string_equal(jstr(d, "connected_since"), "2023-11-14T22:13:20.123Z");
@@ -66,8 +67,8 @@ test_peers(void **state)
 	assert_int_equal(jint(d, "oldest_unacked_age_ms"), 113);
 	assert_int_equal(jint(d, "next_seq"), 114);
 	assert_int_equal(jint(d, "acked_seq"), 115);
-	/* 12 common keys + 14 downstream ones, no upstream key */
-	assert_int_equal(json_object_size(d), 26);
+	/* 13 common keys + 14 downstream ones, no upstream key */
+	assert_int_equal(json_object_size(d), 27);
 	assert_null(json_object_get(d, "records_received"));
 
 	assert_string_equal(jstr(u, "state"), "connecting");
@@ -75,10 +76,11 @@ test_peers(void **state)
 	assert_true(json_is_null(json_object_get(json_object_get(u, "node"), "name")));
 	assert_true(json_is_null(json_object_get(u, "connected_since")));
 	assert_true(json_is_null(json_object_get(u, "rtt_ms")));
+	assert_true(json_is_null(json_object_get(u, "tls")));
 	assert_string_equal(jstr(u, "last_error"), "connection refused");
 	for (size_t i = 0; i < sizeof(up) / sizeof(up[0]); i++)
 		assert_int_equal(jint(u, up[i]), 201 + (json_int_t)i);
-	assert_int_equal(json_object_size(u), 22);
+	assert_int_equal(json_object_size(u), 23);
 	assert_null(json_object_get(u, "records_sent"));
 	/* unterminated engine strings are cut at their array size */
 	assert_int_equal(strlen(jstr(x, "name")), 63);
