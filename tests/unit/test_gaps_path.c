@@ -79,6 +79,16 @@ assert_path(const struct pb_gaps_stream_info *s, const uint32_t *want, uint32_t 
 		assert_int_equal(s->path[i], want[i]);
 }
 
+/* Publishes (8 ranges listed) and takes the snapshot. */
+static struct pb_gaps_snapshot *
+publish(struct pb_gaps *g)
+{
+	assert_int_equal(pb_gaps_publish(g, 8), 0);
+	struct pb_gaps_snapshot *sn = pb_gaps_snapshot_get(g);
+	assert_non_null(sn);
+	return sn;
+}
+
 static const char *
 name_or(const struct pb_gaps_snapshot *sn, uint32_t node, const char *unknown)
 {
@@ -102,8 +112,7 @@ test_relay_chain(void **state)
 	assert_int_equal(pb_gaps_stream_get(g, 41, 0, 1, &info, NULL, 0), 0);
 	assert_path(&info, want, 4);
 
-	assert_int_equal(pb_gaps_publish(g, 8), 0);
-	struct pb_gaps_snapshot *sn = pb_gaps_snapshot_get(g);
+	struct pb_gaps_snapshot *sn = publish(g);
 	const struct pb_gaps_stream_info *s = pb_gaps_snapshot_find(sn, 41, 0, 1);
 	assert_path(s, want, 4);
 	assert_int_equal(sn->nnames, 4);
@@ -127,8 +136,7 @@ test_direct_and_unnamed(void **state)
 
 	arrive(g, 7, 1, NULL, 0);
 	arrive(g, 8, 1, relay, 1);
-	assert_int_equal(pb_gaps_publish(g, 8), 0);
-	struct pb_gaps_snapshot *sn = pb_gaps_snapshot_get(g);
+	struct pb_gaps_snapshot *sn = publish(g);
 	assert_path(pb_gaps_snapshot_find(sn, 7, 0, 1), (const uint32_t[]){ 7, SELF }, 2);
 	assert_path(pb_gaps_snapshot_find(sn, 8, 0, 1), (const uint32_t[]){ 8, 99, SELF }, 3);
 	assert_null(pb_gaps_snapshot_name(sn, 7));  /* announced without a name */
@@ -143,8 +151,7 @@ test_direct_and_unnamed(void **state)
 	g = pb_gaps_new(NULL);
 	assert_non_null(g);
 	arrive(g, 7, 1, relay, 1);
-	assert_int_equal(pb_gaps_publish(g, 8), 0);
-	sn = pb_gaps_snapshot_get(g);
+	sn = publish(g);
 	assert_path(pb_gaps_snapshot_find(sn, 7, 0, 1), (const uint32_t[]){ 7, 99, SELF }, 3);
 	assert_int_equal(sn->nnames, 0);
 	assert_null(pb_gaps_snapshot_name(sn, SELF));
@@ -165,12 +172,10 @@ test_route_change(void **state)
 	static const uint32_t via1[] = { 2 }, via2[] = { 3, 2 };
 
 	arrive(g, 1, 1, via1, 1);
-	assert_int_equal(pb_gaps_publish(g, 8), 0);
-	struct pb_gaps_snapshot *old = pb_gaps_snapshot_get(g);
+	struct pb_gaps_snapshot *old = publish(g);
 
 	assert_int_equal(arrive(g, 1, 2, via2, 2), PB_GAP_IN_ORDER);
-	assert_int_equal(pb_gaps_publish(g, 8), 0);
-	struct pb_gaps_snapshot *sn = pb_gaps_snapshot_get(g);
+	struct pb_gaps_snapshot *sn = publish(g);
 	assert_path(pb_gaps_snapshot_find(sn, 1, 0, 1), (const uint32_t[]){ 1, 3, 2, SELF }, 4);
 	assert_path(pb_gaps_snapshot_find(old, 1, 0, 1), (const uint32_t[]){ 1, 2, SELF }, 3);
 	assert_string_equal(name_or(old, 2, "?"), "r1");
@@ -243,8 +248,7 @@ test_bounds(void **state)
 	assert_int_equal(info.path[0], 500);
 	assert_int_equal(info.path[PB_GAPS_MAX_PATH - 1], relays[PB_MAX_HOPS - 1]);
 
-	assert_int_equal(pb_gaps_publish(g, 8), 0);
-	struct pb_gaps_snapshot *sn = pb_gaps_snapshot_get(g);
+	struct pb_gaps_snapshot *sn = publish(g);
 	assert_int_equal(sn->nnames, 1); /* only this node has a name */
 	const struct pb_gaps_stream_info *s = pb_gaps_snapshot_find(sn, 200, 0, 1);
 	assert_int_equal(s->npath, PB_MAX_HOPS + 1);
@@ -267,8 +271,7 @@ test_restored_stream(void **state)
 	rewind(f);
 	assert_int_equal(pb_gaps_load(g, f), 1);
 	fclose(f);
-	assert_int_equal(pb_gaps_publish(g, 8), 0);
-	struct pb_gaps_snapshot *sn = pb_gaps_snapshot_get(g);
+	struct pb_gaps_snapshot *sn = publish(g);
 	const struct pb_gaps_stream_info *s = pb_gaps_snapshot_find(sn, 7, 0, 1);
 	assert_non_null(s);
 	assert_int_equal(s->npath, 0);
@@ -277,8 +280,7 @@ test_restored_stream(void **state)
 	pb_gaps_snapshot_put(sn);
 
 	assert_int_equal(arrive(g, 7, 3, NULL, 0), PB_GAP_FILLED);
-	assert_int_equal(pb_gaps_publish(g, 8), 0);
-	sn = pb_gaps_snapshot_get(g);
+	sn = publish(g);
 	assert_path(pb_gaps_snapshot_find(sn, 7, 0, 1), (const uint32_t[]){ 7, SELF }, 2);
 	assert_string_equal(name_or(sn, 7, "?"), "edge");
 	pb_gaps_snapshot_put(sn);
@@ -293,11 +295,9 @@ test_rename(void **state)
 	struct pb_gaps *g = new_named(&d);
 
 	arrive(g, 7, 1, NULL, 0);
-	assert_int_equal(pb_gaps_publish(g, 8), 0);
-	struct pb_gaps_snapshot *a = pb_gaps_snapshot_get(g);
+	struct pb_gaps_snapshot *a = publish(g);
 	d.names[0] = "new";
-	assert_int_equal(pb_gaps_publish(g, 8), 0);
-	struct pb_gaps_snapshot *b = pb_gaps_snapshot_get(g);
+	struct pb_gaps_snapshot *b = publish(g);
 	assert_string_equal(name_or(a, 7, "?"), "old");
 	assert_string_equal(name_or(b, 7, "?"), "new");
 	pb_gaps_snapshot_put(a);
