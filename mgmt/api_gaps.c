@@ -50,10 +50,34 @@ pb_api_gaps_ranges(const struct pb_gaps_stream_info *s, uint32_t limit)
 	return arr;
 }
 
+/* The route of the stream's latest record, origin first, this node last:
+ * [{node, name}], name null when the node was never announced. */
+static json_t *
+pb_api_gaps_path(const struct pb_gaps_snapshot *snap, const struct pb_gaps_stream_info *s)
+{
+	json_t *arr = json_array();
+
+	if (arr == NULL)
+		return NULL;
+	for (uint32_t i = 0; i < s->npath; i++) {
+		const char *name = pb_gaps_snapshot_name(snap, s->path[i]);
+		json_t *hop = json_object();
+
+		if (hop == NULL || json_array_append_new(arr, hop) < 0 ||
+		    pb_api_set(hop, "node", json_integer(s->path[i])) < 0 ||
+		    pb_api_set(hop, "name", name != NULL ? json_string(name) : json_null()) < 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
 /* Origin epochs are link epochs too (a node numbers its links by its run
  * epoch): only for callers with the bearer token. */
 static json_t *
-pb_api_gaps_stream(const struct pb_gaps_stream_info *s, uint32_t limit, bool authed)
+pb_api_gaps_stream(const struct pb_gaps_snapshot *snap, const struct pb_gaps_stream_info *s,
+    uint32_t limit, bool authed)
 {
 	uint32_t listed = s->nranges_listed < limit ? s->nranges_listed : limit;
 	json_t *obj = json_object(), *origin = json_object();
@@ -82,6 +106,7 @@ pb_api_gaps_stream(const struct pb_gaps_stream_info *s, uint32_t limit, bool aut
 	    pb_api_set(obj, "ranges_truncated",
 		json_boolean(listed < s->nranges_total)) < 0 ||
 	    PB_API_U64(obj, s, ranges_coalesced) < 0 ||
+	    pb_api_set(obj, "path", pb_api_gaps_path(snap, s)) < 0 ||
 	    pb_api_set(obj, "first_seen", pb_api_json_time(s->first_seen_ns, 3)) < 0 ||
 	    pb_api_set(obj, "last_seen", pb_api_json_time(s->last_seen_ns, 3)) < 0)
 		goto fail;
@@ -184,7 +209,7 @@ pb_api_get_gaps(const struct pb_api_req *req, json_t **body)
 	for (uint32_t i = 0; snap != NULL && i < snap->nstreams; i++) {
 		if (!pb_api_gaps_match(&q, &snap->streams[i]))
 			continue;
-		if (json_array_append_new(arr, pb_api_gaps_stream(&snap->streams[i],
+		if (json_array_append_new(arr, pb_api_gaps_stream(snap, &snap->streams[i],
 		    q.limit, req->authed)) < 0)
 			goto fail;
 	}

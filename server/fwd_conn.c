@@ -529,6 +529,16 @@ is_loopback(const char *addr)
 	return false;
 }
 
+/* Path nodes in gaps snapshots take their names from the node directory
+ * (NODE announcements, ours included), read at each publish. */
+static const char *
+gaps_node_name(void *arg, uint32_t node)
+{
+	const struct pb_engine *e = arg;
+	const struct pb_node_info *n = pb_srcdir_node(e->dir, node);
+	return n ? n->name : NULL;
+}
+
 int
 fwd_start(struct pb_engine *e, char *err, size_t errlen)
 {
@@ -546,7 +556,8 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 	lc->backoff_max_ms = 5000;
 	lc->handshake_timeout_ms = (uint32_t)(tc->handshake_timeout_s * 1000.0);
 
-	struct pb_gaps_cfg gc = { .max_streams = tc->limits.max_streams };
+	struct pb_gaps_cfg gc = { .max_streams = tc->limits.max_streams,
+		.node_name = gaps_node_name, .node_name_arg = e };
 	if (!(e->gaps = pb_gaps_new(&gc))) {
 		snprintf(err, errlen, "tunnel: out of memory");
 		return -1;

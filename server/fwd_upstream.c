@@ -337,6 +337,10 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 	memcpy(rec.hops, in->hops, in->nhops * sizeof(rec.hops[0]));
 	/* The receive time of the read that brought it: one clock per wakeup. */
 	pb_record_add_hop(&rec, e->cfg->node.id, ++e->hop_seq, engine_now_real(e));
+	/* The route it came by, this node last, for /gaps (a new stream or failover). */
+	if (g == PB_GAP_IN_ORDER || g == PB_GAP_AHEAD || g == PB_GAP_FILLED)
+		pb_gaps_note_path(e->gaps, rec.origin_node, rec.origin_source, rec.origin_epoch,
+		    rec.hops, rec.nhops);
 	rec.link_node = u->node_id;
 	rec.link_epoch = u->epoch;
 	rec.link_seq = seq;

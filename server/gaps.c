@@ -5,13 +5,12 @@
 #include <stdio.h>
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "gaps.h"
+#include "gaps_int.h"
 
 /*
  * Streams live in individually allocated structs (stable pointers for the
@@ -28,52 +27,6 @@
 #define GAPS_INIT_RANGES 4u
 /* An empty range array larger than this is shrunk back after a burst. */
 #define GAPS_SHRINK_RANGES 256u
-
-static inline uint64_t
-sat_add(uint64_t a, uint64_t b)
-{
-	return a + b < a ? UINT64_MAX : a + b;
-}
-
-struct gap_stream {
-	uint64_t epoch;
-	uint32_t node;
-	uint16_t source;
-	uint64_t expected_next;
-	uint64_t received;
-	uint64_t duplicates;
-	uint64_t filled;
-	uint64_t missing_total;
-	uint64_t gap_events;
-	uint64_t gap_seqs;
-	uint64_t ranges_coalesced;
-	uint64_t first_seen_ns;
-	uint64_t last_seen_ns;
-	uint32_t owner;            /* link node it arrives through; 0 = not yet */
-	struct pb_gap_range *r;
-	uint32_t off, n, cap;
-};
-
-/* The published object: refs counts the engine's reference and readers'. */
-struct gaps_snap {
-	struct pb_gaps_snapshot pub; /* first: pb_gaps_snapshot_put casts back */
-	atomic_uint refs;
-};
-
-struct pb_gaps {
-	uint32_t max_streams;
-	uint32_t max_ranges;
-	uint64_t now_ns;
-	struct gap_stream *last; /* one-entry lookup cache */
-	struct gap_stream **table;
-	size_t tmask;
-	struct gap_stream **streams;
-	uint32_t nstreams, streams_cap;
-	uint64_t invalid;
-	uint64_t rejected;
-	pthread_mutex_t snap_lock; /* guards snap and taking a reference on it */
-	struct gaps_snap *snap;
-};
 
 const char *
 pb_gap_result_name(enum pb_gap_result r)
@@ -118,6 +71,8 @@ pb_gaps_new(const struct pb_gaps_cfg *cfg)
 	g->max_streams = cfg && cfg->max_streams ? cfg->max_streams : PB_GAPS_DEFAULT_MAX_STREAMS;
 	g->max_ranges = cfg && cfg->max_ranges_per_stream ? cfg->max_ranges_per_stream :
 	    PB_GAPS_DEFAULT_MAX_RANGES;
+	g->node_name = cfg ? cfg->node_name : NULL;
+	g->node_name_arg = cfg ? cfg->node_name_arg : NULL;
 	/* The deque math below keeps n, off and cap well inside 32 bits. */
 	if (g->max_ranges > (1u << 28))
 		g->max_ranges = 1u << 28;
@@ -134,30 +89,13 @@ pb_gaps_new(const struct pb_gaps_cfg *cfg)
 }
 
 void
-pb_gaps_snapshot_put(struct pb_gaps_snapshot *snap)
-{
-	struct gaps_snap *s = (struct gaps_snap *)snap;
-
-	if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
-		free(s);
-}
-
-void
-pb_gaps_snapshot_hold(struct pb_gaps_snapshot *snap)
-{
-	struct gaps_snap *s = (struct gaps_snap *)snap;
-
-	if (s)
-		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
-}
-
-void
 pb_gaps_free(struct pb_gaps *g)
 {
 	if (!g)
 		return;
 	for (uint32_t i = 0; i < g->nstreams; i++) {
 		free(g->streams[i]->r);
+		free(g->streams[i]->path);
 		free(g->streams[i]);
 	}
 	free(g->streams);
@@ -199,6 +137,12 @@ gaps_find(const struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoc
 			return s;
 		i = (i + 1) & g->tmask;
 	}
+}
+
+struct gap_stream *
+pb_gaps_find(const struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoch)
+{
+	return gaps_find(g, node, source, epoch, NULL);
 }
 
 static int
@@ -266,12 +210,6 @@ gaps_lookup_create(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t e
 }
 
 /* ---- missing ranges (deque of sorted ranges) ---- */
-
-static inline struct pb_gap_range *
-rg(const struct gap_stream *s, uint32_t i)
-{
-	return &s->r[s->off + i];
-}
 
 /* Makes r[off+n] usable: compacts when at least half is free, else grows. */
 static int
@@ -588,165 +526,4 @@ pb_gaps_reset_counters(struct pb_gaps *g)
 		s->gap_events = s->gap_seqs = 0;
 	}
 	g->invalid = 0;
-}
-
-/* ---- introspection and snapshots ---- */
-
-static void
-gaps_info(const struct gap_stream *s, struct pb_gaps_stream_info *info)
-{
-	*info = (struct pb_gaps_stream_info){
-		.node = s->node,
-		.source = s->source,
-		.epoch = s->epoch,
-		.expected_next = s->expected_next,
-		.received = s->received,
-		.duplicates = s->duplicates,
-		.filled = s->filled,
-		.missing_total = s->missing_total,
-		.gap_events = s->gap_events,
-		.gap_seqs = s->gap_seqs,
-		.ranges_coalesced = s->ranges_coalesced,
-		.first_seen_ns = s->first_seen_ns,
-		.last_seen_ns = s->last_seen_ns,
-		.nranges_total = s->n,
-	};
-}
-
-int
-pb_gaps_stream_get(const struct pb_gaps *g, uint32_t node, uint16_t source,
-    uint64_t epoch, struct pb_gaps_stream_info *info, struct pb_gap_range *ranges,
-    uint32_t max_ranges)
-{
-	const struct gap_stream *s = gaps_find(g, node, source, epoch, NULL);
-
-	if (!s)
-		return -1;
-	gaps_info(s, info);
-	uint32_t k = s->n < max_ranges ? s->n : max_ranges;
-	if (k)
-		memcpy(ranges, rg(s, 0), k * sizeof(*ranges));
-	return (int)(k > INT32_MAX ? INT32_MAX : k);
-}
-
-void
-pb_gaps_totals(const struct pb_gaps *g, struct pb_gaps_totals *t)
-{
-	*t = (struct pb_gaps_totals){
-		.streams = g->nstreams,
-		.invalid = g->invalid,
-		.streams_rejected = g->rejected,
-	};
-	for (uint32_t i = 0; i < g->nstreams; i++) {
-		const struct gap_stream *s = g->streams[i];
-		t->received += s->received;
-		t->duplicates += s->duplicates;
-		t->filled += s->filled;
-		/* Hostile origins can open huge ranges: saturate, never wrap. */
-		t->missing_total = sat_add(t->missing_total, s->missing_total);
-		t->gap_events += s->gap_events;
-		t->gap_seqs = sat_add(t->gap_seqs, s->gap_seqs);
-		t->ranges_coalesced += s->ranges_coalesced;
-	}
-}
-
-static int
-gaps_key_cmp(uint32_t an, uint16_t as, uint64_t ae, uint32_t bn, uint16_t bs, uint64_t be)
-{
-	if (an != bn)
-		return an < bn ? -1 : 1;
-	if (as != bs)
-		return as < bs ? -1 : 1;
-	if (ae != be)
-		return ae < be ? -1 : 1;
-	return 0;
-}
-
-static int
-gaps_info_cmp(const void *a, const void *b)
-{
-	const struct pb_gaps_stream_info *x = a, *y = b;
-
-	return gaps_key_cmp(x->node, x->source, x->epoch, y->node, y->source, y->epoch);
-}
-
-int
-pb_gaps_publish(struct pb_gaps *g, uint32_t max_ranges_listed)
-{
-	size_t nranges = 0;
-
-	for (uint32_t i = 0; i < g->nstreams; i++)
-		nranges += g->streams[i]->n < max_ranges_listed ? g->streams[i]->n :
-		    max_ranges_listed;
-
-	/* One block: header, stream array, then every listed range. */
-	size_t sz = sizeof(struct gaps_snap) +
-	    (size_t)g->nstreams * sizeof(struct pb_gaps_stream_info) +
-	    nranges * sizeof(struct pb_gap_range);
-	struct gaps_snap *sn = malloc(sz);
-	if (!sn)
-		return -1;
-	memset(&sn->pub, 0, sizeof(sn->pub));
-	atomic_init(&sn->refs, 1);
-	sn->pub.generated_ns = pb_mono_ns();
-	sn->pub.nstreams = g->nstreams;
-	sn->pub.streams = (struct pb_gaps_stream_info *)(sn + 1);
-	struct pb_gap_range *rp = (struct pb_gap_range *)(sn->pub.streams + g->nstreams);
-	for (uint32_t i = 0; i < g->nstreams; i++) {
-		const struct gap_stream *s = g->streams[i];
-		struct pb_gaps_stream_info *info = &sn->pub.streams[i];
-		uint32_t k = s->n < max_ranges_listed ? s->n : max_ranges_listed;
-
-		gaps_info(s, info);
-		info->nranges_listed = k;
-		info->ranges = k ? rp : NULL;
-		if (k)
-			memcpy(rp, rg(s, 0), k * sizeof(*rp));
-		rp += k;
-	}
-	if (g->nstreams > 1)
-		qsort(sn->pub.streams, g->nstreams, sizeof(*sn->pub.streams), gaps_info_cmp);
-	pb_gaps_totals(g, &sn->pub.totals);
-
-	pthread_mutex_lock(&g->snap_lock);
-	struct gaps_snap *old = g->snap;
-	g->snap = sn;
-	pthread_mutex_unlock(&g->snap_lock);
-	if (old)
-		pb_gaps_snapshot_put(&old->pub);
-	return 0;
-}
-
-struct pb_gaps_snapshot *
-pb_gaps_snapshot_get(struct pb_gaps *g)
-{
-	struct gaps_snap *sn;
-
-	/* Under the lock: publish cannot drop its reference in between. */
-	pthread_mutex_lock(&g->snap_lock);
-	sn = g->snap;
-	if (sn)
-		atomic_fetch_add_explicit(&sn->refs, 1, memory_order_relaxed);
-	pthread_mutex_unlock(&g->snap_lock);
-	return sn ? &sn->pub : NULL;
-}
-
-const struct pb_gaps_stream_info *
-pb_gaps_snapshot_find(const struct pb_gaps_snapshot *snap, uint32_t node, uint16_t source,
-    uint64_t epoch)
-{
-	uint32_t lo = 0, hi = snap->nstreams;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		const struct pb_gaps_stream_info *x = &snap->streams[mid];
-		int c = gaps_key_cmp(x->node, x->source, x->epoch, node, source, epoch);
-		if (c == 0)
-			return x;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
 }

@@ -24,6 +24,15 @@
 
 #define PB_GAPS_DEFAULT_MAX_STREAMS 4096u
 #define PB_GAPS_DEFAULT_MAX_RANGES 65536u
+/* Longest path of a stream: its origin and up to PB_MAX_HOPS hops (the wire
+ * format's bound, checked in gaps_snap.c). */
+#define PB_GAPS_MAX_PATH 33u
+#define PB_GAPS_NAME_LEN 64u
+
+struct pb_hop;
+
+/* A node's name for snapshots (engine thread); NULL or "" when unknown. */
+typedef const char *(*pb_gaps_namer)(void *arg, uint32_t node);
 
 struct pb_gaps_cfg {
 	uint32_t max_streams;           /* 0: PB_GAPS_DEFAULT_MAX_STREAMS */
@@ -36,6 +45,9 @@ struct pb_gaps_cfg {
 	 * 32 bytes * max_ranges per lossy stream.
 	 */
 	uint32_t max_ranges_per_stream;
+	/* Names the nodes of stream paths in snapshots; NULL: all unnamed. */
+	pb_gaps_namer node_name;
+	void *node_name_arg;
 };
 
 enum pb_gap_result {
@@ -70,6 +82,13 @@ struct pb_gaps_stream_info {
 	uint32_t nranges_total;
 	uint32_t nranges_listed;
 	const struct pb_gap_range *ranges; /* the nranges_listed oldest ranges */
+	/*
+	 * The path of the stream's latest accepted record: node ids of its
+	 * origin, each relay, then this node (pb_gaps_note_path). npath 0: no
+	 * record since this run started (streams restored by pb_gaps_load).
+	 */
+	uint32_t npath;
+	const uint32_t *path;
 };
 
 struct pb_gaps_totals {
@@ -85,12 +104,20 @@ struct pb_gaps_totals {
 	uint64_t streams_rejected; /* PB_GAP_NO_STREAM results, seeds on a full table */
 };
 
+struct pb_gaps_node_name {
+	uint32_t node;
+	char name[PB_GAPS_NAME_LEN];
+};
+
 /* Immutable once published. Streams sorted by (node, source, epoch). */
 struct pb_gaps_snapshot {
 	uint64_t generated_ns; /* pb_mono_ns() at publish */
 	uint32_t nstreams;
 	struct pb_gaps_totals totals;
 	struct pb_gaps_stream_info *streams;
+	/* Names of the path nodes the namer knew at publish, sorted by node. */
+	uint32_t nnames;
+	const struct pb_gaps_node_name *names;
 };
 
 struct pb_gaps;
@@ -109,6 +136,15 @@ void pb_gaps_set_now(struct pb_gaps *g, uint64_t now_ns);
 /* The per-record call: O(1) for in-order records of the last stream. */
 enum pb_gap_result pb_gaps_observe(struct pb_gaps *g, uint32_t node, uint16_t source,
     uint64_t epoch, uint64_t seq);
+
+/*
+ * After an accepted observe (in order, ahead or filled): the path the record
+ * came by, its hop list with this node's own hop appended last (nhops <=
+ * PB_MAX_HOPS; more are cut). Replaces the stream's path when it differs,
+ * so a failover shows the new route. O(nhops) for the stream just observed.
+ */
+void pb_gaps_note_path(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epoch,
+    const struct pb_hop *hops, uint32_t nhops);
 
 /*
  * Stream ownership (origin binding): the node of the link a stream first
@@ -134,7 +170,8 @@ int pb_gaps_seed(struct pb_gaps *g, uint32_t node, uint16_t source, uint64_t epo
 uint32_t pb_gaps_nstreams(const struct pb_gaps *g);
 void pb_gaps_totals(const struct pb_gaps *g, struct pb_gaps_totals *t);
 /*
- * Fills *info (info->ranges = NULL, nranges_listed = 0) and copies up to
+ * Fills *info (info->ranges = NULL, nranges_listed = 0; info->path points
+ * into the tracker until the stream's next pb_gaps_note_path) and copies up to
  * max_ranges oldest missing ranges into ranges. Returns the number copied,
  * or -1 if the stream does not exist.
  */
@@ -144,7 +181,8 @@ int pb_gaps_stream_get(const struct pb_gaps *g, uint32_t node, uint16_t source,
 
 /*
  * Engine thread: builds a snapshot of every stream with its first
- * max_ranges_listed missing ranges and swaps it in. O(streams): callers
+ * max_ranges_listed missing ranges and its path, names the path nodes
+ * through the configured namer, and swaps it in. O(streams): callers
  * throttle it (e.g. every 500 ms). Returns 0, -1 on allocation failure
  * (the previous snapshot stays).
  */
@@ -162,8 +200,10 @@ void pb_gaps_snapshot_hold(struct pb_gaps_snapshot *snap);
 /* Binary search in a snapshot; NULL if absent. */
 const struct pb_gaps_stream_info *pb_gaps_snapshot_find(const struct pb_gaps_snapshot *snap,
     uint32_t node, uint16_t source, uint64_t epoch);
+/* A path node's name in a snapshot; NULL when the namer did not know it. */
+const char *pb_gaps_snapshot_name(const struct pb_gaps_snapshot *snap, uint32_t node);
 
- /* Persistence: every stream with its missing ranges as text (engine
+/* Persistence: every stream with its missing ranges as text (engine
  * thread). load returns the number of streams restored; it replaces the
  * state of those streams. reset_counters zeroes received/duplicates/filled
  * after a recovery replayed old records through observe(). */

@@ -21,8 +21,7 @@ const state = {
   dlqHist: new Map(),    /* "rows", "mb" -> [[t, value]] */
   filter: new URLSearchParams(),
   job: null,
-  nodeNames: new Map(),  /* node id -> name, from the peers' identities */
-  direct: new Set(),     /* node ids of the upstream peers linked to this node */
+  nodeNames: new Map(),  /* node id -> name, from the peers' identities and gap paths */
 };
 
 const $ = (id) => document.getElementById(id);
@@ -129,7 +128,6 @@ function renderPeers(peers, t, dt) {
   for (const p of peers.peers) {
     if (p.node && p.node.id !== null) {
       if (p.node.name) state.nodeNames.set(p.node.id, p.node.name);
-      if (p.direction === "upstream") state.direct.add(p.node.id);
     }
     const rec = (p.records_sent || 0) + (p.records_received || 0);
     const bytes = (p.bytes_sent || 0) + (p.bytes_received || 0);
@@ -187,6 +185,9 @@ function nodeLabel(id) {
   return n ? n + " (" + id + ")" : "node " + id;
 }
 
+/* A hop of a gap stream's path: its announced name, else its id. */
+function hopLabel(h) { return h.name || "#" + h.node; }
+
 function renderGaps(gaps) {
   const rows = [];
   for (const s of gaps.streams) {
@@ -194,15 +195,15 @@ function renderGaps(gaps) {
     const ranges = s.missing.slice(0, 5).map(([a, b]) => (a === b ? String(a) : a + "–" + b));
     let text = ranges.join(", ");
     if (s.ranges_total > ranges.length) text += " … (" + s.ranges_total + " ranges)";
-    /* The hop path as this node knows it: the origin, relays ("…") unless it is a direct upstream, us. */
-    const path = [nodeLabel(o.node)];
-    if (!state.direct.has(o.node)) path.push("…");
-    if (state.self) path.push(state.self.name);
+    /* The route of the stream's latest record, origin to this node, as the engine saw it;
+     * empty for a stream restored at start that no record reached yet. */
+    for (const h of s.path) if (h.name) state.nodeNames.set(h.node, h.name);
+    const path = s.path.length > 0 ? s.path.map(hopLabel).join(" → ") : "– (no record since start)";
     rows.push({
       key: o.node + "/" + o.source,
       cells: [
         [nodeLabel(o.node) + " / source " + o.source + (o.epoch !== undefined ? " (epoch " + o.epoch + ")" : "")],
-        [path.join(" → ")],
+        [path],
         [fmtInt(s.received), "num"],
         [fmtInt(s.missing_total), "num"],
         [text || "none"],

@@ -254,6 +254,9 @@ jq -e '.peers[0].direction == "upstream" and .peers[0].records_received == '$N "
 rec 200 GET /api/v1/gaps
 jq -e '.streams | length == 1 and .[0].origin.node == 81 and .[0].received == '$N' and .[0].missing_total == 0' \
     "$T/http.body" >/dev/null || fail "col gaps: $(head -c 300 "$T/http.body")"
+# Its route by name: straight from the edge to this node.
+jq -e '.streams[0].path == [{"node": 81, "name": "edge"}, {"node": 82, "name": "col"}]' \
+    "$T/http.body" >/dev/null || fail "col gaps path: $(jq -c '.streams[0].path' "$T/http.body")"
 rec 200 GET /api/v1/sinks
 rec 200 GET /metrics
 grep -q "^packetbroker_origin_records_received_total{origin=\"81/0\"} $N\$" "$T/http.body" ||

@@ -4,7 +4,8 @@
 # collector (44). Every record in the collector's pcapng carries the hops
 # relay1, relay2, collector in that order, with their names, and each hop
 # node's seq grows from record to record; the frames are the input, in
-# order. Then a misconfigured loop: relay2 also sends to relay1, so every
+# order; the collector's /api/v1/gaps gives the edge's stream that path by
+# name. Then a misconfigured loop: relay2 also sends to relay1, so every
 # record would come back to relay1. The loop must be detected (loops
 # counter in /peers, a log line), the looping copies dropped, every frame
 # still delivered exactly once to the collector, and the chain must not
@@ -81,9 +82,27 @@ stop_chain() {
 	done
 }
 
+gap_path() { # NODE: the path of origin 41's stream(s) as "id(name) ..." lines
+	pb_node_jq "$1" /api/v1/gaps \
+	    '.streams[] | select(.origin.node == 41) | [.path[] | "\(.node)(\(.name))"] | join(" ")'
+}
+want_path() { # NODE PATH: waits up to 10 s for it, then fails saying what it is
+	local n=0 p
+	until p=$(gap_path "$1") && [ "$p" = "$2" ]; do
+		n=$((n + 1))
+		[ "$n" -le 100 ] || fail "$1's /gaps path of the edge's stream: '$p', expected '$2'"
+		sleep 0.1
+	done
+}
+
 # ---- 1. a clean chain ----
 chain 0
 run_chain
+# /gaps names each origin stream's route: the collector sees the edge's
+# stream come edge → relay1 → relay2 → collector, relay2 sees its part.
+want_path collector "41(edge) 42(relay1) 43(relay2) 44(collector)"
+want_path relay2 "41(edge) 42(relay1) 43(relay2)"
+pb_log "collector /gaps path: $(gap_path collector); relay2: $(gap_path relay2)"
 pb_log "relay1 peers: $(pb_node_json relay1 /api/v1/peers -c '[.peers[] | {name, direction, state, records_sent, records_acked, records_received, loops}]')"
 stop_chain
 mapfile -t outs < <(pb_outputs_ng "$T/collector/out")

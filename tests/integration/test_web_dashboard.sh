@@ -6,8 +6,8 @@
 # collector up with its throughput, then down within 5 s of the collector
 # being killed; records time out into the DLQ and the Replay button (with
 # the token) drains it once the collector is back; the collector's page
-# lists the edge's stream and its path in the gaps table; screenshots at 1280 and
-# 390 px wide; no console errors; a banner once the API is gone. Also the
+# lists the edge's stream and its path by name (edge → col) in the gaps
+# table, an unnamed hop by id; screenshots at 1280 and 390 px wide; no console errors; a banner once the API is gone. Also the
 # static files' headers, 404/400/405 and the Host check over curl.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 

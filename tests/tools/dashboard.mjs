@@ -110,15 +110,30 @@ try {
   await waitFor("an empty DLQ table", 10000, async () => (await dlqRows.count()) === 0);
   log(`DLQ after replay: ${await page.locator("#dlq-summary").textContent()}`);
 
-  // The collector's own dashboard: the edge's stream in the gaps table, with its path.
+  // The collector's own dashboard: the edge's stream in the gaps table, with
+  // its path by the names the engine reports (GET /gaps path).
   const page2 = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page2.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
   page2.on("pageerror", (e) => consoleErrors.push("uncaught: " + e.message));
   await page2.goto(env("PB_COLLECTOR_URL"));
   const gap = page2.locator("#gaps tbody tr[data-key]").first();
-  await waitFor("the edge's stream in the collector's gaps table", 10000, async () =>
-    (await gap.count()) > 0 && /^edge \(91\) → col$/.test((await gap.locator("td").nth(0).textContent()).trim()));
+  const gapPath = async () => (await gap.count()) > 0 ? (await gap.locator("td").nth(0).textContent()).trim() : "";
+  await waitFor("the edge's stream with its path edge → col in the collector's gaps table", 10000,
+    async () => (await gapPath()) === "edge → col")
+    .catch(async (e) => { throw new Error(e.message + ": path cell '" + await gapPath() + "'"); });
   log("collector gaps: " + (await gap.textContent()));
+  // A relay that never announced its name is shown by id: the collector's
+  // real answer with such a hop put in after the origin.
+  await page2.route(/\/api\/v1\/gaps(\?|$)/, async (route) => {
+    const resp = await route.fetch();
+    const body = await resp.json();
+    for (const s of body.streams) if (s.path.length >= 2) s.path.splice(1, 0, { node: 77, name: null });
+    await route.fulfill({ response: resp, json: body });
+  });
+  await waitFor("an unnamed relay shown as #77 in the path", 10000,
+    async () => (await gapPath()) === "edge → #77 → col")
+    .catch(async (e) => { throw new Error(e.message + ": path cell '" + await gapPath() + "'"); });
+  log("collector gaps with an unnamed relay: " + (await gapPath()));
   await page2.close();
 
   if (consoleErrors.length > 0) throw new Error("console errors: " + consoleErrors.join(" | "));

@@ -26,6 +26,7 @@
 #include "gaps.h"
 #include "http_client.h"
 #include "loop.h"
+#include "record.h"
 
 #define NROWS 30
 /* 64 bytes: one more than a peer name holds */
@@ -223,16 +224,27 @@ fill_peers(void)
 	pthread_mutex_unlock(&bridge.lock);
 }
 
+/* The node directory of the fake engine: 1 is "edge", 9 (this node) "col". */
+static const char *
+fx_node_name(void *arg, uint32_t node)
+{
+	return node == 1 ? "edge" : node == 9 ? "col" : NULL;
+}
+
 static void
 fill_gaps(void)
 {
 	static const uint64_t s1[] = { 1, 2, 5, 6, 10, 2, 3 }; /* dup 2, fill 3 */
 	static const uint64_t s3[] = { 1, 4, 8, 12, 20 };
+	/* Stream 1/0 came through relay 4 (never announced) to this node. */
+	static const struct pb_hop hops[] = { { .node_id = 4 }, { .node_id = 9 } };
+	const struct pb_gaps_cfg gc = { .node_name = fx_node_name };
 
-	assert_non_null(gaps = pb_gaps_new(NULL));
+	assert_non_null(gaps = pb_gaps_new(&gc));
 	pb_gaps_set_now(gaps, CAPTURE_BASE);
 	for (size_t i = 0; i < sizeof(s1) / sizeof(s1[0]); i++)
 		pb_gaps_observe(gaps, 1, 0, 77, s1[i]);
+	pb_gaps_note_path(gaps, 1, 0, 77, hops, 2);
 	for (uint64_t s = 1; s <= 3; s++)
 		pb_gaps_observe(gaps, 1, 1, 77, s);
 	for (size_t i = 0; i < sizeof(s3) / sizeof(s3[0]); i++)

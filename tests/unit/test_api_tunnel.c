@@ -169,7 +169,16 @@ test_gaps(void **state)
 	assert_int_equal(jint(s, "ranges_coalesced"), 0);
 	assert_string_equal(jstr(s, "first_seen"), "2023-11-14T22:13:20.123Z");
 	assert_string_equal(jstr(s, "last_seen"), "2023-11-14T22:13:20.123Z");
+	/* The path by id and name, origin to this node; null for an unnamed relay. */
+	o = json_object_get(s, "path");
+	assert_int_equal(json_array_size(o), 3);
+	assert_int_equal(jint(json_array_get(o, 0), "node"), 1);
+	assert_string_equal(jstr(json_array_get(o, 0), "name"), "edge");
+	assert_int_equal(jint(json_array_get(o, 1), "node"), 4);
+	assert_true(json_is_null(json_object_get(json_array_get(o, 1), "name")));
+	assert_string_equal(jstr(json_array_get(o, 2), "name"), "col");
 	s = find_stream(arr, 2, 0);
+	assert_int_equal(json_array_size(json_object_get(s, "path")), 0); /* no path noted */
 	assert_int_equal(jint(s, "ranges_total"), 4);
 	assert_ranges(s, r3, 3); /* the snapshot lists 3 */
 	assert_true(json_is_true(json_object_get(s, "ranges_truncated")));
