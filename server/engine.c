@@ -652,6 +652,12 @@ pb_engine_adopt(struct pb_engine *e, int fd, const char *peer_addr)
 	return fwd_adopt(e, fd, peer_addr);
 }
 
+uint16_t
+pb_engine_listen_port(const struct pb_engine *e)
+{
+	return e->listener ? pb_listener_port(e->listener) : 0;
+}
+
 void
 pb_engine_stop(struct pb_engine *e)
 {
