@@ -542,6 +542,7 @@ pb_engine_new(const struct pb_config *cfg, char *err, size_t errlen)
 	pb_loop_add_timer(e->loop, STATS_INTERVAL_NS, engine_stats_timer, e);
 	if (!engine_sinks_writable(e))
 		engine_set_paused(e, true);
+	e->built = true;
 	return e;
 fail:
 	pb_engine_free(e);
@@ -569,20 +570,22 @@ pb_engine_set_stop_hook(struct pb_engine *e, void (*fn)(void *arg), void *arg)
 	e->stop_hook_arg = arg;
 }
 
-int
-pb_engine_run(struct pb_engine *e)
+/*
+ * The one shutdown order, after the loop ended (pb_engine_run) or instead
+ * of it (pb_engine_free of an engine stepped with pb_engine_run_once):
+ * management first, so nobody waits on a command the loop will not run
+ * and no reader outlives what it reads; then intake; then the sinks,
+ * flushed, so what they wrote is in custody; then the tunnel, which
+ * acknowledges that custody and spills the rest to the DLQ. What is
+ * closed is cleared at once: the tunnel's custody walk must not find it.
+ */
+static void
+engine_shutdown(struct pb_engine *e)
 {
-	log_info("engine", "node %u (%s) running: %zu source(s), %zu sink(s), epoch %llu",
-	    e->cfg->node.id, e->cfg->node.name, e->nsources, e->nsinks,
-	    (unsigned long long)e->epoch);
-	int rc = pb_loop_run(e->loop);
+	if (e->shut_down)
+		return;
+	e->shut_down = true;
 	e->stopping = true;
-	/* --exit-on-finish means "replay these files": one that failed is an
-	 * error of the run. */
-	if (rc == 0 && e->exit_on_finish && e->failed_sources)
-		rc = -1;
-	/* Management first: nobody waits on a command the loop will not run,
-	 * and no reader outlives what it reads. */
 	pb_cmdq_close(e->cmdq);
 	pb_cmdq_flush(e->cmdq);
 	if (e->stop_hook) {
@@ -590,8 +593,8 @@ pb_engine_run(struct pb_engine *e)
 		e->stop_hook = NULL;
 	}
 
-	/* Stop intake first; records a file reader had queued but the engine
-	 * had not yet taken were never accepted, so nothing accepted is lost. */
+	/* Records a file reader had queued but the engine had not yet taken
+	 * were never accepted, so nothing accepted is lost. */
 	uint64_t packets = 0;
 	for (size_t i = 0; i < e->nsources; i++) {
 		struct engine_source *s = &e->sources[i];
@@ -602,8 +605,6 @@ pb_engine_run(struct pb_engine *e)
 		}
 		packets += pb_counter_get(&s->stats.packets);
 	}
-	/* Flush the sinks first: what they wrote is in custody and can be
-	 * acknowledged upstream before the links close. */
 	for (size_t i = 0; i < e->nsinks; i++) {
 		if (e->sinks[i].sink) {
 			e->sinks[i].sink->ops->close(e->sinks[i].sink);
@@ -615,11 +616,27 @@ pb_engine_run(struct pb_engine *e)
 	for (size_t i = 0; i < e->nups; i++)
 		received += e->ups[i]->records_received;
 	fwd_stop(e);
+	if (!e->built)
+		return; /* pb_engine_new failed: nothing ran, nothing to report */
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	log_info("engine", "stopped: %llu packets captured, %llu records received, all flushed; "
 	    "back-pressure pauses %llu; peak RSS %ld KiB", (unsigned long long)packets,
 	    (unsigned long long)received, (unsigned long long)e->pauses, ru.ru_maxrss);
+}
+
+int
+pb_engine_run(struct pb_engine *e)
+{
+	log_info("engine", "node %u (%s) running: %zu source(s), %zu sink(s), epoch %llu",
+	    e->cfg->node.id, e->cfg->node.name, e->nsources, e->nsinks,
+	    (unsigned long long)e->epoch);
+	int rc = pb_loop_run(e->loop);
+	/* --exit-on-finish means "replay these files": one that failed is an
+	 * error of the run. */
+	if (rc == 0 && e->exit_on_finish && e->failed_sources)
+		rc = -1;
+	engine_shutdown(e);
 	return rc;
 }
 
@@ -635,6 +652,12 @@ pb_engine_adopt(struct pb_engine *e, int fd, const char *peer_addr)
 	return fwd_adopt(e, fd, peer_addr);
 }
 
+uint16_t
+pb_engine_listen_port(const struct pb_engine *e)
+{
+	return e->listener ? pb_listener_port(e->listener) : 0;
+}
+
 void
 pb_engine_stop(struct pb_engine *e)
 {
@@ -646,14 +669,7 @@ pb_engine_free(struct pb_engine *e)
 {
 	if (!e)
 		return;
-	for (size_t i = 0; i < e->nsources; i++)
-		if (e->sources[i].cap)
-			pb_capture_close(e->sources[i].cap, false);
-	for (size_t i = 0; i < e->nsinks; i++)
-		if (e->sinks[i].sink)
-			e->sinks[i].sink->ops->close(e->sinks[i].sink);
-	fwd_stop(e);
-	pb_cmdq_flush(e->cmdq); /* pending replays fail, purges answer: no DLQ any more */
+	engine_shutdown(e);
 	pb_cmdq_free(e->cmdq);
 	pb_bridge_release(&e->bridge);
 	pb_gaps_free(e->gaps);

@@ -3,6 +3,7 @@
 #define PB_ENGINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "view.h"
@@ -44,4 +45,7 @@ void pb_engine_set_stop_hook(struct pb_engine *e, void (*fn)(void *arg), void *a
  */
 int pb_engine_run_once(struct pb_engine *e, int timeout_ms);
 int pb_engine_adopt(struct pb_engine *e, int fd, const char *peer_addr);
+/* The port the tunnel listener is bound to (0 without `listen`): tests
+ * listen on port 0 and dial what the kernel picked. */
+uint16_t pb_engine_listen_port(const struct pb_engine *e);
 #endif

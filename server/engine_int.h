@@ -186,6 +186,8 @@ struct pb_engine {
 	bool exit_on_finish;
 	uint32_t failed_sources; /* captures that failed while running */
 	bool stopping;
+	bool built;              /* pb_engine_new succeeded */
+	bool shut_down;          /* engine_shutdown() ran */
 	void (*stop_hook)(void *arg);
 	void *stop_hook_arg;
 	uint64_t shutdown_deadline;

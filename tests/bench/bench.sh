@@ -22,7 +22,7 @@ RUNS=${PB_BENCH_RUNS:-3}
 SCALE=${PB_BENCH_SCALE:-100}
 TIME=/usr/bin/time
 
-for x in "$PBD" "$PBGEN" "$PBCMP"; do
+for x in "$PBD" "$PBGEN" "$PBCMP" "$B/tests/bench/bench_dlq" "$B/tests/bench/bench_gaps"; do
 	[ -x "$x" ] || { echo "bench: $x not built (make all check_PROGRAMS)" >&2; exit 1; }
 done
 [ -x "$TIME" ] || { echo "bench: $TIME missing (Debian package 'time')" >&2; exit 1; }
@@ -139,6 +139,15 @@ done
 echo
 echo "best of $RUNS runs; wall = process start to exit incl. start-up and fsync;"
 echo "Gbit/s counts frame bytes only; ratio > 1 = faster than tcpdump on the same file."
+
+# In-process benchmarks of two engine parts (once moved out of the unit
+# tests, where they cost make check 12 s): the DLQ store's spill and replay
+# rates, in the bench directory, and the gap tracker's in-order rate.
+echo
+echo "DLQ store, $((200000 * SCALE / 100)) rows of 150 bytes (tests/bench/bench_dlq):"
+TMPDIR=$W "$B/tests/bench/bench_dlq" $((200000 * SCALE / 100))
+echo "gap tracker (tests/bench/bench_gaps):"
+"$B/tests/bench/bench_gaps"
 
 # The tunnel benchmark: its own inputs, so free this one's directory first.
 if [ "${PB_BENCH_TUNNEL:-1}" != 0 ]; then

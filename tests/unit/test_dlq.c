@@ -47,10 +47,6 @@ struct ctx {
 	int deletes;
 	uint64_t deleted, delete_request;
 	bool purge;
-	/* bench replay mode: delete what was fetched and fetch the next page */
-	struct pb_dlq *replay;
-	uint64_t replayed;
-	bool replay_done;
 };
 
 struct fx {
@@ -83,20 +79,6 @@ on_result(void *arg, const struct pb_dlq_result *r)
 		c->fetches++;
 		c->fetch_request = r->request_id;
 		c->more = r->more;
-		if (c->replay) {
-			uint64_t ids[PB_DLQ_FETCH_MAX];
-			for (size_t i = 0; i < r->count; i++)
-				ids[i] = r->rows[i].id;
-			c->replayed += r->count;
-			if (r->count == 0) {
-				c->replay_done = true;
-				break;
-			}
-			assert_int_equal(pb_dlq_delete(c->replay, ids, r->count), 0);
-			assert_int_equal(pb_dlq_fetch(c->replay, NULL, ids[r->count - 1],
-						 (uint32_t)r->count, 0), 0);
-			break;
-		}
 		c->nrows = 0;
 		for (size_t i = 0; i < r->count && i < MAXROWS; i++) {
 			struct got_row *g = &c->rows[c->nrows++];
@@ -823,100 +805,6 @@ test_list_while_writing(void **state)
 	pb_dlq_close(d);
 }
 
-static uint64_t
-cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * PB_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
-/* Fewer rows where every malloc is instrumented (the numbers mean little). */
-static uint64_t
-bench_rows(void)
-{
-	const char *env = getenv("PB_DLQ_BENCH_ROWS");
-	const char *pre = getenv("LD_PRELOAD");
-	if (env)
-		return strtoull(env, NULL, 10);
-	if (pre && strstr(pre, "vgpreload"))
-		return 5000;
-#if defined(__SANITIZE_ADDRESS__)
-	return 50000;
-#else
-	return 200000;
-#endif
-}
-
-/* Spill and replay throughput with ~150-byte blobs. Prints, never asserts
- * on timing. */
-static void
-test_bench_spill_replay(void **state)
-{
-	struct fx *f = *state;
-	uint64_t n = bench_rows();
-	struct pb_dlq_cfg cfg = { 0 };
-	struct pb_dlq *d = open_cfg(f, &cfg);
-	struct pb_dlq_meta m;
-	uint8_t blob[150];
-	uint64_t tok = 0, retries = 0;
-
-	memset(blob, 0xab, sizeof(blob));
-	meta_for(&m, "peer-bench", 7, 0, PB_DLQ_OVERFLOW);
-	uint64_t c0 = cpu_ns(), t0 = pb_mono_ns();
-	for (uint64_t i = 0; i < n; i++) {
-		m.origin_seq = i;
-		m.capture_ns = i;
-		while (pb_dlq_put(d, &m, blob, sizeof(blob), &tok) < 0) {
-			retries++;
-			pb_loop_run_once(f->loop, 1);
-		}
-		if ((i & 1023) == 0)
-			pb_loop_run_once(f->loop, 0);
-	}
-	uint64_t t1 = pb_mono_ns();
-	WAIT(f, f->c.token == tok);
-	uint64_t t2 = pb_mono_ns(), c1 = cpu_ns();
-	struct pb_dlq_stats_snapshot st;
-	pb_dlq_get_stats(d, &st);
-	assert_int_equal(st.rows, n);
-	assert_int_equal(st.refused_queue, retries);
-	printf("# bench spill: %llu rows in %.3f s = %.0f rows/s committed "
-	       "(put side %.0f ns/put, %.2f us CPU/row, %llu commits)\n",
-	    (unsigned long long)n, (double)(t2 - t0) / 1e9, n * 1e9 / (double)(t2 - t0),
-	    (double)(t1 - t0) / (double)n, (double)(c1 - c0) / 1e3 / (double)n,
-	    (unsigned long long)st.commits);
-
-	struct stat sb;
-	assert_int_equal(stat(f->path, &sb), 0);
-	printf("# bench: database file %.0f bytes/row on disk (+ WAL), %.0f accounted/row\n",
-	    (double)sb.st_size / (double)n, (double)st.bytes / (double)n);
-
-	f->c.replay = d;
-	c0 = cpu_ns();
-	t0 = pb_mono_ns();
-	assert_int_equal(pb_dlq_fetch(d, NULL, 0, 4096, 0), 0);
-	WAIT(f, f->c.replay_done);
-	f->c.replay = NULL;
-	pb_dlq_get_stats(d, &st);
-	while (st.rows != 0) { /* the last delete's result */
-		pb_loop_run_once(f->loop, 10);
-		pb_dlq_get_stats(d, &st);
-	}
-	t1 = pb_mono_ns();
-	c1 = cpu_ns();
-	assert_int_equal(f->c.replayed, n);
-	assert_int_equal(st.deleted, n);
-	printf("# bench replay: %llu rows fetched + deleted in %.3f s = %.0f rows/s "
-	       "(%.2f us CPU/row)\n",
-	    (unsigned long long)n, (double)(t1 - t0) / 1e9, n * 1e9 / (double)(t1 - t0),
-	    (double)(c1 - c0) / 1e3 / (double)n);
-	pb_dlq_close(d);
-	assert_int_equal(stat(f->path, &sb), 0);
-	printf("# bench: file size after replay, vacuum and checkpoint: %lld bytes\n",
-	    (long long)sb.st_size);
-}
-
 int
 main(void)
 {
@@ -936,7 +824,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_crash_durability, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_foreign_or_newer_db, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_while_writing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bench_spill_replay, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("dlq", tests, NULL, NULL);
 }

@@ -788,44 +788,6 @@ test_snapshot_thread(void **state)
 	pb_gaps_free(rd.g);
 }
 
-/* ---- benchmark (prints, never asserts a rate) ---- */
-
-static void
-test_bench(void **state)
-{
-	(void)state;
-	struct pb_gaps *g = new_gaps(0, 0);
-	uint64_t n = 0, t0 = pb_mono_ns(), t;
-	unsigned bad = 0;
-
-	do {
-		for (int k = 0; k < 1000000; k++)
-			bad += pb_gaps_observe(g, 1, 2, 3, ++n) != PB_GAP_IN_ORDER;
-		t = pb_mono_ns() - t0;
-	} while (t < 200 * PB_NSEC_PER_MSEC);
-	printf("# in-order observe, one stream: %.1f M/s (%llu in %.3f s)\n",
-	    (double)n * 1e3 / (double)t, (unsigned long long)n, (double)t / 1e9);
-	assert_int_equal(bad, 0);
-	assert_int_equal(info_of(g, 1, 2, 3).received, n);
-
-	/* Bursts of 32 from 16 streams: mostly cache hits, a lookup per burst. */
-	uint64_t seq[16] = { 0 }, m = 0;
-	t0 = pb_mono_ns();
-	do {
-		for (int k = 0; k < 1000000; k += 32) {
-			uint32_t st = (uint32_t)(k / 32) % 16;
-			for (int b = 0; b < 32; b++, m++)
-				bad += pb_gaps_observe(g, 7, (uint16_t)st, 1, ++seq[st]) !=
-				    PB_GAP_IN_ORDER;
-		}
-		t = pb_mono_ns() - t0;
-	} while (t < 200 * PB_NSEC_PER_MSEC);
-	printf("# in-order observe, 16 streams in bursts of 32: %.1f M/s\n",
-	    (double)m * 1e3 / (double)t);
-	assert_int_equal(bad, 0);
-	pb_gaps_free(g);
-}
-
 int
 main(void)
 {
@@ -842,7 +804,6 @@ main(void)
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_snapshot_content),
 		cmocka_unit_test(test_snapshot_thread),
-		cmocka_unit_test(test_bench),
 	};
 	printf("# seed 0x%016llx\n", (unsigned long long)rng_state);
 	return cmocka_run_group_tests_name("gaps", tests, NULL, NULL);
