@@ -219,6 +219,9 @@ struct pb_tunnel_cfg {
 	struct {
 		double timeout_s;          /* unacked longer than this → DLQ (default 30) */
 		uint64_t buffer_bytes;     /* per peer (buffer_mb, default 256) */
+		uint64_t window_bytes;     /* window_mb, default 8: file captures and
+		                              upstreams pause while a peer holds more
+		                              (or 3/4 of the buffer, if less) */
 	} resend;
 	struct {
 		char path[PATH_MAX];       /* "" = no DLQ: spills are refused and counted */

@@ -339,16 +339,20 @@ cfg_consumers(struct pb_cfg_ctx *c, const config_setting_t *root, uint32_t self,
 static void
 cfg_resend(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_cfg *t)
 {
-	static const char *const keys[] = { "timeout", "buffer_mb", NULL };
+	static const char *const keys[] = { "timeout", "buffer_mb", "window_mb", NULL };
 	const config_setting_t *g = pb_cfg_section(c, root, "resend", keys);
-	uint64_t mb = 256;
+	uint64_t mb = 256, win = 8;
 
 	t->resend.timeout_s = 30.0;
 	if (g != NULL) {
 		pb_cfg_number(c, g, "timeout", 0.1, 86400, &t->resend.timeout_s);
 		pb_cfg_uint(c, g, "buffer_mb", 1, 65536, &mb);
+		pb_cfg_uint(c, g, "window_mb", 1, 65536, &win);
 	}
 	t->resend.buffer_bytes = mb * PB_CFG_MB;
+	/* Larger than 3/4 of the buffer is not an error: the buffer caps it
+	 * (fwd_peer_window), so raising buffer_mb alone keeps working. */
+	t->resend.window_bytes = win * PB_CFG_MB;
 }
 
 static void

@@ -80,12 +80,15 @@ engine_set_paused(struct pb_engine *e, bool paused)
 	engine_apply_pause(e);
 }
 
-/* Hysteresis on the connected peers' resend buffers: pause above 3/4,
- * resume below 1/2. Peers that are down do not pause anything: their
- * records expire into the DLQ. */
+/* Hysteresis on what the connected peers hold unacknowledged: pause above
+ * the window (fwd_peer_window), resume below 2/3 of it. File captures wait
+ * instead of filling the buffer with the whole file; live captures never
+ * pause for a peer (engine_apply_pause). Peers that are down do not pause
+ * anything: their records expire into the DLQ. */
 void
 engine_check_peers(struct pb_engine *e)
 {
+	uint64_t win = fwd_peer_window(e);
 	bool high = false, low = true;
 	for (size_t i = 0; i < e->npeers; i++) {
 		struct fwd_peer *p = e->peers[i];
@@ -93,9 +96,9 @@ engine_check_peers(struct pb_engine *e)
 			continue;
 		struct pb_resend_stats st;
 		pb_resend_get_stats(p->rs, &st);
-		if (st.used_bytes > st.capacity / 4 * 3)
+		if (st.used_bytes > win)
 			high = true;
-		if (st.used_bytes > st.capacity / 2)
+		if (st.used_bytes > win / 3 * 2)
 			low = false;
 	}
 	bool want = e->peer_paused ? !low : high;

@@ -271,6 +271,9 @@ void fwd_peer_announce(struct fwd_peer *p);
 int fwd_send_node(struct pb_link *link, const struct pb_node_info *n);
 void fwd_peer_spill_all(struct fwd_peer *p, int reason);
 void fwd_peer_dlq_committed(struct fwd_peer *p, uint64_t token, int status);
+/* Unacknowledged bytes a peer may hold before file captures, upstreams and
+ * replays pause: resend.window_mb, at most 3/4 of resend.buffer_mb. */
+uint64_t fwd_peer_window(const struct pb_engine *e);
 bool fwd_peer_room(const struct fwd_peer *p);
 const char *fwd_peer_state(const struct fwd_peer *p);
 struct fwd_peer *fwd_peer_find(struct pb_engine *e, const char *name);

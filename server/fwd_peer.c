@@ -139,12 +139,20 @@ fwd_peer_state(const struct fwd_peer *p)
 	return "up";
 }
 
+uint64_t
+fwd_peer_window(const struct pb_engine *e)
+{
+	uint64_t w = e->tc->resend.window_bytes, cap = e->tc->resend.buffer_bytes / 4 * 3;
+	return w && w < cap ? w : cap;
+}
+
+/* Below the resume mark of engine_check_peers. */
 bool
 fwd_peer_room(const struct fwd_peer *p)
 {
 	struct pb_resend_stats st;
 	pb_resend_get_stats(p->rs, &st);
-	return st.used_bytes < st.capacity / 2;
+	return st.used_bytes < fwd_peer_window(p->e) / 3 * 2;
 }
 
 uint64_t

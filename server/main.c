@@ -2,6 +2,9 @@
 #include "autoconf.h"
 
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +64,22 @@ main_stop_mgmt(void *arg)
 	m->api = NULL;
 }
 
+/*
+ * glibc serves blocks above M_MMAP_THRESHOLD with mmap and unmaps them on
+ * free, but by default it raises the threshold to the size of each mmap'd
+ * block freed (up to 32 MiB): after the first resend buffer shrinks, its
+ * later growths come from the heap and stay resident once freed. A fixed
+ * threshold keeps large buffers (resend rings from 256 KiB up, sink
+ * chunks) in mmap, so freeing them returns the memory.
+ */
+static void
+main_malloc_setup(void)
+{
+#ifdef __GLIBC__
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
+}
+
 int
 main(int argc, char **argv)
 {
@@ -78,6 +97,7 @@ main(int argc, char **argv)
 	bool test_only = false, use_syslog = false, exit_on_finish = false;
 	int c;
 
+	main_malloc_setup();
 	while ((c = getopt_long(argc, argv, "c:tVd:xh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;

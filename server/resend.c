@@ -16,6 +16,12 @@
  *
  * Send cursor: the first sent_n messages are fully written on this
  * connection, plus sent_off bytes of the next one.
+ *
+ * Both rings have an allocated size (acap bytes, eacap slots) that doubles
+ * up to the maximum (cap, emax) when a message finds no room, and drops
+ * back to the first size (init_cap, init_e) when the buffer empties. A ring
+ * cycles through all its memory however little it holds, so without this
+ * every page of a large buffer is touched and stays resident.
  */
 
 struct rs_entry {
@@ -27,9 +33,9 @@ struct rs_entry {
 
 struct pb_resend {
 	uint8_t *buf;
-	size_t cap;
+	size_t cap, acap, init_cap;
 	struct rs_entry *e;
-	size_t emax;
+	size_t emax, eacap, init_e;
 	size_t first;     /* slot of the oldest entry */
 	size_t n;         /* entries held */
 	size_t wpos;
@@ -50,13 +56,27 @@ rs_ent(const struct pb_resend *r, size_t i)
 {
 	size_t k = r->first + i;
 
-	if (k >= r->emax)
-		k -= r->emax;
+	if (k >= r->eacap)
+		k -= r->eacap;
 	return &r->e[k];
 }
 
 struct pb_resend *
 pb_resend_new(size_t capacity_bytes, size_t max_entries)
+{
+	return pb_resend_new_sized(capacity_bytes, max_entries, PB_RESEND_INIT_BYTES,
+	    PB_RESEND_INIT_ENTRIES);
+}
+
+static size_t
+clamp_init(size_t v, size_t max)
+{
+	return v == 0 ? 1 : v > max ? max : v;
+}
+
+struct pb_resend *
+pb_resend_new_sized(size_t capacity_bytes, size_t max_entries, size_t init_bytes,
+    size_t init_entries)
 {
 	if (!capacity_bytes || !max_entries || max_entries > SIZE_MAX / 2 / sizeof(struct rs_entry)) {
 		errno = EINVAL;
@@ -65,15 +85,17 @@ pb_resend_new(size_t capacity_bytes, size_t max_entries)
 	struct pb_resend *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
-	r->buf = malloc(capacity_bytes);
-	r->e = calloc(max_entries, sizeof(*r->e));
+	r->cap = capacity_bytes;
+	r->emax = max_entries;
+	r->init_cap = r->acap = clamp_init(init_bytes, capacity_bytes);
+	r->init_e = r->eacap = clamp_init(init_entries, max_entries);
+	r->buf = malloc(r->acap);
+	r->e = malloc(r->eacap * sizeof(*r->e));
 	if (!r->buf || !r->e) {
 		pb_resend_free(r);
 		errno = ENOMEM;
 		return NULL;
 	}
-	r->cap = capacity_bytes;
-	r->emax = max_entries;
 	return r;
 }
 
@@ -87,36 +109,116 @@ pb_resend_free(struct pb_resend *r)
 	free(r);
 }
 
-/* Where len contiguous bytes fit, never across the end. */
+/* Where len contiguous bytes fit in the allocated ring, never across the end. */
+static bool
+rs_fit(const struct pb_resend *r, size_t len, size_t *off)
+{
+	if (len > r->acap)
+		return false;
+	if (r->n == 0) {
+		*off = 0;
+		return true;
+	}
+	size_t head = rs_ent(r, 0)->off;
+	if (!r->wrapped) {
+		if (r->acap - r->wpos >= len) {
+			*off = r->wpos;
+			return true;
+		}
+		if (head >= len) {
+			*off = 0;
+			return true;
+		}
+	} else if (head - r->wpos >= len) {
+		*off = r->wpos;
+		return true;
+	}
+	return false;
+}
+
+/* Entry slots doubled (up to emax), the oldest moved to slot 0. */
 static int
-rs_place(const struct pb_resend *r, size_t len, size_t *off)
+rs_grow_entries(struct pb_resend *r)
+{
+	size_t ncap = r->eacap > r->emax / 2 ? r->emax : r->eacap * 2;
+	struct rs_entry *v = malloc(ncap * sizeof(*v));
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < r->n; i++)
+		v[i] = *rs_ent(r, i);
+	free(r->e);
+	r->e = v;
+	r->eacap = ncap;
+	r->first = 0;
+	return 0;
+}
+
+/* Byte ring doubled until bytes + len fit (up to cap), the messages moved
+ * to its start in order. */
+static int
+rs_grow_bytes(struct pb_resend *r, size_t len)
+{
+	size_t ncap = r->acap;
+	do
+		ncap = ncap > r->cap / 2 ? r->cap : ncap * 2;
+	while (ncap < r->cap && ncap - r->bytes < len);
+	uint8_t *v = malloc(ncap);
+	if (!v)
+		return -1;
+	size_t k = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		struct rs_entry *e = rs_ent(r, i);
+		memcpy(v + k, r->buf + e->off, e->len);
+		e->off = k;
+		k += e->len;
+	}
+	free(r->buf);
+	r->buf = v;
+	r->acap = ncap;
+	r->wpos = k;
+	r->wrapped = false;
+	return 0;
+}
+
+/* Back to the first sizes once empty (not under a reservation, which
+ * points into the ring). A failed allocation keeps the larger rings. */
+static void
+rs_shrink(struct pb_resend *r)
+{
+	if (r->n || r->have_res || (r->acap == r->init_cap && r->eacap == r->init_e))
+		return;
+	uint8_t *b = malloc(r->init_cap);
+	struct rs_entry *e = malloc(r->init_e * sizeof(*e));
+	if (!b || !e) {
+		free(b);
+		free(e);
+		return;
+	}
+	free(r->buf);
+	free(r->e);
+	r->buf = b;
+	r->e = e;
+	r->acap = r->init_cap;
+	r->eacap = r->init_e;
+	r->first = 0;
+}
+
+/* Where len contiguous bytes go, growing the rings when they are full. */
+static int
+rs_place(struct pb_resend *r, size_t len, size_t *off)
 {
 	if (len == 0 || len > r->cap) {
 		errno = EMSGSIZE;
 		return -1;
 	}
-	if (r->n == r->emax) {
+	if (r->n == r->emax || (r->n == r->eacap && rs_grow_entries(r) < 0)) {
 		errno = ENOBUFS;
 		return -1;
 	}
-	if (r->n == 0) {
-		*off = 0;
+	if (rs_fit(r, len, off))
 		return 0;
-	}
-	size_t head = rs_ent(r, 0)->off;
-	if (!r->wrapped) {
-		if (r->cap - r->wpos >= len) {
-			*off = r->wpos;
-			return 0;
-		}
-		if (head >= len) {
-			*off = 0;
-			return 0;
-		}
-	} else if (head - r->wpos >= len) {
-		*off = r->wpos;
+	if (r->acap < r->cap && rs_grow_bytes(r, len) == 0 && rs_fit(r, len, off))
 		return 0;
-	}
 	errno = ENOBUFS;
 	return -1;
 }
@@ -127,6 +229,7 @@ pb_resend_reserve(struct pb_resend *r, size_t max_len)
 	size_t off;
 
 	r->have_res = false;
+	rs_shrink(r); /* deferred by a reservation when the buffer emptied */
 	if (rs_place(r, max_len, &off) < 0)
 		return NULL;
 	r->have_res = true;
@@ -253,11 +356,12 @@ rs_free_oldest(struct pb_resend *r)
 		r->unsent_bytes -= e->len - r->sent_off;
 		r->sent_off = 0;
 	}
-	r->first = r->first + 1 == r->emax ? 0 : r->first + 1;
+	r->first = r->first + 1 == r->eacap ? 0 : r->first + 1;
 	r->n--;
 	if (r->n == 0) {
 		r->wrapped = false;
 		r->wpos = 0;
+		rs_shrink(r);
 	} else if (r->wrapped && rs_ent(r, 0)->off < off) {
 		r->wrapped = false; /* the older segment is gone */
 	}
@@ -328,6 +432,8 @@ pb_resend_get_stats(const struct pb_resend *r, struct pb_resend_stats *st)
 	*st = (struct pb_resend_stats){
 		.capacity = r->cap,
 		.max_entries = r->emax,
+		.alloc_bytes = r->acap,
+		.alloc_entries = r->eacap,
 		.used_bytes = r->bytes,
 		.entries = r->n,
 		.unsent_entries = r->n - r->sent_n,

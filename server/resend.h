@@ -21,14 +21,21 @@
  * position: partial writes are fine. After a reconnect the peer reports what
  * it has in custody: pb_resend_ack(r, custody) then pb_resend_rewind(r).
  *
+ * Memory follows what is held: the rings start small, double when a
+ * message finds no room (up to capacity_bytes and max_entries), and go back
+ * to their first sizes when the buffer empties. Growing moves the bytes:
+ * iovecs and oldest() pointers are valid until the next reserve or push.
+ *
  * Engine thread only; no locking.
  */
 
 struct pb_resend;
 
 struct pb_resend_stats {
-	size_t capacity;            /* ring bytes */
+	size_t capacity;            /* ring bytes at most */
 	size_t max_entries;
+	size_t alloc_bytes;         /* ring bytes allocated now */
+	size_t alloc_entries;       /* entry slots allocated now */
 	size_t used_bytes;          /* message bytes held, sent or not */
 	size_t entries;
 	size_t unsent_entries;      /* counting a partially sent one */
@@ -38,8 +45,15 @@ struct pb_resend_stats {
 	uint64_t oldest_enqueue_ns; /* 0 if empty */
 };
 
+/* First sizes of pb_resend_new (or the maxima, when smaller). */
+#define PB_RESEND_INIT_BYTES ((size_t)256 << 10)
+#define PB_RESEND_INIT_ENTRIES ((size_t)4096)
+
 /* NULL on bad sizes (0) or allocation failure. */
 struct pb_resend *pb_resend_new(size_t capacity_bytes, size_t max_entries);
+/* The same with the first sizes given (clamped to 1..the maxima). */
+struct pb_resend *pb_resend_new_sized(size_t capacity_bytes, size_t max_entries,
+    size_t init_bytes, size_t init_entries);
 void pb_resend_free(struct pb_resend *r);
 
 /*
@@ -66,7 +80,7 @@ int pb_resend_commit(struct pb_resend *r, uint64_t link_seq, uint64_t enqueue_ns
  * Unsent bytes from the cursor, in message order: at most two iovecs (one
  * per contiguous region), capped at max_iov and max_bytes. Returns the
  * number filled, 0 when nothing is unsent. The bytes stay unchanged until
- * those messages are freed (ack/drop) and the space is pushed over.
+ * those messages are freed (ack/drop) or the buffer grows (reserve/push).
  */
 int pb_resend_iov(const struct pb_resend *r, struct iovec *iov, int max_iov,
     size_t max_bytes);

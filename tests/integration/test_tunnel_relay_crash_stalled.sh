@@ -26,13 +26,15 @@ CONF
 pb_node_conf relay 72 "${PB_PORTS[3]}" <<CONF
 listen = { address = "127.0.0.1"; port = $P_R; };
 peers = ( { name = "col"; address = "127.0.0.1"; port = $P_C; } );
-resend = { timeout = 60; buffer_mb = 512; };
+# A window wide enough for the 60000 records (~7 MB) the relay must take in
+# while the collector is stopped: the default 8 MiB would pause it first.
+resend = { timeout = 60; buffer_mb = 512; window_mb = 256; };
 heartbeat = { interval = 1; dead_after = 30; };
 CONF
 pb_node_conf edge 71 "${PB_PORTS[4]}" <<CONF
 captures = ( { name = "in"; file = "$T/in.pcap"; rate = 50000; } );
 peers = ( { name = "relay"; address = "127.0.0.1"; port = $P_R; } );
-resend = { timeout = 60; buffer_mb = 512; };
+resend = { timeout = 60; buffer_mb = 512; window_mb = 256; };
 CONF
 
 pb_node col

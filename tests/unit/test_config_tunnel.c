@@ -104,6 +104,7 @@ test_defaults(void **state)
 	assert_true(t->handshake_timeout_s == 5.0);
 	assert_true(t->resend.timeout_s == 30.0);
 	assert_int_equal(t->resend.buffer_bytes, 256 * MIB);
+	assert_int_equal(t->resend.window_bytes, 8 * MIB);
 	assert_string_equal(t->dlq.path, "");
 	assert_int_equal(t->dlq.max_bytes, 4096 * MIB);
 	assert_false(t->dlq.auto_replay);
@@ -154,7 +155,7 @@ test_every_key(void **state)
 	    "consumers = ( { name = \"central\"; node = 100; },\n"
 	    "  { name = \"backup\"; node = 4294967295L; } );\n"
 	    "auth = { psk_file = \"psk\"; shared_psk = true; allow_unauthenticated = false; };\n"
-	    "resend = { timeout = 45; buffer_mb = 65536; };\n"
+	    "resend = { timeout = 45; buffer_mb = 65536; window_mb = 64; };\n"
 	    "dlq = { path = \"spool/dlq.db\"; max_mb = 1048576; auto_replay = true;"
 	    " replay_rate = 2.5; };\n"
 	    "forward = { local_capture = false; remote_capture = false; };\n"
@@ -219,6 +220,7 @@ test_every_key(void **state)
 	assert_memory_equal(t->auth.psk, key, sizeof(key) - 1);
 	assert_true(t->resend.timeout_s == 45.0);
 	assert_int_equal(t->resend.buffer_bytes, 65536 * MIB);
+	assert_int_equal(t->resend.window_bytes, 64 * MIB);
 	fmt(exp, sizeof(exp), "%s/spool/dlq.db", tmpdir);
 	assert_string_equal(t->dlq.path, exp);
 	assert_int_equal(t->dlq.max_bytes, 1048576 * MIB);
@@ -263,6 +265,14 @@ test_ranges(void **state)
 		BAD("resend = { buffer_mb = 0; };", "resend.buffer_mb: 0 is out of range 1..65536"),
 		BAD("resend = { buffer_mb = 65537; };", "resend.buffer_mb: 65537 is out of range"),
 		BAD("resend = { buffer_mb = 2.0; };", "buffer_mb: expected an integer, got a float"),
+		GOOD("resend = { window_mb = 1; };", U64, resend.window_bytes, MIB),
+		GOOD("resend = { window_mb = 65536; };", U64, resend.window_bytes, 65536 * MIB),
+		/* More than 3/4 of the buffer is accepted; the engine caps it. */
+		GOOD("resend = { buffer_mb = 4; window_mb = 1024; };", U64, resend.window_bytes,
+		    1024 * MIB),
+		BAD("resend = { window_mb = 0; };", "resend.window_mb: 0 is out of range 1..65536"),
+		BAD("resend = { window_mb = 65537; };", "resend.window_mb: 65537 is out of range"),
+		BAD("resend = { window_mb = 8.5; };", "window_mb: expected an integer, got a float"),
 		GOOD("dlq = { max_mb = 1; };", U64, dlq.max_bytes, MIB),
 		BAD("dlq = { max_mb = 0; };", "dlq.max_mb: 0 is out of range 1..1048576"),
 		BAD("dlq = { max_mb = 1048577; };", "dlq.max_mb: 1048577 is out of range"),
@@ -857,7 +867,8 @@ test_bad_files(void **state)
 		{ 5, "upstreams.nmae: unknown key 'nmae' (valid keys: name, address, port, node)" },
 		{ 6, "auth.psk: unknown key 'psk' (valid keys: keyring, psk_file, shared_psk,"
 		    " allow_unauthenticated, tls_cert, tls_key, tls_ca)" },
-		{ 7, "resend.timeout_s: unknown key 'timeout_s' (valid keys: timeout, buffer_mb)" },
+		{ 7, "resend.timeout_s: unknown key 'timeout_s' (valid keys: timeout, buffer_mb,"
+		    " window_mb)" },
 		{ 8, "dlq.size_mb: unknown key 'size_mb' (valid keys: path, max_mb, auto_replay,"
 		    " replay_rate)" },
 		{ 9, "forward.local: unknown key 'local' (valid keys: local_capture, remote_capture)" },

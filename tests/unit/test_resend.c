@@ -464,6 +464,7 @@ struct ref {
 	size_t head, n;
 	size_t sent_n, sent_off;
 	size_t bytes;
+	size_t maxreq; /* longest push or reservation: a skipped tail is shorter */
 	uint64_t last_seq, freed_seq;
 };
 
@@ -513,13 +514,9 @@ ref_check(const struct pb_resend *r, const struct ref *m)
 static void
 ref_check_full(const struct ref *m, size_t cap, size_t emax, size_t len)
 {
-	size_t maxheld = 0;
 	assert_int_equal(errno, ENOBUFS);
-	for (size_t i = 0; i < m->n; i++)
-		if (m->q[m->head + i].len > maxheld)
-			maxheld = m->q[m->head + i].len;
 	/* Free space is two pieces (< len each), or one plus the skipped tail. */
-	assert_true(m->n == emax || cap - m->bytes < 2 * len + maxheld);
+	assert_true(m->n == emax || cap - m->bytes < 2 * len + m->maxreq);
 }
 
 static void
@@ -565,22 +562,73 @@ ref_check_iov(const struct ref *m, const struct iovec *iov, int n, int max_iov,
 	return total;
 }
 
+/*
+ * Allocated sizes against what the model held since it was last empty:
+ * within the maxima, back to the first sizes when empty, and never more
+ * than about twice the high-water mark (a ring that just failed to place
+ * len had less than 2 * len + maxlen free, see ref_check_full).
+ */
+struct growth {
+	size_t init_bytes, init_e;
+	size_t hw_bytes, hw_n, maxlen; /* since the model was last empty */
+	unsigned grows, shrinks;
+	size_t last_alloc, peak_alloc;
+};
+
 static void
-test_model(void **state)
+growth_check(const struct pb_resend *r, const struct ref *m, struct growth *g, bool reserved)
 {
-	(void)state;
-	enum { OPS = 100000 };
-	size_t cap = 1500 + rnd_below(1000), emax = 32;
-	struct pb_resend *r = pb_resend_new(cap, emax);
-	struct ref m = { .q = calloc(OPS + 1, sizeof(struct ref_msg)) };
+	struct pb_resend_stats st = stats(r);
+	if (m->bytes > g->hw_bytes)
+		g->hw_bytes = m->bytes;
+	if (m->n > g->hw_n)
+		g->hw_n = m->n;
+	assert_true(st.alloc_bytes >= g->init_bytes && st.alloc_bytes <= st.capacity);
+	assert_true(st.alloc_entries >= g->init_e && st.alloc_entries <= st.max_entries);
+	size_t bound = 2 * (g->hw_bytes + 3 * g->maxlen);
+	if (st.alloc_bytes > g->init_bytes && st.alloc_bytes > bound)
+		fail_msg("%zu bytes allocated, high water %zu, longest %zu", st.alloc_bytes,
+		    g->hw_bytes, g->maxlen);
+	assert_true(st.alloc_entries <= g->init_e || st.alloc_entries <= 2 * g->hw_n);
+	g->grows += st.alloc_bytes > g->last_alloc;
+	g->shrinks += st.alloc_bytes < g->last_alloc;
+	g->last_alloc = st.alloc_bytes;
+	if (st.alloc_bytes > g->peak_alloc)
+		g->peak_alloc = st.alloc_bytes;
+	if (m->n == 0 && !reserved) {
+		assert_int_equal(st.alloc_bytes, g->init_bytes);
+		assert_int_equal(st.alloc_entries, g->init_e);
+		g->hw_bytes = g->hw_n = g->maxlen = 0;
+	}
+}
+
+/*
+ * Random pushes (copied and zero-copy), partial writes, acks, rewinds,
+ * drops and peeks, each checked against a plain queue. init_bytes and
+ * init_e below the maxima make the rings grow and shrink on the way.
+ */
+static void
+model_run(size_t cap, size_t emax, size_t init_bytes, size_t init_e, int ops,
+    struct growth *g)
+{
+	struct pb_resend *r = pb_resend_new_sized(cap, emax, init_bytes, init_e);
+	struct ref m = { .q = calloc((size_t)ops + 1, sizeof(struct ref_msg)) };
 	unsigned full = 0, twoiov = 0, inflight = 0, beyond = 0;
 
+	assert_non_null(r);
 	assert_non_null(m.q);
-	for (int op = 0; op < OPS; op++) {
+	*g = (struct growth){ .init_bytes = init_bytes, .init_e = init_e,
+		.last_alloc = init_bytes };
+	for (int op = 0; op < ops; op++) {
+		bool reserved = false;
 		uint32_t what = rnd_below(100);
 		if (what < 45) {
 			size_t len = 1 + rnd_below(rnd_below(10) ? (uint32_t)cap / 5 : (uint32_t)cap);
 			uint64_t seq = m.last_seq + 1 + rnd_below(3);
+			if (len > g->maxlen)
+				g->maxlen = len;
+			if (len > m.maxreq)
+				m.maxreq = len;
 			bool zero_copy = what >= 35;
 			if (rnd_below(50) == 0) {
 				seq = m.last_seq - rnd_below(2); /* not increasing */
@@ -595,6 +643,18 @@ test_model(void **state)
 				uint8_t *p = pb_resend_reserve(r, len);
 				if (!p) {
 					ref_check_full(&m, cap, emax, len), full++;
+				} else if (rnd_below(4) == 0 && m.n && !m.sent_n && !m.sent_off) {
+					/* Everything acked under the reservation: it stays valid. */
+					reserved = true;
+					pb_resend_sent(r, SIZE_MAX);
+					assert_int_equal(pb_resend_ack(r, m.last_seq), m.n);
+					while (m.n)
+						ref_free_oldest(&m);
+					size_t used = 1 + rnd_below((uint32_t)len);
+					fill(p, seq, used);
+					growth_check(r, &m, g, true);
+					assert_int_equal(pb_resend_commit(r, seq, seq * 1000, used), 0);
+					ref_add(&m, seq, seq * 1000, used);
 				} else {
 					size_t used = 1 + rnd_below((uint32_t)len);
 					fill(p, seq, used);
@@ -663,14 +723,100 @@ test_model(void **state)
 			}
 		}
 		ref_check(r, &m);
+		growth_check(r, &m, g, reserved);
 	}
-	printf("# model: cap %zu, %d ops, %u refused pushes, %u two-region iovs, "
-	       "%u acks past the cursor, %u drops refused in flight\n",
-	    cap, OPS, full, twoiov, beyond, inflight);
+	printf("# model: cap %zu (first %zu), %d ops, %u refused pushes, %u two-region iovs, "
+	       "%u acks past the cursor, %u drops refused in flight, %u grows, %u shrinks, "
+	       "peak %zu bytes\n",
+	    cap, init_bytes, ops, full, twoiov, beyond, inflight, g->grows, g->shrinks,
+	    g->peak_alloc);
 	assert_true(full > 100 && twoiov > 100 && beyond > 100 && inflight > 10);
 	while (m.n)
 		ref_free_oldest(&m);
 	free(m.q);
+	pb_resend_free(r);
+}
+
+static void
+test_model(void **state)
+{
+	(void)state;
+	struct growth g;
+	size_t cap = 1500 + rnd_below(1000);
+	model_run(cap, 32, cap, 32, 100000, &g);
+	assert_int_equal(g.grows, 0);
+}
+
+/* The same with rings that start at 1/16 of the maxima. */
+static void
+test_model_grow(void **state)
+{
+	(void)state;
+	struct growth g;
+	size_t cap = 1500 + rnd_below(1000);
+	model_run(cap, 32, cap / 16, 2, 100000, &g);
+	assert_true(g.grows > 100 && g.shrinks > 100 && g.peak_alloc == cap);
+}
+
+/* Growth on a quiet ring: only what is held is allocated. */
+static void
+test_grow_shrink(void **state)
+{
+	(void)state;
+	struct pb_resend *r = pb_resend_new_sized(1 << 20, 1 << 14, 1024, 4);
+	struct iovec iov[2];
+	uint8_t out[8192];
+	size_t lens[64];
+
+	assert_int_equal(stats(r).alloc_bytes, 1024);
+	assert_int_equal(stats(r).alloc_entries, 4);
+	for (uint64_t s = 1; s <= 40; s++) {
+		lens[s] = 100;
+		assert_int_equal(push(r, s, 100), 0);
+	}
+	/* 4000 bytes: 1024 -> 4096; 40 entries: 4 -> 64. */
+	assert_int_equal(stats(r).alloc_bytes, 4096);
+	assert_int_equal(stats(r).alloc_entries, 64);
+	/* Wrapped, part sent, then grown: the stream continues where it was. */
+	pb_resend_sent(r, 1050);
+	assert_int_equal(pb_resend_ack(r, 10), 10);
+	for (uint64_t s = 41; s <= 45; s++) {
+		lens[s] = 100;
+		assert_int_equal(push(r, s, 100), 0); /* [4000,4096) skipped: wraps */
+	}
+	assert_int_equal(stats(r).alloc_bytes, 4096);
+	lens[46] = 2000;
+	assert_int_equal(push(r, 46, 2000), 0); /* does not fit: 8192 */
+	assert_int_equal(stats(r).alloc_bytes, 8192);
+	int n = pb_resend_iov(r, iov, 2, SIZE_MAX);
+	assert_int_equal(n, 1);
+	check_stream(out, gather(iov, n, out), 11, 46, lens, 50);
+	pb_resend_rewind(r);
+	n = pb_resend_iov(r, iov, 2, SIZE_MAX);
+	check_stream(out, gather(iov, n, out), 11, 46, lens, 0);
+	/* Emptied: first sizes again, and usable. */
+	assert_int_equal(pb_resend_ack(r, 46), 36);
+	assert_int_equal(stats(r).alloc_bytes, 1024);
+	assert_int_equal(stats(r).alloc_entries, 4);
+	assert_int_equal(push(r, 47, 1024), 0);
+	assert_int_equal(stats(r).alloc_bytes, 1024);
+	/* Dropping the last one shrinks too. */
+	assert_int_equal(push(r, 48, 10), 0);
+	assert_int_equal(stats(r).alloc_bytes, 2048);
+	assert_int_equal(pb_resend_drop_oldest(r), 0);
+	assert_int_equal(pb_resend_drop_oldest(r), 0);
+	assert_int_equal(stats(r).alloc_bytes, 1024);
+	pb_resend_free(r);
+
+	/* Growth stops at the maximum, which is not a power of two here. */
+	r = pb_resend_new_sized(300, 8, 100, 2);
+	for (uint64_t s = 1; s <= 3; s++)
+		assert_int_equal(push(r, s, 100), 0);
+	assert_int_equal(stats(r).alloc_bytes, 300);
+	assert_int_equal(push(r, 4, 1), -1);
+	assert_int_equal(errno, ENOBUFS);
+	assert_int_equal(stats(r).alloc_bytes, 300);
+	assert_int_equal(stats(r).alloc_entries, 4);
 	pb_resend_free(r);
 }
 
@@ -686,6 +832,8 @@ main(void)
 		cmocka_unit_test(test_reserve_commit),
 		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_model_grow),
+		cmocka_unit_test(test_grow_shrink),
 	};
 	printf("# seed 0x%016llx\n", (unsigned long long)rng_state);
 	return cmocka_run_group_tests_name("resend", tests, NULL, NULL);
