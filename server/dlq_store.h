@@ -22,7 +22,7 @@
  *   - One writer thread owns the read-write connection and executes the ring
  *     in order (a delete queued after a put sees that put), batching into
  *     BEGIN IMMEDIATE..COMMIT transactions of up to batch_rows puts or
- *     batch_ms. Fetches, deletes and purges run on the same connection, so
+ *     batch_ms, 16 puts to an INSERT statement. Fetches, deletes and purges run on the same connection, so
  *     they never block the engine either.
  *   - pb_dlq_get_stats, pb_dlq_list: any thread. pb_dlq_list opens its own
  *     read-only connection per call (WAL: readers and the writer do not

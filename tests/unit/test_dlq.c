@@ -320,6 +320,36 @@ test_duplicate_put_idempotent(void **state)
 	assert_int_equal(st.rows, 2);
 	assert_int_equal(st.duplicates, 2);
 	assert_int_equal(st.bytes, 2 * (24 + PB_DLQ_ROW_OVERHEAD + 1));
+
+	/* Puts are inserted 16 to a statement: duplicates inside one (and of
+	 * rows already stored), blobs of different sizes, are accounted
+	 * row by row. */
+	struct pb_dlq_meta m;
+	uint8_t blob[100] = { 0 };
+	uint64_t want = st.bytes, fresh = 0;
+	for (uint64_t i = 0; i < 100; i++) {
+		uint64_t seq = i % 3 == 2 ? i - 1 : i; /* every third repeats */
+		if (i == 99)
+			seq = 42; /* stored by the puts above (so is i == 42) */
+		meta_for(&m, "p", 1, seq, PB_DLQ_TIMEOUT);
+		size_t len = 1 + seq % sizeof(blob);
+		assert_int_equal(pb_dlq_put(d, &m, blob, len, &t), 0);
+		if (seq == i && seq != 42) {
+			want += len + PB_DLQ_ROW_OVERHEAD + 1;
+			fresh++;
+		}
+	}
+	WAIT(f, f->c.token == t);
+	assert_int_equal(f->c.committed, 104);
+	assert_int_equal(f->c.inserted, 2 + fresh);
+	pb_dlq_get_stats(d, &st);
+	assert_int_equal(st.rows, 2 + fresh);
+	assert_int_equal(st.bytes, want);
+	sqlite3 *db = raw_open(f->path);
+	assert_int_equal(raw_int(db, "SELECT sum(bytes) FROM dlq"), (int64_t)want);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM dlq WHERE length(record) <> "
+	    "1 + origin_seq % 100 AND peer = 'p' AND origin_seq <> 42"), 0);
+	sqlite3_close(db);
 	pb_dlq_close(d);
 }
 
