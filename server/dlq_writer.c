@@ -31,6 +31,7 @@
 #define DLQ_VACUUM_PAGES 256               /* free pages that trigger incremental_vacuum */
 #define DLQ_INS_ROWS 16                    /* puts per multi-row INSERT */
 #define DLQ_INS_COLS 10
+#define DLQ_DEL_IDS 16                     /* ids per multi-id DELETE */
 
 /* Work of one transaction, applied to the counters only once it committed. */
 struct txn {
@@ -438,7 +439,21 @@ w_delete(struct pb_dlq *d, struct txn *t, const struct ent_ids *e)
 		return -1;
 	r->r.type = PB_DLQ_DELETED;
 	txn_add(t, r);
-	for (uint32_t i = 0; i < e->n; i++) {
+	uint32_t i = 0;
+	/* DLQ_DEL_IDS ids to a statement, the rest one by one. */
+	if (e->n >= DLQ_DEL_IDS) {
+		sqlite3_stmt *s = w_prepare_groups(d, &d->del_many, "DELETE FROM dlq WHERE id IN ",
+		    1, DLQ_DEL_IDS, " RETURNING bytes");
+		if (s == NULL)
+			return -1;
+		for (; i + DLQ_DEL_IDS <= e->n; i += DLQ_DEL_IDS) {
+			for (int k = 0; k < DLQ_DEL_IDS; k++)
+				sqlite3_bind_int64(s, k + 1, (sqlite3_int64)e->ids[i + (uint32_t)k]);
+			if (w_run(d, s, "delete", &r->r.count, &t->del_bytes) < 0)
+				return -1;
+		}
+	}
+	for (; i < e->n; i++) {
 		sqlite3_bind_int64(d->del_id, 1, (sqlite3_int64)e->ids[i]);
 		if (w_run(d, d->del_id, "delete", &r->r.count, &t->del_bytes) < 0)
 			return -1;

@@ -484,11 +484,25 @@ test_delete_and_purge(void **state)
 	for (size_t i = 0; i < 20; i++)
 		assert_string_equal(f->c.rows[i].meta.peer, "b");
 
-	assert_int_equal(pb_dlq_purge(d, NULL, 78), 0);
+	/* Ids go 16 to a statement: repeated and unknown ids among them
+	 * count once and not at all. */
+	uint64_t many[43];
+	for (size_t i = 0; i < 40; i++)
+		many[i] = f->c.rows[i % 20].id;
+	many[40] = 0;
+	many[41] = 999999;
+	many[42] = UINT64_MAX;
+	assert_int_equal(pb_dlq_delete(d, many, 43), 0);
 	WAIT(f, f->c.deletes == 3);
+	assert_int_equal(f->c.deleted, 20 + 20);
 	pb_dlq_get_stats(d, &st);
 	assert_int_equal(st.rows, 0);
 	assert_int_equal(st.bytes, 0);
+	assert_int_equal(st.deleted, 40);
+
+	assert_int_equal(pb_dlq_purge(d, NULL, 78), 0);
+	WAIT(f, f->c.deletes == 4);
+	assert_int_equal(f->c.deleted, 40);
 	pb_dlq_close(d);
 
 	sqlite3 *db = raw_open(f->path);
