@@ -592,7 +592,15 @@ test_queue_full_refused_then_drained(void **state)
 	assert_int_equal(accepted + refused, 1000);
 	/* Control commands still fit in the reserve. */
 	assert_int_equal(pb_dlq_fetch(d, NULL, 0, 1, 5), 0);
-	pb_loop_run_once(f->loop, 200);
+	/* Hold the lock until the writer has failed to take it: a fixed wait
+	 * can end before a descheduled writer even tried (loaded machine). */
+	struct pb_dlq_stats_snapshot st;
+	pb_dlq_get_stats(d, &st);
+	uint64_t end = pb_mono_ns() + 30 * PB_NSEC_PER_SEC;
+	while (st.errors == 0 && pb_mono_ns() < end) {
+		pb_loop_run_once(f->loop, 20);
+		pb_dlq_get_stats(d, &st);
+	}
 	assert_int_equal(f->c.token, 0);
 	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
@@ -600,7 +608,6 @@ test_queue_full_refused_then_drained(void **state)
 	WAIT(f, f->c.token == tok && f->c.fetches == 1);
 	assert_int_equal(f->c.committed, accepted);
 	assert_int_equal(f->c.failed_puts, 0);
-	struct pb_dlq_stats_snapshot st;
 	pb_dlq_get_stats(d, &st);
 	assert_int_equal(st.refused_queue, refused);
 	assert_int_equal(st.rows, accepted);
