@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "autoconf.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -306,42 +307,42 @@ comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir
 	*b->p = '\0';
 }
 
-size_t
-pb_pcapng_comment(char *buf, size_t len, const struct pb_record *rec,
-    const struct pb_srcdir *srcdir)
+/* The comment's head, tail or both into buf (NUL-terminated); strlen. */
+static size_t
+comment_parts(char *buf, size_t len, const struct pb_record *rec,
+    const struct pb_srcdir *srcdir, bool head, bool tail)
 {
 	struct sbuf b = { buf, buf + (len ? len - 1 : 0) };
 
 	if (!len)
 		return 0;
-	comment_head(&b, rec, srcdir);
-	comment_tail(&b, rec, srcdir);
+	if (head)
+		comment_head(&b, rec, srcdir);
+	if (tail)
+		comment_tail(&b, rec, srcdir);
+	*b.p = '\0';
 	return (size_t)(b.p - buf);
+}
+
+size_t
+pb_pcapng_comment(char *buf, size_t len, const struct pb_record *rec,
+    const struct pb_srcdir *srcdir)
+{
+	return comment_parts(buf, len, rec, srcdir, true, true);
 }
 
 size_t
 pb_pcapng_comment_head(char *buf, size_t len, const struct pb_record *rec,
     const struct pb_srcdir *srcdir)
 {
-	struct sbuf b = { buf, buf + (len ? len - 1 : 0) };
-
-	if (!len)
-		return 0;
-	comment_head(&b, rec, srcdir);
-	*b.p = '\0';
-	return (size_t)(b.p - buf);
+	return comment_parts(buf, len, rec, srcdir, true, false);
 }
 
 size_t
 pb_pcapng_comment_tail(char *buf, size_t len, const struct pb_record *rec,
     const struct pb_srcdir *srcdir)
 {
-	struct sbuf b = { buf, buf + (len ? len - 1 : 0) };
-
-	if (!len)
-		return 0;
-	comment_tail(&b, rec, srcdir);
-	return (size_t)(b.p - buf);
+	return comment_parts(buf, len, rec, srcdir, false, true);
 }
 
 size_t

@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "dlq_store.h"
 #include "loop.h"
+#include "dlq_test.h"
 
 #define MAXROWS 512
 
@@ -120,35 +121,15 @@ on_result(void *arg, const struct pb_dlq_result *r)
 	}
 }
 
-/* Runs the loop until `cond` holds; fails after 30 s (valgrind is slow). */
-#define WAIT(f, cond)                                                                 \
-	do {                                                                          \
-		uint64_t end_ = pb_mono_ns() + 30 * PB_NSEC_PER_SEC;                   \
-		while (!(cond)) {                                                     \
-			if (pb_mono_ns() > end_)                                      \
-				fail_msg("timeout waiting for %s", #cond);            \
-			pb_loop_run_once((f)->loop, 20);                              \
-		}                                                                     \
-	} while (0)
-
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
-
 static int
 setup(void **state)
 {
-	char err[256];
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/pbdlq.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	f->loop = dlq_test_begin(f->dir);
 	/* A nested path: pb_dlq_open creates the directories. */
 	snprintf(f->path, sizeof(f->path), "%s/var/dlq/dlq.db", f->dir);
-	f->loop = pb_loop_new(err, sizeof(err));
-	assert_non_null(f->loop);
 	*state = f;
 	return 0;
 }
@@ -157,8 +138,7 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	pb_loop_free(f->loop);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	dlq_test_end(f->dir, f->loop);
 	free(f);
 	return 0;
 }
@@ -201,26 +181,6 @@ put_seq(struct pb_dlq *d, const char *peer, uint32_t node, uint64_t seq, int rea
 	memcpy(blob, &seq, sizeof(seq));
 	assert_int_equal(pb_dlq_put(d, &m, blob, sizeof(blob), &tok), 0);
 	return tok;
-}
-
-static sqlite3 *
-raw_open(const char *path)
-{
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	return db;
-}
-
-static int64_t
-raw_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *s;
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	int64_t v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return v;
 }
 
 static void
