@@ -91,7 +91,8 @@ struct pb_dlq {
 
 	/* Writer thread only. */
 	sqlite3 *db;
-	sqlite3_stmt *ins, *del_id, *meta_set, *q[Q_KINDS][M_ALL];
+	sqlite3_stmt *ins, *ins_many, *del_id, *del_many, *meta_set, *q[Q_KINDS][M_ALL];
+	unsigned held; /* puts read but not executed: their ring space stays */
 	uint32_t batch_rows;
 	uint64_t batch_ns, tail_local;
 	int busy_ms;

@@ -59,7 +59,43 @@ static const char dlq_schema_v1[] =
 	"\tvalue INTEGER NOT NULL\n"
 	") WITHOUT ROWID;\n";
 
-static const char *const dlq_migrations[PB_DLQ_SCHEMA_VERSION] = { dlq_schema_v1 };
+/* Migration 2: keep identical to schema/dlq-2.sql (checked by test_dlq). */
+static const char dlq_schema_v2[] =
+	"-- SPDX-License-Identifier: Apache-2.0\n"
+	"-- packetbroker DLQ schema, migration 2 (PRAGMA user_version = 2).\n"
+	"-- server/dlq_store.c embeds this exact text (a unit test compares them).\n"
+	"-- Three indexes instead of four, for faster spills and deletes: the\n"
+	"-- uniqueness key now leads with origin_node, so it also serves the node\n"
+	"-- filter that dlq_origin served. SQLite cannot change a constraint in\n"
+	"-- place: the rows move to a new table, with their ids and the\n"
+	"-- AUTOINCREMENT counter (ids are never reused).\n"
+	"CREATE TABLE dlq_v2 (\n"
+	"\tid INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"\tpeer TEXT NOT NULL,\n"
+	"\torigin_node INTEGER NOT NULL,\n"
+	"\torigin_source INTEGER NOT NULL,\n"
+	"\torigin_epoch INTEGER NOT NULL,\n"
+	"\torigin_seq INTEGER NOT NULL,\n"
+	"\tcapture_ns INTEGER NOT NULL,\n"
+	"\tenqueue_ns INTEGER NOT NULL,\n"
+	"\treason TEXT NOT NULL CHECK (reason IN ('timeout', 'overflow', 'shutdown', 'peer_removed')),\n"
+	"\tattempts INTEGER NOT NULL DEFAULT 0,\n"
+	"\tbytes INTEGER NOT NULL,\n"
+	"\trecord BLOB NOT NULL,\n"
+	"\tUNIQUE (origin_node, origin_epoch, origin_seq, origin_source, peer)\n"
+	");\n"
+	"INSERT INTO dlq_v2 SELECT id, peer, origin_node, origin_source, origin_epoch, origin_seq,\n"
+	"\tcapture_ns, enqueue_ns, reason, attempts, bytes, record FROM dlq ORDER BY id;\n"
+	"DELETE FROM sqlite_sequence WHERE name = 'dlq_v2';\n"
+	"INSERT INTO sqlite_sequence (name, seq) SELECT 'dlq_v2', seq FROM sqlite_sequence WHERE name = 'dlq';\n"
+	"DROP TABLE dlq;\n"
+	"ALTER TABLE dlq_v2 RENAME TO dlq;\n"
+	"CREATE INDEX dlq_peer_id ON dlq (peer, id);\n"
+	"CREATE INDEX dlq_capture ON dlq (capture_ns);\n";
+
+static const char *const dlq_migrations[PB_DLQ_SCHEMA_VERSION] = {
+	dlq_schema_v1, dlq_schema_v2,
+};
 
 const char *const dlq_reason_names[PB_DLQ_REASON_COUNT] = {
 	[PB_DLQ_TIMEOUT] = "timeout",
@@ -364,9 +400,11 @@ db_setup(struct pb_dlq *d, const struct pb_dlq_cfg *cfg, char *err, size_t errle
 			    (long long)v + 1, sqlite3_errmsg(d->db));
 			return -1;
 		}
-		if (v > 0)
+		if (uv > 0) {
 			log_info("dlq", "%s: schema migrated to version %lld", cfg->path,
 			    (long long)v + 1);
+			d->vacuum_due = true; /* a rebuilt table leaves its old pages free */
+		}
 	}
 	if (db_int(d->db, "SELECT count(*), coalesce(sum(bytes), 0) FROM dlq", &n, &sum) !=
 	    SQLITE_OK)
@@ -402,6 +440,8 @@ static void
 dlq_free(struct pb_dlq *d)
 {
 	sqlite3_finalize(d->ins);
+	sqlite3_finalize(d->ins_many);
+	sqlite3_finalize(d->del_many);
 	sqlite3_finalize(d->del_id);
 	sqlite3_finalize(d->meta_set);
 	for (int k = 0; k < Q_KINDS; k++)

@@ -29,6 +29,9 @@
 #define DLQ_CKPT_NS (10 * PB_NSEC_PER_SEC) /* min gap between TRUNCATE checkpoints */
 #define DLQ_RETRY_NS (100 * PB_NSEC_PER_MSEC)
 #define DLQ_VACUUM_PAGES 256               /* free pages that trigger incremental_vacuum */
+#define DLQ_INS_ROWS 16                    /* puts per multi-row INSERT */
+#define DLQ_INS_COLS 10
+#define DLQ_DEL_IDS 16                     /* ids per multi-id DELETE */
 
 /* Work of one transaction, applied to the counters only once it committed. */
 struct txn {
@@ -37,6 +40,10 @@ struct txn {
 	uint64_t del_rows, del_bytes, fetched;
 	bool control; /* a fetch/delete/purge waits: commit as soon as the ring drains */
 	struct res *head, *tail;
+	/* Puts waiting for a full multi-row INSERT; their entries stay in
+	 * the ring (bound in place) until it ran. */
+	const struct ent_put *pend[DLQ_INS_ROWS];
+	unsigned npend;
 };
 
 static void
@@ -236,33 +243,98 @@ txn_add(struct txn *t, struct res *r)
 		t->head = t->tail = r;
 }
 
+static void
+w_bind_put(sqlite3_stmt *s, int base, const struct ent_put *e)
+{
+	const struct pb_dlq_meta *m = &e->meta;
+
+	sqlite3_bind_text(s, base + 1, m->peer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, base + 2, m->origin_node);
+	sqlite3_bind_int64(s, base + 3, m->origin_source);
+	sqlite3_bind_int64(s, base + 4, (sqlite3_int64)m->origin_epoch);
+	sqlite3_bind_int64(s, base + 5, (sqlite3_int64)m->origin_seq);
+	sqlite3_bind_int64(s, base + 6, (sqlite3_int64)m->capture_ns);
+	sqlite3_bind_int64(s, base + 7, (sqlite3_int64)m->enqueue_ns);
+	sqlite3_bind_text(s, base + 8, dlq_reason_names[m->reason], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, base + 9, (sqlite3_int64)e->rowbytes);
+	sqlite3_bind_blob(s, base + 10, e->blob, (int)e->len, SQLITE_STATIC);
+}
+
+/* Prepares `prefix` + `groups` parenthesised groups of `cols` numbered
+ * parameters + `suffix`, once; NULL (error counted) on failure. */
+static sqlite3_stmt *
+w_prepare_groups(struct pb_dlq *d, sqlite3_stmt **cache, const char *prefix, int groups,
+    int cols, const char *suffix)
+{
+	char sql[1536];
+	int n;
+
+	if (*cache)
+		return *cache;
+	n = snprintf(sql, sizeof(sql), "%s", prefix);
+	for (int g = 0; g < groups; g++)
+		for (int c = 1; c <= cols && n > 0 && (size_t)n < sizeof(sql); c++)
+			n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s?%d%s",
+			    c > 1 ? ", " : g ? ", (" : "(", g * cols + c, c < cols ? "" : ")");
+	if (n > 0 && (size_t)n < sizeof(sql))
+		n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s", suffix);
+	if (n <= 0 || (size_t)n >= sizeof(sql) ||
+	    sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, cache, NULL) !=
+	    SQLITE_OK) {
+		w_error(d, "prepare");
+		return NULL;
+	}
+	return *cache;
+}
+
+/* INSERT of DLQ_INS_ROWS rows in one statement: the statement overhead
+ * (AUTOINCREMENT counter read and write included) once per 16 rows.
+ * RETURNING tells which rows were new (duplicates are skipped). */
+static sqlite3_stmt *
+w_ins_many(struct pb_dlq *d)
+{
+	return w_prepare_groups(d, &d->ins_many, "INSERT INTO dlq (peer, origin_node, "
+	    "origin_source, origin_epoch, origin_seq, capture_ns, enqueue_ns, reason, bytes, "
+	    "record) VALUES ", DLQ_INS_ROWS, DLQ_INS_COLS, " ON CONFLICT DO NOTHING RETURNING bytes");
+}
+
+/* Executes the pending puts: one multi-row INSERT when there are
+ * DLQ_INS_ROWS of them, else one INSERT each. */
+static int
+w_put_flush(struct pb_dlq *d, struct txn *t)
+{
+	unsigned n = t->npend;
+	int rc = 0;
+
+	t->npend = 0;
+	if (n == DLQ_INS_ROWS) {
+		sqlite3_stmt *s = w_ins_many(d);
+		if (s == NULL)
+			return -1;
+		for (unsigned i = 0; i < n; i++)
+			w_bind_put(s, (int)i * DLQ_INS_COLS, t->pend[i]);
+		return w_run(d, s, "insert", &t->inserted, &t->ins_bytes);
+	}
+	for (unsigned i = 0; i < n && rc == 0; i++) {
+		w_bind_put(d->ins, 0, t->pend[i]);
+		rc = w_run(d, d->ins, "insert", NULL, NULL);
+		if (rc == 0 && sqlite3_changes(d->db) > 0) {
+			t->inserted++;
+			t->ins_bytes += t->pend[i]->rowbytes;
+		}
+	}
+	return rc;
+}
+
 static int
 w_put(struct pb_dlq *d, struct txn *t, const struct ent_put *e)
 {
-	sqlite3_stmt *s = d->ins;
-	const struct pb_dlq_meta *m = &e->meta;
-
 	if (t->puts++ == 0)
 		t->first_token = e->token;
 	t->last_token = e->token;
 	t->put_bytes += e->rowbytes;
-	sqlite3_bind_text(s, 1, m->peer, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, m->origin_node);
-	sqlite3_bind_int64(s, 3, m->origin_source);
-	sqlite3_bind_int64(s, 4, (sqlite3_int64)m->origin_epoch);
-	sqlite3_bind_int64(s, 5, (sqlite3_int64)m->origin_seq);
-	sqlite3_bind_int64(s, 6, (sqlite3_int64)m->capture_ns);
-	sqlite3_bind_int64(s, 7, (sqlite3_int64)m->enqueue_ns);
-	sqlite3_bind_text(s, 8, dlq_reason_names[m->reason], -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 9, (sqlite3_int64)e->rowbytes);
-	sqlite3_bind_blob(s, 10, e->blob, (int)e->len, SQLITE_STATIC);
-	if (w_run(d, s, "insert", NULL, NULL) < 0)
-		return -1;
-	if (sqlite3_changes(d->db) > 0) {
-		t->inserted++;
-		t->ins_bytes += e->rowbytes;
-	}
-	return 0;
+	t->pend[t->npend++] = e;
+	return t->npend == DLQ_INS_ROWS ? w_put_flush(d, t) : 0;
 }
 
 static sqlite3_stmt *
@@ -367,7 +439,21 @@ w_delete(struct pb_dlq *d, struct txn *t, const struct ent_ids *e)
 		return -1;
 	r->r.type = PB_DLQ_DELETED;
 	txn_add(t, r);
-	for (uint32_t i = 0; i < e->n; i++) {
+	uint32_t i = 0;
+	/* DLQ_DEL_IDS ids to a statement, the rest one by one. */
+	if (e->n >= DLQ_DEL_IDS) {
+		sqlite3_stmt *s = w_prepare_groups(d, &d->del_many, "DELETE FROM dlq WHERE id IN ",
+		    1, DLQ_DEL_IDS, " RETURNING bytes");
+		if (s == NULL)
+			return -1;
+		for (; i + DLQ_DEL_IDS <= e->n; i += DLQ_DEL_IDS) {
+			for (int k = 0; k < DLQ_DEL_IDS; k++)
+				sqlite3_bind_int64(s, k + 1, (sqlite3_int64)e->ids[i + (uint32_t)k]);
+			if (w_run(d, s, "delete", &r->r.count, &t->del_bytes) < 0)
+				return -1;
+		}
+	}
+	for (; i < e->n; i++) {
 		sqlite3_bind_int64(d->del_id, 1, (sqlite3_int64)e->ids[i]);
 		if (w_run(d, d->del_id, "delete", &r->r.count, &t->del_bytes) < 0)
 			return -1;
@@ -446,7 +532,15 @@ w_finish(struct pb_dlq *d, struct txn *t, bool ok)
 	w_publish(d, t->head);
 }
 
-/* Ring consumer. PAD entries are skipped here. */
+/* Ring consumer. PAD entries are skipped here. The space of what was read
+ * goes back to the producers only once no pending put points into it. */
+static void
+w_release(struct pb_dlq *d)
+{
+	if (!d->held)
+		atomic_store_explicit(&d->tail, d->tail_local, memory_order_release);
+}
+
 static struct ent *
 w_peek(struct pb_dlq *d)
 {
@@ -457,7 +551,7 @@ w_peek(struct pb_dlq *d)
 		if (e->type != ENT_PAD)
 			return e;
 		d->tail_local += e->size;
-		atomic_store_explicit(&d->tail, d->tail_local, memory_order_release);
+		w_release(d);
 	}
 }
 
@@ -465,7 +559,20 @@ static void
 w_pop(struct pb_dlq *d, const struct ent *e)
 {
 	d->tail_local += e->size;
-	atomic_store_explicit(&d->tail, d->tail_local, memory_order_release);
+	w_release(d);
+}
+
+/* Runs the pending puts (a control command sees every put queued before
+ * it) and gives their ring space back. */
+static bool
+w_settle(struct pb_dlq *d, struct txn *t, bool ok)
+{
+	if (ok && t->npend)
+		ok = w_put_flush(d, t) == 0;
+	t->npend = 0;
+	d->held = 0;
+	w_release(d);
+	return ok;
 }
 
 /* One transaction: up to batch_rows puts, waiting up to batch_ms for more
@@ -490,20 +597,23 @@ w_txn(struct pb_dlq *d)
 			sleep_ns(deadline - now < PB_NSEC_PER_MSEC ? deadline - now : PB_NSEC_PER_MSEC);
 			continue;
 		}
+		if (e->type != ENT_PUT)
+			ok = w_settle(d, &t, ok);
 		switch (e->type) {
 		case ENT_PUT:
 			ok = w_put(d, &t, (const struct ent_put *)e) == 0;
+			d->held = t.npend;
 			break;
 		case ENT_FETCH:
-			ok = w_fetch(d, &t, (const struct ent_fetch *)e) == 0;
+			ok = ok && w_fetch(d, &t, (const struct ent_fetch *)e) == 0;
 			t.control = true;
 			break;
 		case ENT_DELETE:
-			ok = w_delete(d, &t, (const struct ent_ids *)e) == 0;
+			ok = ok && w_delete(d, &t, (const struct ent_ids *)e) == 0;
 			t.control = true;
 			break;
 		case ENT_PURGE:
-			ok = w_purge(d, &t, (const struct ent_purge *)e) == 0;
+			ok = ok && w_purge(d, &t, (const struct ent_purge *)e) == 0;
 			t.control = true;
 			break;
 		}
@@ -511,6 +621,7 @@ w_txn(struct pb_dlq *d)
 		if (!ok || t.puts >= d->batch_rows)
 			break;
 	}
+	ok = w_settle(d, &t, ok);
 	w_finish(d, &t, ok);
 	if (!ok)
 		sleep_ns(DLQ_RETRY_NS);

@@ -281,48 +281,56 @@ job_waited_too_long(struct pb_engine *e, int i, uint64_t now)
 	return true;
 }
 
+/* Fetches job i's next page when its rate, its peer and the other jobs
+ * let it; finishes it once it is done. */
+static void
+job_pump(struct pb_engine *e, int i, uint64_t now)
+{
+	struct fwd_replay *r = &e->replays[i];
+
+	if (!r->active || r->fetching)
+		return;
+	if (r->exhausted) {
+		/* Done once every acked row's delete is committed. */
+		if (!r->pending && !e->ndel && !e->dlq_del_out)
+			job_finish(e, i, PB_REPLAY_DONE, NULL);
+		return;
+	}
+	if (!e->dlq)
+		return;
+	if (!job_peer_up(e, r)) {
+		/* No refill while waiting: the rate starts over once it is back. */
+		r->last_fetch_ns = now;
+		job_waited_too_long(e, i, now);
+		return;
+	}
+	r->down_since_ns = 0;
+	/* Token bucket: exact at any rate, even far below one row per tick. */
+	double cap = r->rate * REPLAY_BURST_S;
+	if (cap < 1)
+		cap = 1;
+	r->tokens += r->rate * (double)(now - r->last_fetch_ns) / 1e9;
+	if (r->tokens > cap)
+		r->tokens = cap;
+	r->last_fetch_ns = now;
+	if (r->tokens < 1 || !job_peer_room(e, r) || job_blocked(e, r))
+		return;
+	uint32_t rows = r->tokens > PB_DLQ_FETCH_MAX ? PB_DLQ_FETCH_MAX : (uint32_t)r->tokens;
+	if (pb_dlq_fetch(e->dlq, &r->filter, r->after_id, rows, r->id) == 0) {
+		r->fetching = true;
+		r->asked = rows;
+		r->tokens -= rows;
+	}
+}
+
 int64_t
 fwd_replay_tick(struct pb_loop *loop, void *arg)
 {
 	struct pb_engine *e = arg;
 	uint64_t now = pb_mono_ns();
 
-	for (int i = 0; i < FWD_MAX_REPLAYS; i++) {
-		struct fwd_replay *r = &e->replays[i];
-		if (!r->active || r->fetching)
-			continue;
-		if (r->exhausted) {
-			/* Done once every acked row's delete is committed. */
-			if (!r->pending && !e->ndel && !e->dlq_del_out)
-				job_finish(e, i, PB_REPLAY_DONE, NULL);
-			continue;
-		}
-		if (!e->dlq)
-			continue;
-		if (!job_peer_up(e, r)) {
-			/* No refill while waiting: the rate starts over once it is back. */
-			r->last_fetch_ns = now;
-			job_waited_too_long(e, i, now);
-			continue;
-		}
-		r->down_since_ns = 0;
-		/* Token bucket: exact at any rate, even far below one row per tick. */
-		double cap = r->rate * REPLAY_BURST_S;
-		if (cap < 1)
-			cap = 1;
-		r->tokens += r->rate * (double)(now - r->last_fetch_ns) / 1e9;
-		if (r->tokens > cap)
-			r->tokens = cap;
-		r->last_fetch_ns = now;
-		if (r->tokens < 1 || !job_peer_room(e, r) || job_blocked(e, r))
-			continue;
-		uint32_t rows = r->tokens > PB_DLQ_FETCH_MAX ? PB_DLQ_FETCH_MAX : (uint32_t)r->tokens;
-		if (pb_dlq_fetch(e->dlq, &r->filter, r->after_id, rows, r->id) == 0) {
-			r->fetching = true;
-			r->asked = rows;
-			r->tokens -= rows;
-		}
-	}
+	for (int i = 0; i < FWD_MAX_REPLAYS; i++)
+		job_pump(e, i, now);
 	return (int64_t)REPLAY_TICK_NS;
 }
 
@@ -377,6 +385,10 @@ replay_rows(struct pb_engine *e, const struct pb_dlq_result *res)
 	}
 	if (!res->more)
 		r->exhausted = true;
+	else
+		/* The next page now, not at the next tick: a fast replay would
+		 * otherwise wait up to a tick per page. */
+		job_pump(e, i, pb_mono_ns());
 	job_sync(e, i);
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "autoconf.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -247,60 +248,101 @@ sb_node(struct sbuf *b, uint32_t node_id, const struct pb_srcdir *srcdir)
 	sb_name(b, n ? n->name : NULL, sizeof(n->name));
 }
 
+/* "pb origin=<node>(<name>) source=<sid>(<name>) epoch=<u64>" */
+static void
+comment_head(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir *srcdir)
+{
+	const struct pb_source_info *s =
+	    srcdir ? pb_srcdir_source(srcdir, rec->origin_node, rec->origin_source) : NULL;
+
+	sb_lit(b, "pb origin=");
+	sb_node(b, rec->origin_node, srcdir);
+	sb_lit(b, " source=");
+	sb_u64(b, rec->origin_source);
+	sb_name(b, s ? s->name : NULL, sizeof(s->name));
+	sb_lit(b, " epoch=");
+	sb_u64(b, rec->origin_epoch);
+}
+
+/* " seq=<u64>[ link=...] hops=<n>[ ...] trailers=[...]", NUL-terminated. */
+static void
+comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir *srcdir)
+{
+	unsigned nhops = rec->nhops < PB_MAX_HOPS ? rec->nhops : PB_MAX_HOPS;
+
+	sb_lit(b, " seq=");
+	sb_u64(b, rec->origin_seq);
+	if (rec->link_node) {
+		/* The custody point, persisted in order with the data. */
+		sb_lit(b, " link=");
+		sb_u64(b, rec->link_node);
+		sb_lit(b, ":");
+		sb_u64(b, rec->link_epoch);
+		sb_lit(b, ":");
+		sb_u64(b, rec->link_seq);
+	}
+	sb_lit(b, " hops=");
+	sb_u64(b, nhops);
+	for (unsigned i = 0; i < nhops; i++) {
+		const struct pb_hop *h = &rec->hops[i];
+		sb_lit(b, " ");
+		sb_node(b, h->node_id, srcdir);
+		sb_lit(b, ":seq=");
+		sb_u64(b, h->seq);
+		sb_lit(b, ":ts=");
+		sb_u64(b, h->ts_ns / PB_NSEC_PER_SEC);
+		sb_lit(b, ".");
+		sb_u64w(b, h->ts_ns % PB_NSEC_PER_SEC, 9);
+	}
+	sb_lit(b, " trailers=[");
+	/* Leave room for the closing bracket. */
+	if (b->end - b->p > 1) {
+		/* (end - p) + NUL slot - "]" */
+		size_t room = (size_t)(b->end - b->p);
+		pb_trailers_format(rec, b->p, room);
+		/* Trust the NUL, not the return value (snprintf-like or not). */
+		b->p += strnlen(b->p, room - 1);
+	}
+	sb_lit(b, "]");
+	*b->p = '\0';
+}
+
+/* The comment's head, tail or both into buf (NUL-terminated); strlen. */
+static size_t
+comment_parts(char *buf, size_t len, const struct pb_record *rec,
+    const struct pb_srcdir *srcdir, bool head, bool tail)
+{
+	struct sbuf b = { buf, buf + (len ? len - 1 : 0) };
+
+	if (!len)
+		return 0;
+	if (head)
+		comment_head(&b, rec, srcdir);
+	if (tail)
+		comment_tail(&b, rec, srcdir);
+	*b.p = '\0';
+	return (size_t)(b.p - buf);
+}
+
 size_t
 pb_pcapng_comment(char *buf, size_t len, const struct pb_record *rec,
     const struct pb_srcdir *srcdir)
 {
-	struct sbuf b = { buf, buf + (len ? len - 1 : 0) };
-	const struct pb_source_info *s;
-	unsigned nhops = rec->nhops < PB_MAX_HOPS ? rec->nhops : PB_MAX_HOPS;
+	return comment_parts(buf, len, rec, srcdir, true, true);
+}
 
-	if (!len)
-		return 0;
-	s = srcdir ? pb_srcdir_source(srcdir, rec->origin_node, rec->origin_source) : NULL;
-	sb_lit(&b, "pb origin=");
-	sb_node(&b, rec->origin_node, srcdir);
-	sb_lit(&b, " source=");
-	sb_u64(&b, rec->origin_source);
-	sb_name(&b, s ? s->name : NULL, sizeof(s->name));
-	sb_lit(&b, " epoch=");
-	sb_u64(&b, rec->origin_epoch);
-	sb_lit(&b, " seq=");
-	sb_u64(&b, rec->origin_seq);
-	if (rec->link_node) {
-		/* The custody point, persisted in order with the data. */
-		sb_lit(&b, " link=");
-		sb_u64(&b, rec->link_node);
-		sb_lit(&b, ":");
-		sb_u64(&b, rec->link_epoch);
-		sb_lit(&b, ":");
-		sb_u64(&b, rec->link_seq);
-	}
-	sb_lit(&b, " hops=");
-	sb_u64(&b, nhops);
-	for (unsigned i = 0; i < nhops; i++) {
-		const struct pb_hop *h = &rec->hops[i];
-		sb_lit(&b, " ");
-		sb_node(&b, h->node_id, srcdir);
-		sb_lit(&b, ":seq=");
-		sb_u64(&b, h->seq);
-		sb_lit(&b, ":ts=");
-		sb_u64(&b, h->ts_ns / PB_NSEC_PER_SEC);
-		sb_lit(&b, ".");
-		sb_u64w(&b, h->ts_ns % PB_NSEC_PER_SEC, 9);
-	}
-	sb_lit(&b, " trailers=[");
-	/* Leave room for the closing bracket. */
-	if (b.end - b.p > 1) {
-		/* (end - p) + NUL slot - "]" */
-		size_t room = (size_t)(b.end - b.p);
-		pb_trailers_format(rec, b.p, room);
-		/* Trust the NUL, not the return value (snprintf-like or not). */
-		b.p += strnlen(b.p, room - 1);
-	}
-	sb_lit(&b, "]");
-	*b.p = '\0';
-	return (size_t)(b.p - buf);
+size_t
+pb_pcapng_comment_head(char *buf, size_t len, const struct pb_record *rec,
+    const struct pb_srcdir *srcdir)
+{
+	return comment_parts(buf, len, rec, srcdir, true, false);
+}
+
+size_t
+pb_pcapng_comment_tail(char *buf, size_t len, const struct pb_record *rec,
+    const struct pb_srcdir *srcdir)
+{
+	return comment_parts(buf, len, rec, srcdir, false, true);
 }
 
 size_t

@@ -86,6 +86,19 @@ int pb_pcapng_rec_fcslen(const struct pb_record *rec);
  */
 size_t pb_pcapng_comment(char *buf, size_t len, const struct pb_record *rec,
     const struct pb_srcdir *srcdir);
+/*
+ * The same comment in two parts, for callers that cache the head per
+ * origin: head ("pb origin=... source=... epoch=<u64>") depends only on
+ * (origin_node, origin_source, origin_epoch) and the directory's names;
+ * head followed by tail, written into one buffer of the same size, is
+ * pb_pcapng_comment's text (truncation included). Both NUL-terminate and
+ * return strlen.
+ */
+#define PB_PCAPNG_COMMENT_HEAD_MAX 256u /* 10 + 10 + 66 + 8 + 5 + 66 + 7 + 20 + NUL */
+size_t pb_pcapng_comment_head(char *buf, size_t len, const struct pb_record *rec,
+    const struct pb_srcdir *srcdir);
+size_t pb_pcapng_comment_tail(char *buf, size_t len, const struct pb_record *rec,
+    const struct pb_srcdir *srcdir);
 
 /* EPB with an already formatted comment (clen 0 = no option). */
 size_t pb_pcapng_epb_raw(uint8_t *buf, size_t len, const struct pb_record *rec, uint32_t if_id,

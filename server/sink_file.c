@@ -21,6 +21,7 @@
 #include "pcap_format.h"
 #include "sink.h"
 #include "sink_file_names.h"
+#include "sink_file_pcapng.h"
 
 /*
  * File sink. The engine thread formats records into 1 MiB chunks; full
@@ -69,7 +70,6 @@
 #define FS_TICK_NS (100 * PB_NSEC_PER_MSEC)
 #define FS_CUSTODY_AGE_NS (2 * PB_NSEC_PER_MSEC)
 #define FS_CLOSE_RETRIES 3     /* at shutdown, retries of a failing write before dropping */
-#define FS_NO_IF UINT32_MAX
 
 enum { FS_MARK_OPEN = 1, FS_MARK_CLOSE = 2 };
 
@@ -91,12 +91,6 @@ struct fs_chunk {
 	uint8_t data[FS_CHUNK_SIZE];
 };
 
-/* (node, source, linktype) -> pcapng interface id of the current file. */
-struct fs_ifslot {
-	uint64_t key;
-	uint32_t id; /* FS_NO_IF = empty */
-};
-
 struct fs_sink {
 	struct pb_sink sink; /* first: the sink ops cast back */
 	struct pb_dump_cfg cfg;
@@ -112,8 +106,7 @@ struct fs_sink {
 	uint64_t file_bytes, file_records, file_opened_ns;
 	uint16_t file_linktype;
 	uint64_t npackets;
-	struct fs_ifslot *ifs;
-	size_t ifcap, nifs;
+	struct pb_ngorigins *ng; /* pcapng: interfaces, comment heads */
 	int efd;
 	pb_timer_id timer, ctimer;
 	uint64_t seen_token;     /* highest token given to write() */
@@ -158,51 +151,6 @@ fs_update_state(struct fs_sink *s)
 	int st = atomic_load(&s->werror) ? PB_SINK_ERROR :
 	    s->backlog ? PB_SINK_BACKLOG : PB_SINK_OK;
 	atomic_store_explicit(&s->sink.stats->state, st, memory_order_relaxed);
-}
-
-static void
-fs_if_reset(struct fs_sink *s)
-{
-	for (size_t i = 0; i < s->ifcap; i++)
-		s->ifs[i].id = FS_NO_IF;
-	s->nifs = 0;
-}
-
-static size_t
-fs_if_slot(const struct fs_sink *s, uint64_t key)
-{
-	size_t mask = s->ifcap - 1;
-	size_t i = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & mask;
-	while (s->ifs[i].id != FS_NO_IF && s->ifs[i].key != key)
-		i = (i + 1) & mask;
-	return i;
-}
-
-/* Once per new source per file, never per packet. */
-static int
-fs_if_put(struct fs_sink *s, uint64_t key, uint32_t id)
-{
-	if ((s->nifs + 1) * 2 > s->ifcap) {
-		struct fs_ifslot *old = s->ifs;
-		size_t oldcap = s->ifcap;
-		struct fs_ifslot *n = malloc(2 * oldcap * sizeof(*n));
-		if (!n)
-			return -1;
-		s->ifs = n;
-		s->ifcap = 2 * oldcap;
-		fs_if_reset(s);
-		for (size_t i = 0; i < oldcap; i++)
-			if (old[i].id != FS_NO_IF) {
-				s->ifs[fs_if_slot(s, old[i].key)] = old[i];
-				s->nifs++;
-			}
-		free(old);
-	}
-	size_t i = fs_if_slot(s, key);
-	s->ifs[i].key = key;
-	s->ifs[i].id = id;
-	s->nifs++;
-	return 0;
 }
 
 /* A free chunk for the engine, or NULL (then the writer wakes us). */
@@ -325,7 +273,8 @@ fs_open_file(struct fs_sink *s, const struct pb_record *rec)
 	s->file_records = 0;
 	s->file_linktype = rec->linktype;
 	s->file_opened_ns = pb_loop_now(s->loop);
-	fs_if_reset(s);
+	if (s->ng)
+		pb_ngorigins_new_file(s->ng);
 }
 
 static bool
@@ -372,15 +321,13 @@ fs_write_pcap(struct fs_sink *s, const struct pb_record *rec)
 static int
 fs_write_pcapng(struct fs_sink *s, const struct pb_record *rec)
 {
-	size_t clen = pb_pcapng_comment(s->comment, sizeof(s->comment), rec, s->srcdir);
+	size_t clen = pb_ngorigins_comment(s->ng, s->comment, sizeof(s->comment), rec);
 	size_t recl = PB_PCAPNG_EPB_LEN((size_t)rec->caplen, clen), idbl = 0;
-	uint64_t key = (uint64_t)rec->origin_node << 32 | (uint64_t)rec->origin_source << 16 |
-	    rec->linktype;
-	uint32_t if_id = FS_NO_IF;
+	uint32_t if_id = PB_NGIF_NONE;
 
 	if (s->file_open)
-		if_id = s->ifs[fs_if_slot(s, key)].id;
-	if (if_id == FS_NO_IF || fs_rotate_due(s, recl)) {
+		if_id = pb_ngorigins_if(s->ng, rec);
+	if (if_id == PB_NGIF_NONE || fs_rotate_due(s, recl)) {
 		idbl = pb_pcapng_idb(s->idb, sizeof(s->idb), rec->origin_node, rec->origin_source,
 		    rec->linktype, pb_pcapng_rec_fcslen(rec), s->srcdir);
 		if (fs_rotate_due(s, recl + idbl))
@@ -395,8 +342,7 @@ fs_write_pcapng(struct fs_sink *s, const struct pb_record *rec)
 	fs_touch(s);
 	struct fs_chunk *c = s->cur;
 	if (idbl) {
-		if_id = (uint32_t)s->nifs;
-		if (fs_if_put(s, key, if_id) < 0)
+		if (pb_ngorigins_add_if(s->ng, rec, &if_id) < 0)
 			return -1;
 		memcpy(c->data + c->used, s->idb, idbl);
 		c->used += idbl;
@@ -741,7 +687,7 @@ fs_free(struct fs_sink *s)
 		}
 	free(s->cur);
 	free(s->spare);
-	free(s->ifs);
+	pb_ngorigins_free(s->ng);
 	if (s->efd >= 0)
 		close(s->efd);
 	pthread_cond_destroy(&s->cv);
@@ -824,12 +770,11 @@ pb_sink_file_open(const struct pb_dump_cfg *cfg, const struct pb_sink_env *env,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	s->ifcap = 16;
-	if (!(s->ifs = malloc(s->ifcap * sizeof(*s->ifs))) || !(s->cur = fs_get_chunk(s))) {
+	if ((cfg->format != PB_FORMAT_PCAP && !(s->ng = pb_ngorigins_new(s->srcdir))) ||
+	    !(s->cur = fs_get_chunk(s))) {
 		snprintf(err, errlen, "dump %s: out of memory", cfg->name);
 		goto fail;
 	}
-	fs_if_reset(s);
 	if ((s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    pb_loop_add_fd(s->loop, s->efd, EPOLLIN, fs_on_event, s) < 0) {
 		snprintf(err, errlen, "dump %s: eventfd: %s", cfg->name, strerror(errno));

@@ -28,6 +28,7 @@ struct pb_srcdir {
 	size_t nsources, csources;
 	struct pb_source_info **sources;
 	struct dir_index isources;
+	uint64_t generation; /* bumped by every set: caches of names compare it */
 };
 
 static uint64_t
@@ -163,6 +164,7 @@ int
 pb_srcdir_set_node(struct pb_srcdir *d, const struct pb_node_info *n)
 {
 	struct pb_node_info *cur = (struct pb_node_info *)pb_srcdir_node(d, n->node_id);
+	d->generation++;
 	if (cur) {
 		*cur = *n;
 		return 0;
@@ -187,6 +189,7 @@ pb_srcdir_set_source(struct pb_srcdir *d, const struct pb_source_info *s)
 {
 	struct pb_source_info *cur =
 	    (struct pb_source_info *)pb_srcdir_source(d, s->node_id, s->source_id);
+	d->generation++;
 	if (cur) {
 		*cur = *s;
 		return 0;
@@ -218,6 +221,12 @@ pb_srcdir_source(const struct pb_srcdir *d, uint32_t node_id, uint16_t source_id
 {
 	long i = idx_find(&d->isources, source_key(node_id, source_id));
 	return i < 0 ? NULL : d->sources[i];
+}
+
+uint64_t
+pb_srcdir_generation(const struct pb_srcdir *d)
+{
+	return d->generation;
 }
 
 size_t

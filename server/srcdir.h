@@ -53,6 +53,10 @@ const struct pb_node_info *pb_srcdir_node(const struct pb_srcdir *d, uint32_t no
 const struct pb_source_info *pb_srcdir_source(const struct pb_srcdir *d, uint32_t node_id,
     uint16_t source_id);
 
+/* Changes with every set (even one that fails): what was derived from
+ * names and descriptions under an older value may be stale. */
+uint64_t pb_srcdir_generation(const struct pb_srcdir *d);
+
 /* Iteration in the order nodes were first set. */
 size_t pb_srcdir_node_count(const struct pb_srcdir *d);
 size_t pb_srcdir_source_count(const struct pb_srcdir *d);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "record.h"
+#include "rng_test.h"
 #include "trailer.h"
 
 /*
@@ -299,6 +300,37 @@ test_crc32_vectors(void **state)
 	/* A frame with its FCS (LSB first) leaves the 802.3 residue. */
 	gen_frame(60, 3);
 	assert_int_equal(~pb_crc32(g.buf, g.len), 0xDEBB20E3u);
+}
+
+/* libdeflate picks its folding code by length and alignment: random
+ * lengths up to a jumbo frame at 64 alignments against the bitwise
+ * reference; then the FCS check, which runs the CRC in pieces, on jumbo
+ * frames with stacked trailers, intact and with one bit flipped. */
+static void
+test_crc32_random_frames(void **state)
+{
+	static uint8_t buf[PB_JUMBO_FRAME + 64];
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)rnd();
+	for (int it = 0; it < 400; it++) {
+		size_t off = rnd_below(64), n = rnd_below(PB_JUMBO_FRAME + 1);
+		assert_int_equal(pb_crc32(buf + off, n), ref_crc32(buf + off, n));
+	}
+	for (int it = 0; it < 200; it++) {
+		gen_frame(60 + rnd_below(PB_JUMBO_FRAME - 4 - 60 + 1), (uint8_t)rnd());
+		for (unsigned t = 1 + rnd_below(3); t > 0; t--)
+			gen_metamako(1700000000 + rnd_below(1000), rnd_below(1000000000),
+			    (uint8_t)rnd_below(2), (uint16_t)rnd(), (uint8_t)rnd(), NULL, 0);
+		gen_finish(1);
+		check_gen(1);
+		/* CRC-32 catches every single-bit error; the final FCS covers
+		 * the whole frame, so the outermost trailer is invalid. */
+		uint32_t bit = rnd_below((g.len - 4) * 8);
+		g.buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		assert_true(parse_gen(1) >= 1);
+		assert_int_equal(rec.trailers[g.n - 1].valid, 0);
+	}
 }
 
 static void
@@ -806,6 +838,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32_vectors),
+		cmocka_unit_test(test_crc32_random_frames),
 		cmocka_unit_test(test_type_names),
 		cmocka_unit_test(test_metamako_single),
 		cmocka_unit_test(test_metamako_stacked2),
