@@ -5,8 +5,9 @@
 # the same input, for 64-byte, 1500-byte and 9018-byte + 2 trailer frames.
 # Each case runs 3 times and the fastest run counts; a run whose output
 # does not hold every frame fails the benchmark. Not part of `make check`.
-# Then runs bench_tunnel.sh (edge -> TCP -> collector against tcpdump|socat,
-# and the DLQ spill and replay rates) unless PB_BENCH_TUNNEL=0.
+# Then runs bench_tunnel.sh (edge -> TCP -> collector against tcpdump|socat
+# and the tcplimit program, and the DLQ spill and replay rates) unless
+# PB_BENCH_TUNNEL=0; PB_BENCH_RUNS also sets its run count (its default is 5).
 #
 #   bench.sh [BUILDDIR]      (make bench passes the build dir)
 # Environment: PB_BENCH_DIR (default /dev/shm), PB_BENCH_RUNS (default 3),

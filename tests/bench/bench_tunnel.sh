@@ -77,7 +77,8 @@ PBCMP=$B/tests/tools/pbcmp
 RUNS=${PB_BENCH_RUNS:-5}
 SCALE=${PB_BENCH_SCALE:-100}
 JUMBO=${PB_BENCH_JUMBO_FRAMES:-500000}
-TCPLIMIT_SRC=${PB_BENCH_TCPLIMIT:-$HERE/../../../shared/bench/tcplimit.c}
+# The repository's parent directory holds shared/bench/tcplimit.c.
+TCPLIMIT_SRC=${PB_BENCH_TCPLIMIT:-$(cd "$HERE/../../.." && pwd)/shared/bench/tcplimit.c}
 DLQ_N=${PB_BENCH_DLQ_RECORDS:-$((200000 * SCALE / 100))}
 RESEND_MB=${PB_BENCH_RESEND_MB:-}
 DUMP_MB=${PB_BENCH_DUMP_MB:-}
