@@ -14,6 +14,10 @@
 # PB_BENCH_SCALE (percent of the default frame counts, default 100).
 set -eu
 
+BENCH=bench
+# shellcheck source=tests/bench/bench_lib.sh
+. "$(dirname "$0")/bench_lib.sh"
+
 B=${1:-${top_builddir:-.}}
 B=$(cd "$B" && pwd)
 PBD=$B/server/packetbrokerd
@@ -44,17 +48,7 @@ CASES=(
 )
 
 # One case at a time: its input plus one output.
-need=0
-for c in "${CASES[@]}"; do
-	IFS='|' read -r _ n _ _ per <<<"$c"
-	mb=$((n * SCALE / 100 * per * 2 / 1000000))
-	[ "$mb" -le "$need" ] || need=$mb
-done
-avail=$(df -Pm "$W" | awk 'NR == 2 { print $4 }')
-if [ "$avail" -lt $((need + 200)) ]; then
-	echo "bench: $W has $avail MB free, needs about $((need + 200)) MB" >&2
-	exit 1
-fi
+check_space "$W" 0
 
 # timed CMD...: peak RSS (KB) of CMD in T_RSS; fails the benchmark if CMD
 # fails.
@@ -74,13 +68,6 @@ run_once() {
 	timed "$@"
 	t1=$(date +%s%N)
 	T_NS=$((t1 - t0))
-}
-
-# verify IN OUT: the output must hold every frame (a fast but incomplete
-# run must not count).
-verify() {
-	local r
-	r=$("$PBCMP" --count-only "$1" "$2" 2>&1) || { echo "bench: incomplete output: $r" >&2; exit 1; }
 }
 
 printf '%-11s %9s %-20s %9s %9s %8s %8s %10s\n' workload frames tool "wall(s)" Mpps Gbit/s "RSS(MB)" "vs tcpdump"
@@ -114,7 +101,8 @@ EOF
 				run_once "$PBD" -c "$W/b.conf" --exit-on-finish
 				out=$(ls "$W/out"/*)
 			fi
-			verify "$in" "$out"
+			# A fast but incomplete run must not count.
+			verify "$in" "$out" "$tool"
 			if [ "$best" = 0 ] || [ "$T_NS" -lt "$best" ]; then
 				best=$T_NS
 			fi

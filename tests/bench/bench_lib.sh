@@ -99,3 +99,18 @@ verify() {
 	r=$("$PBCMP" --multiset "$1" "$2" 2>&1) ||
 		die "output of $3 ($2) differs from the input: $r"
 }
+
+# check_space DIR EXTRA: dies unless DIR has room for the largest of CASES
+# ("name|frames|...|file bytes per frame", frames scaled by SCALE percent):
+# its input and one output, plus EXTRA bytes per frame, plus 200 MB.
+check_space() {
+	local c n per m need=0 avail
+	for c in "${CASES[@]}"; do
+		IFS='|' read -r _ n _ _ per <<<"$c"
+		m=$((n * SCALE * (per * 2 + $2) / 100000000))
+		[ "$m" -le "$need" ] || need=$m
+	done
+	avail=$(df -Pm "$1" | awk 'NR == 2 { print $4 }')
+	[ "$avail" -ge $((need + 200)) ] ||
+		die "$1 has $avail MB free, needs about $((need + 200)) MB (PB_BENCH_SCALE, PB_BENCH_DIR)"
+}

@@ -104,7 +104,7 @@ BASE=${PB_BENCH_DIR:-/dev/shm}
 [ -d "$BASE" ] && [ -w "$BASE" ] || BASE=${TMPDIR:-/tmp}
 W=$(mktemp -d "$BASE/pbtunnel.XXXXXX")
 trap bench_cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'die "interrupted"' INT TERM
 
 # name | frames | pbgen options | capture options | file bytes per frame
 CASES=(
@@ -114,15 +114,7 @@ CASES=(
 )
 
 # One case at a time: its input and one output (pcapng's is a bit larger).
-need=0
-for c in "${CASES[@]}"; do
-	IFS='|' read -r _ n _ _ per <<<"$c"
-	m=$((n * SCALE * (per * 2 + 64) / 100000000))
-	[ "$m" -le "$need" ] || need=$m
-done
-avail=$(df -Pm "$W" | awk 'NR == 2 { print $4 }')
-[ "$avail" -ge $((need + 200)) ] ||
-	die "$W has $avail MB free, needs about $((need + 200)) MB (PB_BENCH_SCALE, PB_BENCH_DIR)"
+check_space "$W" 64
 
 # The limit program, built from its source with this machine's libpcap.
 TCPLIMIT=
