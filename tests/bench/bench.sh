@@ -5,13 +5,18 @@
 # the same input, for 64-byte, 1500-byte and 9018-byte + 2 trailer frames.
 # Each case runs 3 times and the fastest run counts; a run whose output
 # does not hold every frame fails the benchmark. Not part of `make check`.
-# Then runs bench_tunnel.sh (edge -> TCP -> collector against tcpdump|socat,
-# and the DLQ spill and replay rates) unless PB_BENCH_TUNNEL=0.
+# Then runs bench_tunnel.sh (edge -> TCP -> collector against tcpdump|socat
+# and the tcplimit program, and the DLQ spill and replay rates) unless
+# PB_BENCH_TUNNEL=0; PB_BENCH_RUNS also sets its run count (its default is 5).
 #
 #   bench.sh [BUILDDIR]      (make bench passes the build dir)
 # Environment: PB_BENCH_DIR (default /dev/shm), PB_BENCH_RUNS (default 3),
 # PB_BENCH_SCALE (percent of the default frame counts, default 100).
 set -eu
+
+BENCH=bench
+# shellcheck source=tests/bench/bench_lib.sh
+. "$(dirname "$0")/bench_lib.sh"
 
 B=${1:-${top_builddir:-.}}
 B=$(cd "$B" && pwd)
@@ -43,17 +48,7 @@ CASES=(
 )
 
 # One case at a time: its input plus one output.
-need=0
-for c in "${CASES[@]}"; do
-	IFS='|' read -r _ n _ _ per <<<"$c"
-	mb=$((n * SCALE / 100 * per * 2 / 1000000))
-	[ "$mb" -le "$need" ] || need=$mb
-done
-avail=$(df -Pm "$W" | awk 'NR == 2 { print $4 }')
-if [ "$avail" -lt $((need + 200)) ]; then
-	echo "bench: $W has $avail MB free, needs about $((need + 200)) MB" >&2
-	exit 1
-fi
+check_space "$W" 0
 
 # timed CMD...: peak RSS (KB) of CMD in T_RSS; fails the benchmark if CMD
 # fails.
@@ -73,13 +68,6 @@ run_once() {
 	timed "$@"
 	t1=$(date +%s%N)
 	T_NS=$((t1 - t0))
-}
-
-# verify IN OUT: the output must hold every frame (a fast but incomplete
-# run must not count).
-verify() {
-	local r
-	r=$("$PBCMP" --count-only "$1" "$2" 2>&1) || { echo "bench: incomplete output: $r" >&2; exit 1; }
 }
 
 printf '%-11s %9s %-20s %9s %9s %8s %8s %10s\n' workload frames tool "wall(s)" Mpps Gbit/s "RSS(MB)" "vs tcpdump"
@@ -113,7 +101,8 @@ EOF
 				run_once "$PBD" -c "$W/b.conf" --exit-on-finish
 				out=$(ls "$W/out"/*)
 			fi
-			verify "$in" "$out"
+			# A fast but incomplete run must not count.
+			verify "$in" "$out" "$tool"
 			if [ "$best" = 0 ] || [ "$T_NS" -lt "$best" ]; then
 				best=$T_NS
 			fi
