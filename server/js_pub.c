@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jetstream.h"
+#include "log.h"
+#include "sink_jetstream_int.h"
+
+/*
+ * The jetstream sink's publisher thread: connects, checks the stream,
+ * publishes asynchronously (PubAcks arrive on a libnats thread) and runs
+ * the synchronous lookups of resume points. A slow server or a lookup
+ * waiting for a leader election stalls this thread, never the engine.
+ */
+
+enum js_cmd_type { JS_C_PUBLISH = 1, JS_C_LOOKUP = 2 };
+
+struct js_cmd {
+	enum js_cmd_type type;
+	natsMsg *msg;
+	void *ref;
+	char subject[PB_JS_PREFIX_MAX + 64];
+};
+
+struct js_pub {
+	const struct pb_jetstream_cfg *cfg;
+	struct pb_js_queue *results;
+	struct pb_js_stats *st;
+	struct pb_js_queue cmds;
+	pthread_t thread;
+	bool started;
+	_Atomic bool stop;
+	natsConnection *nc;
+	jsCtx *js;
+};
+
+static struct js_result *
+result_new(enum js_result_type type)
+{
+	struct js_result *r = calloc(1, sizeof(*r));
+	if (r)
+		r->type = type;
+	return r;
+}
+
+static void
+push_result(struct js_pub *p, struct js_result *r)
+{
+	if (!r || pb_js_queue_push(p->results, r) < 0) {
+		/* Nothing better to do: the batch stays in flight until close. */
+		log_warnx("jetstream", "out of memory: a publish result is lost");
+		if (r && r->msg)
+			natsMsg_Destroy(r->msg);
+		free(r);
+	}
+}
+
+static void
+push_state(struct js_pub *p, int state, const char *text)
+{
+	struct js_result *r = result_new(JS_R_STATE);
+	if (!r)
+		return;
+	r->state = state;
+	if (state == PB_JS_CONNECTED && p->nc) {
+		char url[256] = "";
+		r->max_payload = natsConnection_GetMaxPayload(p->nc);
+		if (natsConnection_GetConnectedUrl(p->nc, url, sizeof(url)) != NATS_OK)
+			url[0] = '\0';
+		pb_js_stats_set_server(p->st, url);
+	} else if (state == PB_JS_RECONNECTING) {
+		pb_js_stats_set_server(p->st, "");
+	}
+	if (text)
+		snprintf(r->text, sizeof(r->text), "%s", text);
+	push_result(p, r);
+}
+
+/* libnats thread: a PubAck, an error reply, or a timeout. */
+static void
+on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
+{
+	struct js_pub *p = arg;
+	struct js_result *r = result_new(JS_R_ACK);
+	if (!r) {
+		natsMsg_Destroy(msg);
+		return;
+	}
+	r->msg = msg;
+	if (pae) {
+		r->errcode = (int)pae->ErrCode;
+		snprintf(r->text, sizeof(r->text), "%s", pae->ErrText && *pae->ErrText ?
+		    pae->ErrText : natsStatus_GetText(pae->Err));
+	} else if (pa) {
+		r->ok = true;
+		r->duplicate = pa->Duplicate;
+		r->stream_seq = pa->Sequence;
+	} else {
+		snprintf(r->text, sizeof(r->text), "no PubAck");
+	}
+	push_result(p, r);
+}
+
+static void
+on_disconnected(natsConnection *nc, void *arg)
+{
+	struct js_pub *p = arg;
+	if (!atomic_load(&p->stop))
+		push_state(p, PB_JS_RECONNECTING, "disconnected");
+}
+
+static void
+on_reconnected(natsConnection *nc, void *arg)
+{
+	struct js_pub *p = arg;
+	push_state(p, PB_JS_CONNECTED, NULL);
+}
+
+static uint64_t
+header_u64(natsMsg *m, const char *key, bool *ok)
+{
+	const char *v = NULL;
+	char *end;
+	if (natsMsgHeader_Get(m, key, &v) != NATS_OK || !v || !*v) {
+		*ok = false;
+		return 0;
+	}
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (errno || *end)
+		*ok = false;
+	return (uint64_t)x;
+}
+
+static void
+do_lookup(struct js_pub *p, struct js_cmd *c)
+{
+	struct js_result *r = result_new(JS_R_LOOKUP);
+	natsMsg *m = NULL;
+	jsErrCode je = 0;
+	jsOptions jo;
+	if (!r)
+		return;
+	r->ref = c->ref;
+	jsOptions_Init(&jo);
+	jo.Wait = PB_JS_WAIT_MS;
+	natsStatus s = js_GetLastMsg(&m, p->js, p->cfg->stream, c->subject, &jo, &je);
+	if (s == NATS_OK) {
+		bool ok = true;
+		r->ok = true;
+		r->found = true;
+		r->subject_seq = natsMsg_GetSequence(m);
+		r->last_origin_seq = header_u64(m, PB_JS_HDR_LAST, &ok);
+		if (!ok) {
+			/* Not ours: appending after it is all we can do. */
+			r->last_origin_seq = 0;
+			snprintf(r->text, sizeof(r->text), "the last message on %.100s has no valid "
+			    PB_JS_HDR_LAST " header (a foreign message?)", c->subject);
+		}
+		natsMsg_Destroy(m);
+	} else if (s == NATS_NOT_FOUND || je == JSNoMessageFoundErr) {
+		r->ok = true; /* a new subject */
+	} else {
+		r->errcode = (int)je;
+		pb_js_errtext(r->text, sizeof(r->text), s, je, "reading the resume point");
+	}
+	push_result(p, r);
+}
+
+static void
+do_publish(struct js_pub *p, struct js_cmd *c)
+{
+	jsPubOptions po;
+	jsPubOptions_Init(&po);
+	po.MaxWait = PB_JS_WAIT_MS;
+	natsStatus s = js_PublishMsgAsync(p->js, &c->msg, &po);
+	if (s == NATS_OK)
+		return;
+	/* Not taken: the message comes back as a failed publish. */
+	struct js_result *r = result_new(JS_R_ACK);
+	if (!r) {
+		natsMsg_Destroy(c->msg);
+		return;
+	}
+	r->msg = c->msg;
+	pb_js_errtext(r->text, sizeof(r->text), s, 0, "publish");
+	push_result(p, r);
+}
+
+/* Waits up to ms for a command; NULL on timeout or stop. */
+static struct js_cmd *
+next_cmd(struct js_pub *p, int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&p->cmds.lock);
+	while (!p->cmds.n && !atomic_load(&p->stop))
+		if (pthread_cond_timedwait(&p->cmds.cond, &p->cmds.lock, &ts) == ETIMEDOUT)
+			break;
+	struct js_cmd *c = pb_js_queue_pop_locked(&p->cmds);
+	pthread_mutex_unlock(&p->cmds.lock);
+	return c;
+}
+
+static void
+sleep_ms(struct js_pub *p, int ms)
+{
+	for (int i = 0; i < ms / 50 && !atomic_load(&p->stop); i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000000L }, NULL);
+}
+
+static void *
+pub_main(void *arg)
+{
+	struct js_pub *p = arg;
+	char err[256] = "", last_err[256] = "";
+	bool stream_ok = false;
+
+	while (!atomic_load(&p->stop)) {
+		if (!stream_ok) {
+			if (natsConnection_Status(p->nc) != NATS_CONN_STATUS_CONNECTED) {
+				sleep_ms(p, 100);
+				continue;
+			}
+			if (pb_js_ensure_stream(p->js, p->cfg, err, sizeof(err)) < 0) {
+				if (strcmp(err, last_err) != 0) {
+					log_warnx("jetstream", "stream '%s': %s; retrying", p->cfg->stream, err);
+					snprintf(last_err, sizeof(last_err), "%s", err);
+				}
+				push_state(p, PB_JS_STREAM_ERROR, err);
+				sleep_ms(p, 1000);
+				continue;
+			}
+			stream_ok = true;
+			push_state(p, PB_JS_CONNECTED, NULL);
+		}
+		struct js_cmd *c = next_cmd(p, 200);
+		if (!c)
+			continue;
+		if (c->type == JS_C_PUBLISH)
+			do_publish(p, c);
+		else
+			do_lookup(p, c);
+		free(c);
+	}
+	return NULL;
+}
+
+struct js_pub *
+js_pub_start(const struct pb_jetstream_cfg *cfg, struct pb_js_queue *results,
+    struct pb_js_stats *st, char *err, size_t errlen)
+{
+	struct js_pub *p = calloc(1, sizeof(*p));
+	if (!p || pb_js_queue_init(&p->cmds) < 0) {
+		snprintf(err, errlen, "out of memory");
+		free(p);
+		return NULL;
+	}
+	p->cfg = cfg;
+	p->results = results;
+	p->st = st;
+	struct pb_js_conn_cbs cbs = { .disconnected = on_disconnected,
+		.reconnected = on_reconnected, .arg = p };
+	natsOptions *o = pb_js_options(cfg, &cbs, err, errlen);
+	if (!o)
+		goto fail;
+	/* With RetryOnFailedConnect an unreachable cluster is not an error:
+	 * libnats keeps trying in the background. */
+	natsStatus s = natsConnection_Connect(&p->nc, o);
+	natsOptions_Destroy(o);
+	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+		pb_js_errtext(err, errlen, s, 0, "connect");
+		goto fail;
+	}
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.Wait = PB_JS_WAIT_MS;
+	/* Above our own window: libnats never stalls the publisher thread. */
+	jo.PublishAsync.MaxPending = (int64_t)cfg->window * 2 + 64;
+	jo.PublishAsync.AckHandler = on_ack;
+	jo.PublishAsync.AckHandlerClosure = p;
+	if ((s = natsConnection_JetStream(&p->js, p->nc, &jo)) != NATS_OK) {
+		pb_js_errtext(err, errlen, s, 0, "JetStream context");
+		goto fail;
+	}
+	if (pthread_create(&p->thread, NULL, pub_main, p) != 0) {
+		snprintf(err, errlen, "cannot start the publisher thread");
+		goto fail;
+	}
+	p->started = true;
+	return p;
+fail:
+	js_pub_stop(p);
+	return NULL;
+}
+
+static void
+queue_cmd(struct js_pub *p, struct js_cmd *c)
+{
+	if (pb_js_queue_push(&p->cmds, c) < 0) {
+		log_warnx("jetstream", "out of memory: a command is lost");
+		if (c->msg)
+			natsMsg_Destroy(c->msg);
+		free(c);
+	}
+}
+
+void
+js_pub_publish(struct js_pub *p, natsMsg *m)
+{
+	struct js_cmd *c = calloc(1, sizeof(*c));
+	if (!c) {
+		struct js_result *r = result_new(JS_R_ACK);
+		if (r) {
+			r->msg = m;
+			snprintf(r->text, sizeof(r->text), "out of memory");
+		}
+		push_result(p, r);
+		return;
+	}
+	c->type = JS_C_PUBLISH;
+	c->msg = m;
+	queue_cmd(p, c);
+}
+
+void
+js_pub_lookup(struct js_pub *p, void *ref, const char *subject)
+{
+	struct js_cmd *c = calloc(1, sizeof(*c));
+	if (!c) {
+		struct js_result *r = result_new(JS_R_LOOKUP);
+		if (r) {
+			r->ref = ref;
+			snprintf(r->text, sizeof(r->text), "out of memory");
+		}
+		push_result(p, r);
+		return;
+	}
+	c->type = JS_C_LOOKUP;
+	c->ref = ref;
+	snprintf(c->subject, sizeof(c->subject), "%s", subject);
+	queue_cmd(p, c);
+}
+
+void
+js_pub_stop(struct js_pub *p)
+{
+	if (!p)
+		return;
+	atomic_store(&p->stop, true);
+	if (p->started) {
+		pthread_mutex_lock(&p->cmds.lock);
+		pthread_cond_broadcast(&p->cmds.cond);
+		pthread_mutex_unlock(&p->cmds.lock);
+		pthread_join(p->thread, NULL);
+	}
+	struct js_cmd *c;
+	while ((c = pb_js_queue_pop_locked(&p->cmds))) {
+		if (c->msg)
+			natsMsg_Destroy(c->msg);
+		free(c);
+	}
+	/* Destroying the context fails what is still in flight, through on_ack
+	 * into the results queue, which the caller drains. */
+	if (p->nc)
+		natsConnection_Close(p->nc);
+	jsCtx_Destroy(p->js);
+	natsConnection_Destroy(p->nc);
+	pb_js_queue_free(&p->cmds);
+	free(p);
+}
