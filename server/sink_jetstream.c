@@ -303,7 +303,14 @@ static bool
 js_writable(struct pb_sink *sink)
 {
 	struct js_sink *s = (struct js_sink *)sink;
-	return s->nbatches < s->cfg->window;
+	bool w = s->nbatches < s->cfg->window;
+	/* The engine pauses on false: on_writable is owed once room is back. */
+	if (!w && s->was_writable) {
+		s->was_writable = false;
+		atomic_store(&s->base.stats->state, PB_SINK_BACKLOG);
+		pb_counter_add(&s->base.stats->backlog_events, 1);
+	}
+	return w;
 }
 
 static int
@@ -436,13 +443,12 @@ progress(struct js_sink *s)
 		if (s->base.on_progress)
 			s->base.on_progress(&s->base, s->base.on_progress_arg);
 	}
-	bool w = js_writable(&s->base);
-	atomic_store(&s->base.stats->state, w ? PB_SINK_OK : PB_SINK_BACKLOG);
-	if (w && !s->was_writable && s->base.on_writable)
-		s->base.on_writable(&s->base, s->base.on_writable_arg);
-	if (!w && s->was_writable)
-		pb_counter_add(&s->base.stats->backlog_events, 1);
-	s->was_writable = w;
+	if (!s->was_writable && s->nbatches < s->cfg->window) {
+		s->was_writable = true;
+		atomic_store(&s->base.stats->state, PB_SINK_OK);
+		if (s->base.on_writable)
+			s->base.on_writable(&s->base, s->base.on_writable_arg);
+	}
 }
 
 static void
