@@ -48,6 +48,17 @@ pb_node_true col /api/v1/sinks/js ".jetstream.records == $N and .jetstream.pendi
     fail "collector: the stream did not acknowledge $N records"
 pb_node_true col /api/v1/sinks/js '.jetstream.server | startswith("nats://127.0.0.1:")' ||
     fail "collector: no server in use shown"
+# The responses with a jetstream sink and source match schema/openapi.yaml.
+mkdir -p "$T/oas"
+js_record() {
+	local n=$1 path=$2 i
+	i=$(find "$T/oas" -name '*.meta' | wc -l)
+	[ "$(pb_node_http "$n" "$path")" = 200 ] || fail "$n: GET $path"
+	cp "$T/http.body" "$T/oas/$i.body"
+	echo "GET $path 200 application/json" >"$T/oas/$i.meta"
+}
+js_record col /api/v1/sinks
+js_record col /api/v1/sinks/js
 pb_node_stop col
 pb_node_exit_ok col SIGTERM
 
@@ -58,6 +69,15 @@ js_check "$URL" PBT pbt
 pb_node reader
 pb_wait_until 60 "the reader to deliver $N records" \
     pb_node_true reader /api/v1/sources/back ".packets >= $N"
+js_record reader /api/v1/sources
+if python3 -c 'import yaml, jsonschema' 2>/dev/null; then
+	python3 "$top_srcdir/tests/tools/oascheck.py" "$top_srcdir/schema/openapi.yaml" \
+	    --responses "$T/oas" >"$T/oascheck.log" 2>&1 ||
+	    fail "responses do not match schema/openapi.yaml: $(cat "$T/oascheck.log")"
+	pb_log "API responses match schema/openapi.yaml"
+else
+	pb_log "python3-yaml/python3-jsonschema missing: responses not checked"
+fi
 pb_node_stop reader
 pb_node_exit_ok reader SIGTERM
 mapfile -t outs < <(pb_outputs_ng "$T/reader/out")
