@@ -314,39 +314,43 @@ queue_cmd(struct js_pub *p, struct js_cmd *c)
 	}
 }
 
+/* A command, or NULL after answering it with an out-of-memory result. */
+static struct js_cmd *
+cmd_new(struct js_pub *p, enum js_cmd_type type, natsMsg *m, void *ref)
+{
+	struct js_cmd *c = calloc(1, sizeof(*c));
+	if (c) {
+		c->type = type;
+		c->msg = m;
+		c->ref = ref;
+		return c;
+	}
+	struct js_result *r = result_new(type == JS_C_PUBLISH ? JS_R_ACK : JS_R_LOOKUP);
+	if (r) {
+		r->msg = m;
+		r->ref = ref;
+		snprintf(r->text, sizeof(r->text), "out of memory");
+	} else if (m) {
+		natsMsg_Destroy(m);
+	}
+	push_result(p, r);
+	return NULL;
+}
+
 void
 js_pub_publish(struct js_pub *p, natsMsg *m)
 {
-	struct js_cmd *c = calloc(1, sizeof(*c));
-	if (!c) {
-		struct js_result *r = result_new(JS_R_ACK);
-		if (r) {
-			r->msg = m;
-			snprintf(r->text, sizeof(r->text), "out of memory");
-		}
-		push_result(p, r);
-		return;
-	}
-	c->type = JS_C_PUBLISH;
-	c->msg = m;
-	queue_cmd(p, c);
+	struct js_cmd *c = cmd_new(p, JS_C_PUBLISH, m, NULL);
+	if (c)
+		queue_cmd(p, c);
 }
 
 void
 js_pub_lookup(struct js_pub *p, void *ref, const char *subject)
 {
-	struct js_cmd *c = calloc(1, sizeof(*c));
-	if (!c) {
-		struct js_result *r = result_new(JS_R_LOOKUP);
-		if (r) {
-			r->ref = ref;
-			snprintf(r->text, sizeof(r->text), "out of memory");
-		}
-		push_result(p, r);
+	struct js_cmd *c = cmd_new(p, JS_C_LOOKUP, NULL, ref);
+	if (!c)
 		return;
-	}
-	c->type = JS_C_LOOKUP;
-	c->ref = ref;
 	snprintf(c->subject, sizeof(c->subject), "%s", subject);
 	queue_cmd(p, c);
 }
