@@ -244,6 +244,13 @@ engine_drain_tick(struct pb_loop *loop, void *arg)
 	for (size_t i = 0; i < e->npeers; i++)
 		if (e->peers[i]->toks.n)
 			return (int64_t)DRAIN_TICK_NS;
+	/* A jetstream sink holds records until their PubAck (its close only
+	 * waits a few seconds); files and interfaces are flushed by close. */
+	for (size_t i = 0; i < e->nsinks; i++) {
+		struct pb_sink *k = e->sinks[i].sink;
+		if (e->cfg->dumps[i].kind == PB_DUMP_JETSTREAM && k->ops->custody(k) < e->token)
+			return (int64_t)DRAIN_TICK_NS;
+	}
 	if (e->failed_sources) {
 		char names[1024] = "";
 		size_t used = 0;

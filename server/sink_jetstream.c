@@ -76,10 +76,12 @@ struct js_sink {
 	struct pb_js_queue results;
 	struct js_pub *pub;
 	bool connected;
-	size_t batch_bytes;
+	size_t batch_bytes;       /* cut a batch that can be sent at once here */
+	size_t grow_bytes;        /* one waiting behind an unacknowledged one grows to this */
 	struct js_stream *hash[JS_HASH];
 	struct js_stream *streams;
 	size_t nbatches;          /* filling, cut or in flight: the window */
+	size_t nbytes;            /* their payload bytes, at most window * batch_kb */
 	uint64_t last_token;      /* of the last record written */
 	uint64_t custody_reported;
 	pb_timer_id cut_timer, maint_timer;
@@ -118,6 +120,7 @@ batch_free(struct js_sink *s, struct js_batch *b)
 {
 	if (b->msg)
 		natsMsg_Destroy(b->msg);
+	s->nbytes -= b->len;
 	free(b->buf);
 	free(b);
 	s->nbatches--;
@@ -153,7 +156,9 @@ batch_name_node(struct js_sink *s, struct js_batch *b, uint32_t node_id)
 	size_t n = pb_wire_encode_node(NULL, 0, &m);
 	if (n == 0 || batch_reserve(b, n) < 0)
 		return n == 0 ? 0 : -1;
-	b->len += pb_wire_encode_node(b->buf + b->len, b->cap - b->len, &m);
+	size_t add = pb_wire_encode_node(b->buf + b->len, b->cap - b->len, &m);
+	b->len += add;
+	s->nbytes += add;
 	return 0;
 }
 
@@ -200,8 +205,11 @@ batch_new(struct js_sink *s, struct js_stream *st, const struct pb_record *rec)
 		size_t n = pb_wire_encode_source(NULL, 0, &m);
 		if (n && batch_reserve(b, n) < 0)
 			goto fail;
-		if (n)
-			b->len += pb_wire_encode_source(b->buf + b->len, b->cap - b->len, &m);
+		if (n) {
+			n = pb_wire_encode_source(b->buf + b->len, b->cap - b->len, &m);
+			b->len += n;
+			s->nbytes += n;
+		}
 	}
 	if (batch_name_hops(s, b, rec) < 0)
 		goto fail;
@@ -288,7 +296,8 @@ cut_tick(struct pb_loop *loop, void *arg)
 		struct js_batch *b = st->tail;
 		if (!b || b->state != JS_B_FILLING)
 			continue;
-		if (now - b->opened_ns >= age)
+		/* One behind an unacknowledged batch leaves with its PubAck. */
+		if (b == st->head && now - b->opened_ns >= age)
 			batch_cut(s, b);
 		else
 			filling = true;
@@ -299,11 +308,19 @@ cut_tick(struct pb_loop *loop, void *arg)
 	return PB_TIMER_STOP;
 }
 
+/* One more record may need a new batch: both bounds of the window. */
+static bool
+js_room(const struct js_sink *s)
+{
+	return s->nbatches < s->cfg->window && (s->nbytes == 0 ||
+	    s->nbytes + PB_WIRE_MAX_MSG <= (size_t)s->cfg->window * s->cfg->batch_bytes);
+}
+
 static bool
 js_writable(struct pb_sink *sink)
 {
 	struct js_sink *s = (struct js_sink *)sink;
-	bool w = s->nbatches < s->cfg->window;
+	bool w = js_room(s);
 	/* The engine pauses on false: on_writable is owed once room is back. */
 	if (!w && s->was_writable) {
 		s->was_writable = false;
@@ -330,7 +347,12 @@ js_write(struct pb_sink *sink, const struct pb_record *rec)
 	}
 	size_t n = pb_wire_record_size(rec);
 	struct js_batch *b = st->tail;
-	if (b && b->state == JS_B_FILLING && b->count && b->len + n > s->batch_bytes)
+	/* A batch behind one in flight cannot leave before its PubAck: it
+	 * takes what arrives meanwhile, up to the largest message, so that
+	 * one round trip carries more when the store is slow. */
+	size_t limit = b && b != st->head && s->grow_bytes > s->batch_bytes ? s->grow_bytes :
+	    s->batch_bytes;
+	if (b && b->state == JS_B_FILLING && b->count && b->len + n > limit)
 		batch_cut(s, b);
 	if (!b || b->state != JS_B_FILLING) {
 		if (!(b = batch_new(s, st, rec)))
@@ -348,6 +370,7 @@ js_write(struct pb_sink *sink, const struct pb_record *rec)
 	    rec->origin_seq ? rec->origin_seq : 1) != n)
 		goto fail;
 	b->len += n;
+	s->nbytes += n;
 	if (!b->count++) {
 		b->first_seq = rec->origin_seq;
 		b->first_tok = rec->token;
@@ -357,11 +380,12 @@ js_write(struct pb_sink *sink, const struct pb_record *rec)
 		st->high = rec->origin_seq;
 	pb_counter_add(&s->base.stats->packets, 1);
 	pb_counter_add(&s->base.stats->bytes, rec->caplen);
-	if (b->len >= s->batch_bytes)
+	if (b->len >= (b == st->head ? s->batch_bytes : limit))
 		batch_cut(s, b);
 	return 0;
 fail:
-	/* Counted, and custody stops here: the upstream resends it. */
+	/* Rejected and counted, like the other sinks: it cannot be stored
+	 * (out of memory, or a record the wire cannot encode). */
 	pb_counter_add(&s->base.stats->write_errors, 1);
 	if (!s->error_logged) {
 		s->error_logged = true;
@@ -419,6 +443,7 @@ batch_trim(struct js_sink *s, struct js_batch *b, struct js_batch **prev)
 		in += used;
 	}
 	pb_counter_add(&s->js->duplicates, dropped);
+	s->nbytes -= b->len - out;
 	b->len = out;
 	b->count = kept;
 	struct js_batch *next = b->next;
@@ -443,7 +468,7 @@ progress(struct js_sink *s)
 		if (s->base.on_progress)
 			s->base.on_progress(&s->base, s->base.on_progress_arg);
 	}
-	if (!s->was_writable && s->nbatches < s->cfg->window) {
+	if (!s->was_writable && js_room(s)) {
 		s->was_writable = true;
 		atomic_store(&s->base.stats->state, PB_SINK_OK);
 		if (s->base.on_writable)
@@ -505,7 +530,11 @@ on_ack(struct js_sink *s, struct js_result *r)
 		if (!st->head)
 			st->tail = NULL;
 		batch_free(s, b);
-		stream_kick(s, st);
+		/* What waited a round trip goes now, full or not. */
+		if (st->head && st->head->state == JS_B_FILLING && st->head->count)
+			batch_cut(s, st->head);
+		else
+			stream_kick(s, st);
 		return;
 	}
 	/* Whatever failed (another writer, a timeout, a lost server), the
@@ -541,6 +570,8 @@ on_state(struct js_sink *s, struct js_result *r)
 		    "%" PRId64 "; using %zu", s->base.name, s->batch_bytes, r->max_payload, want);
 		s->batch_bytes = want;
 	}
+	if (r->max_payload > (int64_t)(JS_HEADROOM * 2 + PB_WIRE_MAX_MSG))
+		s->grow_bytes = (size_t)r->max_payload - JS_HEADROOM * 2 - PB_WIRE_MAX_MSG;
 	for (struct js_stream *st = s->streams; st; st = st->next) {
 		if (st->state != JS_S_READY) {
 			st->state = JS_S_LOOKUP;
@@ -603,7 +634,7 @@ js_close(struct pb_sink *sink)
 		if (st->tail)
 			batch_cut(s, st->tail);
 	uint64_t deadline = pb_mono_ns() + JS_CLOSE_WAIT_NS;
-	while (s->nbatches && s->connected && pb_mono_ns() < deadline) {
+	while (s->nbatches && pb_mono_ns() < deadline) {
 		struct pollfd p = { .fd = s->results.efd, .events = POLLIN };
 		if (poll(&p, 1, 100) > 0)
 			pb_js_queue_ack_wakeup(&s->results);
