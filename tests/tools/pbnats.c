@@ -8,11 +8,12 @@
  *   pbnats URL create STREAM REPLICAS SUBJECT...   create a stream
  *   pbnats URL pub SUBJECT PAYLOAD [KEY=VALUE...]  publish into JetStream
  *   pbnats URL check STREAM PREFIX                 audit the stream
+ *   pbnats URL delete STREAM                       delete a stream
  *
  * check reads every message (by stream sequence) and prints
- * "messages=M records=R foreign=F subjects=S": packetbroker messages
+ * "messages=M records=R foreign=F subjects=S bytes=B": packetbroker messages
  * (subject under PREFIX and Pb-Format: pb-wire-1), the sum of their
- * Pb-Count, the others, and the subjects seen. It fails (exit 1) when a
+ * Pb-Count, the others, the subjects seen, and the stream's bytes. It fails (exit 1) when a
  * subject's messages overlap or go backwards (Pb-First-Seq not above the
  * previous Pb-Last-Seq): a duplicate in the store. Exit 2 = usage/error.
  */
@@ -60,7 +61,7 @@ cmd_check(jsCtx *js, const char *stream, const char *prefix)
 		fprintf(stderr, "pbnats: stream info: %s (%d)\n", nats_GetLastError(NULL), (int)je);
 		return 2;
 	}
-	uint64_t first = si->State.FirstSeq, last = si->State.LastSeq;
+	uint64_t first = si->State.FirstSeq, last = si->State.LastSeq, bytes = si->State.Bytes;
 	jsStreamInfo_Destroy(si);
 	for (uint64_t seq = first; seq && seq <= last; seq++) {
 		natsMsg *m = NULL;
@@ -102,8 +103,8 @@ cmd_check(jsCtx *js, const char *stream, const char *prefix)
 		}
 		natsMsg_Destroy(m);
 	}
-	printf("messages=%" PRIu64 " records=%" PRIu64 " foreign=%" PRIu64 " subjects=%zu\n", msgs,
-	    recs, foreign, nsubs);
+	printf("messages=%" PRIu64 " records=%" PRIu64 " foreign=%" PRIu64 " subjects=%zu bytes=%"
+	    PRIu64 "\n", msgs, recs, foreign, nsubs, bytes);
 	return bad;
 }
 
@@ -117,7 +118,7 @@ main(int argc, char **argv)
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: pbnats URL create STREAM REPLICAS SUBJECT... | pub SUBJECT "
-		    "PAYLOAD [KEY=VALUE...] | check STREAM PREFIX\n");
+		    "PAYLOAD [KEY=VALUE...] | check STREAM PREFIX | delete STREAM\n");
 		return 2;
 	}
 	if (natsConnection_ConnectTo(&nc, argv[1]) != NATS_OK ||
@@ -152,6 +153,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "pbnats: pub: %s (%d)\n", nats_GetLastError(NULL), (int)je);
 		jsPubAck_Destroy(pa);
 		natsMsg_Destroy(m);
+	} else if (strcmp(argv[2], "delete") == 0) {
+		rc = js_DeleteStream(js, argv[3], NULL, &je) == NATS_OK ? 0 : 2;
 	} else if (strcmp(argv[2], "check") == 0 && argc >= 5) {
 		rc = cmd_check(js, argv[3], argv[4]);
 	} else {
