@@ -29,6 +29,8 @@
 #define JSC_TICK_NS (5 * PB_NSEC_PER_MSEC)
 #define JSC_FETCH_WAIT_MS 500
 #define JSC_ACK_WAIT_S 60
+#define JSC_FETCH_BYTES (16u << 20) /* per pull; also bounds the fetched queue */
+#define JSC_HIST 4096u
 
 struct jsc_pending {
 	natsMsg *msg;
@@ -49,6 +51,9 @@ struct jsc {
 	_Atomic bool stop;
 	pb_timer_id tick;
 	uint64_t foreign_logged;
+	uint64_t hist[JSC_HIST];  /* stream seqs delivered lately, to spot redeliveries */
+	size_t hist_i;
+	uint64_t redelivered;
 };
 
 static void
@@ -117,12 +122,40 @@ jsc_check(struct jsc *c, natsMsg *m, const char **why)
 	return (long)n;
 }
 
+/* A message delivered again (its ack was late or lost) whose records
+ * this node already has; a first delivery is remembered. Redeliveries
+ * can come out of order (one the client dropped comes back later), so
+ * this looks the sequence up instead of comparing with the highest. */
+static bool
+jsc_redelivery(struct jsc *c, natsMsg *m)
+{
+	jsMsgMetaData *meta = NULL;
+	if (natsMsg_GetMetaData(&meta, m) != NATS_OK || !meta)
+		return false;
+	uint64_t seq = meta->Sequence.Stream, n = meta->NumDelivered;
+	jsMsgMetaData_Destroy(meta);
+	bool seen = false;
+	for (size_t i = 0; n > 1 && i < JSC_HIST && !seen; i++)
+		seen = c->hist[i] == seq;
+	if (!seen) {
+		c->hist[c->hist_i++ % JSC_HIST] = seq;
+		return false;
+	}
+	if (c->redelivered++ < 5)
+		log_info("jetstream", "capture '%s': stream seq %" PRIu64 " delivered again (%"
+		    PRIu64 " times); its records are here already", c->cap.name, seq, n);
+	return true;
+}
+
 static void
 jsc_handle(struct jsc *c, natsMsg *m)
 {
 	const char *why = NULL;
 	uint64_t token = 0;
-	if (jsc_check(c, m, &why) < 0) {
+	if (jsc_redelivery(c, m)) {
+		/* Acknowledged again once custody passes what came before. */
+		token = c->pn ? c->pend[(c->phead + c->pn - 1) % c->pcap].token : 0;
+	} else if (jsc_check(c, m, &why) < 0) {
 		jsc_count_foreign(c, m, why);
 	} else {
 		const uint8_t *p = (const uint8_t *)natsMsg_GetData(m);
@@ -263,6 +296,10 @@ jsc_main(void *arg)
 			jsc_sleep(c, 500);
 		}
 	}
+	/* Bounded by our own fetch size and queue: libnats must never drop
+	 * (a dropped message comes back only after the ack wait). */
+	if (sub && natsSubscription_SetPendingLimits(sub, -1, -1) != NATS_OK)
+		log_warnx("jetstream", "capture '%s': cannot lift the pending limits", c->cap.name);
 	if (sub)
 		log_info("jetstream", "capture '%s': reading stream '%s' as consumer '%s'",
 		    c->cap.name, c->cfg->stream, c->cfg->durable);
@@ -270,7 +307,8 @@ jsc_main(void *arg)
 		jsc_send_acks(c);
 		/* Back-pressure: the engine paused us or is behind. */
 		pthread_mutex_lock(&c->in.lock);
-		bool full = c->in.n >= (size_t)c->cfg->fetch * 4;
+		/* 32 messages of at most max_payload (1 MiB by default). */
+		bool full = c->in.n >= (size_t)c->cfg->fetch * 2 || c->in.n >= 32;
 		if (full) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -283,9 +321,12 @@ jsc_main(void *arg)
 		if (full)
 			continue;
 		natsMsgList list = { 0 };
-		jsErrCode je = 0;
-		natsStatus s = natsSubscription_Fetch(&list, sub, (int)c->cfg->fetch,
-		    JSC_FETCH_WAIT_MS, &je);
+		jsFetchRequest fr;
+		jsFetchRequest_Init(&fr);
+		fr.Batch = (int)c->cfg->fetch;
+		fr.MaxBytes = JSC_FETCH_BYTES;
+		fr.Expires = (int64_t)JSC_FETCH_WAIT_MS * 1000000LL;
+		natsStatus s = natsSubscription_FetchRequest(&list, sub, &fr);
 		if (s != NATS_OK && s != NATS_TIMEOUT) {
 			pb_counter_add(&c->cap.env.stats->read_errors, 1);
 			jsc_sleep(c, 100);

@@ -19,7 +19,23 @@
  * waiting for a leader election stalls this thread, never the engine.
  */
 
-enum js_cmd_type { JS_C_PUBLISH = 1, JS_C_LOOKUP = 2 };
+enum js_cmd_type { JS_C_PUBLISH = 1, JS_C_LOOKUP = 2, JS_C_CHAIN = 3 };
+
+/*
+ * Per subject: the message in flight and the one chained behind it. A
+ * chained message gets its Nats-Expected-Last-Subject-Sequence from the
+ * PubAck of the one before, and is published from the ack handler right
+ * away: a subject's round trip does not wait for the engine.
+ */
+#define JS_CHAIN_HASH 256u
+struct js_chain {
+	char subject[PB_JS_PREFIX_MAX + 64];
+	bool inflight;           /* a message of the subject awaits its PubAck */
+	bool failed;             /* the last one failed: nothing chains until a fenced publish */
+	uint64_t last_seq;       /* stream seq of its last PubAck */
+	natsMsg *next;           /* chained, published with the PubAck */
+	struct js_chain *hnext;
+};
 
 struct js_cmd {
 	enum js_cmd_type type;
@@ -38,7 +54,77 @@ struct js_pub {
 	_Atomic bool stop;
 	natsConnection *nc;
 	jsCtx *js;
+	pthread_mutex_t chain_lock;
+	struct js_chain *chains[JS_CHAIN_HASH];
 };
+
+/* Caller holds chain_lock. NULL only when out of memory. */
+static struct js_chain *
+chain_get(struct js_pub *p, const char *subject)
+{
+	uint32_t h = 2166136261u;
+	for (const char *c = subject; *c; c++)
+		h = (h ^ (uint8_t)*c) * 16777619u;
+	h %= JS_CHAIN_HASH;
+	for (struct js_chain *e = p->chains[h]; e; e = e->hnext)
+		if (strcmp(e->subject, subject) == 0)
+			return e;
+	struct js_chain *e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	snprintf(e->subject, sizeof(e->subject), "%s", subject);
+	e->hnext = p->chains[h];
+	p->chains[h] = e;
+	return e;
+}
+
+static void push_result(struct js_pub *p, struct js_result *r);
+
+/* A publish that failed or never happened, back to the engine. */
+static void
+push_failed(struct js_pub *p, natsMsg *m, const char *text)
+{
+	struct js_result *r = calloc(1, sizeof(*r));
+	if (!r) {
+		natsMsg_Destroy(m);
+		return;
+	}
+	r->type = JS_R_ACK;
+	r->msg = m;
+	snprintf(r->text, sizeof(r->text), "%s", text);
+	push_result(p, r);
+}
+
+/* Publishes m, expected to follow stream seq `expect` on its subject. */
+static void
+chain_send(struct js_pub *p, natsMsg *m, uint64_t expect)
+{
+	char v[32];
+	jsPubOptions po;
+	snprintf(v, sizeof(v), "%" PRIu64, expect);
+	jsPubOptions_Init(&po);
+	po.MaxWait = PB_JS_WAIT_MS;
+	natsStatus s = natsMsgHeader_Set(m, PB_JS_HDR_EXPECT, v);
+	if (s == NATS_OK)
+		s = js_PublishMsgAsync(p->js, &m, &po);
+	if (s == NATS_OK)
+		return;
+	char text[200];
+	pb_js_errtext(text, sizeof(text), s, 0, "publish");
+	pthread_mutex_lock(&p->chain_lock);
+	struct js_chain *e = chain_get(p, natsMsg_GetSubject(m));
+	natsMsg *next = NULL;
+	if (e) {
+		e->inflight = false;
+		e->failed = true;
+		next = e->next;
+		e->next = NULL;
+	}
+	pthread_mutex_unlock(&p->chain_lock);
+	push_failed(p, m, text);
+	if (next)
+		push_failed(p, next, "not sent: the message before it failed");
+}
 
 static struct js_result *
 result_new(enum js_result_type type)
@@ -104,7 +190,26 @@ on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 	} else {
 		snprintf(r->text, sizeof(r->text), "no PubAck");
 	}
+	pthread_mutex_lock(&p->chain_lock);
+	struct js_chain *e = chain_get(p, natsMsg_GetSubject(msg));
+	natsMsg *next = NULL;
+	if (e) {
+		e->inflight = false;
+		e->failed = !r->ok;
+		e->last_seq = r->ok ? r->stream_seq : e->last_seq;
+		next = e->next;
+		e->next = NULL;
+		e->inflight = next && r->ok;
+	}
+	uint64_t expect = r->stream_seq;
+	bool ok = r->ok;
+	pthread_mutex_unlock(&p->chain_lock);
+	/* This result first: the engine sees a subject's results in order. */
 	push_result(p, r);
+	if (next && ok)
+		chain_send(p, next, expect);
+	else if (next)
+		push_failed(p, next, "not sent: the message before it failed");
 }
 
 static void
@@ -173,9 +278,22 @@ do_lookup(struct js_pub *p, struct js_cmd *c)
 	push_result(p, r);
 }
 
+/* A fenced publish: its expectation comes from the engine (the resume
+ * point, or the PubAck the engine saw last). */
 static void
 do_publish(struct js_pub *p, struct js_cmd *c)
 {
+	pthread_mutex_lock(&p->chain_lock);
+	struct js_chain *e = chain_get(p, natsMsg_GetSubject(c->msg));
+	if (e) {
+		e->inflight = true;
+		e->failed = false;
+	}
+	pthread_mutex_unlock(&p->chain_lock);
+	if (!e) {
+		push_failed(p, c->msg, "out of memory");
+		return;
+	}
 	jsPubOptions po;
 	jsPubOptions_Init(&po);
 	po.MaxWait = PB_JS_WAIT_MS;
@@ -183,14 +301,36 @@ do_publish(struct js_pub *p, struct js_cmd *c)
 	if (s == NATS_OK)
 		return;
 	/* Not taken: the message comes back as a failed publish. */
-	struct js_result *r = result_new(JS_R_ACK);
-	if (!r) {
-		natsMsg_Destroy(c->msg);
+	char text[200];
+	pb_js_errtext(text, sizeof(text), s, 0, "publish");
+	pthread_mutex_lock(&p->chain_lock);
+	e->inflight = false;
+	e->failed = true;
+	pthread_mutex_unlock(&p->chain_lock);
+	push_failed(p, c->msg, text);
+}
+
+/* The message after the one in flight: sent with its PubAck, now if that
+ * came already, never if it failed. */
+static void
+do_chain(struct js_pub *p, struct js_cmd *c)
+{
+	pthread_mutex_lock(&p->chain_lock);
+	struct js_chain *e = chain_get(p, natsMsg_GetSubject(c->msg));
+	if (e && e->inflight && !e->next) {
+		e->next = c->msg;
+		pthread_mutex_unlock(&p->chain_lock);
 		return;
 	}
-	r->msg = c->msg;
-	pb_js_errtext(r->text, sizeof(r->text), s, 0, "publish");
-	push_result(p, r);
+	bool go = e && !e->inflight && !e->failed;
+	uint64_t expect = e ? e->last_seq : 0;
+	if (go)
+		e->inflight = true;
+	pthread_mutex_unlock(&p->chain_lock);
+	if (go)
+		chain_send(p, c->msg, expect);
+	else
+		push_failed(p, c->msg, "not sent: the message before it failed");
 }
 
 /* Waits up to ms for a command; NULL on timeout or stop. */
@@ -248,6 +388,8 @@ pub_main(void *arg)
 			continue;
 		if (c->type == JS_C_PUBLISH)
 			do_publish(p, c);
+		else if (c->type == JS_C_CHAIN)
+			do_chain(p, c);
 		else
 			do_lookup(p, c);
 		free(c);
@@ -265,6 +407,7 @@ js_pub_start(const struct pb_jetstream_cfg *cfg, struct pb_js_queue *results,
 		free(p);
 		return NULL;
 	}
+	pthread_mutex_init(&p->chain_lock, NULL);
 	p->cfg = cfg;
 	p->results = results;
 	p->st = st;
@@ -346,6 +489,14 @@ js_pub_publish(struct js_pub *p, natsMsg *m)
 }
 
 void
+js_pub_chain(struct js_pub *p, natsMsg *m)
+{
+	struct js_cmd *c = cmd_new(p, JS_C_CHAIN, m, NULL);
+	if (c)
+		queue_cmd(p, c);
+}
+
+void
 js_pub_lookup(struct js_pub *p, void *ref, const char *subject)
 {
 	struct js_cmd *c = cmd_new(p, JS_C_LOOKUP, NULL, ref);
@@ -380,5 +531,15 @@ js_pub_stop(struct js_pub *p)
 	jsCtx_Destroy(p->js);
 	natsConnection_Destroy(p->nc);
 	pb_js_queue_free(&p->cmds);
+	for (size_t i = 0; i < JS_CHAIN_HASH; i++) {
+		while (p->chains[i]) {
+			struct js_chain *e = p->chains[i];
+			p->chains[i] = e->hnext;
+			if (e->next)
+				push_failed(p, e->next, "not sent: shutting down");
+			free(e);
+		}
+	}
+	pthread_mutex_destroy(&p->chain_lock);
 	free(p);
 }

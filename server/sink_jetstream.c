@@ -257,23 +257,45 @@ batch_msg(struct js_sink *s, struct js_batch *b)
 	return m;
 }
 
-/* Publishes the subject's oldest batch once it is cut, nothing of the
- * subject is in flight and the resume point is known. */
-static void
-stream_kick(struct js_sink *s, struct js_stream *st)
+/* Where a batch can leave as soon as it is cut: first, or right behind
+ * the one in flight (chained to its PubAck). */
+static bool
+batch_sendable(const struct js_stream *st, const struct js_batch *b)
 {
-	struct js_batch *b = st->head;
-	if (!s->connected || st->state != JS_S_READY || !b || b->state != JS_B_CUT)
-		return;
+	return b == st->head || (b == st->head->next && st->head->state == JS_B_INFLIGHT);
+}
+
+static bool
+batch_send(struct js_sink *s, struct js_batch *b, bool chained)
+{
 	natsMsg *m = batch_msg(s, b);
 	if (!m) {
 		pb_counter_add(&s->js->errors, 1);
-		return; /* retried by the maintenance timer */
+		return false; /* retried by the maintenance timer */
 	}
 	b->msg = m;
 	b->state = JS_B_INFLIGHT;
 	pb_counter_add(&s->js->pending_acks, 1);
-	js_pub_publish(s->pub, m);
+	if (chained)
+		js_pub_chain(s->pub, m);
+	else
+		js_pub_publish(s->pub, m);
+	return true;
+}
+
+/* Once the resume point is known: the oldest cut batch is published with
+ * the subject's last stream seq as its expectation (fenced), the next one
+ * is chained behind it; at most two of a subject are in flight. */
+static void
+stream_kick(struct js_sink *s, struct js_stream *st)
+{
+	struct js_batch *b = st->head;
+	if (!s->connected || st->state != JS_S_READY || !b)
+		return;
+	if (b->state == JS_B_CUT && !batch_send(s, b, false))
+		return;
+	if (b->state == JS_B_INFLIGHT && b->next && b->next->state == JS_B_CUT)
+		batch_send(s, b->next, true);
 }
 
 static void
@@ -282,7 +304,7 @@ batch_cut(struct js_sink *s, struct js_batch *b)
 	if (b->state != JS_B_FILLING)
 		return;
 	b->state = JS_B_CUT;
-	if (b == b->st->head)
+	if (batch_sendable(b->st, b))
 		stream_kick(s, b->st);
 }
 
@@ -296,8 +318,8 @@ cut_tick(struct pb_loop *loop, void *arg)
 		struct js_batch *b = st->tail;
 		if (!b || b->state != JS_B_FILLING)
 			continue;
-		/* One behind an unacknowledged batch leaves with its PubAck. */
-		if (b == st->head && now - b->opened_ns >= age)
+		/* One further back leaves once a PubAck moves it up. */
+		if (batch_sendable(st, b) && now - b->opened_ns >= age)
 			batch_cut(s, b);
 		else
 			filling = true;
@@ -347,11 +369,11 @@ js_write(struct pb_sink *sink, const struct pb_record *rec)
 	}
 	size_t n = pb_wire_record_size(rec);
 	struct js_batch *b = st->tail;
-	/* A batch behind one in flight cannot leave before its PubAck: it
-	 * takes what arrives meanwhile, up to the largest message, so that
-	 * one round trip carries more when the store is slow. */
-	size_t limit = b && b != st->head && s->grow_bytes > s->batch_bytes ? s->grow_bytes :
-	    s->batch_bytes;
+	/* A batch that cannot leave before a PubAck takes what arrives
+	 * meanwhile, up to the largest message, so that one round trip
+	 * carries more when the store is slow. */
+	size_t limit = b && !batch_sendable(st, b) && s->grow_bytes > s->batch_bytes ?
+	    s->grow_bytes : s->batch_bytes;
 	if (b && b->state == JS_B_FILLING && b->count && b->len + n > limit)
 		batch_cut(s, b);
 	if (!b || b->state != JS_B_FILLING) {
@@ -380,7 +402,7 @@ js_write(struct pb_sink *sink, const struct pb_record *rec)
 		st->high = rec->origin_seq;
 	pb_counter_add(&s->base.stats->packets, 1);
 	pb_counter_add(&s->base.stats->bytes, rec->caplen);
-	if (b->len >= (b == st->head ? s->batch_bytes : limit))
+	if (b->len >= (batch_sendable(st, b) ? s->batch_bytes : limit))
 		batch_cut(s, b);
 	return 0;
 fail:
@@ -488,6 +510,13 @@ on_lookup(struct js_sink *s, struct js_result *r)
 		st->retry_ns = pb_loop_now(s->loop) + JS_LOOKUP_RETRY_NS;
 		return;
 	}
+	for (struct js_batch *b = st->head; b; b = b->next) {
+		if (b->state == JS_B_INFLIGHT) {
+			/* Its result is still due: read the resume point after it. */
+			js_pub_lookup(s->pub, st, st->subject);
+			return;
+		}
+	}
 	if (r->text[0])
 		log_warnx("jetstream", "%s", r->text);
 	pb_counter_add(&s->js->lookups, 1);
@@ -507,20 +536,30 @@ on_lookup(struct js_sink *s, struct js_result *r)
 	stream_kick(s, st);
 }
 
+/* The batch a published message belongs to (in flight: first or second). */
+static struct js_batch *
+batch_of(struct js_sink *s, const natsMsg *m)
+{
+	for (struct js_stream *st = s->streams; st; st = st->next) {
+		if (st->head && st->head->msg == m)
+			return st->head;
+		if (st->head && st->head->next && st->head->next->msg == m)
+			return st->head->next;
+	}
+	return NULL;
+}
+
 static void
 on_ack(struct js_sink *s, struct js_result *r)
 {
-	struct js_batch *b = NULL;
-	for (struct js_stream *st = s->streams; st && !b; st = st->next)
-		if (st->head && st->head->msg == r->msg)
-			b = st->head;
+	struct js_batch *b = batch_of(s, r->msg);
 	if (!b) {
 		natsMsg_Destroy(r->msg);
 		return;
 	}
 	struct js_stream *st = b->st;
 	pb_counter_add(&s->js->pending_acks, (uint64_t)-1);
-	if (r->ok) {
+	if (r->ok && b == st->head) {
 		st->stored = b->last_seq;
 		st->subj_seq = r->stream_seq;
 		pb_counter_set(&s->js->last_stream_seq, r->stream_seq);
@@ -530,20 +569,28 @@ on_ack(struct js_sink *s, struct js_result *r)
 		if (!st->head)
 			st->tail = NULL;
 		batch_free(s, b);
-		/* What waited a round trip goes now, full or not. */
-		if (st->head && st->head->state == JS_B_FILLING && st->head->count)
-			batch_cut(s, st->head);
-		else
-			stream_kick(s, st);
+		/* What waited a round trip goes now, full or not; the one
+		 * behind it if it has waited long enough. */
+		struct js_batch *h = st->head;
+		if (h && h->state == JS_B_FILLING && h->count)
+			batch_cut(s, h);
+		else if (h && h->next && h->next->state == JS_B_FILLING && h->next->count &&
+		    (h->next->len >= s->batch_bytes || pb_loop_now(s->loop) - h->next->opened_ns >=
+		    (uint64_t)s->cfg->batch_ms * PB_NSEC_PER_MSEC))
+			batch_cut(s, h->next);
+		stream_kick(s, st);
 		return;
 	}
 	/* Whatever failed (another writer, a timeout, a lost server), the
-	 * stream says what it holds: read it again, trim, publish the rest. */
+	 * stream says what it holds: read it again, trim, publish the rest.
+	 * A chained batch comes back unsent when the one before it failed. */
 	natsMsg_Destroy(b->msg);
 	b->msg = NULL;
 	b->state = JS_B_CUT;
 	pb_counter_add(&s->js->errors, 1);
 	pb_js_stats_set_error(s->js, r->text);
+	if (st->state == JS_S_LOOKUP)
+		return;
 	log_info("jetstream", "%s: publish of origin seqs %" PRIu64 "..%" PRIu64 " failed: %s "
 	    "(error %d); reading the resume point again", st->subject, b->first_seq, b->last_seq,
 	    r->text, r->errcode);
@@ -652,13 +699,8 @@ js_close(struct pb_sink *sink)
 	js_pub_stop(s->pub);
 	struct js_result *r;
 	while ((r = pb_js_queue_pop_locked(&s->results))) {
-		if (r->msg && r->type == JS_R_ACK) {
-			bool owned = false;
-			for (struct js_stream *st = s->streams; st && !owned; st = st->next)
-				owned = st->head && st->head->msg == r->msg;
-			if (!owned)
-				natsMsg_Destroy(r->msg);
-		}
+		if (r->msg && r->type == JS_R_ACK && !batch_of(s, r->msg))
+			natsMsg_Destroy(r->msg);
 		free(r);
 	}
 	pb_js_queue_free(&s->results);

@@ -52,6 +52,10 @@ struct js_pub *js_pub_start(const struct pb_jetstream_cfg *cfg, struct pb_js_que
 /* Takes ownership of m; its JS_R_ACK result hands it back. The
  * Nats-Expected-Last-Subject-Sequence header is in m already. */
 void js_pub_publish(struct js_pub *p, natsMsg *m);
+/* Takes ownership of m, the message behind the subject's one in flight:
+ * published as soon as that one's PubAck arrived (with its stream seq as
+ * the expectation), or handed back failed when that one failed. */
+void js_pub_chain(struct js_pub *p, natsMsg *m);
 /* Reads the last message on subject; answers JS_R_LOOKUP with ref. */
 void js_pub_lookup(struct js_pub *p, void *ref, const char *subject);
 /* Stops the thread and closes the connection. Results still queued stay
