@@ -17,7 +17,8 @@
  * The jetstream sink, engine side. Records are batched per origin stream
  * (origin node, source, epoch) into one subject each; a batch is cut by
  * size or age and published with the subject's last stream sequence as
- * Nats-Expected-Last-Subject-Sequence, one message in flight per subject.
+ * Nats-Expected-Last-Subject-Sequence; the next one is chained to its
+ * PubAck (js_pub.c), so each message is fenced by the one before.
  * The resume point of a subject is read from the stream itself (its last
  * message's Pb-Last-Seq) when the subject is first seen and after any
  * failed publish, so records the stream already holds are dropped, never
