@@ -167,6 +167,7 @@ engine_deliver(void *ctx, struct pb_record *rec)
 	engine_route(e, rec, false);
 }
 
+#ifdef HAVE_LIBNATS
 /* A record read back from a JetStream stream: it keeps its origin, hops
  * and trailers, like one received from an upstream. */
 static void
@@ -207,6 +208,7 @@ engine_source_learn(void *ctx, const void *wire_msg)
 		fwd_learn_source(e, &i);
 	}
 }
+#endif
 
 static void
 engine_sink_writable(struct pb_sink *sink, void *arg)

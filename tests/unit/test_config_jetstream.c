@@ -46,6 +46,17 @@ teardown(void **state)
 	return rmdir(tmpdir);
 }
 
+/* One line 2 of configuration; returns the error count. */
+static int
+load_line(const char *line2, struct pb_config *cfg)
+{
+	char text[4096];
+	snprintf(text, sizeof(text), HEAD "%s\n", line2);
+	return load_str(text, cfg);
+}
+
+#ifdef HAVE_LIBNATS
+
 static void
 write_file(const char *name, const char *text, mode_t mode)
 {
@@ -57,17 +68,6 @@ write_file(const char *name, const char *text, mode_t mode)
 	assert_int_equal(fclose(fp), 0);
 	assert_int_equal(chmod(path, mode), 0);
 }
-
-/* One line 2 of configuration; returns the error count. */
-static int
-load_line(const char *line2, struct pb_config *cfg)
-{
-	char text[4096];
-	snprintf(text, sizeof(text), HEAD "%s\n", line2);
-	return load_str(text, cfg);
-}
-
-#ifdef HAVE_LIBNATS
 
 static void
 test_sink_defaults(void **state)
