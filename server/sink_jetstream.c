@@ -61,6 +61,7 @@ struct js_stream {
 	char subject[PB_JS_PREFIX_MAX + 64];
 	enum js_stream_state state;
 	uint64_t retry_ns;       /* JS_S_LOOKUP_WAIT: next lookup */
+	bool lookup_pending;     /* asked, result not yet in */
 	uint64_t stored;         /* highest origin seq the stream holds */
 	uint64_t high;           /* highest origin seq taken (stored or batched) */
 	uint64_t subj_seq;       /* stream seq of the subject's last message, 0 none */
@@ -90,6 +91,17 @@ struct js_sink {
 	bool error_logged;
 };
 
+/* The resume point is (again) unknown: ask the stream, once at a time. */
+static void
+stream_lookup(struct js_sink *s, struct js_stream *st)
+{
+	st->state = JS_S_LOOKUP;
+	if (!s->connected || st->lookup_pending)
+		return;
+	st->lookup_pending = true;
+	js_pub_lookup(s->pub, st, st->subject);
+}
+
 static struct js_stream *
 stream_get(struct js_sink *s, const struct pb_record *rec)
 {
@@ -111,8 +123,7 @@ stream_get(struct js_sink *s, const struct pb_record *rec)
 	s->hash[h] = st;
 	st->next = s->streams;
 	s->streams = st;
-	if (s->connected)
-		js_pub_lookup(s->pub, st, st->subject);
+	stream_lookup(s, st);
 	return st;
 }
 
@@ -503,6 +514,9 @@ static void
 on_lookup(struct js_sink *s, struct js_result *r)
 {
 	struct js_stream *st = r->ref;
+	st->lookup_pending = false;
+	if (st->state == JS_S_READY)
+		return; /* asked before the stream became ready: stale */
 	if (!r->ok) {
 		pb_counter_add(&s->js->errors, 1);
 		pb_js_stats_set_error(s->js, r->text);
@@ -514,7 +528,8 @@ on_lookup(struct js_sink *s, struct js_result *r)
 	for (struct js_batch *b = st->head; b; b = b->next) {
 		if (b->state == JS_B_INFLIGHT) {
 			/* Its result is still due: read the resume point after it. */
-			js_pub_lookup(s->pub, st, st->subject);
+			st->state = JS_S_LOOKUP_WAIT;
+			st->retry_ns = pb_loop_now(s->loop) + JS_MAINT_NS;
 			return;
 		}
 	}
@@ -590,13 +605,12 @@ on_ack(struct js_sink *s, struct js_result *r)
 	b->state = JS_B_CUT;
 	pb_counter_add(&s->js->errors, 1);
 	pb_js_stats_set_error(s->js, r->text);
-	if (st->state == JS_S_LOOKUP)
+	if (st->state != JS_S_READY)
 		return;
 	log_info("jetstream", "%s: publish of origin seqs %" PRIu64 "..%" PRIu64 " failed: %s "
 	    "(error %d); reading the resume point again", st->subject, b->first_seq, b->last_seq,
 	    r->text, r->errcode);
-	st->state = JS_S_LOOKUP;
-	js_pub_lookup(s->pub, st, st->subject);
+	stream_lookup(s, st);
 }
 
 static void
@@ -621,10 +635,8 @@ on_state(struct js_sink *s, struct js_result *r)
 	if (r->max_payload > (int64_t)(JS_HEADROOM * 2 + PB_WIRE_MAX_MSG))
 		s->grow_bytes = (size_t)r->max_payload - JS_HEADROOM * 2 - PB_WIRE_MAX_MSG;
 	for (struct js_stream *st = s->streams; st; st = st->next) {
-		if (st->state != JS_S_READY) {
-			st->state = JS_S_LOOKUP;
-			js_pub_lookup(s->pub, st, st->subject);
-		}
+		if (st->state != JS_S_READY)
+			stream_lookup(s, st);
 	}
 }
 
@@ -664,10 +676,8 @@ maint_tick(struct pb_loop *loop, void *arg)
 	struct js_sink *s = arg;
 	uint64_t now = pb_loop_now(loop);
 	for (struct js_stream *st = s->streams; st && s->connected; st = st->next) {
-		if (st->state == JS_S_LOOKUP_WAIT && now >= st->retry_ns) {
-			st->state = JS_S_LOOKUP;
-			js_pub_lookup(s->pub, st, st->subject);
-		}
+		if (st->state == JS_S_LOOKUP_WAIT && now >= st->retry_ns)
+			stream_lookup(s, st);
 		stream_kick(s, st);
 	}
 	return (int64_t)JS_MAINT_NS;
