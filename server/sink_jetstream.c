@@ -287,6 +287,9 @@ batch_send(struct js_sink *s, struct js_batch *b, bool chained)
 	}
 	b->msg = m;
 	b->state = JS_B_INFLIGHT;
+	log_debug("jetstream", "%s: %s %" PRIu64 "..%" PRIu64 " (%" PRIu32 " records)%s%" PRIu64,
+	    b->st->subject, chained ? "chain" : "publish", b->first_seq, b->last_seq, b->count,
+	    chained ? "" : " after subject seq ", chained ? (uint64_t)0 : b->st->subj_seq);
 	pb_counter_add(&s->js->pending_acks, 1);
 	if (chained)
 		js_pub_chain(s->pub, m);
@@ -313,7 +316,7 @@ stream_kick(struct js_sink *s, struct js_stream *st)
 static void
 batch_cut(struct js_sink *s, struct js_batch *b)
 {
-	if (b->state != JS_B_FILLING)
+	if (b->state != JS_B_FILLING || !b->count)
 		return;
 	b->state = JS_B_CUT;
 	if (batch_sendable(b->st, b))
@@ -481,7 +484,9 @@ batch_trim(struct js_sink *s, struct js_batch *b, struct js_batch **prev)
 	b->len = out;
 	b->count = kept;
 	struct js_batch *next = b->next;
-	if (kept || b->state == JS_B_FILLING)
+	/* An emptied batch goes, filling or not: one without records must
+	 * never be published (its headers would claim a range). */
+	if (kept)
 		return *prev = b, next;
 	if (*prev)
 		(*prev)->next = next;
@@ -575,12 +580,21 @@ on_ack(struct js_sink *s, struct js_result *r)
 	}
 	struct js_stream *st = b->st;
 	pb_counter_add(&s->js->pending_acks, (uint64_t)-1);
+	log_debug("jetstream", "%s: %" PRIu64 "..%" PRIu64 " %s%s seq %" PRIu64 " %s", st->subject,
+	    b->first_seq, b->last_seq, r->ok ? "stored" : "failed", r->duplicate ? " (dup)" : "",
+	    r->stream_seq, b == st->head ? "head" : "second");
 	if (r->ok && b == st->head) {
 		st->stored = b->last_seq;
 		st->subj_seq = r->stream_seq;
 		pb_counter_set(&s->js->last_stream_seq, r->stream_seq);
-		pb_counter_add(&s->js->messages, 1);
-		pb_counter_add(&s->js->records, b->count);
+		/* Nats-Msg-Id seen before (the same range, stored by another
+		 * writer or by a publish whose PubAck was lost): not stored twice. */
+		if (r->duplicate) {
+			pb_counter_add(&s->js->duplicates, b->count);
+		} else {
+			pb_counter_add(&s->js->messages, 1);
+			pb_counter_add(&s->js->records, b->count);
+		}
 		st->head = b->next;
 		if (!st->head)
 			st->tail = NULL;
@@ -687,10 +701,23 @@ static void
 js_close(struct pb_sink *sink)
 {
 	struct js_sink *s = (struct js_sink *)sink;
-	/* Publish what was accepted and wait (bounded) for its PubAcks. */
-	for (struct js_stream *st = s->streams; st; st = st->next)
+	/* Publish what was accepted and wait (bounded) for its PubAcks; an
+	 * empty batch (a record that could not be added) just goes. */
+	for (struct js_stream *st = s->streams; st; st = st->next) {
+		struct js_batch *b = st->tail, *prev = NULL;
+		if (b && b->state == JS_B_FILLING && !b->count) {
+			for (struct js_batch *x = st->head; x != b; x = x->next)
+				prev = x;
+			if (prev)
+				prev->next = NULL;
+			else
+				st->head = NULL;
+			st->tail = prev;
+			batch_free(s, b);
+		}
 		if (st->tail)
 			batch_cut(s, st->tail);
+	}
 	uint64_t deadline = pb_mono_ns() + JS_CLOSE_WAIT_NS;
 	while (s->nbatches && pb_mono_ns() < deadline) {
 		struct pollfd p = { .fd = s->results.efd, .events = POLLIN };

@@ -15,7 +15,9 @@
  * (subject under PREFIX and Pb-Format: pb-wire-1), the sum of their
  * Pb-Count, the others, the subjects seen, and the stream's bytes. It fails (exit 1) when a
  * subject's messages overlap or go backwards (Pb-First-Seq not above the
- * previous Pb-Last-Seq): a duplicate in the store. Exit 2 = usage/error.
+ * previous Pb-Last-Seq): a duplicate in the store. PBNATS_LIST=1 lists
+ * every packetbroker message (stream seq, subject, ids, range) on the way.
+ * Exit 2 = usage/error.
  */
 
 #include <nats/nats.h>
@@ -82,6 +84,13 @@ cmd_check(jsCtx *js, const char *stream, const char *prefix)
 			foreign++;
 			natsMsg_Destroy(m);
 			continue;
+		}
+		if (getenv("PBNATS_LIST")) {
+			const char *id = NULL, *ex = NULL;
+			natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
+			natsMsgHeader_Get(m, "Nats-Expected-Last-Subject-Sequence", &ex);
+			printf("%" PRIu64 " %s id=%s expect=%s %" PRIu64 "..%" PRIu64 "\n", seq, subj,
+			    id ? id : "-", ex ? ex : "-", f, l);
 		}
 		msgs++;
 		recs += cnt;
