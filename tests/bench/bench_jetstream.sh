@@ -31,7 +31,8 @@ BASE=${PB_BENCH_DIR:-/dev/shm}
 W=$(mktemp -d "$BASE/pbjsbench.XXXXXX")
 NPID=
 cleanup() {
-	[ -z "$NPID" ] || { kill "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null; }
+	# set -e: a killed server's exit status must not skip the rm.
+	[ -z "$NPID" ] || { kill "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null || true; }
 	rm -rf "$W"
 }
 trap cleanup EXIT
