@@ -807,5 +807,8 @@ pb_sink_jetstream_open(const struct pb_dump_cfg *cfg, const struct pb_sink_env *
 	log_info("jetstream", "sink '%s': stream '%s' on %s%s, subjects %s.<node>.<source>."
 	    "<epoch>", cfg->name, cfg->js->stream, cfg->js->servers[0],
 	    cfg->js->nservers > 1 ? " (and more)" : "", cfg->js->subject_prefix);
+	log_warnx("jetstream", "sink '%s' is experimental: records arriving below an origin "
+	    "stream's last stored record (DLQ replays after later records) are counted as "
+	    "duplicates and not stored", cfg->name);
 	return &s->base;
 }
