@@ -118,6 +118,7 @@ static const struct pb_met_field pb_met_source_fields[] = {
 	PB_MET_C("source_trailer_errors", "Timestamp trailers that did not validate.", struct pb_source_stats, trailer_errors),
 	PB_MET_C("source_loops_done", "Completed passes over a file source.", struct pb_source_stats, loops_done),
 	PB_MET_C("source_read_errors", "Read errors of the source.", struct pb_source_stats, read_errors),
+	PB_MET_C("source_foreign", "Messages a jetstream source skipped (not packetbroker's).", struct pb_source_stats, foreign),
 };
 
 static const struct pb_met_field pb_met_sink_fields[] = {

@@ -42,7 +42,39 @@ pb_api_source_json(const struct pb_view_source *src)
 	    PB_API_COUNTER(obj, st, trailers_ok) < 0 ||
 	    PB_API_COUNTER(obj, st, trailer_errors) < 0 ||
 	    PB_API_COUNTER(obj, st, loops_done) < 0 ||
-	    PB_API_COUNTER(obj, st, read_errors) < 0) {
+	    PB_API_COUNTER(obj, st, read_errors) < 0 ||
+	    PB_API_COUNTER(obj, st, foreign) < 0) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+/* A jetstream sink's connection: {"state", "server", "pending_acks", ...}. */
+static json_t *
+pb_api_js_json(const struct pb_js_stats *js)
+{
+	json_t *obj = json_object();
+	char server[sizeof(js->server)], last_error[sizeof(js->last_error)];
+
+	if (obj == NULL)
+		return NULL;
+	pthread_mutex_lock((pthread_mutex_t *)&js->lock);
+	memcpy(server, js->server, sizeof(server));
+	memcpy(last_error, js->last_error, sizeof(last_error));
+	pthread_mutex_unlock((pthread_mutex_t *)&js->lock);
+	if (pb_api_set(obj, "state", pb_api_json_string(pb_js_state_name(
+		atomic_load_explicit(&js->state, memory_order_relaxed)))) < 0 ||
+	    pb_api_set(obj, "server", pb_api_json_string(server)) < 0 ||
+	    PB_API_COUNTER(obj, js, pending_acks) < 0 ||
+	    PB_API_COUNTER(obj, js, buffered) < 0 ||
+	    PB_API_COUNTER(obj, js, last_stream_seq) < 0 ||
+	    PB_API_COUNTER(obj, js, messages) < 0 ||
+	    PB_API_COUNTER(obj, js, records) < 0 ||
+	    PB_API_COUNTER(obj, js, duplicates) < 0 ||
+	    PB_API_COUNTER(obj, js, errors) < 0 ||
+	    PB_API_COUNTER(obj, js, lookups) < 0 ||
+	    pb_api_set(obj, "last_error", pb_api_json_string(last_error)) < 0) {
 		json_decref(obj);
 		return NULL;
 	}
@@ -71,7 +103,8 @@ pb_api_sink_json(const struct pb_view_sink *sink)
 	    PB_API_COUNTER(obj, st, files_opened) < 0 ||
 	    PB_API_COUNTER(obj, st, files_removed) < 0 ||
 	    PB_API_COUNTER(obj, st, inject_errors) < 0 ||
-	    PB_API_COUNTER(obj, st, backlog_events) < 0) {
+	    PB_API_COUNTER(obj, st, backlog_events) < 0 ||
+	    (sink->js != NULL && pb_api_set(obj, "jetstream", pb_api_js_json(sink->js)) < 0)) {
 		json_decref(obj);
 		return NULL;
 	}

@@ -435,10 +435,12 @@ cfg_capture(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capture_c
 {
 	static const char *const keys[] = { "name", "description", "interface", "file",
 		"filter", "buffer_mb", "timeout_ms", "promisc", "fcs", "max_frame", "rate",
-		"loop", "trailers", "linktype", NULL };
+		"loop", "trailers", "linktype", "jetstream", NULL };
 	static const char *const live_keys[] = { "buffer_mb", "timeout_ms", "promisc", "linktype",
 		NULL };
 	static const char *const file_keys[] = { "rate", "loop", NULL };
+	static const char *const js_keys[] = { "interface", "file", "filter", "buffer_mb",
+		"timeout_ms", "promisc", "linktype", "fcs", "rate", "loop", "trailers", NULL };
 	bool has_if = config_setting_get_member(g, "interface") != NULL;
 	bool has_file = config_setting_get_member(g, "file") != NULL;
 	bool max_set;
@@ -452,6 +454,14 @@ cfg_capture(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capture_c
 	if (pb_cfg_name(c, g, "name", cap->name, sizeof(cap->name)) == 0)
 		pb_cfg_error(c, g, "missing required key 'name'");
 	pb_cfg_string(c, g, "description", cap->description, sizeof(cap->description));
+	if (config_setting_get_member(g, "jetstream") != NULL) {
+		/* Records come back as they were stored: nothing to capture or cut. */
+		cfg_only(c, g, js_keys, "live and file captures");
+		pb_cfg_jetstream(c, config_setting_get_member(g, "jetstream"), cap->name, false,
+		    &cap->js);
+		cap->max_frame = PB_FRAME_CAP;
+		return;
+	}
 	if (has_if && has_file)
 		pb_cfg_error(c, g, "both 'interface' and 'file' given, a capture reads exactly"
 		    " one");
@@ -514,7 +524,7 @@ cfg_dump(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_dump_cfg *d,
 {
 	static const char *const keys[] = { "name", "file", "interface", "format",
 		"rotate_mb", "rotate_seconds", "max_files", "max_total_mb", "buffer_mb",
-		"fsync", NULL };
+		"fsync", "jetstream", NULL };
 	static const char *const file_keys[] = { "format", "rotate_mb", "rotate_seconds",
 		"max_files", "max_total_mb", "fsync", NULL };
 	bool has_if = config_setting_get_member(g, "interface") != NULL;
@@ -533,6 +543,15 @@ cfg_dump(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_dump_cfg *d,
 		snprintf(d->name, sizeof(d->name), "dump%zu", idx + 1);
 	pb_cfg_check_keys(c, g, keys);
 	pb_cfg_name(c, g, "name", d->name, sizeof(d->name));
+	if (config_setting_get_member(g, "jetstream") != NULL) {
+		static const char *const js_keys[] = { "file", "interface", "format", "rotate_mb",
+			"rotate_seconds", "max_files", "max_total_mb", "buffer_mb", "fsync", NULL };
+		cfg_only(c, g, js_keys, "file and interface dumps");
+		d->kind = PB_DUMP_JETSTREAM;
+		pb_cfg_jetstream(c, config_setting_get_member(g, "jetstream"), d->name, true,
+		    &d->js);
+		return;
+	}
 	if (has_if && has_file)
 		pb_cfg_error(c, g, "both 'interface' and 'file' given, a dump writes exactly"
 		    " one");
@@ -731,6 +750,10 @@ pb_config_free(struct pb_config *cfg)
 {
 	if (cfg == NULL)
 		return;
+	for (size_t i = 0; i < cfg->ncaptures; i++)
+		pb_cfg_jetstream_free(cfg->captures[i].js);
+	for (size_t i = 0; i < cfg->ndumps; i++)
+		pb_cfg_jetstream_free(cfg->dumps[i].js);
 	free(cfg->captures);
 	free(cfg->dumps);
 	free(cfg->tunnel.peers);

@@ -49,10 +49,37 @@ struct pb_capture_cfg {
 	uint32_t loop;                 /* file: passes, 0 = forever (default 1) */
 	size_t ntrailers;
 	struct pb_trailer_cfg trailers[PB_MAX_TRAILERS];
+	struct pb_jetstream_cfg *js;   /* a jetstream source (neither live nor file) */
 	int line;                      /* where it was defined, for messages */
 };
 
-enum pb_dump_kind { PB_DUMP_FILE = 0, PB_DUMP_IFACE = 1 };
+/* ---- JetStream sink and source (schema/jetstream.md) ---- */
+
+#define PB_JS_MAX_SERVERS 8
+#define PB_JS_URL_MAX 256
+#define PB_JS_PREFIX_MAX 128
+
+struct pb_jetstream_cfg {
+	size_t nservers;               /* nats://HOST:PORT or tls://HOST:PORT, 1.. */
+	char servers[PB_JS_MAX_SERVERS][PB_JS_URL_MAX];
+	char creds_file[PATH_MAX];     /* NATS user credentials (JWT + seed), "" = none */
+	char token_file[PATH_MAX];     /* or a token read at load time, "" = none */
+	char token[256];
+	char tls_ca[PATH_MAX];         /* CA of the servers' certificates: TLS on */
+	char stream[PB_NAME_MAX];      /* default "PB" */
+	char subject_prefix[PB_JS_PREFIX_MAX]; /* default "pb" */
+	uint32_t replicas;             /* when created: 1..5 (default 1) */
+	bool create;                   /* create the stream when missing (default true) */
+	uint32_t batch_bytes;          /* sink: cut a batch at (batch_kb, default 256 KiB) */
+	uint32_t batch_ms;             /* sink: or after this long (default 5) */
+	uint32_t window;               /* sink: batches buffered or in flight (default 64) */
+	bool experimental;             /* sink: the operator accepts its known limit */
+	char durable[PB_NAME_MAX];     /* source: durable consumer (default the capture name) */
+	uint32_t fetch;                /* source: messages per pull (default 64) */
+	int line;
+};
+
+enum pb_dump_kind { PB_DUMP_FILE = 0, PB_DUMP_IFACE = 1, PB_DUMP_JETSTREAM = 2 };
 enum pb_dump_format { PB_FORMAT_PCAPNG = 0, PB_FORMAT_PCAP = 1 };
 
 struct pb_dump_cfg {
@@ -67,6 +94,7 @@ struct pb_dump_cfg {
 	uint32_t buffer_mb;            /* in-memory queue to the writer thread (default 64) */
 	bool fsync;                    /* fsync at rotation and shutdown (default true) */
 	char interface[PB_NAME_MAX];   /* PB_DUMP_IFACE */
+	struct pb_jetstream_cfg *js;   /* PB_DUMP_JETSTREAM */
 	int line;
 };
 

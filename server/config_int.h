@@ -98,6 +98,13 @@ void pb_cfg_rate(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_capt
 void pb_cfg_linktype(struct pb_cfg_ctx *c, const config_setting_t *g,
     struct pb_capture_cfg *cap);
 
+/* config_jetstream.c: a `jetstream` group of a dump (sink) or a capture
+ * (source) into a new *out (also on errors, so it is freed with the rest);
+ * owner names the dump or capture (default durable name). */
+void pb_cfg_jetstream(struct pb_cfg_ctx *c, const config_setting_t *g, const char *owner,
+    bool sink, struct pb_jetstream_cfg **out);
+void pb_cfg_jetstream_free(struct pb_jetstream_cfg *js);
+
 /* config_tunnel.c: the tunnel keys of the root group into cfg->tunnel, and
  * the check that the node has a source of records. Runs after captures. */
 void pb_cfg_tunnel(struct pb_cfg_ctx *c, const config_setting_t *root,

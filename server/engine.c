@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "engine_int.h"
+#include "jetstream.h"
 #include "log.h"
 
 /*
@@ -35,7 +36,7 @@ engine_apply_pause(struct pb_engine *e)
 			continue;
 		/* A slow peer never stalls a live capture (its records go to the
 		 * DLQ when the buffer overflows), but a file can simply wait. */
-		bool want = e->paused || (e->peer_paused && s->cfg->is_file);
+		bool want = e->paused || (e->peer_paused && (s->cfg->is_file || s->cfg->js));
 		if (want == s->paused)
 			continue;
 		s->paused = want;
@@ -169,6 +170,49 @@ engine_deliver(void *ctx, struct pb_record *rec)
 	engine_route(e, rec, false);
 }
 
+#ifdef HAVE_LIBNATS
+/* A record read back from a JetStream stream: it keeps its origin, hops
+ * and trailers, like one received from an upstream. */
+static void
+engine_deliver_stored(void *ctx, struct pb_record *rec)
+{
+	struct engine_source *s = ctx;
+	rec->link_node = 0;
+	engine_route(s->engine, rec, true);
+}
+
+static uint64_t
+engine_source_custody(void *ctx)
+{
+	struct engine_source *s = ctx;
+	return engine_custody(s->engine);
+}
+
+/* NODE and SOURCE messages stored with the records: the names they had. */
+static void
+engine_source_learn(void *ctx, const void *wire_msg)
+{
+	struct engine_source *s = ctx;
+	struct pb_engine *e = s->engine;
+	const struct pb_wire_msg *m = wire_msg;
+	if (m->type == PB_WIRE_T_NODE && m->node.node_id != e->cfg->node.id) {
+		struct pb_node_info n = { .node_id = m->node.node_id, .named_by = e->cfg->node.id };
+		pb_srcdir_copy_name(n.name, sizeof(n.name), m->node.name.ptr, m->node.name.len);
+		pb_srcdir_copy_name(n.description, sizeof(n.description), m->node.descr.ptr,
+		    m->node.descr.len);
+		fwd_learn_node(e, &n);
+	} else if (m->type == PB_WIRE_T_SOURCE && m->source.node_id != e->cfg->node.id) {
+		struct pb_source_info i = { .node_id = m->source.node_id,
+			.named_by = e->cfg->node.id, .source_id = m->source.source_id,
+			.linktype = m->source.linktype };
+		pb_srcdir_copy_name(i.name, sizeof(i.name), m->source.name.ptr, m->source.name.len);
+		pb_srcdir_copy_name(i.description, sizeof(i.description), m->source.descr.ptr,
+		    m->source.descr.len);
+		fwd_learn_source(e, &i);
+	}
+}
+#endif
+
 static void
 engine_sink_writable(struct pb_sink *sink, void *arg)
 {
@@ -205,6 +249,13 @@ engine_drain_tick(struct pb_loop *loop, void *arg)
 	for (size_t i = 0; i < e->npeers; i++)
 		if (e->peers[i]->toks.n)
 			return (int64_t)DRAIN_TICK_NS;
+	/* A jetstream sink holds records until their PubAck (its close only
+	 * waits a few seconds); files and interfaces are flushed by close. */
+	for (size_t i = 0; i < e->nsinks; i++) {
+		struct pb_sink *k = e->sinks[i].sink;
+		if (e->cfg->dumps[i].kind == PB_DUMP_JETSTREAM && k->ops->custody(k) < e->token)
+			return (int64_t)DRAIN_TICK_NS;
+	}
 	if (e->failed_sources) {
 		char names[1024] = "";
 		size_t used = 0;
@@ -344,10 +395,19 @@ engine_open_sinks(struct pb_engine *e, char *err, size_t errlen)
 			.on_writable_arg = e,
 			.on_progress = engine_sink_progress,
 			.on_progress_arg = e,
+			.js_stats = &k->js,
 		};
 		char why[512] = "";
-		k->sink = d->kind == PB_DUMP_FILE ? pb_sink_file_open(d, &env, why, sizeof(why))
-						  : pb_sink_iface_open(d, &env, why, sizeof(why));
+		pthread_mutex_init(&k->js.lock, NULL);
+		if (d->kind == PB_DUMP_JETSTREAM)
+#ifdef HAVE_LIBNATS
+			k->sink = pb_sink_jetstream_open(d, &env, why, sizeof(why));
+#else
+			snprintf(why, sizeof(why), "built without libnats");
+#endif
+		else
+			k->sink = d->kind == PB_DUMP_FILE ? pb_sink_file_open(d, &env, why, sizeof(why))
+							  : pb_sink_iface_open(d, &env, why, sizeof(why));
 		if (!k->sink) {
 			snprintf(err, errlen, "dump '%s': %s", d->name, why);
 			return -1;
@@ -439,7 +499,18 @@ engine_open_sources(struct pb_engine *e, char *err, size_t errlen)
 			.ctx = s,
 		};
 		char why[512] = "";
-		s->cap = pb_capture_open(s->cfg, &env, why, sizeof(why));
+		if (s->cfg->js) {
+#ifdef HAVE_LIBNATS
+			struct pb_capture_js_env jenv = { .custody = engine_source_custody,
+				.learn = engine_source_learn };
+			env.deliver = engine_deliver_stored;
+			s->cap = pb_capture_jetstream_open(s->cfg, &env, &jenv, why, sizeof(why));
+#else
+			snprintf(why, sizeof(why), "capture '%s': built without libnats", s->cfg->name);
+#endif
+		} else {
+			s->cap = pb_capture_open(s->cfg, &env, why, sizeof(why));
+		}
 		if (!s->cap) {
 			failures++;
 			int n = snprintf(err + used, errlen - used, "%s%s", used ? "\n" : "", why);
@@ -473,8 +544,10 @@ engine_build_view(struct pb_engine *e)
 		const struct pb_capture_cfg *c = e->sources[i].cfg;
 		struct pb_view_source *vs = &v->sources[i];
 		snprintf(vs->name, sizeof(vs->name), "%s", c->name);
-		snprintf(vs->kind, sizeof(vs->kind), "%s", c->is_file ? "file" : "live");
-		snprintf(vs->target, sizeof(vs->target), "%s", c->is_file ? c->file : c->interface);
+		snprintf(vs->kind, sizeof(vs->kind), "%s", c->js ? "jetstream" : c->is_file ? "file" :
+		    "live");
+		snprintf(vs->target, sizeof(vs->target), "%s", c->js ? c->js->stream : c->is_file ?
+		    c->file : c->interface);
 		snprintf(vs->filter, sizeof(vs->filter), "%s", c->filter);
 		vs->stats = &e->sources[i].stats;
 	}
@@ -483,12 +556,15 @@ engine_build_view(struct pb_engine *e)
 		const struct pb_dump_cfg *d = &cfg->dumps[i];
 		struct pb_view_sink *vk = &v->sinks[i];
 		snprintf(vk->name, sizeof(vk->name), "%s", d->name);
-		snprintf(vk->kind, sizeof(vk->kind), "%s", d->kind == PB_DUMP_FILE ? "file" : "iface");
-		snprintf(vk->target, sizeof(vk->target), "%s",
-		    d->kind == PB_DUMP_FILE ? d->file : d->interface);
-		snprintf(vk->format, sizeof(vk->format), "%s",
-		    d->kind != PB_DUMP_FILE ? "" : d->format == PB_FORMAT_PCAP ? "pcap" : "pcapng");
+		static const char *const kinds[] = { "file", "iface", "jetstream" };
+		snprintf(vk->kind, sizeof(vk->kind), "%s", kinds[d->kind]);
+		snprintf(vk->target, sizeof(vk->target), "%s", d->kind == PB_DUMP_FILE ? d->file :
+		    d->kind == PB_DUMP_IFACE ? d->interface : d->js->stream);
+		snprintf(vk->format, sizeof(vk->format), "%s", d->kind == PB_DUMP_JETSTREAM ?
+		    PB_JS_FORMAT : d->kind != PB_DUMP_FILE ? "" : d->format == PB_FORMAT_PCAP ? "pcap" :
+		    "pcapng");
 		vk->stats = &e->sinks[i].stats;
+		vk->js = d->kind == PB_DUMP_JETSTREAM ? &e->sinks[i].js : NULL;
 	}
 	v->nsinks = e->nsinks;
 	v->bridge = &e->bridge;

@@ -42,6 +42,7 @@ struct engine_source {
 struct engine_sink {
 	struct pb_sink *sink;
 	struct pb_sink_stats stats;
+	struct pb_js_stats js;   /* jetstream sinks */
 };
 
 /* A FIFO of pairs, used for (seq, token), (dlq token, custody token) and
@@ -287,6 +288,9 @@ void fwd_upstream_attach(struct fwd_upstream *u, struct fwd_conn *c);
 void fwd_upstream_detach(struct fwd_upstream *u, const char *reason);
 void fwd_upstream_on_message(struct fwd_upstream *u, const struct pb_wire_msg *m);
 void fwd_custody_update(struct pb_engine *e, bool force_ack);
+/* The custody token: every record up to it is in every sink's and peer's
+ * custody (or in the DLQ). */
+uint64_t engine_custody(struct pb_engine *e);
 int64_t fwd_ack_tick(struct pb_loop *loop, void *arg);
 int fwd_start(struct pb_engine *e, char *err, size_t errlen);
 /* A connected socket as if accepted by the listener (pb_engine_adopt). */

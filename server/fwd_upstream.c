@@ -403,7 +403,7 @@ fwd_upstream_on_message(struct fwd_upstream *u, const struct pb_wire_msg *m)
 	}
 }
 
-static uint64_t
+uint64_t
 engine_custody(struct pb_engine *e)
 {
 	uint64_t c = e->token;

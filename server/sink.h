@@ -59,6 +59,7 @@ struct pb_sink_env {
 	/* Called on the engine thread when custody() advanced (may be NULL). */
 	pb_sink_writable_cb *on_progress;
 	void *on_progress_arg;
+	struct pb_js_stats *js_stats;   /* jetstream sinks: connection state for the API */
 };
 
 /* File sink (pcap or pcapng, rotation, retention, writer thread). */

@@ -27,3 +27,16 @@ pb_sink_state_name(int state)
 	}
 	return "unknown";
 }
+
+const char *
+pb_js_state_name(int state)
+{
+	switch (state) {
+	case PB_JS_CONNECTING: return "connecting";
+	case PB_JS_CONNECTED: return "connected";
+	case PB_JS_RECONNECTING: return "reconnecting";
+	case PB_JS_STREAM_ERROR: return "stream-error";
+	case PB_JS_CLOSED: return "closed";
+	}
+	return "unknown";
+}

@@ -2,6 +2,7 @@
 #ifndef PB_STATS_H
 #define PB_STATS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -53,6 +54,7 @@ struct pb_source_stats {
 	pb_counter_t trailer_errors; /* trailers that did not validate (frame forwarded) */
 	pb_counter_t loops_done;     /* file source: completed passes */
 	pb_counter_t read_errors;
+	pb_counter_t foreign;        /* jetstream: messages skipped, not ours or malformed */
 	_Atomic int state;           /* enum pb_source_state */
 };
 
@@ -74,6 +76,31 @@ struct pb_sink_stats {
 	pb_counter_t inject_errors;
 	pb_counter_t backlog_events;/* times the sink pushed back on sources */
 	_Atomic int state;          /* enum pb_sink_state */
+};
+
+/* A jetstream sink's connection, shown by /api/v1/sinks. */
+enum pb_js_state {
+	PB_JS_CONNECTING = 0, /* no server reached yet */
+	PB_JS_CONNECTED,      /* connected, stream ready */
+	PB_JS_RECONNECTING,   /* lost the server, libnats retries the list */
+	PB_JS_STREAM_ERROR,   /* connected, but the stream is missing or refused */
+	PB_JS_CLOSED,
+};
+const char *pb_js_state_name(int state);
+
+struct pb_js_stats {
+	_Atomic int state;            /* enum pb_js_state */
+	pb_counter_t pending_acks;    /* messages published, PubAck not yet in */
+	pb_counter_t buffered;        /* batches filling or waiting to be published */
+	pb_counter_t last_stream_seq; /* stream sequence of the last PubAck */
+	pb_counter_t messages;        /* messages stored (PubAcks) */
+	pb_counter_t records;         /* records in them */
+	pb_counter_t duplicates;      /* records the stream already had: dropped */
+	pb_counter_t errors;          /* failed publishes and lookups (each retried) */
+	pb_counter_t lookups;         /* resume points read from the stream */
+	pthread_mutex_t lock;         /* for the two strings */
+	char server[256];             /* URL in use, "" = none */
+	char last_error[256];
 };
 
 #endif

@@ -18,7 +18,7 @@ struct pb_config;
 
 struct pb_view_source {
 	char name[64];
-	char kind[8];        /* "live" or "file" */
+	char kind[16];       /* "live", "file" or "jetstream" */
 	char target[4096];   /* interface name or file path */
 	char filter[1024];
 	const struct pb_source_stats *stats;
@@ -26,10 +26,11 @@ struct pb_view_source {
 
 struct pb_view_sink {
 	char name[64];
-	char kind[8];        /* "file" or "iface" */
-	char target[4096];   /* file pattern or interface */
-	char format[8];      /* "pcapng", "pcap" or "" */
+	char kind[16];       /* "file", "iface" or "jetstream" */
+	char target[4096];   /* file pattern, interface or stream name */
+	char format[16];     /* "pcapng", "pcap", "pb-wire-1" or "" */
 	const struct pb_sink_stats *stats;
+	const struct pb_js_stats *js; /* jetstream sinks, else NULL */
 };
 
 struct pb_view {

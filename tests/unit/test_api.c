@@ -78,6 +78,7 @@ fill_source_stats(struct pb_source_stats *st, uint64_t base, int state)
 	pb_counter_set(&st->trailer_errors, base + 9);
 	pb_counter_set(&st->loops_done, base + 10);
 	pb_counter_set(&st->read_errors, base + 11);
+	pb_counter_set(&st->foreign, base + 12);
 	atomic_store(&st->state, state);
 }
 
@@ -338,7 +339,7 @@ check_source(json_t *s, const char *name, const char *kind, const char *target,
 	static const char *const keys[] = {
 		"packets", "bytes", "pcap_received", "pcap_drops", "pcap_ifdrops",
 		"oversize", "truncated", "trailers_ok", "trailer_errors", "loops_done",
-		"read_errors",
+		"read_errors", "foreign",
 	};
 
 	assert_true(json_is_object(s));
@@ -433,6 +434,45 @@ test_sinks(void **state)
 
 	http("GET", "/api/v1/sinks/dump2", &r);
 	assert_error(&r, 404, "unknown sink 'dump2'");
+	http_resp_free(&r);
+}
+
+/* A jetstream sink adds its connection object, values from its stats. */
+static void
+test_sink_jetstream(void **state)
+{
+	static struct pb_js_stats js = { .lock = PTHREAD_MUTEX_INITIALIZER,
+		.server = "nats://127.0.0.1:4222", .last_error = "Timeout" };
+	struct http_resp r;
+	json_t *o;
+
+	atomic_store(&js.state, PB_JS_RECONNECTING);
+	pb_counter_set(&js.pending_acks, 3);
+	pb_counter_set(&js.buffered, 5);
+	pb_counter_set(&js.last_stream_seq, 77);
+	pb_counter_set(&js.messages, 70);
+	pb_counter_set(&js.records, 7000);
+	pb_counter_set(&js.duplicates, 12);
+	pb_counter_set(&js.errors, 2);
+	pb_counter_set(&js.lookups, 4);
+	view_sinks[1].js = &js;
+	http("GET", "/api/v1/sinks/out", &r);
+	view_sinks[1].js = NULL;
+	assert_int_equal(r.status, 200);
+	o = json_object_get(r.json, "jetstream");
+	assert_true(json_is_object(o));
+	assert_int_equal(json_object_size(o), 11);
+	assert_string_equal(jstr(o, "state"), "reconnecting");
+	assert_string_equal(jstr(o, "server"), "nats://127.0.0.1:4222");
+	assert_string_equal(jstr(o, "last_error"), "Timeout");
+	assert_int_equal(jint(o, "pending_acks"), 3);
+	assert_int_equal(jint(o, "buffered"), 5);
+	assert_int_equal(jint(o, "last_stream_seq"), 77);
+	assert_int_equal(jint(o, "messages"), 70);
+	assert_int_equal(jint(o, "records"), 7000);
+	assert_int_equal(jint(o, "duplicates"), 12);
+	assert_int_equal(jint(o, "errors"), 2);
+	assert_int_equal(jint(o, "lookups"), 4);
 	http_resp_free(&r);
 }
 
@@ -914,6 +954,7 @@ main(void)
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_sources),
 		cmocka_unit_test(test_sinks),
+		cmocka_unit_test(test_sink_jetstream),
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_method_not_allowed),
 		cmocka_unit_test(test_head),

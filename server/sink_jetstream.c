@@ -1,0 +1,814 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "autoconf.h"
+
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "jetstream.h"
+#include "log.h"
+#include "sink_jetstream_int.h"
+#include "wire.h"
+
+/*
+ * The jetstream sink, engine side. Records are batched per origin stream
+ * (origin node, source, epoch) into one subject each; a batch is cut by
+ * size or age and published with the subject's last stream sequence as
+ * Nats-Expected-Last-Subject-Sequence; the next one is chained to its
+ * PubAck (js_pub.c), so each message is fenced by the one before.
+ * The resume point of a subject is read from the stream itself (its last
+ * message's Pb-Last-Seq) when the subject is first seen and after any
+ * failed publish, so records the stream already holds are dropped, never
+ * stored twice, whichever collector sent them before (schema/jetstream.md).
+ * Custody is the PubAck: the custody token is just below the oldest record
+ * not yet acknowledged.
+ */
+
+#define JS_HASH 256u
+#define JS_MAINT_NS (100 * PB_NSEC_PER_MSEC)
+#define JS_LOOKUP_RETRY_NS (500 * PB_NSEC_PER_MSEC)
+#define JS_CLOSE_WAIT_NS (10 * PB_NSEC_PER_SEC)
+/* Room a batch keeps for its NODE/SOURCE prelude beyond batch_bytes. */
+#define JS_HEADROOM 4096u
+
+enum js_batch_state { JS_B_FILLING = 0, JS_B_CUT, JS_B_INFLIGHT };
+enum js_stream_state { JS_S_LOOKUP = 0, JS_S_LOOKUP_WAIT, JS_S_READY };
+
+struct js_stream;
+
+struct js_batch {
+	struct js_stream *st;
+	enum js_batch_state state;
+	uint8_t *buf;
+	size_t len, cap;
+	uint32_t count;
+	uint64_t first_seq, last_seq;
+	uint64_t first_tok;      /* custody waits on it until the PubAck */
+	uint64_t opened_ns;
+	natsMsg *msg;            /* in flight */
+	uint32_t named[8];       /* hop nodes already named in this batch */
+	size_t nnamed;
+	struct js_batch *next;
+};
+
+struct js_stream {
+	uint32_t node;
+	uint16_t source;
+	uint64_t epoch;
+	char subject[PB_JS_PREFIX_MAX + 64];
+	enum js_stream_state state;
+	uint64_t retry_ns;       /* JS_S_LOOKUP_WAIT: next lookup */
+	bool lookup_pending;     /* asked, result not yet in */
+	uint64_t stored;         /* highest origin seq the stream holds */
+	uint64_t high;           /* highest origin seq taken (stored or batched) */
+	uint64_t subj_seq;       /* stream seq of the subject's last message, 0 none */
+	struct js_batch *head, *tail;
+	struct js_stream *hnext, *next;
+};
+
+struct js_sink {
+	struct pb_sink base;
+	const struct pb_jetstream_cfg *cfg;
+	struct pb_loop *loop;
+	const struct pb_srcdir *srcdir;
+	struct pb_js_stats *js;
+	struct pb_js_queue results;
+	struct js_pub *pub;
+	bool connected;
+	size_t batch_bytes;       /* cut a batch that can be sent at once here */
+	size_t grow_bytes;        /* one waiting behind an unacknowledged one grows to this */
+	struct js_stream *hash[JS_HASH];
+	struct js_stream *streams;
+	size_t nbatches;          /* filling, cut or in flight: the window */
+	size_t nbytes;            /* their payload bytes, at most window * batch_kb */
+	uint64_t last_token;      /* of the last record written */
+	uint64_t custody_reported;
+	pb_timer_id cut_timer, maint_timer;
+	bool was_writable;
+	bool error_logged;
+};
+
+/* The resume point is (again) unknown: ask the stream, once at a time. */
+static void
+stream_lookup(struct js_sink *s, struct js_stream *st)
+{
+	st->state = JS_S_LOOKUP;
+	if (!s->connected || st->lookup_pending)
+		return;
+	st->lookup_pending = true;
+	js_pub_lookup(s->pub, st, st->subject);
+}
+
+static struct js_stream *
+stream_get(struct js_sink *s, const struct pb_record *rec)
+{
+	uint32_t h = (rec->origin_node * 2654435761u ^ rec->origin_source ^
+	    (uint32_t)rec->origin_epoch) % JS_HASH;
+	for (struct js_stream *st = s->hash[h]; st; st = st->hnext)
+		if (st->node == rec->origin_node && st->source == rec->origin_source &&
+		    st->epoch == rec->origin_epoch)
+			return st;
+	struct js_stream *st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+	st->node = rec->origin_node;
+	st->source = rec->origin_source;
+	st->epoch = rec->origin_epoch;
+	pb_js_subject(st->subject, sizeof(st->subject), s->cfg->subject_prefix, st->node,
+	    st->source, st->epoch);
+	st->hnext = s->hash[h];
+	s->hash[h] = st;
+	st->next = s->streams;
+	s->streams = st;
+	stream_lookup(s, st);
+	return st;
+}
+
+static void
+batch_free(struct js_sink *s, struct js_batch *b)
+{
+	if (b->msg)
+		natsMsg_Destroy(b->msg);
+	s->nbytes -= b->len;
+	free(b->buf);
+	free(b);
+	s->nbatches--;
+	pb_counter_set(&s->js->buffered, s->nbatches);
+}
+
+static int
+batch_reserve(struct js_batch *b, size_t more)
+{
+	if (b->len + more <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap < b->len + more)
+		cap *= 2;
+	uint8_t *n = realloc(b->buf, cap);
+	if (!n)
+		return -1;
+	b->buf = n;
+	b->cap = cap;
+	return 0;
+}
+
+/* A NODE message naming node_id, when the directory knows it. */
+static int
+batch_name_node(struct js_sink *s, struct js_batch *b, uint32_t node_id)
+{
+	const struct pb_node_info *ni = s->srcdir ? pb_srcdir_node(s->srcdir, node_id) : NULL;
+	if (!ni)
+		return 0;
+	struct pb_wire_node m = { .node_id = node_id,
+		.name = { ni->name, (uint16_t)strlen(ni->name) },
+		.descr = { ni->description, (uint16_t)strlen(ni->description) } };
+	size_t n = pb_wire_encode_node(NULL, 0, &m);
+	if (n == 0 || batch_reserve(b, n) < 0)
+		return n == 0 ? 0 : -1;
+	size_t add = pb_wire_encode_node(b->buf + b->len, b->cap - b->len, &m);
+	b->len += add;
+	s->nbytes += add;
+	return 0;
+}
+
+/* Names (origin node, its source and the hop nodes) go with every batch,
+ * so a reader needs nothing but the message to label the records. */
+static int
+batch_name_hops(struct js_sink *s, struct js_batch *b, const struct pb_record *rec)
+{
+	for (unsigned i = 0; i < rec->nhops; i++) {
+		uint32_t n = rec->hops[i].node_id;
+		bool seen = n == b->st->node;
+		for (size_t j = 0; j < b->nnamed && !seen; j++)
+			seen = b->named[j] == n;
+		if (seen || b->nnamed == sizeof(b->named) / sizeof(b->named[0]))
+			continue;
+		b->named[b->nnamed++] = n;
+		if (batch_name_node(s, b, n) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static struct js_batch *
+batch_new(struct js_sink *s, struct js_stream *st, const struct pb_record *rec)
+{
+	struct js_batch *b = calloc(1, sizeof(*b));
+	if (!b || batch_reserve(b, s->batch_bytes + JS_HEADROOM) < 0) {
+		free(b);
+		return NULL;
+	}
+	b->st = st;
+	b->opened_ns = pb_loop_now(s->loop);
+	s->nbatches++;
+	pb_counter_set(&s->js->buffered, s->nbatches);
+	const struct pb_source_info *si = s->srcdir ?
+	    pb_srcdir_source(s->srcdir, st->node, st->source) : NULL;
+	if (batch_name_node(s, b, st->node) < 0)
+		goto fail;
+	if (si) {
+		struct pb_wire_source m = { .node_id = st->node, .source_id = st->source,
+			.linktype = si->linktype,
+			.name = { si->name, (uint16_t)strlen(si->name) },
+			.descr = { si->description, (uint16_t)strlen(si->description) } };
+		size_t n = pb_wire_encode_source(NULL, 0, &m);
+		if (n && batch_reserve(b, n) < 0)
+			goto fail;
+		if (n) {
+			n = pb_wire_encode_source(b->buf + b->len, b->cap - b->len, &m);
+			b->len += n;
+			s->nbytes += n;
+		}
+	}
+	if (batch_name_hops(s, b, rec) < 0)
+		goto fail;
+	if (st->tail)
+		st->tail->next = b;
+	else
+		st->head = b;
+	st->tail = b;
+	return b;
+fail:
+	b->st = NULL;
+	batch_free(s, b);
+	return NULL;
+}
+
+/* The message of a cut batch, with its headers. */
+static natsMsg *
+batch_msg(struct js_sink *s, struct js_batch *b)
+{
+	struct js_stream *st = b->st;
+	natsMsg *m = NULL;
+	char v[160];
+	if (natsMsg_Create(&m, st->subject, NULL, (const char *)b->buf, (int)b->len) != NATS_OK)
+		return NULL;
+	natsStatus r = NATS_OK;
+#define JS_HDR(k, ...) do { \
+		snprintf(v, sizeof(v), __VA_ARGS__); \
+		if (r == NATS_OK) \
+			r = natsMsgHeader_Set(m, k, v); \
+	} while (0)
+	JS_HDR(PB_JS_HDR_MSG_ID, "%" PRIu32 "/%u/%" PRIu64 "/%" PRIu64 "-%" PRIu64, st->node,
+	    st->source, st->epoch, b->first_seq, b->last_seq);
+	JS_HDR(PB_JS_HDR_EXPECT, "%" PRIu64, st->subj_seq);
+	JS_HDR(PB_JS_HDR_FORMAT, "%s", PB_JS_FORMAT);
+	JS_HDR(PB_JS_HDR_ORIGIN, "%" PRIu32 "/%u", st->node, st->source);
+	JS_HDR(PB_JS_HDR_EPOCH, "%" PRIu64, st->epoch);
+	JS_HDR(PB_JS_HDR_COUNT, "%" PRIu32, b->count);
+	JS_HDR(PB_JS_HDR_FIRST, "%" PRIu64, b->first_seq);
+	JS_HDR(PB_JS_HDR_LAST, "%" PRIu64, b->last_seq);
+#undef JS_HDR
+	if (r != NATS_OK) {
+		natsMsg_Destroy(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Where a batch can leave as soon as it is cut: first, or right behind
+ * the one in flight (chained to its PubAck). */
+static bool
+batch_sendable(const struct js_stream *st, const struct js_batch *b)
+{
+	return b == st->head || (b == st->head->next && st->head->state == JS_B_INFLIGHT);
+}
+
+static bool
+batch_send(struct js_sink *s, struct js_batch *b, bool chained)
+{
+	natsMsg *m = batch_msg(s, b);
+	if (!m) {
+		pb_counter_add(&s->js->errors, 1);
+		return false; /* retried by the maintenance timer */
+	}
+	b->msg = m;
+	b->state = JS_B_INFLIGHT;
+	log_debug("jetstream", "%s: %s %" PRIu64 "..%" PRIu64 " (%" PRIu32 " records)%s%" PRIu64,
+	    b->st->subject, chained ? "chain" : "publish", b->first_seq, b->last_seq, b->count,
+	    chained ? "" : " after subject seq ", chained ? (uint64_t)0 : b->st->subj_seq);
+	pb_counter_add(&s->js->pending_acks, 1);
+	if (chained)
+		js_pub_chain(s->pub, m);
+	else
+		js_pub_publish(s->pub, m);
+	return true;
+}
+
+/* Once the resume point is known: the oldest cut batch is published with
+ * the subject's last stream seq as its expectation (fenced), the next one
+ * is chained behind it; at most two of a subject are in flight. */
+static void
+stream_kick(struct js_sink *s, struct js_stream *st)
+{
+	struct js_batch *b = st->head;
+	if (!s->connected || st->state != JS_S_READY || !b)
+		return;
+	if (b->state == JS_B_CUT && !batch_send(s, b, false))
+		return;
+	if (b->state == JS_B_INFLIGHT && b->next && b->next->state == JS_B_CUT)
+		batch_send(s, b->next, true);
+}
+
+static void
+batch_cut(struct js_sink *s, struct js_batch *b)
+{
+	if (b->state != JS_B_FILLING || !b->count)
+		return;
+	b->state = JS_B_CUT;
+	if (batch_sendable(b->st, b))
+		stream_kick(s, b->st);
+}
+
+static int64_t
+cut_tick(struct pb_loop *loop, void *arg)
+{
+	struct js_sink *s = arg;
+	uint64_t now = pb_loop_now(loop), age = (uint64_t)s->cfg->batch_ms * PB_NSEC_PER_MSEC;
+	bool filling = false;
+	for (struct js_stream *st = s->streams; st; st = st->next) {
+		struct js_batch *b = st->tail;
+		if (!b || b->state != JS_B_FILLING)
+			continue;
+		/* One further back leaves once a PubAck moves it up. */
+		if (batch_sendable(st, b) && now - b->opened_ns >= age)
+			batch_cut(s, b);
+		else
+			filling = true;
+	}
+	if (filling)
+		return (int64_t)(age / 2 ? age / 2 : 1);
+	s->cut_timer = 0;
+	return PB_TIMER_STOP;
+}
+
+/* One more record may need a new batch: both bounds of the window. */
+static bool
+js_room(const struct js_sink *s)
+{
+	return s->nbatches < s->cfg->window && (s->nbytes == 0 ||
+	    s->nbytes + PB_WIRE_MAX_MSG <= (size_t)s->cfg->window * s->cfg->batch_bytes);
+}
+
+static bool
+js_writable(struct pb_sink *sink)
+{
+	struct js_sink *s = (struct js_sink *)sink;
+	bool w = js_room(s);
+	/* The engine pauses on false: on_writable is owed once room is back. */
+	if (!w && s->was_writable) {
+		s->was_writable = false;
+		atomic_store(&s->base.stats->state, PB_SINK_BACKLOG);
+		pb_counter_add(&s->base.stats->backlog_events, 1);
+	}
+	return w;
+}
+
+static int
+js_write(struct pb_sink *sink, const struct pb_record *rec)
+{
+	struct js_sink *s = (struct js_sink *)sink;
+	struct js_stream *st = stream_get(s, rec);
+
+	s->last_token = rec->token;
+	if (!st)
+		goto fail;
+	/* Already in the stream (a resend after a collector restart or a
+	 * failover): custody without storing it twice. */
+	if (st->state == JS_S_READY && rec->origin_seq <= st->high) {
+		pb_counter_add(&s->js->duplicates, 1);
+		return 0;
+	}
+	size_t n = pb_wire_record_size(rec);
+	struct js_batch *b = st->tail;
+	/* A batch that cannot leave before a PubAck takes what arrives
+	 * meanwhile, up to the largest message, so that one round trip
+	 * carries more when the store is slow. */
+	size_t limit = b && !batch_sendable(st, b) && s->grow_bytes > s->batch_bytes ?
+	    s->grow_bytes : s->batch_bytes;
+	if (b && b->state == JS_B_FILLING && b->count && b->len + n > limit)
+		batch_cut(s, b);
+	if (!b || b->state != JS_B_FILLING) {
+		if (!(b = batch_new(s, st, rec)))
+			goto fail;
+		if (!s->cut_timer)
+			s->cut_timer = pb_loop_add_timer(s->loop, (uint64_t)s->cfg->batch_ms *
+			    PB_NSEC_PER_MSEC, cut_tick, s);
+	} else if (batch_name_hops(s, b, rec) < 0) {
+		goto fail;
+	}
+	if (batch_reserve(b, n) < 0)
+		goto fail;
+	/* In the stream the RECORD's link_seq field repeats the origin seq. */
+	if (pb_wire_encode_record(b->buf + b->len, b->cap - b->len, rec,
+	    rec->origin_seq ? rec->origin_seq : 1) != n)
+		goto fail;
+	b->len += n;
+	s->nbytes += n;
+	if (!b->count++) {
+		b->first_seq = rec->origin_seq;
+		b->first_tok = rec->token;
+	}
+	b->last_seq = rec->origin_seq;
+	if (rec->origin_seq > st->high)
+		st->high = rec->origin_seq;
+	pb_counter_add(&s->base.stats->packets, 1);
+	pb_counter_add(&s->base.stats->bytes, rec->caplen);
+	if (b->len >= (batch_sendable(st, b) ? s->batch_bytes : limit))
+		batch_cut(s, b);
+	return 0;
+fail:
+	/* Rejected and counted, like the other sinks: it cannot be stored
+	 * (out of memory, or a record the wire cannot encode). */
+	pb_counter_add(&s->base.stats->write_errors, 1);
+	if (!s->error_logged) {
+		s->error_logged = true;
+		log_warnx("jetstream", "sink '%s': cannot batch a record (out of memory or "
+		    "invalid); counted as write errors", s->base.name);
+	}
+	return -1;
+}
+
+static void
+js_flush(struct pb_sink *sink)
+{
+	/* Batches are cut by size and age, not per loop iteration. */
+}
+
+static void
+js_reopen(struct pb_sink *sink)
+{
+}
+
+static uint64_t
+js_custody(struct pb_sink *sink)
+{
+	struct js_sink *s = (struct js_sink *)sink;
+	uint64_t c = s->last_token;
+	for (struct js_stream *st = s->streams; st; st = st->next)
+		for (struct js_batch *b = st->head; b; b = b->next)
+			if (b->count && b->first_tok - 1 < c)
+				c = b->first_tok - 1;
+	return c;
+}
+
+/* Drops from b the records at or below the stored seq; frees it when
+ * none is left. Returns the batch that follows. */
+static struct js_batch *
+batch_trim(struct js_sink *s, struct js_batch *b, struct js_batch **prev)
+{
+	struct js_stream *st = b->st;
+	size_t in = 0, out = 0;
+	uint32_t kept = 0, dropped = 0;
+	while (in < b->len) {
+		struct pb_wire_msg m;
+		size_t used = 0;
+		if (pb_wire_decode(b->buf + in, b->len - in, &m, &used, NULL, 0) != PB_WIRE_OK)
+			break; /* cannot happen: we encoded it */
+		bool drop = m.type == PB_WIRE_T_RECORD && m.record.origin_seq <= st->stored;
+		if (drop) {
+			dropped++;
+		} else {
+			if (m.type == PB_WIRE_T_RECORD && !kept++)
+				b->first_seq = m.record.origin_seq;
+			memmove(b->buf + out, b->buf + in, used);
+			out += used;
+		}
+		in += used;
+	}
+	pb_counter_add(&s->js->duplicates, dropped);
+	s->nbytes -= b->len - out;
+	b->len = out;
+	b->count = kept;
+	struct js_batch *next = b->next;
+	/* An emptied batch goes, filling or not: one without records must
+	 * never be published (its headers would claim a range). */
+	if (kept)
+		return *prev = b, next;
+	if (*prev)
+		(*prev)->next = next;
+	else
+		st->head = next;
+	if (st->tail == b)
+		st->tail = *prev;
+	batch_free(s, b);
+	return next;
+}
+
+static void
+progress(struct js_sink *s)
+{
+	uint64_t c = js_custody(&s->base);
+	if (c != s->custody_reported) {
+		s->custody_reported = c;
+		if (s->base.on_progress)
+			s->base.on_progress(&s->base, s->base.on_progress_arg);
+	}
+	if (!s->was_writable && js_room(s)) {
+		s->was_writable = true;
+		atomic_store(&s->base.stats->state, PB_SINK_OK);
+		if (s->base.on_writable)
+			s->base.on_writable(&s->base, s->base.on_writable_arg);
+	}
+}
+
+static void
+on_lookup(struct js_sink *s, struct js_result *r)
+{
+	struct js_stream *st = r->ref;
+	st->lookup_pending = false;
+	if (st->state == JS_S_READY)
+		return; /* asked before the stream became ready: stale */
+	if (!r->ok) {
+		pb_counter_add(&s->js->errors, 1);
+		pb_js_stats_set_error(s->js, r->text);
+		log_debug("jetstream", "%s: %s; retrying", st->subject, r->text);
+		st->state = JS_S_LOOKUP_WAIT;
+		st->retry_ns = pb_loop_now(s->loop) + JS_LOOKUP_RETRY_NS;
+		return;
+	}
+	for (struct js_batch *b = st->head; b; b = b->next) {
+		if (b->state == JS_B_INFLIGHT) {
+			/* Its result is still due: read the resume point after it. */
+			st->state = JS_S_LOOKUP_WAIT;
+			st->retry_ns = pb_loop_now(s->loop) + JS_MAINT_NS;
+			return;
+		}
+	}
+	if (r->text[0])
+		log_warnx("jetstream", "%s", r->text);
+	pb_counter_add(&s->js->lookups, 1);
+	st->stored = r->found ? r->last_origin_seq : 0;
+	st->subj_seq = r->found ? r->subject_seq : 0;
+	struct js_batch *prev = NULL;
+	for (struct js_batch *b = st->head; b;)
+		b = batch_trim(s, b, &prev);
+	st->high = st->tail && st->tail->count && st->tail->last_seq > st->stored ?
+	    st->tail->last_seq : st->stored;
+	for (struct js_batch *b = st->head; b; b = b->next)
+		if (b->count && b->last_seq > st->high)
+			st->high = b->last_seq;
+	st->state = JS_S_READY;
+	log_debug("jetstream", "%s: resume after origin seq %" PRIu64 " (subject seq %" PRIu64 ")",
+	    st->subject, st->stored, st->subj_seq);
+	stream_kick(s, st);
+}
+
+/* The batch a published message belongs to (in flight: first or second). */
+static struct js_batch *
+batch_of(struct js_sink *s, const natsMsg *m)
+{
+	for (struct js_stream *st = s->streams; st; st = st->next) {
+		if (st->head && st->head->msg == m)
+			return st->head;
+		if (st->head && st->head->next && st->head->next->msg == m)
+			return st->head->next;
+	}
+	return NULL;
+}
+
+static void
+on_ack(struct js_sink *s, struct js_result *r)
+{
+	struct js_batch *b = batch_of(s, r->msg);
+	if (!b) {
+		natsMsg_Destroy(r->msg);
+		return;
+	}
+	struct js_stream *st = b->st;
+	pb_counter_add(&s->js->pending_acks, (uint64_t)-1);
+	log_debug("jetstream", "%s: %" PRIu64 "..%" PRIu64 " %s%s seq %" PRIu64 " %s", st->subject,
+	    b->first_seq, b->last_seq, r->ok ? "stored" : "failed", r->duplicate ? " (dup)" : "",
+	    r->stream_seq, b == st->head ? "head" : "second");
+	if (r->ok && b == st->head) {
+		st->stored = b->last_seq;
+		st->subj_seq = r->stream_seq;
+		pb_counter_set(&s->js->last_stream_seq, r->stream_seq);
+		/* Nats-Msg-Id seen before (the same range, stored by another
+		 * writer or by a publish whose PubAck was lost): not stored twice. */
+		if (r->duplicate) {
+			pb_counter_add(&s->js->duplicates, b->count);
+		} else {
+			pb_counter_add(&s->js->messages, 1);
+			pb_counter_add(&s->js->records, b->count);
+		}
+		st->head = b->next;
+		if (!st->head)
+			st->tail = NULL;
+		batch_free(s, b);
+		/* What waited a round trip goes now, full or not; the one
+		 * behind it if it has waited long enough. */
+		struct js_batch *h = st->head;
+		if (h && h->state == JS_B_FILLING && h->count)
+			batch_cut(s, h);
+		else if (h && h->next && h->next->state == JS_B_FILLING && h->next->count &&
+		    (h->next->len >= s->batch_bytes || pb_loop_now(s->loop) - h->next->opened_ns >=
+		    (uint64_t)s->cfg->batch_ms * PB_NSEC_PER_MSEC))
+			batch_cut(s, h->next);
+		stream_kick(s, st);
+		return;
+	}
+	/* Whatever failed (another writer, a timeout, a lost server), the
+	 * stream says what it holds: read it again, trim, publish the rest.
+	 * A chained batch comes back unsent when the one before it failed. */
+	natsMsg_Destroy(b->msg);
+	b->msg = NULL;
+	b->state = JS_B_CUT;
+	pb_counter_add(&s->js->errors, 1);
+	pb_js_stats_set_error(s->js, r->text);
+	if (st->state != JS_S_READY)
+		return;
+	log_info("jetstream", "%s: publish of origin seqs %" PRIu64 "..%" PRIu64 " failed: %s "
+	    "(error %d); reading the resume point again", st->subject, b->first_seq, b->last_seq,
+	    r->text, r->errcode);
+	stream_lookup(s, st);
+}
+
+static void
+on_state(struct js_sink *s, struct js_result *r)
+{
+	atomic_store(&s->js->state, r->state);
+	if (r->state == PB_JS_STREAM_ERROR)
+		pb_js_stats_set_error(s->js, r->text);
+	bool was = s->connected;
+	s->connected = r->state == PB_JS_CONNECTED;
+	if (!s->connected || was)
+		return;
+	log_info("jetstream", "sink '%s': stream '%s' ready", s->base.name, s->cfg->stream);
+	/* A batch plus headers must fit the server's max_payload. */
+	if (r->max_payload > 0 && s->batch_bytes + JS_HEADROOM * 2 > (uint64_t)r->max_payload) {
+		size_t want = (size_t)r->max_payload > JS_HEADROOM * 2 + 65536 + PB_WIRE_MAX_MSG ?
+		    (size_t)r->max_payload - JS_HEADROOM * 2 - PB_WIRE_MAX_MSG : 65536;
+		log_warnx("jetstream", "sink '%s': batch size %zu above the server's max_payload "
+		    "%" PRId64 "; using %zu", s->base.name, s->batch_bytes, r->max_payload, want);
+		s->batch_bytes = want;
+	}
+	if (r->max_payload > (int64_t)(JS_HEADROOM * 2 + PB_WIRE_MAX_MSG))
+		s->grow_bytes = (size_t)r->max_payload - JS_HEADROOM * 2 - PB_WIRE_MAX_MSG;
+	for (struct js_stream *st = s->streams; st; st = st->next) {
+		if (st->state != JS_S_READY)
+			stream_lookup(s, st);
+	}
+}
+
+static void
+drain_results(struct js_sink *s)
+{
+	for (;;) {
+		pthread_mutex_lock(&s->results.lock);
+		struct js_result *r = pb_js_queue_pop_locked(&s->results);
+		pthread_mutex_unlock(&s->results.lock);
+		if (!r)
+			break;
+		if (r->type == JS_R_ACK)
+			on_ack(s, r);
+		else if (r->type == JS_R_LOOKUP)
+			on_lookup(s, r);
+		else
+			on_state(s, r);
+		free(r);
+	}
+	progress(s);
+}
+
+static void
+results_ready(struct pb_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct js_sink *s = arg;
+	pb_js_queue_ack_wakeup(&s->results);
+	drain_results(s);
+}
+
+/* Retries what is waiting: lookups after an error, messages that could
+ * not be built. */
+static int64_t
+maint_tick(struct pb_loop *loop, void *arg)
+{
+	struct js_sink *s = arg;
+	uint64_t now = pb_loop_now(loop);
+	for (struct js_stream *st = s->streams; st && s->connected; st = st->next) {
+		if (st->state == JS_S_LOOKUP_WAIT && now >= st->retry_ns)
+			stream_lookup(s, st);
+		stream_kick(s, st);
+	}
+	return (int64_t)JS_MAINT_NS;
+}
+
+static void
+js_close(struct pb_sink *sink)
+{
+	struct js_sink *s = (struct js_sink *)sink;
+	/* Publish what was accepted and wait (bounded) for its PubAcks; an
+	 * empty batch (a record that could not be added) just goes. */
+	for (struct js_stream *st = s->streams; st; st = st->next) {
+		struct js_batch *b = st->tail, *prev = NULL;
+		if (b && b->state == JS_B_FILLING && !b->count) {
+			for (struct js_batch *x = st->head; x != b; x = x->next)
+				prev = x;
+			if (prev)
+				prev->next = NULL;
+			else
+				st->head = NULL;
+			st->tail = prev;
+			batch_free(s, b);
+		}
+		if (st->tail)
+			batch_cut(s, st->tail);
+	}
+	uint64_t deadline = pb_mono_ns() + JS_CLOSE_WAIT_NS;
+	while (s->nbatches && pb_mono_ns() < deadline) {
+		struct pollfd p = { .fd = s->results.efd, .events = POLLIN };
+		if (poll(&p, 1, 100) > 0)
+			pb_js_queue_ack_wakeup(&s->results);
+		drain_results(s);
+	}
+	if (s->nbatches)
+		log_warnx("jetstream", "sink '%s': %zu batch(es) not acknowledged at shutdown; "
+		    "their records are not in custody (the upstream resends them)", s->base.name,
+		    s->nbatches);
+	if (s->cut_timer)
+		pb_loop_del_timer(s->loop, s->cut_timer);
+	if (s->maint_timer)
+		pb_loop_del_timer(s->loop, s->maint_timer);
+	pb_loop_del_fd(s->loop, s->results.efd);
+	js_pub_stop(s->pub);
+	struct js_result *r;
+	while ((r = pb_js_queue_pop_locked(&s->results))) {
+		if (r->msg && r->type == JS_R_ACK && !batch_of(s, r->msg))
+			natsMsg_Destroy(r->msg);
+		free(r);
+	}
+	pb_js_queue_free(&s->results);
+	while (s->streams) {
+		struct js_stream *st = s->streams;
+		s->streams = st->next;
+		while (st->head) {
+			struct js_batch *b = st->head;
+			st->head = b->next;
+			batch_free(s, b);
+		}
+		free(st);
+	}
+	atomic_store(&s->js->state, PB_JS_CLOSED);
+	free(s);
+}
+
+static const struct pb_sink_ops js_ops = {
+	.write = js_write,
+	.writable = js_writable,
+	.flush = js_flush,
+	.reopen = js_reopen,
+	.close = js_close,
+	.custody = js_custody,
+};
+
+struct pb_sink *
+pb_sink_jetstream_open(const struct pb_dump_cfg *cfg, const struct pb_sink_env *env,
+    char *err, size_t errlen)
+{
+	if (!cfg->js || !env->js_stats) {
+		snprintf(err, errlen, "not a jetstream dump");
+		return NULL;
+	}
+	struct js_sink *s = calloc(1, sizeof(*s));
+	if (!s || pb_js_queue_init(&s->results) < 0) {
+		snprintf(err, errlen, "out of memory");
+		free(s);
+		return NULL;
+	}
+	s->base.ops = &js_ops;
+	snprintf(s->base.name, sizeof(s->base.name), "%s", cfg->name);
+	s->base.stats = env->stats;
+	s->base.on_writable = env->on_writable;
+	s->base.on_writable_arg = env->on_writable_arg;
+	s->base.on_progress = env->on_progress;
+	s->base.on_progress_arg = env->on_progress_arg;
+	s->cfg = cfg->js;
+	s->loop = env->loop;
+	s->srcdir = env->srcdir;
+	s->js = env->js_stats;
+	s->batch_bytes = cfg->js->batch_bytes;
+	s->was_writable = true;
+	atomic_store(&s->js->state, PB_JS_CONNECTING);
+	if (pb_loop_add_fd(s->loop, s->results.efd, EPOLLIN, results_ready, s) < 0) {
+		snprintf(err, errlen, "cannot watch the results eventfd");
+		pb_js_queue_free(&s->results);
+		free(s);
+		return NULL;
+	}
+	s->maint_timer = pb_loop_add_timer(s->loop, JS_MAINT_NS, maint_tick, s);
+	if (!(s->pub = js_pub_start(cfg->js, &s->results, s->js, err, errlen))) {
+		js_close(&s->base);
+		return NULL;
+	}
+	log_info("jetstream", "sink '%s': stream '%s' on %s%s, subjects %s.<node>.<source>."
+	    "<epoch>", cfg->name, cfg->js->stream, cfg->js->servers[0],
+	    cfg->js->nservers > 1 ? " (and more)" : "", cfg->js->subject_prefix);
+	log_warnx("jetstream", "sink '%s' is experimental: records arriving below an origin "
+	    "stream's last stored record (DLQ replays after later records) are counted as "
+	    "duplicates and not stored", cfg->name);
+	return &s->base;
+}

@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash disable=SC2034
+# Helpers for the jetstream tests (test_jetstream_*.sh), sourced after
+# lib.sh. Each test runs its own nats-server processes on loopback ports,
+# their stores under the test's temp dir; lib.sh's EXIT trap stops them.
+
+PBNATS=$top_builddir/tests/tools/pbnats
+declare -A JS_PORT=() JS_RUNS=() JS_PIDS=()
+
+# Skips without nats-server, or when packetbrokerd was built without libnats.
+js_require() {
+	command -v nats-server >/dev/null 2>&1 ||
+	    skip "nats-server not installed (apt-get install nats-server)"
+	[ -x "$PBNATS" ] || skip "built without libnats: no jetstream sink or source" \
+	    "(apt-get install libnats-dev, then configure again)"
+}
+
+# js_conf NAME PORT [CLUSTER_PORT ROUTE_PORT...]: a server's configuration.
+js_conf() {
+	local name=$1 port=$2 d=$PB_TMP/$1
+	shift 2
+	mkdir -p "$d/store"
+	JS_PORT[$name]=$port
+	{
+		echo "server_name: $name"
+		echo "listen: 127.0.0.1:$port"
+		echo "jetstream { store_dir: \"$d/store\" }"
+		if [ $# -gt 0 ]; then
+			local cport=$1 routes="" r
+			shift
+			for r in "$@"; do routes="$routes, \"nats://127.0.0.1:$r\""; done
+			echo "cluster { name: pbtest; listen: 127.0.0.1:$cport; routes: [${routes#, }] }"
+		fi
+	} >"$d/nats.conf"
+}
+
+# js_start NAME: starts the server (again) and waits until it listens.
+js_start() {
+	local name=$1 runs log
+	runs=$((${JS_RUNS[$name]:-0} + 1))
+	JS_RUNS[$name]=$runs
+	log=nats-$name.$runs
+	pb_start "$log" -- nats-server -c "$PB_TMP/$name/nats.conf"
+	JS_PIDS[$name]=$PB_PID
+	pb_wait_until 20 "nats-server $name to be ready" grep -q "Server is ready" "$PB_TMP/$log.log"
+}
+
+# js_kill NAME: kill -9, waits for the exit.
+js_kill() {
+	kill -KILL "${JS_PIDS[$1]}" 2>/dev/null || fail "nats-server $1 not running"
+	pb_wait_exit "${JS_PIDS[$1]}" 10
+}
+
+js_url() { echo "nats://127.0.0.1:${JS_PORT[$1]}"; }
+
+# js_check URL STREAM PREFIX: pbnats check, its summary in JS_CHECK.
+js_check() {
+	JS_CHECK=$("$PBNATS" "$1" check "$2" "$3" 2>&1) || fail "stream audit: $JS_CHECK"
+	pb_log "stream $2: $JS_CHECK"
+}
+
+# js_field KEY: a number from JS_CHECK ("messages=3 records=...").
+js_field() {
+	printf '%s\n' "$JS_CHECK" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# js_comments FILE...: the EPB comments without the link= part (which
+# names the link a record arrived on: engine-internal, not stored).
+js_comments() {
+	local f
+	for f in "$@"; do
+		tshark -r "$f" -T fields -e frame.comment 2>/dev/null
+	done | sed 's/ link=[^ ]*//' | sort
+}

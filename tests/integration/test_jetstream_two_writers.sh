@@ -1,0 +1,72 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Two collectors write the same origin stream into the same stream at the
+# same time: the edge sends every record to both. Each publish expects the
+# subject's last sequence it knows; the loser of every race reads the
+# resume point again and drops what the winner stored. The stream ends up
+# with every record exactly once, and both collectors count the records
+# the other one stored as duplicates.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/js_lib.sh"
+
+require_tools curl jq
+require_built
+js_require
+pb_setup
+T=$PB_TMP
+N=100000
+"$PBGEN" --count $N --size 128 --seed 44 -o "$T/in.pcap"
+
+pb_ports 7
+js_conf nats "${PB_PORTS[0]}"
+js_start nats
+URL=$(js_url nats)
+for c in a b; do
+	i=$([ $c = a ] && echo 1 || echo 2)
+	pb_node_conf "col$c" $((90 + i)) "${PB_PORTS[$((i + 2))]}" <<CONF
+listen = { address = "127.0.0.1"; port = ${PB_PORTS[$i]}; };
+dump = { name = "js"; jetstream = { experimental = true; servers = [ "$URL" ]; stream = "TWO"; batch_kb = 16; batch_ms = 2; }; };
+CONF
+done
+pb_node_conf edge 90 "${PB_PORTS[5]}" <<CONF
+captures = ( { name = "in"; file = "$T/in.pcap"; rate = 40000; } );
+peers = ( { name = "a"; address = "127.0.0.1"; port = ${PB_PORTS[1]}; },
+          { name = "b"; address = "127.0.0.1"; port = ${PB_PORTS[2]}; } );
+CONF
+pb_node_conf reader 93 "${PB_PORTS[6]}" <<CONF
+captures = ( { name = "back"; jetstream = { servers = [ "$URL" ]; stream = "TWO"; }; } );
+dump = { file = "out/r.pcapng"; };
+CONF
+
+pb_node cola -d jetstream
+pb_node colb -d jetstream
+for c in cola colb; do
+	pb_wait_until 20 "$c's sink to connect" \
+	    pb_node_true "$c" /api/v1/sinks/js '.jetstream.state == "connected"'
+done
+pb_node edge -x
+pb_node_wait_exit edge 120
+pb_node_exit_ok edge "edge (--exit-on-finish: both collectors acknowledged everything)"
+dups=0
+stored=0
+for c in cola colb; do
+	pb_log "$c: $(pb_node_json "$c" /api/v1/sinks/js -c .jetstream)"
+	dups=$((dups + $(pb_node_json "$c" /api/v1/sinks/js .jetstream.duplicates)))
+	stored=$((stored + $(pb_node_json "$c" /api/v1/sinks/js .jetstream.records)))
+	pb_node_stop "$c"
+	pb_node_exit_ok "$c" SIGTERM
+done
+[ "$stored" = $N ] || fail "the collectors stored $stored records together, expected $N"
+[ "$dups" = $N ] || fail "the collectors dropped $dups records as stored by the other, expected $N"
+js_check "$URL" TWO pb
+[ "$(js_field records)" = $N ] || fail "the stream holds $(js_field records) records, expected $N"
+
+pb_node reader
+pb_wait_until 60 "the reader to deliver $N records" \
+    pb_node_true reader /api/v1/sources/back ".packets >= $N"
+pb_node_stop reader
+pb_node_exit_ok reader SIGTERM
+mapfile -t outs < <(pb_outputs_ng "$T/reader/out")
+pb_cmp --ts --origin 90 "$T/in.pcap" "${outs[@]}"
+pb_no_crash cola colb edge reader
+pass

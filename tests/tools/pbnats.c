@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "autoconf.h"
+
+/*
+ * pbnats: what the jetstream tests need from a NATS client, without the
+ * packetbroker code paths under test.
+ *
+ *   pbnats URL create STREAM REPLICAS SUBJECT...   create a stream
+ *   pbnats URL pub SUBJECT PAYLOAD [KEY=VALUE...]  publish into JetStream
+ *   pbnats URL check STREAM PREFIX                 audit the stream
+ *   pbnats URL delete STREAM                       delete a stream
+ *
+ * check reads every message (by stream sequence) and prints
+ * "messages=M records=R foreign=F subjects=S bytes=B": packetbroker messages
+ * (subject under PREFIX and Pb-Format: pb-wire-1), the sum of their
+ * Pb-Count, the others, the subjects seen, and the stream's bytes. It fails (exit 1) when a
+ * subject's messages overlap or go backwards (Pb-First-Seq not above the
+ * previous Pb-Last-Seq): a duplicate in the store. PBNATS_LIST=1 lists
+ * every packetbroker message (stream seq, subject, ids, range) on the way.
+ * Exit 2 = usage/error.
+ */
+
+#include <nats/nats.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SUBJECTS 4096
+
+struct subj {
+	char name[256];
+	uint64_t last;
+};
+
+static uint64_t
+hdr_u64(natsMsg *m, const char *k, bool *ok)
+{
+	const char *v = NULL;
+	char *end;
+	if (natsMsgHeader_Get(m, k, &v) != NATS_OK || !v || !*v) {
+		*ok = false;
+		return 0;
+	}
+	uint64_t x = strtoull(v, &end, 10);
+	if (*end)
+		*ok = false;
+	return x;
+}
+
+static int
+cmd_check(jsCtx *js, const char *stream, const char *prefix)
+{
+	static struct subj subs[MAX_SUBJECTS];
+	size_t nsubs = 0, plen = strlen(prefix);
+	uint64_t msgs = 0, recs = 0, foreign = 0;
+	jsStreamInfo *si = NULL;
+	jsErrCode je = 0;
+	int bad = 0;
+
+	if (js_GetStreamInfo(&si, js, stream, NULL, &je) != NATS_OK) {
+		fprintf(stderr, "pbnats: stream info: %s (%d)\n", nats_GetLastError(NULL), (int)je);
+		return 2;
+	}
+	uint64_t first = si->State.FirstSeq, last = si->State.LastSeq, bytes = si->State.Bytes;
+	jsStreamInfo_Destroy(si);
+	for (uint64_t seq = first; seq && seq <= last; seq++) {
+		natsMsg *m = NULL;
+		natsStatus s = js_GetMsg(&m, js, stream, seq, NULL, &je);
+		if (s == NATS_NOT_FOUND)
+			continue; /* deleted */
+		if (s != NATS_OK) {
+			fprintf(stderr, "pbnats: get %" PRIu64 ": %s\n", seq, nats_GetLastError(NULL));
+			return 2;
+		}
+		const char *subj = natsMsg_GetSubject(m), *fmt = NULL;
+		bool ok = strncmp(subj, prefix, plen) == 0 && subj[plen] == '.' &&
+		    natsMsgHeader_Get(m, "Pb-Format", &fmt) == NATS_OK && fmt &&
+		    strcmp(fmt, "pb-wire-1") == 0;
+		uint64_t cnt = hdr_u64(m, "Pb-Count", &ok), f = hdr_u64(m, "Pb-First-Seq", &ok),
+		    l = hdr_u64(m, "Pb-Last-Seq", &ok);
+		if (!ok) {
+			foreign++;
+			natsMsg_Destroy(m);
+			continue;
+		}
+		if (getenv("PBNATS_LIST")) {
+			const char *id = NULL, *ex = NULL;
+			natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
+			natsMsgHeader_Get(m, "Nats-Expected-Last-Subject-Sequence", &ex);
+			printf("%" PRIu64 " %s id=%s expect=%s %" PRIu64 "..%" PRIu64 "\n", seq, subj,
+			    id ? id : "-", ex ? ex : "-", f, l);
+		}
+		msgs++;
+		recs += cnt;
+		size_t i;
+		for (i = 0; i < nsubs && strcmp(subs[i].name, subj) != 0; i++)
+			;
+		if (i == nsubs && nsubs < MAX_SUBJECTS) {
+			snprintf(subs[nsubs].name, sizeof(subs[0].name), "%s", subj);
+			subs[nsubs++].last = 0;
+		}
+		if (i < nsubs) {
+			if (f <= subs[i].last || l < f) {
+				fprintf(stderr, "pbnats: %s: stream seq %" PRIu64 " holds origin seqs %"
+				    PRIu64 "..%" PRIu64 " after %" PRIu64 " (duplicate)\n", subj, seq, f, l,
+				    subs[i].last);
+				bad = 1;
+			}
+			subs[i].last = l;
+		}
+		natsMsg_Destroy(m);
+	}
+	printf("messages=%" PRIu64 " records=%" PRIu64 " foreign=%" PRIu64 " subjects=%zu bytes=%"
+	    PRIu64 "\n", msgs, recs, foreign, nsubs, bytes);
+	return bad;
+}
+
+int
+main(int argc, char **argv)
+{
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	jsErrCode je = 0;
+	int rc = 2;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: pbnats URL create STREAM REPLICAS SUBJECT... | pub SUBJECT "
+		    "PAYLOAD [KEY=VALUE...] | check STREAM PREFIX | delete STREAM\n");
+		return 2;
+	}
+	if (natsConnection_ConnectTo(&nc, argv[1]) != NATS_OK ||
+	    natsConnection_JetStream(&js, nc, NULL) != NATS_OK) {
+		fprintf(stderr, "pbnats: connect %s: %s\n", argv[1], nats_GetLastError(NULL));
+		return 2;
+	}
+	if (strcmp(argv[2], "create") == 0 && argc >= 6) {
+		jsStreamConfig sc;
+		jsStreamConfig_Init(&sc);
+		sc.Name = argv[3];
+		sc.Replicas = atoi(argv[4]);
+		sc.Subjects = (const char **)&argv[5];
+		sc.SubjectsLen = argc - 5;
+		sc.Storage = js_FileStorage;
+		rc = js_AddStream(NULL, js, &sc, NULL, &je) == NATS_OK ? 0 : 2;
+		if (rc)
+			fprintf(stderr, "pbnats: create: %s (%d)\n", nats_GetLastError(NULL), (int)je);
+	} else if (strcmp(argv[2], "pub") == 0 && argc >= 5) {
+		natsMsg *m = NULL;
+		natsMsg_Create(&m, argv[3], NULL, argv[4], (int)strlen(argv[4]));
+		for (int i = 5; i < argc; i++) {
+			char *eq = strchr(argv[i], '=');
+			if (!eq)
+				continue;
+			*eq = '\0';
+			natsMsgHeader_Set(m, argv[i], eq + 1);
+		}
+		jsPubAck *pa = NULL;
+		rc = js_PublishMsg(&pa, js, m, NULL, &je) == NATS_OK ? 0 : 2;
+		if (rc)
+			fprintf(stderr, "pbnats: pub: %s (%d)\n", nats_GetLastError(NULL), (int)je);
+		jsPubAck_Destroy(pa);
+		natsMsg_Destroy(m);
+	} else if (strcmp(argv[2], "delete") == 0) {
+		rc = js_DeleteStream(js, argv[3], NULL, &je) == NATS_OK ? 0 : 2;
+	} else if (strcmp(argv[2], "check") == 0 && argc >= 5) {
+		rc = cmd_check(js, argv[3], argv[4]);
+	} else {
+		fprintf(stderr, "pbnats: bad command\n");
+	}
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	nats_Close();
+	return rc;
+}
