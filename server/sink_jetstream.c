@@ -19,10 +19,14 @@
  * size or age and published with the subject's last stream sequence as
  * Nats-Expected-Last-Subject-Sequence; the next one is chained to its
  * PubAck (js_pub.c), so each message is fenced by the one before.
- * The resume point of a subject is read from the stream itself (its last
- * message's Pb-Last-Seq) when the subject is first seen and after any
- * failed publish, so records the stream already holds are dropped, never
- * stored twice, whichever collector sent them before (schema/jetstream.md).
+ * Per origin stream the sink keeps which origin seqs are taken (js_holes:
+ * a high and the holes below it), so a late record (a DLQ replay) fills
+ * its hole while a resent one is a duplicate. Every message carries that
+ * set as it is once the message is stored (Pb-High, Pb-Holes), so the
+ * resume point of a subject is read from the stream itself (its last
+ * message) when the subject is first seen and after any failed publish:
+ * records the stream already holds are dropped, never stored twice,
+ * whichever collector sent them before (schema/jetstream.md).
  * Custody is the PubAck: the custody token is just below the oldest record
  * not yet acknowledged.
  */
@@ -46,6 +50,9 @@ struct js_batch {
 	size_t len, cap;
 	uint32_t count;
 	uint64_t first_seq, last_seq;
+	uint64_t idhash;         /* of its origin seqs, for Nats-Msg-Id */
+	uint32_t nlate;          /* records below the high when taken */
+	struct pb_js_holes snap; /* cut: the subject's taken set once it is stored */
 	uint64_t first_tok;      /* custody waits on it until the PubAck */
 	uint64_t opened_ns;
 	natsMsg *msg;            /* in flight */
@@ -62,8 +69,8 @@ struct js_stream {
 	enum js_stream_state state;
 	uint64_t retry_ns;       /* JS_S_LOOKUP_WAIT: next lookup */
 	bool lookup_pending;     /* asked, result not yet in */
-	uint64_t stored;         /* highest origin seq the stream holds */
-	uint64_t high;           /* highest origin seq taken (stored or batched) */
+	struct pb_js_holes stored; /* what the subject holds, as we last learnt */
+	struct pb_js_holes taken;  /* stored or batched */
 	uint64_t subj_seq;       /* stream seq of the subject's last message, 0 none */
 	struct js_batch *head, *tail;
 	struct js_stream *hnext, *next;
@@ -89,7 +96,36 @@ struct js_sink {
 	pb_timer_id cut_timer, maint_timer;
 	bool was_writable;
 	bool error_logged;
+	uint64_t forgot_logged_ns;
 };
+
+#define JS_FORGOT_LOG_NS (10 * PB_NSEC_PER_SEC)
+
+/* Holes past the bound: their later fills will count as duplicates. */
+static void
+note_forgotten(struct js_sink *s, const struct js_stream *st, uint64_t n)
+{
+	if (!n)
+		return;
+	pb_counter_add(&s->js->holes_forgotten, n);
+	uint64_t now = pb_loop_now(s->loop);
+	if (s->forgot_logged_ns && now - s->forgot_logged_ns < JS_FORGOT_LOG_NS)
+		return;
+	s->forgot_logged_ns = now;
+	log_warnx("jetstream", "%s: more than %u holes below origin seq %" PRIu64 "; the lowest "
+	    "is forgotten, records that fill it later count as duplicates (holes_forgotten)",
+	    st->subject, PB_JS_HOLES_MAX, st->taken.high);
+}
+
+/* FNV-1a step over an origin seq: a message's id names its records. */
+static uint64_t
+seq_hash(uint64_t h, uint64_t seq)
+{
+	for (int i = 0; i < 8; i++)
+		h = (h ^ ((seq >> (8 * i)) & 0xff)) * 1099511628211ull;
+	return h;
+}
+#define JS_HASH_INIT 14695981039346656037ull
 
 /* The resume point is (again) unknown: ask the stream, once at a time. */
 static void
@@ -117,6 +153,8 @@ stream_get(struct js_sink *s, const struct pb_record *rec)
 	st->node = rec->origin_node;
 	st->source = rec->origin_source;
 	st->epoch = rec->origin_epoch;
+	pb_js_holes_init(&st->stored);
+	pb_js_holes_init(&st->taken);
 	pb_js_subject(st->subject, sizeof(st->subject), s->cfg->subject_prefix, st->node,
 	    st->source, st->epoch);
 	st->hnext = s->hash[h];
@@ -202,6 +240,7 @@ batch_new(struct js_sink *s, struct js_stream *st, const struct pb_record *rec)
 		return NULL;
 	}
 	b->st = st;
+	b->idhash = JS_HASH_INIT;
 	b->opened_ns = pb_loop_now(s->loop);
 	s->nbatches++;
 	pb_counter_set(&s->js->buffered, s->nbatches);
@@ -243,7 +282,7 @@ batch_msg(struct js_sink *s, struct js_batch *b)
 {
 	struct js_stream *st = b->st;
 	natsMsg *m = NULL;
-	char v[160];
+	char v[160], holes[PB_JS_HOLES_STRMAX];
 	if (natsMsg_Create(&m, st->subject, NULL, (const char *)b->buf, (int)b->len) != NATS_OK)
 		return NULL;
 	natsStatus r = NATS_OK;
@@ -252,8 +291,11 @@ batch_msg(struct js_sink *s, struct js_batch *b)
 		if (r == NATS_OK) \
 			r = natsMsgHeader_Set(m, k, v); \
 	} while (0)
-	JS_HDR(PB_JS_HDR_MSG_ID, "%" PRIu32 "/%u/%" PRIu64 "/%" PRIu64 "-%" PRIu64, st->node,
-	    st->source, st->epoch, b->first_seq, b->last_seq);
+	/* With late records two batches may share first and last: the count
+	 * and hash of the seqs keep their ids apart. */
+	JS_HDR(PB_JS_HDR_MSG_ID, "%" PRIu32 "/%u/%" PRIu64 "/%" PRIu64 "-%" PRIu64 "/%" PRIu32
+	    "/%016" PRIx64, st->node, st->source, st->epoch, b->first_seq, b->last_seq, b->count,
+	    b->idhash);
 	JS_HDR(PB_JS_HDR_EXPECT, "%" PRIu64, st->subj_seq);
 	JS_HDR(PB_JS_HDR_FORMAT, "%s", PB_JS_FORMAT);
 	JS_HDR(PB_JS_HDR_ORIGIN, "%" PRIu32 "/%u", st->node, st->source);
@@ -261,7 +303,10 @@ batch_msg(struct js_sink *s, struct js_batch *b)
 	JS_HDR(PB_JS_HDR_COUNT, "%" PRIu32, b->count);
 	JS_HDR(PB_JS_HDR_FIRST, "%" PRIu64, b->first_seq);
 	JS_HDR(PB_JS_HDR_LAST, "%" PRIu64, b->last_seq);
+	JS_HDR(PB_JS_HDR_HIGH, "%" PRIu64, b->snap.high);
 #undef JS_HDR
+	if (r == NATS_OK && pb_js_holes_format(&b->snap, holes, sizeof(holes)) > 0)
+		r = natsMsgHeader_Set(m, PB_JS_HDR_HOLES, holes);
 	if (r != NATS_OK) {
 		natsMsg_Destroy(m);
 		return NULL;
@@ -318,7 +363,10 @@ batch_cut(struct js_sink *s, struct js_batch *b)
 {
 	if (b->state != JS_B_FILLING || !b->count)
 		return;
+	/* Only the tail fills: the taken set is this batch's and those
+	 * before it, exactly what the subject holds once it is stored. */
 	b->state = JS_B_CUT;
+	b->snap = b->st->taken;
 	if (batch_sendable(b->st, b))
 		stream_kick(s, b->st);
 }
@@ -376,9 +424,11 @@ js_write(struct pb_sink *sink, const struct pb_record *rec)
 	s->last_token = rec->token;
 	if (!st)
 		goto fail;
-	/* Already in the stream (a resend after a collector restart or a
-	 * failover): custody without storing it twice. */
-	if (st->state == JS_S_READY && rec->origin_seq <= st->high) {
+	/* Already in the stream or batched (a resend after a collector
+	 * restart or a failover): custody without storing it twice. A late
+	 * record in a hole is new. Before the first lookup the set only has
+	 * what was batched; the lookup drops what the stream holds. */
+	if (pb_js_holes_has(&st->taken, rec->origin_seq)) {
 		pb_counter_add(&s->js->duplicates, 1);
 		return 0;
 	}
@@ -413,8 +463,11 @@ js_write(struct pb_sink *sink, const struct pb_record *rec)
 		b->first_tok = rec->token;
 	}
 	b->last_seq = rec->origin_seq;
-	if (rec->origin_seq > st->high)
-		st->high = rec->origin_seq;
+	b->idhash = seq_hash(b->idhash, rec->origin_seq);
+	b->nlate += rec->origin_seq < st->taken.high;
+	uint64_t forgot = 0;
+	pb_js_holes_take(&st->taken, rec->origin_seq, &forgot);
+	note_forgotten(s, st, forgot);
 	pb_counter_add(&s->base.stats->packets, 1);
 	pb_counter_add(&s->base.stats->bytes, rec->caplen);
 	if (b->len >= (batch_sendable(st, b) ? s->batch_bytes : limit))
@@ -455,8 +508,10 @@ js_custody(struct pb_sink *sink)
 	return c;
 }
 
-/* Drops from b the records at or below the stored seq; frees it when
- * none is left. Returns the batch that follows. */
+/* Drops from b the records the subject holds (st->stored), takes the rest
+ * into st->taken (rebuilt batch by batch from the stored set) and
+ * snapshots it for a cut batch; frees b when none is left. Returns the
+ * batch that follows. */
 static struct js_batch *
 batch_trim(struct js_sink *s, struct js_batch *b, struct js_batch **prev)
 {
@@ -468,12 +523,23 @@ batch_trim(struct js_sink *s, struct js_batch *b, struct js_batch **prev)
 		size_t used = 0;
 		if (pb_wire_decode(b->buf + in, b->len - in, &m, &used, NULL, 0) != PB_WIRE_OK)
 			break; /* cannot happen: we encoded it */
-		bool drop = m.type == PB_WIRE_T_RECORD && m.record.origin_seq <= st->stored;
-		if (drop) {
+		uint64_t seq = m.type == PB_WIRE_T_RECORD ? m.record.origin_seq : 0;
+		if (seq && pb_js_holes_has(&st->stored, seq)) {
 			dropped++;
 		} else {
-			if (m.type == PB_WIRE_T_RECORD && !kept++)
-				b->first_seq = m.record.origin_seq;
+			if (seq) {
+				if (!kept++) {
+					b->first_seq = seq;
+					b->idhash = JS_HASH_INIT;
+					b->nlate = 0;
+				}
+				b->last_seq = seq;
+				b->idhash = seq_hash(b->idhash, seq);
+				b->nlate += seq < st->taken.high;
+				/* Forgotten already when first taken: not counted again. */
+				uint64_t forgot = 0;
+				pb_js_holes_take(&st->taken, seq, &forgot);
+			}
 			memmove(b->buf + out, b->buf + in, used);
 			out += used;
 		}
@@ -483,6 +549,8 @@ batch_trim(struct js_sink *s, struct js_batch *b, struct js_batch **prev)
 	s->nbytes -= b->len - out;
 	b->len = out;
 	b->count = kept;
+	if (b->state != JS_B_FILLING)
+		b->snap = st->taken;
 	struct js_batch *next = b->next;
 	/* An emptied batch goes, filling or not: one without records must
 	 * never be published (its headers would claim a range). */
@@ -541,19 +609,19 @@ on_lookup(struct js_sink *s, struct js_result *r)
 	if (r->text[0])
 		log_warnx("jetstream", "%s", r->text);
 	pb_counter_add(&s->js->lookups, 1);
-	st->stored = r->found ? r->last_origin_seq : 0;
+	if (r->found)
+		st->stored = r->stored;
+	else
+		pb_js_holes_init(&st->stored);
+	note_forgotten(s, st, r->forgotten);
 	st->subj_seq = r->found ? r->subject_seq : 0;
+	st->taken = st->stored;
 	struct js_batch *prev = NULL;
 	for (struct js_batch *b = st->head; b;)
 		b = batch_trim(s, b, &prev);
-	st->high = st->tail && st->tail->count && st->tail->last_seq > st->stored ?
-	    st->tail->last_seq : st->stored;
-	for (struct js_batch *b = st->head; b; b = b->next)
-		if (b->count && b->last_seq > st->high)
-			st->high = b->last_seq;
 	st->state = JS_S_READY;
-	log_debug("jetstream", "%s: resume after origin seq %" PRIu64 " (subject seq %" PRIu64 ")",
-	    st->subject, st->stored, st->subj_seq);
+	log_debug("jetstream", "%s: resume after origin seq %" PRIu64 " with %" PRIu32 " holes "
+	    "(subject seq %" PRIu64 ")", st->subject, st->stored.high, st->stored.n, st->subj_seq);
 	stream_kick(s, st);
 }
 
@@ -584,7 +652,7 @@ on_ack(struct js_sink *s, struct js_result *r)
 	    b->first_seq, b->last_seq, r->ok ? "stored" : "failed", r->duplicate ? " (dup)" : "",
 	    r->stream_seq, b == st->head ? "head" : "second");
 	if (r->ok && b == st->head) {
-		st->stored = b->last_seq;
+		st->stored = b->snap;
 		st->subj_seq = r->stream_seq;
 		pb_counter_set(&s->js->last_stream_seq, r->stream_seq);
 		/* Nats-Msg-Id seen before (the same range, stored by another
@@ -594,6 +662,7 @@ on_ack(struct js_sink *s, struct js_result *r)
 		} else {
 			pb_counter_add(&s->js->messages, 1);
 			pb_counter_add(&s->js->records, b->count);
+			pb_counter_add(&s->js->late, b->nlate);
 		}
 		st->head = b->next;
 		if (!st->head)
@@ -807,8 +876,5 @@ pb_sink_jetstream_open(const struct pb_dump_cfg *cfg, const struct pb_sink_env *
 	log_info("jetstream", "sink '%s': stream '%s' on %s%s, subjects %s.<node>.<source>."
 	    "<epoch>", cfg->name, cfg->js->stream, cfg->js->servers[0],
 	    cfg->js->nservers > 1 ? " (and more)" : "", cfg->js->subject_prefix);
-	log_warnx("jetstream", "sink '%s' is experimental: records arriving below an origin "
-	    "stream's last stored record (DLQ replays after later records) are counted as "
-	    "duplicates and not stored", cfg->name);
 	return &s->base;
 }

@@ -28,7 +28,7 @@ URLS="\"$(js_url n0)\", \"$(js_url n1)\", \"$(js_url n2)\""
 TP=${PB_PORTS[6]}
 pb_node_conf col 82 "${PB_PORTS[7]}" <<CONF
 listen = { address = "127.0.0.1"; port = $TP; };
-dump = { name = "js"; jetstream = { experimental = true; servers = [ $URLS ]; stream = "PBC"; replicas = 3; }; };
+dump = { name = "js"; jetstream = { servers = [ $URLS ]; stream = "PBC"; replicas = 3; }; };
 CONF
 pb_node_conf edge 81 "${PB_PORTS[8]}" <<CONF
 captures = ( { name = "in"; file = "$T/in.pcap"; rate = 30000; } );
