@@ -193,16 +193,19 @@ on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 	pthread_mutex_lock(&p->chain_lock);
 	struct js_chain *e = chain_get(p, natsMsg_GetSubject(msg));
 	natsMsg *next = NULL;
+	/* A duplicate PubAck names an older message, not necessarily the
+	 * subject's last: nothing chains to it (the engine reads the resume
+	 * point again). */
+	bool ok = r->ok && !r->duplicate;
 	if (e) {
 		e->inflight = false;
-		e->failed = !r->ok;
-		e->last_seq = r->ok ? r->stream_seq : e->last_seq;
+		e->failed = !ok;
+		e->last_seq = ok ? r->stream_seq : e->last_seq;
 		next = e->next;
 		e->next = NULL;
-		e->inflight = next && r->ok;
+		e->inflight = next && ok;
 	}
 	uint64_t expect = r->stream_seq;
-	bool ok = r->ok;
 	pthread_mutex_unlock(&p->chain_lock);
 	/* This result first: the engine sees a subject's results in order. */
 	push_result(p, r);

@@ -651,19 +651,26 @@ on_ack(struct js_sink *s, struct js_result *r)
 	log_debug("jetstream", "%s: %" PRIu64 "..%" PRIu64 " %s%s seq %" PRIu64 " %s", st->subject,
 	    b->first_seq, b->last_seq, r->ok ? "stored" : "failed", r->duplicate ? " (dup)" : "",
 	    r->stream_seq, b == st->head ? "head" : "second");
+	if (r->ok && r->duplicate && b == st->head) {
+		/* Nats-Msg-Id seen before (the same records, stored by another
+		 * writer or by a publish whose PubAck was lost): not stored twice.
+		 * That message need not be the subject's last, and its holes may
+		 * not be ours: read the resume point again before going on. */
+		pb_counter_add(&s->js->duplicates, b->count);
+		st->head = b->next;
+		if (!st->head)
+			st->tail = NULL;
+		batch_free(s, b);
+		stream_lookup(s, st);
+		return;
+	}
 	if (r->ok && b == st->head) {
 		st->stored = b->snap;
 		st->subj_seq = r->stream_seq;
 		pb_counter_set(&s->js->last_stream_seq, r->stream_seq);
-		/* Nats-Msg-Id seen before (the same range, stored by another
-		 * writer or by a publish whose PubAck was lost): not stored twice. */
-		if (r->duplicate) {
-			pb_counter_add(&s->js->duplicates, b->count);
-		} else {
-			pb_counter_add(&s->js->messages, 1);
-			pb_counter_add(&s->js->records, b->count);
-			pb_counter_add(&s->js->late, b->nlate);
-		}
+		pb_counter_add(&s->js->messages, 1);
+		pb_counter_add(&s->js->records, b->count);
+		pb_counter_add(&s->js->late, b->nlate);
 		st->head = b->next;
 		if (!st->head)
 			st->tail = NULL;
