@@ -106,14 +106,6 @@ PBNATS_LIST=1 "$PBNATS" "$URL" check PBD pb 2>/dev/null | grep -c 'holes=[0-9]' 
 pb_log "messages stored with holes below them: $(cat "$T/holey")"
 [ "$(cat "$T/holey")" -gt 0 ] || fail "no message of the stream has Pb-Holes"
 
-pb_node reader
-pb_wait_until 120 "the reader to deliver $N records" \
-    pb_node_true reader /api/v1/sources/back ".packets >= $N"
-pb_node_stop reader
-pb_node_exit_ok reader SIGTERM
-mapfile -t outs < <(pb_outputs_ng "$T/reader/out")
-total=$(pb_count "${outs[@]}")
-[ "$total" = $N ] || fail "reader wrote $total frames, expected $N"
-pb_cmp --ts --multiset "$T/in.pcap" "${outs[@]}"
+js_read_back $N
 pb_no_crash col edge reader
 pass
