@@ -73,7 +73,6 @@ struct pb_jetstream_cfg {
 	uint32_t batch_bytes;          /* sink: cut a batch at (batch_kb, default 256 KiB) */
 	uint32_t batch_ms;             /* sink: or after this long (default 5) */
 	uint32_t window;               /* sink: batches buffered or in flight (default 64) */
-	bool experimental;             /* sink: the operator accepts its known limit */
 	char durable[PB_NAME_MAX];     /* source: durable consumer (default the capture name) */
 	uint32_t fetch;                /* source: messages per pull (default 64) */
 	int line;

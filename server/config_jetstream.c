@@ -116,9 +116,8 @@ pb_cfg_jetstream(struct pb_cfg_ctx *c, const config_setting_t *g, const char *ow
 {
 	static const char *const keys[] = { "servers", "creds_file", "token_file", "tls_ca",
 		"stream", "subject_prefix", "replicas", "create", "batch_kb", "batch_ms",
-		"window", "durable", "fetch", "experimental", NULL };
-	static const char *const sink_keys[] = { "batch_kb", "batch_ms", "window",
-		"experimental", NULL };
+		"window", "durable", "fetch", NULL };
+	static const char *const sink_keys[] = { "batch_kb", "batch_ms", "window", NULL };
 	static const char *const source_keys[] = { "durable", "fetch", NULL };
 	struct pb_jetstream_cfg *js = calloc(1, sizeof(*js));
 
@@ -181,15 +180,6 @@ pb_cfg_jetstream(struct pb_cfg_ctx *c, const config_setting_t *g, const char *ow
 		pb_cfg_error(c, g, "the capture name \"%s\" contains '.', which a consumer name "
 		    "cannot: set 'durable'", owner);
 	pb_cfg_u32(c, g, "fetch", 1, 4096, &js->fetch);
-	/* The sink cannot yet store records that arrive below what an origin
-	 * stream already holds (schema/jetstream.md, section 5): nobody should
-	 * run into that loss without having read it. */
-	pb_cfg_bool(c, g, "experimental", &js->experimental);
-	if (sink && !js->experimental)
-		pb_cfg_error(c, g, "the jetstream dump is experimental: records that reach it "
-		    "below an origin stream's last stored record (DLQ replays after later "
-		    "records were stored) are counted as duplicates and not stored; set "
-		    "experimental = true to run it anyway");
 #ifndef HAVE_LIBNATS
 	pb_cfg_error(c, g, "this packetbrokerd was built without libnats: no jetstream %s "
 	    "(install libnats-dev and rebuild)", sink ? "dump" : "capture");

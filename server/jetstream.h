@@ -27,6 +27,8 @@
 #define PB_JS_HDR_COUNT "Pb-Count"           /* RECORDs in the payload */
 #define PB_JS_HDR_FIRST "Pb-First-Seq"       /* origin seq of the first */
 #define PB_JS_HDR_LAST "Pb-Last-Seq"         /* origin seq of the last */
+#define PB_JS_HDR_HIGH "Pb-High"             /* highest origin seq in the subject so far */
+#define PB_JS_HDR_HOLES "Pb-Holes"           /* ranges below it not in the subject */
 #define PB_JS_FORMAT "pb-wire-1"
 
 /* "<prefix>.<node>.<source>.<epoch>": one subject per origin stream.

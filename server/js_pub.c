@@ -193,16 +193,19 @@ on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 	pthread_mutex_lock(&p->chain_lock);
 	struct js_chain *e = chain_get(p, natsMsg_GetSubject(msg));
 	natsMsg *next = NULL;
+	/* A duplicate PubAck names an older message, not necessarily the
+	 * subject's last: nothing chains to it (the engine reads the resume
+	 * point again). */
+	bool ok = r->ok && !r->duplicate;
 	if (e) {
 		e->inflight = false;
-		e->failed = !r->ok;
-		e->last_seq = r->ok ? r->stream_seq : e->last_seq;
+		e->failed = !ok;
+		e->last_seq = ok ? r->stream_seq : e->last_seq;
 		next = e->next;
 		e->next = NULL;
-		e->inflight = next && r->ok;
+		e->inflight = next && ok;
 	}
 	uint64_t expect = r->stream_seq;
-	bool ok = r->ok;
 	pthread_mutex_unlock(&p->chain_lock);
 	/* This result first: the engine sees a subject's results in order. */
 	push_result(p, r);
@@ -243,6 +246,39 @@ header_u64(natsMsg *m, const char *key, bool *ok)
 	return (uint64_t)x;
 }
 
+/* What the subject holds, from its last message: Pb-High and Pb-Holes;
+ * a message written before they existed has Pb-Last-Seq and no holes
+ * (its records only grew). */
+static void
+lookup_parse(struct js_result *r, natsMsg *m, const char *subject)
+{
+	bool ok = true;
+	const char *holes = NULL;
+	uint64_t high = header_u64(m, PB_JS_HDR_HIGH, &ok);
+	if (ok) {
+		if (natsMsgHeader_Get(m, PB_JS_HDR_HOLES, &holes) != NATS_OK)
+			holes = NULL;
+		if (pb_js_holes_parse(&r->stored, high, holes, &r->forgotten) == 0)
+			return;
+		/* Unreadable holes: taking none would drop their fills, taking
+		 * them all open would store twice; the high alone is the old
+		 * rule (late records are duplicates), said aloud. */
+		snprintf(r->text, sizeof(r->text), "the last message on %.100s has an invalid "
+		    PB_JS_HDR_HOLES " header; records below origin seq %" PRIu64 " count as stored",
+		    subject, high);
+		r->stored.high = high;
+		return;
+	}
+	ok = true;
+	r->stored.high = header_u64(m, PB_JS_HDR_LAST, &ok);
+	if (!ok) {
+		/* Not ours: appending after it is all we can do. */
+		r->stored.high = 0;
+		snprintf(r->text, sizeof(r->text), "the last message on %.100s has no valid "
+		    PB_JS_HDR_LAST " header (a foreign message?)", subject);
+	}
+}
+
 static void
 do_lookup(struct js_pub *p, struct js_cmd *c)
 {
@@ -257,17 +293,10 @@ do_lookup(struct js_pub *p, struct js_cmd *c)
 	jo.Wait = PB_JS_WAIT_MS;
 	natsStatus s = js_GetLastMsg(&m, p->js, p->cfg->stream, c->subject, &jo, &je);
 	if (s == NATS_OK) {
-		bool ok = true;
 		r->ok = true;
 		r->found = true;
 		r->subject_seq = natsMsg_GetSequence(m);
-		r->last_origin_seq = header_u64(m, PB_JS_HDR_LAST, &ok);
-		if (!ok) {
-			/* Not ours: appending after it is all we can do. */
-			r->last_origin_seq = 0;
-			snprintf(r->text, sizeof(r->text), "the last message on %.100s has no valid "
-			    PB_JS_HDR_LAST " header (a foreign message?)", c->subject);
-		}
+		lookup_parse(r, m, c->subject);
 		natsMsg_Destroy(m);
 	} else if (s == NATS_NOT_FOUND || je == JSNoMessageFoundErr) {
 		r->ok = true; /* a new subject */

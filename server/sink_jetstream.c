@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "jetstream.h"
 #include "log.h"
+#include "sink_jetstream_batch.h"
 #include "sink_jetstream_int.h"
 #include "wire.h"
 
@@ -19,77 +20,38 @@
  * size or age and published with the subject's last stream sequence as
  * Nats-Expected-Last-Subject-Sequence; the next one is chained to its
  * PubAck (js_pub.c), so each message is fenced by the one before.
- * The resume point of a subject is read from the stream itself (its last
- * message's Pb-Last-Seq) when the subject is first seen and after any
- * failed publish, so records the stream already holds are dropped, never
- * stored twice, whichever collector sent them before (schema/jetstream.md).
+ * Per origin stream the sink keeps which origin seqs are taken (js_holes:
+ * a high and the holes below it), so a late record (a DLQ replay) fills
+ * its hole while a resent one is a duplicate. Every message carries that
+ * set as it is once the message is stored (Pb-High, Pb-Holes), so the
+ * resume point of a subject is read from the stream itself (its last
+ * message) when the subject is first seen and after any failed publish:
+ * records the stream already holds are dropped, never stored twice,
+ * whichever collector sent them before (schema/jetstream.md).
  * Custody is the PubAck: the custody token is just below the oldest record
  * not yet acknowledged.
  */
 
-#define JS_HASH 256u
 #define JS_MAINT_NS (100 * PB_NSEC_PER_MSEC)
 #define JS_LOOKUP_RETRY_NS (500 * PB_NSEC_PER_MSEC)
 #define JS_CLOSE_WAIT_NS (10 * PB_NSEC_PER_SEC)
-/* Room a batch keeps for its NODE/SOURCE prelude beyond batch_bytes. */
-#define JS_HEADROOM 4096u
+#define JS_FORGOT_LOG_NS (10 * PB_NSEC_PER_SEC)
 
-enum js_batch_state { JS_B_FILLING = 0, JS_B_CUT, JS_B_INFLIGHT };
-enum js_stream_state { JS_S_LOOKUP = 0, JS_S_LOOKUP_WAIT, JS_S_READY };
-
-struct js_stream;
-
-struct js_batch {
-	struct js_stream *st;
-	enum js_batch_state state;
-	uint8_t *buf;
-	size_t len, cap;
-	uint32_t count;
-	uint64_t first_seq, last_seq;
-	uint64_t first_tok;      /* custody waits on it until the PubAck */
-	uint64_t opened_ns;
-	natsMsg *msg;            /* in flight */
-	uint32_t named[8];       /* hop nodes already named in this batch */
-	size_t nnamed;
-	struct js_batch *next;
-};
-
-struct js_stream {
-	uint32_t node;
-	uint16_t source;
-	uint64_t epoch;
-	char subject[PB_JS_PREFIX_MAX + 64];
-	enum js_stream_state state;
-	uint64_t retry_ns;       /* JS_S_LOOKUP_WAIT: next lookup */
-	bool lookup_pending;     /* asked, result not yet in */
-	uint64_t stored;         /* highest origin seq the stream holds */
-	uint64_t high;           /* highest origin seq taken (stored or batched) */
-	uint64_t subj_seq;       /* stream seq of the subject's last message, 0 none */
-	struct js_batch *head, *tail;
-	struct js_stream *hnext, *next;
-};
-
-struct js_sink {
-	struct pb_sink base;
-	const struct pb_jetstream_cfg *cfg;
-	struct pb_loop *loop;
-	const struct pb_srcdir *srcdir;
-	struct pb_js_stats *js;
-	struct pb_js_queue results;
-	struct js_pub *pub;
-	bool connected;
-	size_t batch_bytes;       /* cut a batch that can be sent at once here */
-	size_t grow_bytes;        /* one waiting behind an unacknowledged one grows to this */
-	struct js_stream *hash[JS_HASH];
-	struct js_stream *streams;
-	size_t nbatches;          /* filling, cut or in flight: the window */
-	size_t nbytes;            /* their payload bytes, at most window * batch_kb */
-	uint64_t last_token;      /* of the last record written */
-	uint64_t custody_reported;
-	pb_timer_id cut_timer, maint_timer;
-	bool was_writable;
-	bool error_logged;
-};
+/* Holes past the bound: their later fills will count as duplicates. */
+static void
+note_forgotten(struct js_sink *s, const struct js_stream *st, uint64_t n)
+{
+	if (!n)
+		return;
+	pb_counter_add(&s->js->holes_forgotten, n);
+	uint64_t now = pb_loop_now(s->loop);
+	if (s->forgot_logged_ns && now - s->forgot_logged_ns < JS_FORGOT_LOG_NS)
+		return;
+	s->forgot_logged_ns = now;
+	log_warnx("jetstream", "%s: more than %u holes below origin seq %" PRIu64 "; the lowest "
+	    "is forgotten, records that fill it later count as duplicates (holes_forgotten)",
+	    st->subject, PB_JS_HOLES_MAX, st->taken.high);
+}
 
 /* The resume point is (again) unknown: ask the stream, once at a time. */
 static void
@@ -117,6 +79,8 @@ stream_get(struct js_sink *s, const struct pb_record *rec)
 	st->node = rec->origin_node;
 	st->source = rec->origin_source;
 	st->epoch = rec->origin_epoch;
+	pb_js_holes_init(&st->stored);
+	pb_js_holes_init(&st->taken);
 	pb_js_subject(st->subject, sizeof(st->subject), s->cfg->subject_prefix, st->node,
 	    st->source, st->epoch);
 	st->hnext = s->hash[h];
@@ -127,147 +91,6 @@ stream_get(struct js_sink *s, const struct pb_record *rec)
 	return st;
 }
 
-static void
-batch_free(struct js_sink *s, struct js_batch *b)
-{
-	if (b->msg)
-		natsMsg_Destroy(b->msg);
-	s->nbytes -= b->len;
-	free(b->buf);
-	free(b);
-	s->nbatches--;
-	pb_counter_set(&s->js->buffered, s->nbatches);
-}
-
-static int
-batch_reserve(struct js_batch *b, size_t more)
-{
-	if (b->len + more <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < b->len + more)
-		cap *= 2;
-	uint8_t *n = realloc(b->buf, cap);
-	if (!n)
-		return -1;
-	b->buf = n;
-	b->cap = cap;
-	return 0;
-}
-
-/* A NODE message naming node_id, when the directory knows it. */
-static int
-batch_name_node(struct js_sink *s, struct js_batch *b, uint32_t node_id)
-{
-	const struct pb_node_info *ni = s->srcdir ? pb_srcdir_node(s->srcdir, node_id) : NULL;
-	if (!ni)
-		return 0;
-	struct pb_wire_node m = { .node_id = node_id,
-		.name = { ni->name, (uint16_t)strlen(ni->name) },
-		.descr = { ni->description, (uint16_t)strlen(ni->description) } };
-	size_t n = pb_wire_encode_node(NULL, 0, &m);
-	if (n == 0 || batch_reserve(b, n) < 0)
-		return n == 0 ? 0 : -1;
-	size_t add = pb_wire_encode_node(b->buf + b->len, b->cap - b->len, &m);
-	b->len += add;
-	s->nbytes += add;
-	return 0;
-}
-
-/* Names (origin node, its source and the hop nodes) go with every batch,
- * so a reader needs nothing but the message to label the records. */
-static int
-batch_name_hops(struct js_sink *s, struct js_batch *b, const struct pb_record *rec)
-{
-	for (unsigned i = 0; i < rec->nhops; i++) {
-		uint32_t n = rec->hops[i].node_id;
-		bool seen = n == b->st->node;
-		for (size_t j = 0; j < b->nnamed && !seen; j++)
-			seen = b->named[j] == n;
-		if (seen || b->nnamed == sizeof(b->named) / sizeof(b->named[0]))
-			continue;
-		b->named[b->nnamed++] = n;
-		if (batch_name_node(s, b, n) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static struct js_batch *
-batch_new(struct js_sink *s, struct js_stream *st, const struct pb_record *rec)
-{
-	struct js_batch *b = calloc(1, sizeof(*b));
-	if (!b || batch_reserve(b, s->batch_bytes + JS_HEADROOM) < 0) {
-		free(b);
-		return NULL;
-	}
-	b->st = st;
-	b->opened_ns = pb_loop_now(s->loop);
-	s->nbatches++;
-	pb_counter_set(&s->js->buffered, s->nbatches);
-	const struct pb_source_info *si = s->srcdir ?
-	    pb_srcdir_source(s->srcdir, st->node, st->source) : NULL;
-	if (batch_name_node(s, b, st->node) < 0)
-		goto fail;
-	if (si) {
-		struct pb_wire_source m = { .node_id = st->node, .source_id = st->source,
-			.linktype = si->linktype,
-			.name = { si->name, (uint16_t)strlen(si->name) },
-			.descr = { si->description, (uint16_t)strlen(si->description) } };
-		size_t n = pb_wire_encode_source(NULL, 0, &m);
-		if (n && batch_reserve(b, n) < 0)
-			goto fail;
-		if (n) {
-			n = pb_wire_encode_source(b->buf + b->len, b->cap - b->len, &m);
-			b->len += n;
-			s->nbytes += n;
-		}
-	}
-	if (batch_name_hops(s, b, rec) < 0)
-		goto fail;
-	if (st->tail)
-		st->tail->next = b;
-	else
-		st->head = b;
-	st->tail = b;
-	return b;
-fail:
-	b->st = NULL;
-	batch_free(s, b);
-	return NULL;
-}
-
-/* The message of a cut batch, with its headers. */
-static natsMsg *
-batch_msg(struct js_sink *s, struct js_batch *b)
-{
-	struct js_stream *st = b->st;
-	natsMsg *m = NULL;
-	char v[160];
-	if (natsMsg_Create(&m, st->subject, NULL, (const char *)b->buf, (int)b->len) != NATS_OK)
-		return NULL;
-	natsStatus r = NATS_OK;
-#define JS_HDR(k, ...) do { \
-		snprintf(v, sizeof(v), __VA_ARGS__); \
-		if (r == NATS_OK) \
-			r = natsMsgHeader_Set(m, k, v); \
-	} while (0)
-	JS_HDR(PB_JS_HDR_MSG_ID, "%" PRIu32 "/%u/%" PRIu64 "/%" PRIu64 "-%" PRIu64, st->node,
-	    st->source, st->epoch, b->first_seq, b->last_seq);
-	JS_HDR(PB_JS_HDR_EXPECT, "%" PRIu64, st->subj_seq);
-	JS_HDR(PB_JS_HDR_FORMAT, "%s", PB_JS_FORMAT);
-	JS_HDR(PB_JS_HDR_ORIGIN, "%" PRIu32 "/%u", st->node, st->source);
-	JS_HDR(PB_JS_HDR_EPOCH, "%" PRIu64, st->epoch);
-	JS_HDR(PB_JS_HDR_COUNT, "%" PRIu32, b->count);
-	JS_HDR(PB_JS_HDR_FIRST, "%" PRIu64, b->first_seq);
-	JS_HDR(PB_JS_HDR_LAST, "%" PRIu64, b->last_seq);
-#undef JS_HDR
-	if (r != NATS_OK) {
-		natsMsg_Destroy(m);
-		return NULL;
-	}
-	return m;
-}
 
 /* Where a batch can leave as soon as it is cut: first, or right behind
  * the one in flight (chained to its PubAck). */
@@ -280,7 +103,7 @@ batch_sendable(const struct js_stream *st, const struct js_batch *b)
 static bool
 batch_send(struct js_sink *s, struct js_batch *b, bool chained)
 {
-	natsMsg *m = batch_msg(s, b);
+	natsMsg *m = js_batch_msg(s, b);
 	if (!m) {
 		pb_counter_add(&s->js->errors, 1);
 		return false; /* retried by the maintenance timer */
@@ -318,7 +141,10 @@ batch_cut(struct js_sink *s, struct js_batch *b)
 {
 	if (b->state != JS_B_FILLING || !b->count)
 		return;
+	/* Only the tail fills: the taken set is this batch's and those
+	 * before it, exactly what the subject holds once it is stored. */
 	b->state = JS_B_CUT;
+	b->snap = b->st->taken;
 	if (batch_sendable(b->st, b))
 		stream_kick(s, b->st);
 }
@@ -376,9 +202,11 @@ js_write(struct pb_sink *sink, const struct pb_record *rec)
 	s->last_token = rec->token;
 	if (!st)
 		goto fail;
-	/* Already in the stream (a resend after a collector restart or a
-	 * failover): custody without storing it twice. */
-	if (st->state == JS_S_READY && rec->origin_seq <= st->high) {
+	/* Already in the stream or batched (a resend after a collector
+	 * restart or a failover): custody without storing it twice. A late
+	 * record in a hole is new. Before the first lookup the set only has
+	 * what was batched; the lookup drops what the stream holds. */
+	if (pb_js_holes_has(&st->taken, rec->origin_seq)) {
 		pb_counter_add(&s->js->duplicates, 1);
 		return 0;
 	}
@@ -392,15 +220,15 @@ js_write(struct pb_sink *sink, const struct pb_record *rec)
 	if (b && b->state == JS_B_FILLING && b->count && b->len + n > limit)
 		batch_cut(s, b);
 	if (!b || b->state != JS_B_FILLING) {
-		if (!(b = batch_new(s, st, rec)))
+		if (!(b = js_batch_new(s, st, rec)))
 			goto fail;
 		if (!s->cut_timer)
 			s->cut_timer = pb_loop_add_timer(s->loop, (uint64_t)s->cfg->batch_ms *
 			    PB_NSEC_PER_MSEC, cut_tick, s);
-	} else if (batch_name_hops(s, b, rec) < 0) {
+	} else if (js_batch_name_hops(s, b, rec) < 0) {
 		goto fail;
 	}
-	if (batch_reserve(b, n) < 0)
+	if (js_batch_reserve(b, n) < 0)
 		goto fail;
 	/* In the stream the RECORD's link_seq field repeats the origin seq. */
 	if (pb_wire_encode_record(b->buf + b->len, b->cap - b->len, rec,
@@ -413,8 +241,11 @@ js_write(struct pb_sink *sink, const struct pb_record *rec)
 		b->first_tok = rec->token;
 	}
 	b->last_seq = rec->origin_seq;
-	if (rec->origin_seq > st->high)
-		st->high = rec->origin_seq;
+	b->idhash = js_seq_hash(b->idhash, rec->origin_seq);
+	b->nlate += rec->origin_seq < st->taken.high;
+	uint64_t forgot = 0;
+	pb_js_holes_take(&st->taken, rec->origin_seq, &forgot);
+	note_forgotten(s, st, forgot);
 	pb_counter_add(&s->base.stats->packets, 1);
 	pb_counter_add(&s->base.stats->bytes, rec->caplen);
 	if (b->len >= (batch_sendable(st, b) ? s->batch_bytes : limit))
@@ -453,49 +284,6 @@ js_custody(struct pb_sink *sink)
 			if (b->count && b->first_tok - 1 < c)
 				c = b->first_tok - 1;
 	return c;
-}
-
-/* Drops from b the records at or below the stored seq; frees it when
- * none is left. Returns the batch that follows. */
-static struct js_batch *
-batch_trim(struct js_sink *s, struct js_batch *b, struct js_batch **prev)
-{
-	struct js_stream *st = b->st;
-	size_t in = 0, out = 0;
-	uint32_t kept = 0, dropped = 0;
-	while (in < b->len) {
-		struct pb_wire_msg m;
-		size_t used = 0;
-		if (pb_wire_decode(b->buf + in, b->len - in, &m, &used, NULL, 0) != PB_WIRE_OK)
-			break; /* cannot happen: we encoded it */
-		bool drop = m.type == PB_WIRE_T_RECORD && m.record.origin_seq <= st->stored;
-		if (drop) {
-			dropped++;
-		} else {
-			if (m.type == PB_WIRE_T_RECORD && !kept++)
-				b->first_seq = m.record.origin_seq;
-			memmove(b->buf + out, b->buf + in, used);
-			out += used;
-		}
-		in += used;
-	}
-	pb_counter_add(&s->js->duplicates, dropped);
-	s->nbytes -= b->len - out;
-	b->len = out;
-	b->count = kept;
-	struct js_batch *next = b->next;
-	/* An emptied batch goes, filling or not: one without records must
-	 * never be published (its headers would claim a range). */
-	if (kept)
-		return *prev = b, next;
-	if (*prev)
-		(*prev)->next = next;
-	else
-		st->head = next;
-	if (st->tail == b)
-		st->tail = *prev;
-	batch_free(s, b);
-	return next;
 }
 
 static void
@@ -541,19 +329,19 @@ on_lookup(struct js_sink *s, struct js_result *r)
 	if (r->text[0])
 		log_warnx("jetstream", "%s", r->text);
 	pb_counter_add(&s->js->lookups, 1);
-	st->stored = r->found ? r->last_origin_seq : 0;
+	if (r->found)
+		st->stored = r->stored;
+	else
+		pb_js_holes_init(&st->stored);
+	note_forgotten(s, st, r->forgotten);
 	st->subj_seq = r->found ? r->subject_seq : 0;
+	st->taken = st->stored;
 	struct js_batch *prev = NULL;
 	for (struct js_batch *b = st->head; b;)
-		b = batch_trim(s, b, &prev);
-	st->high = st->tail && st->tail->count && st->tail->last_seq > st->stored ?
-	    st->tail->last_seq : st->stored;
-	for (struct js_batch *b = st->head; b; b = b->next)
-		if (b->count && b->last_seq > st->high)
-			st->high = b->last_seq;
+		b = js_batch_trim(s, b, &prev);
 	st->state = JS_S_READY;
-	log_debug("jetstream", "%s: resume after origin seq %" PRIu64 " (subject seq %" PRIu64 ")",
-	    st->subject, st->stored, st->subj_seq);
+	log_debug("jetstream", "%s: resume after origin seq %" PRIu64 " with %" PRIu32 " holes "
+	    "(subject seq %" PRIu64 ")", st->subject, st->stored.high, st->stored.n, st->subj_seq);
 	stream_kick(s, st);
 }
 
@@ -583,22 +371,30 @@ on_ack(struct js_sink *s, struct js_result *r)
 	log_debug("jetstream", "%s: %" PRIu64 "..%" PRIu64 " %s%s seq %" PRIu64 " %s", st->subject,
 	    b->first_seq, b->last_seq, r->ok ? "stored" : "failed", r->duplicate ? " (dup)" : "",
 	    r->stream_seq, b == st->head ? "head" : "second");
-	if (r->ok && b == st->head) {
-		st->stored = b->last_seq;
-		st->subj_seq = r->stream_seq;
-		pb_counter_set(&s->js->last_stream_seq, r->stream_seq);
-		/* Nats-Msg-Id seen before (the same range, stored by another
-		 * writer or by a publish whose PubAck was lost): not stored twice. */
-		if (r->duplicate) {
-			pb_counter_add(&s->js->duplicates, b->count);
-		} else {
-			pb_counter_add(&s->js->messages, 1);
-			pb_counter_add(&s->js->records, b->count);
-		}
+	if (r->ok && r->duplicate && b == st->head) {
+		/* Nats-Msg-Id seen before (the same records, stored by another
+		 * writer or by a publish whose PubAck was lost): not stored twice.
+		 * That message need not be the subject's last, and its holes may
+		 * not be ours: read the resume point again before going on. */
+		pb_counter_add(&s->js->duplicates, b->count);
 		st->head = b->next;
 		if (!st->head)
 			st->tail = NULL;
-		batch_free(s, b);
+		js_batch_free(s, b);
+		stream_lookup(s, st);
+		return;
+	}
+	if (r->ok && b == st->head) {
+		st->stored = b->snap;
+		st->subj_seq = r->stream_seq;
+		pb_counter_set(&s->js->last_stream_seq, r->stream_seq);
+		pb_counter_add(&s->js->messages, 1);
+		pb_counter_add(&s->js->records, b->count);
+		pb_counter_add(&s->js->late, b->nlate);
+		st->head = b->next;
+		if (!st->head)
+			st->tail = NULL;
+		js_batch_free(s, b);
 		/* What waited a round trip goes now, full or not; the one
 		 * behind it if it has waited long enough. */
 		struct js_batch *h = st->head;
@@ -713,7 +509,7 @@ js_close(struct pb_sink *sink)
 			else
 				st->head = NULL;
 			st->tail = prev;
-			batch_free(s, b);
+			js_batch_free(s, b);
 		}
 		if (st->tail)
 			batch_cut(s, st->tail);
@@ -748,7 +544,7 @@ js_close(struct pb_sink *sink)
 		while (st->head) {
 			struct js_batch *b = st->head;
 			st->head = b->next;
-			batch_free(s, b);
+			js_batch_free(s, b);
 		}
 		free(st);
 	}
@@ -807,8 +603,5 @@ pb_sink_jetstream_open(const struct pb_dump_cfg *cfg, const struct pb_sink_env *
 	log_info("jetstream", "sink '%s': stream '%s' on %s%s, subjects %s.<node>.<source>."
 	    "<epoch>", cfg->name, cfg->js->stream, cfg->js->servers[0],
 	    cfg->js->nservers > 1 ? " (and more)" : "", cfg->js->subject_prefix);
-	log_warnx("jetstream", "sink '%s' is experimental: records arriving below an origin "
-	    "stream's last stored record (DLQ replays after later records) are counted as "
-	    "duplicates and not stored", cfg->name);
 	return &s->base;
 }

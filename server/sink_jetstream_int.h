@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "js_holes.h"
 #include "js_int.h"
 #include "stats.h"
 
@@ -36,7 +37,8 @@ struct js_result {
 	/* JS_R_LOOKUP */
 	void *ref;
 	bool found;              /* the subject has a message */
-	uint64_t last_origin_seq;/* its Pb-Last-Seq */
+	struct pb_js_holes stored; /* its Pb-High and Pb-Holes: what the subject holds */
+	uint64_t forgotten;      /* holes of it past our bound */
 	uint64_t subject_seq;    /* its stream sequence */
 	/* errors of any type */
 	int errcode;             /* jsErrCode, 0 = none */

@@ -98,6 +98,8 @@ struct pb_js_stats {
 	pb_counter_t duplicates;      /* records the stream already had: dropped */
 	pb_counter_t errors;          /* failed publishes and lookups (each retried) */
 	pb_counter_t lookups;         /* resume points read from the stream */
+	pb_counter_t late;            /* records stored below their stream's high (holes filled) */
+	pb_counter_t holes_forgotten; /* holes past the bound: fills below them count as duplicates */
 	pthread_mutex_t lock;         /* for the two strings */
 	char server[256];             /* URL in use, "" = none */
 	char last_error[256];

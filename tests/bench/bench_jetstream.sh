@@ -65,7 +65,7 @@ node = { id = 99; name = "bench"; };
 api = { enabled = false; };
 state_dir = "$W/state";
 captures = ( { name = "in"; file = "$W/in.pcap"; } );
-dump = { name = "js"; jetstream = { experimental = true; servers = [ "$URL" ]; stream = "$st"; subject_prefix = "bench$r"; }; };
+dump = { name = "js"; jetstream = { servers = [ "$URL" ]; stream = "$st"; subject_prefix = "bench$r"; }; };
 CONF
 		"$TIME" -f "%U %S %M" -o "$W/time.txt" "$PBD" -c "$W/node.conf" -x >"$W/node.log" 2>&1
 		t0=$(sed -n 's/^\([0-9T:.-]*\) .*running:.*/\1/p' "$W/node.log" | head -1)

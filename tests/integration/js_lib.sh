@@ -72,3 +72,20 @@ js_comments() {
 		tshark -r "$f" -T fields -e frame.comment 2>/dev/null
 	done | sed 's/ link=[^ ]*//' | sort
 }
+
+# js_read_back N [TIMEOUT]: starts the node "reader" (a jetstream source
+# "back" writing pcapng under out/), waits until it delivered N records,
+# stops it, and checks it wrote exactly N frames, equal to $PB_TMP/in.pcap
+# as a multiset. Its files in JS_OUTS.
+js_read_back() {
+	local n=$1 total
+	pb_node reader
+	pb_wait_until "${2:-120}" "the reader to deliver $n records" \
+	    pb_node_true reader /api/v1/sources/back ".packets >= $n"
+	pb_node_stop reader
+	pb_node_exit_ok reader SIGTERM
+	mapfile -t JS_OUTS < <(pb_outputs_ng "$PB_TMP/reader/out")
+	total=$(pb_count "${JS_OUTS[@]}")
+	[ "$total" = "$n" ] || fail "reader wrote $total frames, expected $n"
+	pb_cmp --ts --multiset "$PB_TMP/in.pcap" "${JS_OUTS[@]}"
+}

@@ -28,7 +28,7 @@ URLS="\"$(js_url n0)\", \"$(js_url n1)\", \"$(js_url n2)\""
 TP=${PB_PORTS[6]}
 pb_node_conf col 82 "${PB_PORTS[7]}" <<CONF
 listen = { address = "127.0.0.1"; port = $TP; };
-dump = { name = "js"; jetstream = { experimental = true; servers = [ $URLS ]; stream = "PBC"; replicas = 3; }; };
+dump = { name = "js"; jetstream = { servers = [ $URLS ]; stream = "PBC"; replicas = 3; }; };
 CONF
 pb_node_conf edge 81 "${PB_PORTS[8]}" <<CONF
 captures = ( { name = "in"; file = "$T/in.pcap"; rate = 30000; } );
@@ -79,15 +79,7 @@ pb_node_exit_ok col SIGTERM
 js_check "$(js_url n0)" PBC pb
 [ "$(js_field records)" = $N ] || fail "the stream holds $(js_field records) records, expected $N"
 
-pb_node reader
-pb_wait_until 120 "the reader to deliver $N records" \
-    pb_node_true reader /api/v1/sources/back ".packets >= $N"
-pb_node_stop reader
-pb_node_exit_ok reader SIGTERM
-mapfile -t outs < <(pb_outputs_ng "$T/reader/out")
-total=$(pb_count "${outs[@]}")
-[ "$total" = $N ] || fail "reader wrote $total frames, expected $N"
-pb_cmp --ts --multiset "$T/in.pcap" "${outs[@]}"
-pb_cmp --ts --origin 81 "$T/in.pcap" "${outs[@]}"
+js_read_back $N
+pb_cmp --ts --origin 81 "$T/in.pcap" "${JS_OUTS[@]}"
 pb_no_crash col edge reader
 pass

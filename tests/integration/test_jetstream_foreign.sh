@@ -30,7 +30,7 @@ URL=$(js_url nats)
 
 pb_node_conf writer 71 "${PB_PORTS[1]}" <<CONF
 captures = ( { name = "in"; file = "$T/in.pcap"; } );
-dump = { name = "js"; jetstream = { experimental = true; servers = [ "$URL" ]; stream = "MIXED"; create = false; }; };
+dump = { name = "js"; jetstream = { servers = [ "$URL" ]; stream = "MIXED"; create = false; }; };
 CONF
 pb_node writer -x
 pb_node_wait_exit writer 60

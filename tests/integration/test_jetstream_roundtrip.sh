@@ -23,7 +23,7 @@ URL=$(js_url nats)
 TP=${PB_PORTS[1]}
 pb_node_conf col 62 "${PB_PORTS[2]}" <<CONF
 listen = { address = "127.0.0.1"; port = $TP; };
-dump = ( { name = "js"; jetstream = { experimental = true; servers = [ "$URL" ]; stream = "PBT";
+dump = ( { name = "js"; jetstream = { servers = [ "$URL" ]; stream = "PBT";
                                        subject_prefix = "pbt"; batch_kb = 64; }; },
          { name = "file"; file = "out/c.pcapng"; } );
 CONF

@@ -25,7 +25,7 @@ for c in a b; do
 	i=$([ $c = a ] && echo 1 || echo 2)
 	pb_node_conf "col$c" $((90 + i)) "${PB_PORTS[$((i + 2))]}" <<CONF
 listen = { address = "127.0.0.1"; port = ${PB_PORTS[$i]}; };
-dump = { name = "js"; jetstream = { experimental = true; servers = [ "$URL" ]; stream = "TWO"; batch_kb = 16; batch_ms = 2; }; };
+dump = { name = "js"; jetstream = { servers = [ "$URL" ]; stream = "TWO"; batch_kb = 16; batch_ms = 2; }; };
 CONF
 done
 pb_node_conf edge 90 "${PB_PORTS[5]}" <<CONF

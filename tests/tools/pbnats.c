@@ -13,9 +13,10 @@
  * check reads every message (by stream sequence) and prints
  * "messages=M records=R foreign=F subjects=S bytes=B": packetbroker messages
  * (subject under PREFIX and Pb-Format: pb-wire-1), the sum of their
- * Pb-Count, the others, the subjects seen, and the stream's bytes. It fails (exit 1) when a
- * subject's messages overlap or go backwards (Pb-First-Seq not above the
- * previous Pb-Last-Seq): a duplicate in the store. PBNATS_LIST=1 lists
+ * Pb-Count, the others, the subjects seen, and the stream's bytes. It fails (exit 1) when an
+ * origin seq is in a subject twice (a duplicate in the store; messages need
+ * not be monotonic, late records fill holes) or a payload does not hold
+ * Pb-Count RECORDs. PBNATS_LIST=1 lists
  * every packetbroker message (stream seq, subject, ids, range) on the way.
  * Exit 2 = usage/error.
  */
@@ -31,8 +32,61 @@
 
 struct subj {
 	char name[256];
-	uint64_t last;
 };
+
+/* Every stored record: (subject index, origin seq), sorted at the end. */
+struct rec_key {
+	uint64_t subj, seq;
+};
+static struct rec_key *keys;
+static size_t nkeys, capkeys;
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	const struct rec_key *x = a, *y = b;
+	if (x->subj != y->subj)
+		return x->subj < y->subj ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static uint64_t
+be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The origin seqs of the payload's RECORDs (wire type 6, origin_seq at
+ * body offset 24) into keys; returns how many, or -1 if malformed. */
+static long
+payload_records(const unsigned char *p, size_t len, uint64_t subj)
+{
+	long n = 0;
+	for (size_t off = 0; off < len;) {
+		if (len - off < 8 || p[off] != 0x50 || p[off + 1] != 0x42)
+			return -1;
+		uint32_t blen = (uint32_t)p[off + 4] << 24 | (uint32_t)p[off + 5] << 16 |
+		    (uint32_t)p[off + 6] << 8 | p[off + 7];
+		if (blen > len - off - 8)
+			return -1;
+		if (p[off + 3] == 6) {
+			if (blen < 32)
+				return -1;
+			if (nkeys == capkeys) {
+				capkeys = capkeys ? capkeys * 2 : 65536;
+				if (!(keys = realloc(keys, capkeys * sizeof(*keys))))
+					return -1;
+			}
+			keys[nkeys++] = (struct rec_key){ subj, be64(p + off + 8 + 24) };
+			n++;
+		}
+		off += 8 + (size_t)blen;
+	}
+	return n;
+}
 
 static uint64_t
 hdr_u64(natsMsg *m, const char *k, bool *ok)
@@ -86,32 +140,39 @@ cmd_check(jsCtx *js, const char *stream, const char *prefix)
 			continue;
 		}
 		if (getenv("PBNATS_LIST")) {
-			const char *id = NULL, *ex = NULL;
+			const char *id = NULL, *ex = NULL, *hi = NULL, *ho = NULL;
 			natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
 			natsMsgHeader_Get(m, "Nats-Expected-Last-Subject-Sequence", &ex);
-			printf("%" PRIu64 " %s id=%s expect=%s %" PRIu64 "..%" PRIu64 "\n", seq, subj,
-			    id ? id : "-", ex ? ex : "-", f, l);
+			natsMsgHeader_Get(m, "Pb-High", &hi);
+			natsMsgHeader_Get(m, "Pb-Holes", &ho);
+			printf("%" PRIu64 " %s id=%s expect=%s %" PRIu64 "..%" PRIu64 " high=%s holes=%s\n",
+			    seq, subj, id ? id : "-", ex ? ex : "-", f, l, hi ? hi : "-", ho ? ho : "");
 		}
 		msgs++;
 		recs += cnt;
 		size_t i;
 		for (i = 0; i < nsubs && strcmp(subs[i].name, subj) != 0; i++)
 			;
-		if (i == nsubs && nsubs < MAX_SUBJECTS) {
-			snprintf(subs[nsubs].name, sizeof(subs[0].name), "%s", subj);
-			subs[nsubs++].last = 0;
-		}
-		if (i < nsubs) {
-			if (f <= subs[i].last || l < f) {
-				fprintf(stderr, "pbnats: %s: stream seq %" PRIu64 " holds origin seqs %"
-				    PRIu64 "..%" PRIu64 " after %" PRIu64 " (duplicate)\n", subj, seq, f, l,
-				    subs[i].last);
-				bad = 1;
-			}
-			subs[i].last = l;
+		if (i == nsubs && nsubs < MAX_SUBJECTS)
+			snprintf(subs[nsubs++].name, sizeof(subs[0].name), "%s", subj);
+		long n = payload_records((const unsigned char *)natsMsg_GetData(m),
+		    (size_t)natsMsg_GetDataLength(m), i);
+		if (n < 0 || (uint64_t)n != cnt) {
+			fprintf(stderr, "pbnats: %s: stream seq %" PRIu64 " has %ld RECORDs, Pb-Count %"
+			    PRIu64 "\n", subj, seq, n, cnt);
+			bad = 1;
 		}
 		natsMsg_Destroy(m);
 	}
+	qsort(keys, nkeys, sizeof(*keys), key_cmp);
+	for (size_t k = 1; k < nkeys; k++) {
+		if (keys[k].subj == keys[k - 1].subj && keys[k].seq == keys[k - 1].seq) {
+			fprintf(stderr, "pbnats: %s: origin seq %" PRIu64 " stored twice (duplicate)\n",
+			    keys[k].subj < nsubs ? subs[keys[k].subj].name : "?", keys[k].seq);
+			bad = 1;
+		}
+	}
+	free(keys);
 	printf("messages=%" PRIu64 " records=%" PRIu64 " foreign=%" PRIu64 " subjects=%zu bytes=%"
 	    PRIu64 "\n", msgs, recs, foreign, nsubs, bytes);
 	return bad;

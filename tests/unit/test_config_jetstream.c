@@ -74,7 +74,7 @@ test_sink_defaults(void **state)
 {
 	struct pb_config cfg;
 	(void)state;
-	if (load_line("dump = { jetstream = { " SRV " experimental = true; }; };", &cfg) != 0) {
+	if (load_line("dump = { jetstream = { " SRV " }; };", &cfg) != 0) {
 		dump_reports();
 		fail();
 	}
@@ -107,7 +107,7 @@ test_sink_full(void **state)
 	    "\"nats://10.0.0.1:4222\", \"tls://nats.example:4443\", \"nats://[::1]:4222\"];"
 	    " token_file = \"%s/token\"; tls_ca = \"%s/ca.pem\"; stream = \"CAPTURE_1\";"
 	    " subject_prefix = \"site.a\"; replicas = 3; create = false; batch_kb = 512;"
-	    " batch_ms = 20; window = 8; experimental = true; }; };", tmpdir, tmpdir);
+	    " batch_ms = 20; window = 8; }; };", tmpdir, tmpdir);
 	if (load_line(line, &cfg) != 0) {
 		dump_reports();
 		fail();
@@ -182,9 +182,6 @@ test_errors(void **state)
 		{ "dump = { jetstream = { " SRV " tls_ca = \"/nonexistent/ca.pem\"; }; };", "not readable" },
 		{ "dump = { jetstream = { " SRV " token_file = \"/nonexistent/t\"; }; };", "/nonexistent/t" },
 		{ "dump = { jetstream = 5; };", "expected a group" },
-		{ "dump = { jetstream = { " SRV " }; };", "experimental = true" },
-		{ "captures = ( { name = \"c\"; jetstream = { " SRV " experimental = true; }; } );",
-		  "only applies to a jetstream dump" },
 		{ "captures = ( { name = \"c\"; jetstream = { " SRV " batch_ms = 3; }; } );",
 		  "only applies to a jetstream dump" },
 		{ "captures = ( { name = \"c\"; interface = \"eth0\"; jetstream = { " SRV " }; } );",
@@ -219,7 +216,7 @@ test_credentials(void **state)
 	assert_int_not_equal(load_line(line, &cfg), 0);
 	expect_report(2, "1..255 bytes");
 	snprintf(line, sizeof(line), "dump = { jetstream = { " SRV " creds_file = \"%s/creds\";"
-	    " experimental = true; }; };", tmpdir);
+	    " }; };", tmpdir);
 	assert_int_equal(load_line(line, &cfg), 0);
 	assert_string_equal(cfg.dumps[0].js->token, "");
 	pb_config_free(&cfg);

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef PB_SINK_JETSTREAM_BATCH_H
+#define PB_SINK_JETSTREAM_BATCH_H
+
+/*
+ * The jetstream sink's state (sink_jetstream.c) and its batches
+ * (sink_jetstream_batch.c): building a batch's payload and message, and
+ * trimming it by what the subject holds.
+ */
+
+#include <nats/nats.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jetstream.h"
+#include "js_holes.h"
+#include "loop.h"
+#include "record.h"
+#include "sink.h"
+#include "sink_jetstream_int.h"
+#include "srcdir.h"
+
+#define JS_HASH 256u             /* origin streams: hash buckets */
+/* Room a batch keeps for its NODE/SOURCE prelude beyond batch_bytes. */
+#define JS_HEADROOM 4096u
+
+enum js_batch_state { JS_B_FILLING = 0, JS_B_CUT, JS_B_INFLIGHT };
+enum js_stream_state { JS_S_LOOKUP = 0, JS_S_LOOKUP_WAIT, JS_S_READY };
+
+struct js_stream;
+
+struct js_batch {
+	struct js_stream *st;
+	enum js_batch_state state;
+	uint8_t *buf;
+	size_t len, cap;
+	uint32_t count;
+	uint64_t first_seq, last_seq;
+	uint64_t idhash;         /* of its origin seqs, for Nats-Msg-Id */
+	uint32_t nlate;          /* records below the high when taken */
+	struct pb_js_holes snap; /* cut: the subject's taken set once it is stored */
+	uint64_t first_tok;      /* custody waits on it until the PubAck */
+	uint64_t opened_ns;
+	natsMsg *msg;            /* in flight */
+	uint32_t named[8];       /* hop nodes already named in this batch */
+	size_t nnamed;
+	struct js_batch *next;
+};
+
+struct js_stream {
+	uint32_t node;
+	uint16_t source;
+	uint64_t epoch;
+	char subject[PB_JS_PREFIX_MAX + 64];
+	enum js_stream_state state;
+	uint64_t retry_ns;       /* JS_S_LOOKUP_WAIT: next lookup */
+	bool lookup_pending;     /* asked, result not yet in */
+	struct pb_js_holes stored; /* what the subject holds, as we last learnt */
+	struct pb_js_holes taken;  /* stored or batched */
+	uint64_t subj_seq;       /* stream seq of the subject's last message, 0 none */
+	struct js_batch *head, *tail;
+	struct js_stream *hnext, *next;
+};
+
+struct js_sink {
+	struct pb_sink base;
+	const struct pb_jetstream_cfg *cfg;
+	struct pb_loop *loop;
+	const struct pb_srcdir *srcdir;
+	struct pb_js_stats *js;
+	struct pb_js_queue results;
+	struct js_pub *pub;
+	bool connected;
+	size_t batch_bytes;       /* cut a batch that can be sent at once here */
+	size_t grow_bytes;        /* one waiting behind an unacknowledged one grows to this */
+	struct js_stream *hash[JS_HASH];
+	struct js_stream *streams;
+	size_t nbatches;          /* filling, cut or in flight: the window */
+	size_t nbytes;            /* their payload bytes, at most window * batch_kb */
+	uint64_t last_token;      /* of the last record written */
+	uint64_t custody_reported;
+	pb_timer_id cut_timer, maint_timer;
+	bool was_writable;
+	bool error_logged;
+	uint64_t forgot_logged_ns;
+};
+
+#define JS_HASH_INIT 14695981039346656037ull
+
+/* FNV-1a step over an origin seq: a message's id names its records. */
+static inline uint64_t
+js_seq_hash(uint64_t h, uint64_t seq)
+{
+	for (int i = 0; i < 8; i++)
+		h = (h ^ ((seq >> (8 * i)) & 0xff)) * 1099511628211ull;
+	return h;
+}
+
+/* Unlinked from its stream already (or never linked); frees its message. */
+void js_batch_free(struct js_sink *s, struct js_batch *b);
+/* Grows the payload buffer by `more`; -1 when out of memory. */
+int js_batch_reserve(struct js_batch *b, size_t more);
+/* NODE messages for rec's hop nodes not named in b yet. */
+int js_batch_name_hops(struct js_sink *s, struct js_batch *b, const struct pb_record *rec);
+/* A new filling batch at st's tail, named (origin, source, rec's hops). */
+struct js_batch *js_batch_new(struct js_sink *s, struct js_stream *st, const struct pb_record *rec);
+/* The message of a cut batch, with its headers. */
+natsMsg *js_batch_msg(struct js_sink *s, struct js_batch *b);
+/* Drops what st->stored holds, takes the rest into st->taken; returns the
+ * batch after b (b may be freed; *prev is the last one kept). */
+struct js_batch *js_batch_trim(struct js_sink *s, struct js_batch *b, struct js_batch **prev);
+
+#endif
