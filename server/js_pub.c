@@ -52,6 +52,7 @@ struct js_pub {
 	pthread_t thread;
 	bool started;
 	_Atomic bool stop;
+	_Atomic bool closed;     /* libnats delivered its last connection callback */
 	natsConnection *nc;
 	jsCtx *js;
 	pthread_mutex_t chain_lock;
@@ -221,6 +222,15 @@ on_disconnected(natsConnection *nc, void *arg)
 	struct js_pub *p = arg;
 	if (!atomic_load(&p->stop))
 		push_state(p, PB_JS_RECONNECTING, "disconnected");
+}
+
+/* libnats calls the connection handlers on its own thread, after the fact:
+ * the closed handler is the last one, so js_pub_stop frees p only after it. */
+static void
+on_closed(natsConnection *nc, void *arg)
+{
+	struct js_pub *p = arg;
+	atomic_store(&p->closed, true);
 }
 
 static void
@@ -441,7 +451,7 @@ js_pub_start(const struct pb_jetstream_cfg *cfg, struct pb_js_queue *results,
 	p->results = results;
 	p->st = st;
 	struct pb_js_conn_cbs cbs = { .disconnected = on_disconnected,
-		.reconnected = on_reconnected, .arg = p };
+		.reconnected = on_reconnected, .closed = on_closed, .arg = p };
 	natsOptions *o = pb_js_options(cfg, &cbs, err, errlen);
 	if (!o)
 		goto fail;
@@ -555,8 +565,14 @@ js_pub_stop(struct js_pub *p)
 	}
 	/* Destroying the context fails what is still in flight, through on_ack
 	 * into the results queue, which the caller drains. */
-	if (p->nc)
+	bool closed = true;
+	if (p->nc) {
 		natsConnection_Close(p->nc);
+		struct timespec ms = { 0, 1000000 };
+		for (int i = 0; i < 5000 && !atomic_load(&p->closed); i++)
+			nanosleep(&ms, NULL);
+		closed = atomic_load(&p->closed);
+	}
 	jsCtx_Destroy(p->js);
 	natsConnection_Destroy(p->nc);
 	pb_js_queue_free(&p->cmds);
@@ -570,5 +586,11 @@ js_pub_stop(struct js_pub *p)
 		}
 	}
 	pthread_mutex_destroy(&p->chain_lock);
+	/* A handler may still be due: keep p rather than let it run on freed
+	 * memory (a few hundred bytes, once, at shutdown). */
+	if (!closed) {
+		log_warnx("jetstream", "the NATS client did not confirm the close within 5 s");
+		return;
+	}
 	free(p);
 }
