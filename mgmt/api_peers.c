@@ -123,6 +123,7 @@ pb_api_peer_json(const struct pb_peer_snap *p, bool authed)
 	    pb_api_set(obj, "rtt_ms", p->rtt_ns != 0 ?
 		json_real((double)p->rtt_ns / 1e6) : json_null()) < 0 ||
 	    PB_API_U64(obj, p, reconnects) < 0 ||
+	    PB_API_U64(obj, p, failovers) < 0 ||
 	    PB_API_U64(obj, p, auth_failures) < 0 ||
 	    PB_API_U64(obj, p, protocol_errors) < 0)
 		goto fail;

@@ -33,7 +33,7 @@ struct pb_peer_snap {
 	int tls;                /* 1 TLS, 0 plain TCP, -1 no link to ask */
 	char last_error[256];
 	uint64_t rtt_ns;
-	uint64_t reconnects, auth_failures, protocol_errors;
+	uint64_t reconnects, failovers, auth_failures, protocol_errors;
 	/* downstream */
 	uint64_t records_sent, bytes_sent, records_acked, bytes_acked;
 	uint64_t in_flight, in_flight_bytes, resent, to_dlq, dlq_refused, replayed;

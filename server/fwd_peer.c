@@ -512,7 +512,16 @@ fwd_peer_on_up(struct fwd_peer *p)
 {
 	p->up = true;
 	if (p->notice_first) {
-		peer_notice(p, p->notice_first, p->notice_last, PB_WIRE_DLQ_EXPIRED);
+		/* Up to acked_seq another receiver (a tier's other member, or
+		 * this one before a restart) took custody; past it they expired. */
+		uint64_t first = p->notice_first;
+		if (first <= p->acked_seq) {
+			uint64_t last = p->acked_seq < p->notice_last ? p->acked_seq : p->notice_last;
+			peer_notice(p, first, last, PB_WIRE_DLQ_RELEASED);
+			first = last + 1;
+		}
+		if (first <= p->notice_last)
+			peer_notice(p, first, p->notice_last, PB_WIRE_DLQ_EXPIRED);
 		p->notice_first = 0;
 	}
 	fwd_peer_announce(p);
