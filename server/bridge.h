@@ -41,7 +41,7 @@ struct pb_peer_snap {
 	uint64_t next_seq, acked_seq;
 	/* upstream */
 	uint64_t records_received, bytes_received, link_duplicates, link_lost;
-	uint64_t origin_duplicates, loops, hop_limit, dlq_announced;
+	uint64_t origin_duplicates, loops, hop_limit, dlq_announced, acked_elsewhere;
 	uint64_t custody_seq, epoch;
 };
 

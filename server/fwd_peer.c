@@ -427,8 +427,9 @@ fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w)
 	pb_resend_rewind(p->rs);
 	p->sent_seq = resume;
 	p->noticed_seq = 0;
-	if (before > resume)
-		p->resent += before - resume;
+	/* Not what another receiver of a tier acknowledged (announced, below). */
+	if (before > p->acked_seq)
+		p->resent += before - p->acked_seq;
 	/* Records after `resume` that we no longer hold went to the DLQ. */
 	uint64_t seq, ns;
 	const void *msg;

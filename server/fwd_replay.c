@@ -549,6 +549,7 @@ fwd_publish(struct pb_engine *e)
 		s->loops = u->loops;
 		s->hop_limit = u->hop_limit;
 		s->dlq_announced = u->dlq_announced;
+		s->acked_elsewhere = u->acked_elsewhere;
 		s->custody_seq = u->custody_seq;
 		s->epoch = u->epoch;
 	}
