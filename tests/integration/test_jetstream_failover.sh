@@ -20,12 +20,8 @@ N=${PB_FAILOVER_FRAMES:-500000}
 "$PBGEN" --count "$N" --size 64 --seed 41 -o "$T/in.pcap"
 
 pb_ports 12
-for i in 0 1 2; do
-	js_conf "n$i" "${PB_PORTS[$i]}" "${PB_PORTS[$((i + 3))]}" \
-	    $(for j in 0 1 2; do [ $j = $i ] || echo "${PB_PORTS[$((j + 3))]}"; done)
-done
-for i in 0 1 2; do js_start "n$i"; done
-URLS="\"$(js_url n0)\", \"$(js_url n1)\", \"$(js_url n2)\""
+js_cluster3
+URLS=$JS_URLS
 PA=${PB_PORTS[6]} PB=${PB_PORTS[7]}
 for c in a b; do
 	port=$PA id=82 api=${PB_PORTS[8]}
@@ -68,22 +64,9 @@ pb_wait_until 60 "the edge to fail over to collector b" pb_node_true edge /api/v
 pb_wait_until 60 "collector b to store 50000 records" \
     pb_node_true colb /api/v1/sinks/js '.jetstream.records >= 50000'
 pb_log "edge after the failover: $(pb_node_json edge /api/v1/peers/tier -c .)"
-used=$(pb_node_json colb /api/v1/sinks/js .jetstream.server)
-victim=
-for i in 0 1 2; do [ "$(js_url "n$i")" = "$used" ] && victim=n$i; done
-[ -n "$victim" ] || fail "the sink's server in use ($used) is none of the cluster's"
-pb_log "killing nats-server $victim ($used)"
-js_kill "$victim"
-pb_wait_until 60 "the sink to use another server" pb_node_true colb /api/v1/sinks/js \
-    ".jetstream.state == \"connected\" and .jetstream.server != \"$used\" and .jetstream.server != \"\""
-js_start "$victim"
+js_kill_in_use colb
 
-pb_node_wait_exit edge 240
-pb_node_exit_ok edge "edge (--exit-on-finish: every record acknowledged)"
-js=$(pb_node_json colb /api/v1/sinks/js -c .jetstream)
-pb_log "collector b's sink at the end: $js"
-pb_node_true colb /api/v1/sinks/js '.jetstream.duplicates > 0' ||
-    pb_log "note: no resent record was already in the stream"
+js_edge_done colb 240
 # What collector a acknowledged was announced to b as released, not sent
 # again and not counted as the edge's DLQ.
 pb_settle colb
@@ -95,10 +78,6 @@ pb_log "collector b's upstream: $up"
 pb_node_stop colb
 pb_node_exit_ok colb SIGTERM
 
-js_check "$(js_url n0)" PBF pb
-[ "$(js_field records)" = "$N" ] || fail "the stream holds $(js_field records) records, expected $N"
-
-js_read_back "$N" 180
-pb_cmp --ts --origin 81 "$T/in.pcap" "${JS_OUTS[@]}"
+js_verify_stream PBF "$N" 180
 pb_no_crash cola colb edge reader
 pass
