@@ -84,7 +84,8 @@ pb_api_peer_upstream(json_t *obj, const struct pb_peer_snap *p, bool authed)
 	    PB_API_U64(obj, p, origin_duplicates) < 0 ||
 	    PB_API_U64(obj, p, loops) < 0 ||
 	    PB_API_U64(obj, p, hop_limit) < 0 ||
-	    PB_API_U64(obj, p, dlq_announced) < 0)
+	    PB_API_U64(obj, p, dlq_announced) < 0 ||
+	    PB_API_U64(obj, p, acked_elsewhere) < 0)
 		return -1;
 	if (authed && (PB_API_U64(obj, p, custody_seq) < 0 ||
 	    PB_API_U64(obj, p, epoch) < 0))
@@ -123,6 +124,7 @@ pb_api_peer_json(const struct pb_peer_snap *p, bool authed)
 	    pb_api_set(obj, "rtt_ms", p->rtt_ns != 0 ?
 		json_real((double)p->rtt_ns / 1e6) : json_null()) < 0 ||
 	    PB_API_U64(obj, p, reconnects) < 0 ||
+	    PB_API_U64(obj, p, failovers) < 0 ||
 	    PB_API_U64(obj, p, auth_failures) < 0 ||
 	    PB_API_U64(obj, p, protocol_errors) < 0)
 		goto fail;

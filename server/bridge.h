@@ -33,7 +33,7 @@ struct pb_peer_snap {
 	int tls;                /* 1 TLS, 0 plain TCP, -1 no link to ask */
 	char last_error[256];
 	uint64_t rtt_ns;
-	uint64_t reconnects, auth_failures, protocol_errors;
+	uint64_t reconnects, failovers, auth_failures, protocol_errors;
 	/* downstream */
 	uint64_t records_sent, bytes_sent, records_acked, bytes_acked;
 	uint64_t in_flight, in_flight_bytes, resent, to_dlq, dlq_refused, replayed;
@@ -41,7 +41,7 @@ struct pb_peer_snap {
 	uint64_t next_seq, acked_seq;
 	/* upstream */
 	uint64_t records_received, bytes_received, link_duplicates, link_lost;
-	uint64_t origin_duplicates, loops, hop_limit, dlq_announced;
+	uint64_t origin_duplicates, loops, hop_limit, dlq_announced, acked_elsewhere;
 	uint64_t custody_seq, epoch;
 };
 

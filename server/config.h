@@ -186,11 +186,21 @@ struct pb_snmp_cfg {
 /* ---- Tunnel and custody (peers, listen, auth, resend, DLQ) ---- */
 
 #define PB_MAX_PEERS 64
+#define PB_MAX_ADDRESSES 8             /* addresses of one peer (a tier) */
+
+struct pb_hostport {
+	char host[128];                /* IPv4/IPv6 literal (no brackets) or host name */
+	uint16_t port;
+};
 
 struct pb_endpoint_cfg {
 	char name[PB_NAME_MAX];        /* local label; unique among peers + upstreams */
-	char address[128];             /* IPv4/IPv6 literal or host name */
-	uint16_t port;                 /* default 7152 */
+	char address[128];             /* IPv4/IPv6 literal or host name: addrs[0] */
+	uint16_t port;                 /* default 7152: addrs[0] */
+	/* `address` + `port`, or every entry of `addresses`, dialed in order
+	 * (failover to the next when one fails or its link goes down). */
+	struct pb_hostport addrs[PB_MAX_ADDRESSES];
+	size_t naddrs;
 	uint32_t node_id;              /* node expected there; 0 = any with a key */
 	int line;
 };

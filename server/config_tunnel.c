@@ -107,38 +107,30 @@ cfg_hostname_error(const char *h)
 	return NULL;
 }
 
-/* Checks the `address` member of g; host names allowed unless ip_only.
- * Returns like the getters, buf is written only when valid. */
+/* Checks host as an address: host names allowed unless ip_only. s is
+ * where errors go; listed: it is an `addresses` entry (port written in). */
 static int
-cfg_address(struct pb_cfg_ctx *c, const config_setting_t *g, bool ip_only, char *buf,
-    size_t len)
+cfg_host_check(struct pb_cfg_ctx *c, const config_setting_t *s, const char *tmp,
+    bool ip_only, bool listed)
 {
 	unsigned char bin[sizeof(struct in6_addr)];
-	const config_setting_t *s;
 	const char *why, *last;
-	char tmp[128];
 	size_t n;
-	int r = pb_cfg_string(c, g, "address", tmp, sizeof(tmp) < len ? sizeof(tmp) : len);
 
-	if (r != 1)
-		return r;
-	s = config_setting_get_member(g, "address");
-	if (inet_pton(AF_INET, tmp, bin) == 1 || inet_pton(AF_INET6, tmp, bin) == 1) {
-		memcpy(buf, tmp, strlen(tmp) + 1);
+	if (inet_pton(AF_INET, tmp, bin) == 1 || inet_pton(AF_INET6, tmp, bin) == 1)
 		return 1;
-	}
 	if (tmp[0] == '\0') {
 		pb_cfg_error(c, s, "must not be empty");
 		return -1;
 	}
-	if (tmp[0] == '[') {
+	if (tmp[0] == '[' && !listed) {
 		pb_cfg_error(c, s, "\"%s\": write IPv6 addresses without brackets (the port"
 		    " is the separate key 'port')", tmp);
 		return -1;
 	}
 	if (strchr(tmp, ':') != NULL) {
-		pb_cfg_error(c, s, "\"%s\" is not a valid IPv6 address (the port is the"
-		    " separate key 'port')", tmp);
+		pb_cfg_error(c, s, "\"%s\" is not a valid IPv6 address%s", tmp, listed ? "" :
+		    " (the port is the separate key 'port')");
 		return -1;
 	}
 	if (ip_only) {
@@ -163,8 +155,122 @@ cfg_address(struct pb_cfg_ctx *c, const config_setting_t *g, bool ip_only, char 
 		    " label of a host name is not all digits", tmp);
 		return -1;
 	}
+	return 1;
+}
+
+/* Checks the `address` member of g; host names allowed unless ip_only.
+ * Returns like the getters, buf is written only when valid. */
+static int
+cfg_address(struct pb_cfg_ctx *c, const config_setting_t *g, bool ip_only, char *buf,
+    size_t len)
+{
+	char tmp[128];
+	int r = pb_cfg_string(c, g, "address", tmp, sizeof(tmp) < len ? sizeof(tmp) : len);
+
+	if (r != 1)
+		return r;
+	if (cfg_host_check(c, config_setting_get_member(g, "address"), tmp, ip_only,
+	    false) != 1)
+		return -1;
 	memcpy(buf, tmp, strlen(tmp) + 1);
 	return 1;
+}
+
+/* One `addresses` entry: "host", "host:port", "[v6]" or "[v6]:port". */
+static int
+cfg_hostport(struct pb_cfg_ctx *c, const config_setting_t *s, const char *v,
+    struct pb_hostport *out)
+{
+	const char *colon, *end;
+	char host[sizeof(out->host)];
+	unsigned long port = CFG_TUNNEL_PORT;
+	bool bracketed = v[0] == '[';
+	size_t hl;
+
+	if (bracketed) {
+		end = strchr(v, ']');
+		if (end == NULL || (end[1] != '\0' && end[1] != ':')) {
+			pb_cfg_error(c, s, "\"%s\": expected \"[IPv6]\" or \"[IPv6]:port\"", v);
+			return -1;
+		}
+		hl = (size_t)(end - v - 1);
+		colon = end[1] == ':' ? end + 1 : NULL;
+		v++;
+	} else {
+		colon = strchr(v, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+			pb_cfg_error(c, s, "\"%s\": write an IPv6 address in brackets, as in"
+			    " \"[2001:db8::1]:7152\"", v);
+			return -1;
+		}
+		hl = colon != NULL ? (size_t)(colon - v) : strlen(v);
+	}
+	if (hl >= sizeof(host)) {
+		pb_cfg_error(c, s, "host too long (%zu bytes, at most %zu)", hl, sizeof(host) - 1);
+		return -1;
+	}
+	memcpy(host, v, hl);
+	host[hl] = '\0';
+	if (colon != NULL) {
+		char *e;
+
+		errno = 0;
+		port = strtoul(colon + 1, &e, 10);
+		if (colon[1] < '0' || colon[1] > '9' || *e != '\0' || errno != 0 || port < 1 ||
+		    port > 65535) {
+			pb_cfg_error(c, s, "\"%s\": the port is a number 1..65535", colon + 1);
+			return -1;
+		}
+	}
+	if (bracketed && strchr(host, ':') == NULL) {
+		pb_cfg_error(c, s, "\"%s\": only IPv6 addresses go in brackets", host);
+		return -1;
+	}
+	if (cfg_host_check(c, s, host, false, true) != 1)
+		return -1;
+	memcpy(out->host, host, hl + 1);
+	out->port = (uint16_t)port;
+	return 1;
+}
+
+/* `addresses = [ "a:port", ... ]`: the tier one peer entry dials in order. */
+static void
+cfg_addresses(struct pb_cfg_ctx *c, const config_setting_t *s, struct pb_endpoint_cfg *ep)
+{
+	int n = config_setting_is_aggregate(s) ? config_setting_length(s) : -1;
+
+	if (n < 0 || config_setting_is_group(s)) {
+		pb_cfg_error(c, s, "expected a list of \"host:port\" strings, got %s",
+		    pb_cfg_type_name(s));
+		return;
+	}
+	if (n == 0 || n > PB_MAX_ADDRESSES) {
+		pb_cfg_error(c, s, "%d addresses: give 1 to %d", n, PB_MAX_ADDRESSES);
+		return;
+	}
+	for (int k = 0; k < n; k++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)k);
+		struct pb_hostport *hp = &ep->addrs[ep->naddrs];
+		const char *v;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			pb_cfg_error(c, e, "expected a \"host:port\" string, got %s",
+			    pb_cfg_type_name(e));
+			continue;
+		}
+		v = config_setting_get_string(e);
+		if (cfg_hostport(c, e, v, hp) != 1)
+			continue;
+		for (size_t i = 0; i < ep->naddrs; i++)
+			if (strcasecmp(ep->addrs[i].host, hp->host) == 0 &&
+			    ep->addrs[i].port == hp->port) {
+				pb_cfg_error(c, e, "\"%s\" is listed twice", v);
+				hp = NULL;
+				break;
+			}
+		if (hp != NULL)
+			ep->naddrs++;
+	}
 }
 
 static void
@@ -205,16 +311,55 @@ cfg_listen(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_
 static void
 cfg_endpoint(struct pb_cfg_ctx *c, const config_setting_t *g, struct pb_endpoint_cfg *ep)
 {
-	static const char *const keys[] = { "name", "address", "port", "node", NULL };
+	static const char *const keys[] = { "name", "address", "port", "addresses", "node",
+		NULL };
+	const config_setting_t *list = config_setting_get_member(g, "addresses");
 
 	ep->line = config_setting_source_line(g);
 	pb_cfg_check_keys(c, g, keys);
 	pb_cfg_u32(c, g, "node", 1, UINT32_MAX, &ep->node_id);
 	if (pb_cfg_name(c, g, "name", ep->name, sizeof(ep->name)) == 0)
 		pb_cfg_error(c, g, "missing required key 'name'");
+	if (list != NULL) {
+		if (config_setting_get_member(g, "address") != NULL ||
+		    config_setting_get_member(g, "port") != NULL) {
+			pb_cfg_error(c, list, "give either 'address' (and 'port') or 'addresses'"
+			    " (\"host:port\" each), not both");
+			return;
+		}
+		cfg_addresses(c, list, ep);
+		if (ep->naddrs > 0) {
+			memcpy(ep->address, ep->addrs[0].host, sizeof(ep->address));
+			ep->port = ep->addrs[0].port;
+		}
+		return;
+	}
 	if (cfg_address(c, g, false, ep->address, sizeof(ep->address)) == 0)
 		pb_cfg_error(c, g, "missing required key 'address'");
 	cfg_port(c, g, &ep->port);
+	if (ep->address[0] != '\0') {
+		memcpy(ep->addrs[0].host, ep->address, sizeof(ep->addrs[0].host));
+		ep->addrs[0].port = ep->port;
+		ep->naddrs = 1;
+	}
+}
+
+/* The line of the entry before ep in list that dials one of ep's
+ * addresses (a, which), or 0. */
+static int
+cfg_addr_taken(const struct pb_endpoint_cfg *list, size_t count,
+    const struct pb_endpoint_cfg *ep, size_t *which, size_t *a)
+{
+	for (size_t i = 0; i < count; i++)
+		for (size_t j = 0; j < list[i].naddrs; j++)
+			for (size_t k = 0; k < ep->naddrs; k++)
+				if (strcasecmp(list[i].addrs[j].host, ep->addrs[k].host) == 0 &&
+				    list[i].addrs[j].port == ep->addrs[k].port) {
+					*which = i;
+					*a = k;
+					return list[i].line;
+				}
+	return 0;
 }
 
 /* Names are unique across peers, upstreams and consumers: the API and the
@@ -254,7 +399,7 @@ cfg_endpoints(struct pb_cfg_ctx *c, const config_setting_t *root, const char *ke
     struct pb_tunnel_cfg *t, struct pb_endpoint_cfg **list, size_t *count)
 {
 	const config_setting_t *s = config_setting_get_member(root, key);
-	size_t i;
+	size_t i, a;
 	int n, k;
 
 	if (s == NULL || (n = pb_cfg_group_list(c, s, PB_MAX_PEERS, key)) <= 0)
@@ -273,11 +418,9 @@ cfg_endpoints(struct pb_cfg_ctx *c, const config_setting_t *root, const char *ke
 		cfg_endpoint(c, e, ep);
 		cfg_name_unique(c, e, t, ep->name);
 		/* Two links to one node would carry every record twice. */
-		for (i = 0; i < *count && ep->address[0] != '\0'; i++)
-			if (strcasecmp((*list)[i].address, ep->address) == 0 &&
-			    (*list)[i].port == ep->port)
-				pb_cfg_error(c, e, "%s:%u is already \"%s\" (line %d)", ep->address,
-				    (unsigned)ep->port, (*list)[i].name, (*list)[i].line);
+		if (cfg_addr_taken(*list, *count, ep, &i, &a) != 0)
+			pb_cfg_error(c, e, "%s:%u is already \"%s\" (line %d)", ep->addrs[a].host,
+			    (unsigned)ep->addrs[a].port, (*list)[i].name, (*list)[i].line);
 		(*count)++;
 	}
 }

@@ -123,6 +123,7 @@ struct fwd_upstream {
 	struct fifo2 pending;    /* (link seq, custody token) not yet in custody */
 	uint64_t records_received, bytes_received, link_duplicates, link_lost;
 	uint64_t origin_duplicates, loops, hop_limit, dlq_announced;
+	uint64_t acked_elsewhere;      /* DLQ_NOTICE reason 4: another receiver's custody */
 };
 
 struct fwd_replay {

@@ -171,9 +171,9 @@ op_resume_seq(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 				return 0;
 			}
 		}
-		snprintf(u->address, sizeof(u->address), "%s", pb_link_peer_addr(link));
 		fwd_upstream_attach(u, c);
 	}
+	snprintf(u->address, sizeof(u->address), "%s", pb_link_peer_addr(link));
 	return fwd_upstream_resume(u, h);
 }
 
@@ -200,9 +200,10 @@ op_on_welcome(struct pb_link *link, const struct pb_wire_welcome *w, void *arg)
 			log_info("peer", "consumer node %u (%s) connected: forwarding to it as '%s'", node,
 			    pb_link_peer_addr(link), p->name);
 		}
-		snprintf(p->address, sizeof(p->address), "%s", pb_link_peer_addr(link));
 		fwd_peer_attach(p, c);
 	}
+	/* A peer entry may list a tier: show the member in use. */
+	snprintf(p->address, sizeof(p->address), "%s", pb_link_peer_addr(link));
 	p->node_id = node;
 	p->down_since_ns = 0;
 	fwd_peer_on_welcome(p, w);
@@ -629,7 +630,11 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 		}
 		c->link = pb_link_dial(e->loop, lc, is_peer ? PB_LINK_SENDER : PB_LINK_RECEIVER,
 		    ep->name, ep->address, ep->port, &link_ops, c, why, sizeof(why));
-		if (!c->link) {
+		bool ok = c->link != NULL;
+		for (size_t a = 1; ok && a < ep->naddrs; a++)
+			ok = pb_link_add_address(c->link, ep->addrs[a].host, ep->addrs[a].port, why,
+			    sizeof(why)) == 0;
+		if (!ok) {
 			snprintf(err, errlen, "%s '%s': %s", is_peer ? "peer" : "upstream", ep->name, why);
 			return -1;
 		}

@@ -427,8 +427,9 @@ fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w)
 	pb_resend_rewind(p->rs);
 	p->sent_seq = resume;
 	p->noticed_seq = 0;
-	if (before > resume)
-		p->resent += before - resume;
+	/* Not what another receiver of a tier acknowledged (announced, below). */
+	if (before > p->acked_seq)
+		p->resent += before - p->acked_seq;
 	/* Records after `resume` that we no longer hold went to the DLQ. */
 	uint64_t seq, ns;
 	const void *msg;
@@ -512,7 +513,16 @@ fwd_peer_on_up(struct fwd_peer *p)
 {
 	p->up = true;
 	if (p->notice_first) {
-		peer_notice(p, p->notice_first, p->notice_last, PB_WIRE_DLQ_EXPIRED);
+		/* Up to acked_seq another receiver (a tier's other member, or
+		 * this one before a restart) took custody; past it they expired. */
+		uint64_t first = p->notice_first;
+		if (first <= p->acked_seq) {
+			uint64_t last = p->acked_seq < p->notice_last ? p->acked_seq : p->notice_last;
+			peer_notice(p, first, last, PB_WIRE_DLQ_RELEASED);
+			first = last + 1;
+		}
+		if (first <= p->notice_last)
+			peer_notice(p, first, p->notice_last, PB_WIRE_DLQ_EXPIRED);
 		p->notice_first = 0;
 	}
 	fwd_peer_announce(p);

@@ -473,6 +473,7 @@ snap_link(struct pb_peer_snap *s, struct pb_link *link)
 	snprintf(s->last_error, sizeof(s->last_error), "%s", st.last_error);
 	s->rtt_ns = st.rtt_ns;
 	s->reconnects = st.reconnects;
+	s->failovers = st.failovers;
 	s->auth_failures = st.auth_failures;
 	s->protocol_errors = st.protocol_errors;
 	if (!s->address[0])
@@ -548,6 +549,7 @@ fwd_publish(struct pb_engine *e)
 		s->loops = u->loops;
 		s->hop_limit = u->hop_limit;
 		s->dlq_announced = u->dlq_announced;
+		s->acked_elsewhere = u->acked_elsewhere;
 		s->custody_seq = u->custody_seq;
 		s->epoch = u->epoch;
 	}

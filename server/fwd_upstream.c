@@ -375,7 +375,12 @@ upstream_notice(struct fwd_upstream *u, const struct pb_wire_dlq_notice *n)
 		upstream_refuse(u, &e->refused.notice_invalid, PB_WIRE_E_MALFORMED, why);
 		return;
 	}
-	u->dlq_announced += n->last_seq - n->first_seq + 1;
+	/* Released: the sender failed over from another receiver of a tier,
+	 * which holds those in custody; not a DLQ of the sender's. */
+	if (n->reason == PB_WIRE_DLQ_RELEASED)
+		u->acked_elsewhere += n->last_seq - n->first_seq + 1;
+	else
+		u->dlq_announced += n->last_seq - n->first_seq + 1;
 	if (n->last_seq >= u->expected) {
 		u->expected = n->last_seq + 1;
 		fifo2_push(&u->pending, n->last_seq, 0);

@@ -36,7 +36,8 @@ link_free(struct pb_link *l)
 		pb_loop_del_timer(l->loop, l->t_conn);
 	free(l->rx);
 	free(l->cq);
-	free(l->host);
+	for (unsigned i = 0; i < l->ntg; i++)
+		free(l->tg[i].host);    /* l->host is one of them */
 	link_tls_release(l);
 	if (l->psk != NULL) {
 		pb_auth_cleanse(l->psk, l->psk_len);
@@ -91,6 +92,23 @@ rng_next(struct pb_link *l)
 	l->rng ^= l->rng << 25;
 	l->rng ^= l->rng >> 27;
 	return l->rng * 2685821657736338717ull;
+}
+
+/* Makes address i of a dialer's list the one the next attempt uses. */
+static void
+link_select(struct pb_link *l, unsigned i)
+{
+	const struct link_target *t = &l->tg[i];
+
+	l->cur = i;
+	l->host = t->host;
+	l->port = t->port;
+	l->literal = t->literal;
+	l->lit = t->lit;
+	l->litlen = t->litlen;
+	l->st.addr_index = i;
+	snprintf(l->st.peer_addr, sizeof(l->st.peer_addr), "%s%s%s:%u",
+	    strchr(t->host, ':') ? "[" : "", t->host, strchr(t->host, ':') ? "]" : "", t->port);
 }
 
 static uint64_t
@@ -181,9 +199,19 @@ link_conn_end(struct pb_link *l, uint16_t code, const char *fmt, ...)
 	} else {
 		if (was_up && pb_mono_ns() - l->up_mono >= l->bo_max * PB_NSEC_PER_MSEC)
 			l->fails = 0;
-		uint64_t delay = backoff_ns(l);
-		if (l->fails < 64)
-			l->fails++;
+		uint64_t delay;
+		if (l->ntg > 1 && l->cur + 1 < l->ntg) {
+			/* Next address of the tier: it is a different machine,
+			 * so it need not wait for this one's backoff. */
+			link_select(l, l->cur + 1);
+			delay = l->bo_min * PB_NSEC_PER_MSEC;
+		} else {
+			if (l->ntg > 1)
+				link_select(l, 0);
+			delay = backoff_ns(l);
+			if (l->fails < 64)
+				l->fails++;
+		}
 		l->st.state = PB_LINK_DOWN;
 		l->t_conn = pb_loop_add_timer(l->loop, delay, on_conn_timer, l);
 	}
@@ -348,6 +376,14 @@ go_up(struct pb_link *l)
 	l->st.connected_since_ns = pb_real_ns();
 	l->st.connects++;
 	l->up_mono = pb_mono_ns();
+	if (l->st.dialer) {
+		if (l->up_tg >= 0 && (unsigned)l->up_tg != l->cur) {
+			l->st.failovers++;
+			log_warnx("link", "peer %s: failed over to %s (address %u of %u)",
+			    l->st.name, l->st.peer_addr, l->cur + 1, l->ntg);
+		}
+		l->up_tg = (int)l->cur;
+	}
 	l->t_hb = pb_loop_add_timer(l->loop, l->hb_ms * PB_NSEC_PER_MSEC, on_hb_timer, l);
 	log_info("link", "peer %s (%s): up, node %u, %s, protocol v%u%s%s", l->st.name,
 	    l->st.peer_addr, l->peer.node_id, pb_link_role_name(l->st.role), l->st.version,
@@ -612,18 +648,15 @@ pb_link_dial(struct pb_loop *loop, const struct pb_link_cfg *cfg, enum pb_link_r
 	struct pb_link *l = link_new(loop, cfg, ops, arg, err, errlen);
 	if (l == NULL)
 		return NULL;
-	if ((l->host = strdup(address)) == NULL) {
-		link_free(l);
-		snprintf(err, errlen, "link: out of memory");
-		return NULL;
-	}
-	l->port = port;
-	l->literal = link_parse_literal(address, port, &l->lit, &l->litlen) == 0;
 	l->st.dialer = true;
 	l->st.role = role;
 	l->st.state = PB_LINK_IDLE;
+	l->up_tg = -1;
 	link_set_str(l->st.name, sizeof(l->st.name), name != NULL ? name : address);
-	snprintf(l->st.peer_addr, sizeof(l->st.peer_addr), "%s:%u", address, port);
+	if (pb_link_add_address(l, address, port, err, errlen) < 0) {
+		link_free(l);
+		return NULL;
+	}
 	l->t_conn = pb_loop_add_timer(loop, 0, on_conn_timer, l);
 	if (l->t_conn == 0) {
 		link_free(l);
@@ -631,6 +664,35 @@ pb_link_dial(struct pb_loop *loop, const struct pb_link_cfg *cfg, enum pb_link_r
 		return NULL;
 	}
 	return l;
+}
+
+int
+pb_link_add_address(struct pb_link *l, const char *address, uint16_t port, char *err,
+    size_t errlen)
+{
+	struct link_target *t;
+
+	if (!l->st.dialer || l->st.state != PB_LINK_IDLE || l->ntg >= PB_LINK_MAX_ADDRS) {
+		snprintf(err, errlen, "link: addresses are added to an idle dialer, at most %u",
+		    PB_LINK_MAX_ADDRS);
+		return -1;
+	}
+	if (address == NULL || address[0] == '\0' || port == 0 ||
+	    strlen(address) >= LINK_HOST_MAX) {
+		snprintf(err, errlen, "link: a non-empty address (< %u bytes) and a port are"
+		    " required", LINK_HOST_MAX);
+		return -1;
+	}
+	t = &l->tg[l->ntg];
+	if ((t->host = strdup(address)) == NULL) {
+		snprintf(err, errlen, "link: out of memory");
+		return -1;
+	}
+	t->port = port;
+	t->literal = link_parse_literal(address, port, &t->lit, &t->litlen) == 0;
+	if (l->ntg++ == 0)
+		link_select(l, 0);
+	return 0;
 }
 
 struct pb_link *

@@ -188,6 +188,8 @@ struct pb_link_stats {
 	uint64_t msgs_in, msgs_out;    /* msgs_out: data written + control queued */
 	uint64_t connects;             /* handshakes completed */
 	uint64_t reconnects;           /* dialer attempts after the first */
+	uint64_t failovers;            /* dialer UP at another address than the last UP */
+	unsigned addr_index;           /* dialer: which of its addresses (0 = first) */
 	uint64_t auth_failures;        /* peer's MAC or certificate wrong, or peer refused ours */
 	uint64_t protocol_errors;      /* undecodable input, handshake refusals, drops */
 	uint64_t unexpected;           /* of those: a message not allowed in the link's state */
@@ -208,6 +210,19 @@ struct pb_link_stats {
 struct pb_link *pb_link_dial(struct pb_loop *loop, const struct pb_link_cfg *cfg,
     enum pb_link_role role, const char *name, const char *address, uint16_t port,
     const struct pb_link_ops *ops, void *arg, char *err, size_t errlen);
+
+/*
+ * Adds another address to a dialing link, before its first attempt (a
+ * tier of receivers behind one peer entry). The link tries its addresses
+ * in order: a failed connect, a refused or timed-out handshake, or an UP
+ * connection that ends (dead peer, reset, ERROR) moves it to the next one
+ * after backoff_min_ms; after the last it starts over at the first with
+ * its usual exponential backoff. At most PB_LINK_MAX_ADDRS in all.
+ * 0, or -1 with err set.
+ */
+#define PB_LINK_MAX_ADDRS 8
+int pb_link_add_address(struct pb_link *link, const char *address, uint16_t port, char *err,
+    size_t errlen);
 
 /*
  * Creates a link on an accepted connection and starts the handshake. The

@@ -59,12 +59,21 @@ struct pb_link {
 	uint32_t hb_ms, dead_ms, dead_eff, hs_ms, bo_min, bo_max;
 	size_t rx_max;
 	unsigned accept_roles;
-	/* dialer target */
+	/* dialer target: tg[cur], copied into host..litlen */
 	char *host;
 	uint16_t port;
 	bool literal;
 	struct sockaddr_storage lit;
 	socklen_t litlen;
+	struct link_target {
+		char *host;
+		uint16_t port;
+		bool literal;
+		struct sockaddr_storage lit;
+		socklen_t litlen;
+	} tg[PB_LINK_MAX_ADDRS];
+	unsigned ntg, cur;
+	int up_tg;           /* target of the last UP connection, -1 none */
 	struct resolve_job *job;
 	/* connection */
 	int fd;

@@ -75,6 +75,9 @@ enum pb_wire_dlq_reason {
 	PB_WIRE_DLQ_QUEUE_FULL = 1,
 	PB_WIRE_DLQ_EXPIRED = 2,
 	PB_WIRE_DLQ_REJECTED = 3,
+	/* Acknowledged by another receiver of a tier on an earlier connection
+	 * (failover): in custody there, never sent here. */
+	PB_WIRE_DLQ_RELEASED = 4,
 };
 
 /* Error codes: in ERROR messages and in pb_wire_msg.errcode. */

@@ -89,3 +89,50 @@ js_read_back() {
 	[ "$total" = "$n" ] || fail "reader wrote $total frames, expected $n"
 	pb_cmp --ts --multiset "$PB_TMP/in.pcap" "${JS_OUTS[@]}"
 }
+
+# js_cluster3: a 3-node cluster n0..n2 on PB_PORTS[0..5] (client, route),
+# started; its client URLs, quoted for a servers list, in JS_URLS.
+js_cluster3() {
+	local i j routes
+	for i in 0 1 2; do
+		routes=()
+		for j in 0 1 2; do [ $j = $i ] || routes+=("${PB_PORTS[$((j + 3))]}"); done
+		js_conf "n$i" "${PB_PORTS[$i]}" "${PB_PORTS[$((i + 3))]}" "${routes[@]}"
+	done
+	for i in 0 1 2; do js_start "n$i"; done
+	JS_URLS="\"$(js_url n0)\", \"$(js_url n1)\", \"$(js_url n2)\""
+}
+
+# js_kill_in_use NODE: kill -9 the cluster server NODE's sink "js" uses,
+# waits until the sink is connected to another one, restarts the victim.
+js_kill_in_use() {
+	local used victim='' i
+	used=$(pb_node_json "$1" /api/v1/sinks/js .jetstream.server)
+	for i in 0 1 2; do [ "$(js_url "n$i")" = "$used" ] && victim=n$i; done
+	[ -n "$victim" ] || fail "the sink's server in use ($used) is none of the cluster's"
+	pb_log "killing nats-server $victim ($used)"
+	js_kill "$victim"
+	pb_wait_until 60 "the sink to use another server" pb_node_true "$1" /api/v1/sinks/js \
+	    ".jetstream.state == \"connected\" and .jetstream.server != \"$used\" and .jetstream.server != \"\""
+	js_start "$victim"
+}
+
+# js_verify_stream STREAM N [TIMEOUT]: another client finds exactly N
+# records in STREAM, and reading it back gives $PB_TMP/in.pcap (origin 81)
+# as a multiset and in order.
+js_verify_stream() {
+	js_check "$(js_url n0)" "$1" pb
+	[ "$(js_field records)" = "$2" ] || fail "the stream holds $(js_field records) records, expected $2"
+	js_read_back "$2" "${3:-120}"
+	pb_cmp --ts --origin 81 "$PB_TMP/in.pcap" "${JS_OUTS[@]}"
+}
+
+# js_edge_done COL TIMEOUT: waits until the node "edge" (started with -x)
+# exits after every record was acknowledged; logs COL's sink "js".
+js_edge_done() {
+	pb_node_wait_exit edge "$2"
+	pb_node_exit_ok edge "edge (--exit-on-finish: every record acknowledged)"
+	pb_log "$1's sink at the end: $(pb_node_json "$1" /api/v1/sinks/js -c .jetstream)"
+	pb_node_true "$1" /api/v1/sinks/js '.jetstream.duplicates > 0' ||
+	    pb_log "note: no resent record was already in the stream"
+}

@@ -19,12 +19,8 @@ N=300000
 "$PBGEN" --count $N --size 64 --seed 33 -o "$T/in.pcap"
 
 pb_ports 10
-for i in 0 1 2; do
-	js_conf "n$i" "${PB_PORTS[$i]}" "${PB_PORTS[$((i + 3))]}" \
-	    $(for j in 0 1 2; do [ $j = $i ] || echo "${PB_PORTS[$((j + 3))]}"; done)
-done
-for i in 0 1 2; do js_start "n$i"; done
-URLS="\"$(js_url n0)\", \"$(js_url n1)\", \"$(js_url n2)\""
+js_cluster3
+URLS=$JS_URLS
 TP=${PB_PORTS[6]}
 pb_node_conf col 82 "${PB_PORTS[7]}" <<CONF
 listen = { address = "127.0.0.1"; port = $TP; };
@@ -56,30 +52,13 @@ rm -rf "$T/col/state"
 pb_node col
 pb_wait_until 60 "the restarted collector to store 30000 records" \
     pb_node_true col /api/v1/sinks/js '.jetstream.records >= 30000'
-used=$(pb_node_json col /api/v1/sinks/js .jetstream.server)
-victim=
-for i in 0 1 2; do [ "$(js_url "n$i")" = "$used" ] && victim=n$i; done
-[ -n "$victim" ] || fail "the sink's server in use ($used) is none of the cluster's"
 pb_log "restarted collector: $(pb_node_json col /api/v1/sinks/js -c .jetstream)"
-pb_log "killing nats-server $victim ($used)"
-js_kill "$victim"
-pb_wait_until 60 "the sink to use another server" pb_node_true col /api/v1/sinks/js \
-    ".jetstream.state == \"connected\" and .jetstream.server != \"$used\" and .jetstream.server != \"\""
-js_start "$victim"
+js_kill_in_use col
 
-pb_node_wait_exit edge 180
-pb_node_exit_ok edge "edge (--exit-on-finish: every record acknowledged)"
-js=$(pb_node_json col /api/v1/sinks/js -c .jetstream)
-pb_log "collector sink at the end: $js"
-pb_node_true col /api/v1/sinks/js '.jetstream.duplicates > 0' ||
-    pb_log "note: no resent record was already in the stream"
+js_edge_done col 180
 pb_node_stop col
 pb_node_exit_ok col SIGTERM
 
-js_check "$(js_url n0)" PBC pb
-[ "$(js_field records)" = $N ] || fail "the stream holds $(js_field records) records, expected $N"
-
-js_read_back $N
-pb_cmp --ts --origin 81 "$T/in.pcap" "${JS_OUTS[@]}"
+js_verify_stream PBC $N
 pb_no_crash col edge reader
 pass

@@ -200,7 +200,7 @@ fill_peers(void)
 	d->connected_since_ns = CAPTURE_BASE;
 	d->tls = 1;
 	d->rtt_ns = 1500000;
-	d->reconnects = 3, d->auth_failures = 4, d->protocol_errors = 5;
+	d->reconnects = 3, d->auth_failures = 4, d->protocol_errors = 5, d->failovers = 6;
 	/* records_sent..acked_seq: distinct values 101.. in struct order */
 	for (uint64_t *p = &d->records_sent, v = 101; p <= &d->acked_seq; p++, v++)
 		*p = v;

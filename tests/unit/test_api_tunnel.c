@@ -34,7 +34,8 @@ test_peers(void **state)
 	};
 	static const char *const up[] = {
 		"records_received", "bytes_received", "link_duplicates", "link_lost",
-		"origin_duplicates", "loops", "hop_limit", "dlq_announced", "custody_seq",
+		"origin_duplicates", "loops", "hop_limit", "dlq_announced", "acked_elsewhere",
+		"custody_seq",
 		"epoch",
 	};
 	struct http_resp r;
@@ -58,6 +59,7 @@ test_peers(void **state)
 	assert_true(json_is_null(json_object_get(d, "last_error")));
 	assert_true(json_real_value(json_object_get(d, "rtt_ms")) == 1.5);
 	assert_int_equal(jint(d, "reconnects"), 3);
+	assert_int_equal(jint(d, "failovers"), 6);
 	assert_int_equal(jint(d, "auth_failures"), 4);
 	assert_int_equal(jint(d, "protocol_errors"), 5);
 	for (size_t i = 0; i < sizeof(down) / sizeof(down[0]); i++)
@@ -67,8 +69,8 @@ test_peers(void **state)
 	assert_int_equal(jint(d, "oldest_unacked_age_ms"), 113);
 	assert_int_equal(jint(d, "next_seq"), 114);
 	assert_int_equal(jint(d, "acked_seq"), 115);
-	/* 13 common keys + 14 downstream ones, no upstream key */
-	assert_int_equal(json_object_size(d), 27);
+	/* 14 common keys + 14 downstream ones, no upstream key */
+	assert_int_equal(json_object_size(d), 28);
 	assert_null(json_object_get(d, "records_received"));
 
 	assert_string_equal(jstr(u, "state"), "connecting");
@@ -80,7 +82,7 @@ test_peers(void **state)
 	assert_string_equal(jstr(u, "last_error"), "connection refused");
 	for (size_t i = 0; i < sizeof(up) / sizeof(up[0]); i++)
 		assert_int_equal(jint(u, up[i]), 201 + (json_int_t)i);
-	assert_int_equal(json_object_size(u), 23);
+	assert_int_equal(json_object_size(u), 25);
 	assert_null(json_object_get(u, "records_sent"));
 	/* unterminated engine strings are cut at their array size */
 	assert_int_equal(strlen(jstr(x, "name")), 63);
@@ -95,7 +97,7 @@ test_peers(void **state)
 
 	d = get_ok("/api/v1/peers/lab-sg", &r);
 	assert_string_equal(jstr(d, "name"), "lab-sg");
-	assert_int_equal(jint(d, "custody_seq"), 209);
+	assert_int_equal(jint(d, "custody_seq"), 210);
 	http_resp_free(&r);
 
 	expect_error("GET", "/api/v1/peers/nope", NULL, 404, "unknown peer 'nope'");
@@ -788,7 +790,7 @@ test_epochs_need_token(void **state)
 
 	o = json_object_get(json_array_get(json_object_get(get_ok("/api/v1/peers", &r),
 	    "peers"), 1), "epoch");
-	assert_int_equal(json_integer_value(o), 210);
+	assert_int_equal(json_integer_value(o), 211);
 	http_resp_free(&r);
 }
 

@@ -234,7 +234,7 @@ test_doc_examples(void **state)
 	}
 	rmdir(tlsdir);
 	rmdir(tmpl);
-	assert_int_equal(nexamples, 6);
+	assert_int_equal(nexamples, 7);
 	free(text);
 }
 

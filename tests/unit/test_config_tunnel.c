@@ -863,8 +863,8 @@ test_bad_files(void **state)
 	static const struct expect keys[] = {
 		{ 3, "listen.adress: unknown key 'adress' (valid keys: address, port,"
 		    " accept_undeclared_consumers, max_handshakes, max_handshakes_per_ip)" },
-		{ 4, "peers[0].host: unknown key 'host' (valid keys: name, address, port, node)" },
-		{ 5, "upstreams.nmae: unknown key 'nmae' (valid keys: name, address, port, node)" },
+		{ 4, "peers[0].host: unknown key 'host' (valid keys: name, address, port, addresses, node)" },
+		{ 5, "upstreams.nmae: unknown key 'nmae' (valid keys: name, address, port, addresses, node)" },
 		{ 6, "auth.psk: unknown key 'psk' (valid keys: keyring, psk_file, shared_psk,"
 		    " allow_unauthenticated, tls_cert, tls_key, tls_ca)" },
 		{ 7, "resend.timeout_s: unknown key 'timeout_s' (valid keys: timeout, buffer_mb,"

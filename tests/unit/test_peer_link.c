@@ -957,6 +957,49 @@ test_reconnect(void **state)
 	assert_int_equal(pb_link_state(e->a.link), PB_LINK_UP);
 }
 
+static bool a_ups2_b(struct env *e) { return e->a.ups >= 2 && e->b.link != NULL && e->b.ups > 0; }
+
+/* A tier behind one dialer: a dead first address is skipped, and when the
+ * receiver in use goes away the link moves on (wrapping) to the next. */
+static void
+test_failover(void **state)
+{
+	struct env *e = *state;
+	struct pb_listener *first;
+	uint16_t port_b = e->port, port_a;
+	char err[128], want[64];
+
+	e->ca.backoff_min_ms = 20;
+	e->ca.backoff_max_ms = 100;
+	/* A port with nobody on it: the listener's, closed again. */
+	first = e->lst;
+	env_listen(e, 0);
+	port_a = e->port;
+	pb_listener_close(e->lst);
+	e->lst = first;
+	dial(e, PB_LINK_SENDER, "127.0.0.1");
+	assert_int_equal(pb_link_add_address(e->a.link, "127.0.0.1", port_b, err, sizeof(err)), 0);
+	assert_true(run_for_cond(e->loop, 3000, both_up, e));
+	assert_int_equal(stats(e->a.link).addr_index, 1);
+	assert_int_equal(stats(e->a.link).failovers, 0);   /* a first connection */
+	snprintf(want, sizeof(want), "127.0.0.1:%u", port_b);
+	assert_string_equal(pb_link_peer_addr(e->a.link), want);
+	/* Only before the first attempt. */
+	assert_int_equal(pb_link_add_address(e->a.link, "127.0.0.1", 1, err, sizeof(err)), -1);
+
+	/* The receiver in use dies; the first address comes alive. */
+	env_listen(e, port_a);
+	pb_listener_close(first);
+	pb_link_close(e->b.link, "node dies");
+	e->b.link = NULL;
+	e->b.ups = 0;
+	assert_true(run_for_cond(e->loop, 3000, a_ups2_b, e));
+	assert_int_equal(stats(e->a.link).addr_index, 0);
+	assert_int_equal(stats(e->a.link).failovers, 1);
+	snprintf(want, sizeof(want), "127.0.0.1:%u", port_a);
+	assert_string_equal(pb_link_peer_addr(e->a.link), want);
+}
+
 static void
 test_resolve_name(void **state)
 {
@@ -1042,6 +1085,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_heartbeat_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reentrant_drop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reentrant_close, setup, teardown),
