@@ -557,6 +557,7 @@ js_close(struct pb_sink *sink)
 		}
 		free(st);
 	}
+	js_batch_free_spares(s);
 	atomic_store(&s->js->state, PB_JS_CLOSED);
 	free(s);
 }
