@@ -132,6 +132,20 @@ static const struct pb_met_field pb_met_sink_fields[] = {
 	PB_MET_C("sink_backlog_events", "Times the sink paused the sources.", struct pb_sink_stats, backlog_events),
 };
 
+/* Jetstream sinks (struct pb_js_stats); gauges are levels, not totals. */
+static const struct pb_met_field pb_met_js_fields[] = {
+	PB_MET_G("sink_jetstream_pending_acks", "Messages published, PubAck not yet in.", struct pb_js_stats, pending_acks),
+	PB_MET_G("sink_jetstream_buffered_batches", "Batches filling or waiting to be published.", struct pb_js_stats, buffered),
+	PB_MET_G("sink_jetstream_last_stream_seq", "Stream sequence of the last PubAck.", struct pb_js_stats, last_stream_seq),
+	PB_MET_C("sink_jetstream_messages", "Messages stored (PubAcks).", struct pb_js_stats, messages),
+	PB_MET_C("sink_jetstream_records", "Records in those messages.", struct pb_js_stats, records),
+	PB_MET_C("sink_jetstream_duplicates", "Records the stream already had, dropped.", struct pb_js_stats, duplicates),
+	PB_MET_C("sink_jetstream_errors", "Failed publishes and lookups (each retried).", struct pb_js_stats, errors),
+	PB_MET_C("sink_jetstream_lookups", "Resume points read from the stream.", struct pb_js_stats, lookups),
+	PB_MET_C("sink_jetstream_late", "Records stored below their subject's high (holes filled).", struct pb_js_stats, late),
+	PB_MET_C("sink_jetstream_holes_forgotten", "Holes past the bound; fills below them count as duplicates.", struct pb_js_stats, holes_forgotten),
+};
+
 #define PB_MET_N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Sources and sinks alike: a name, counters at offsets, and a state. */
@@ -214,6 +228,43 @@ pb_met_sink_state(const void *st)
 	    &((const struct pb_sink_stats *)st)->state, memory_order_relaxed));
 }
 
+/* The jetstream sinks' connections and PubAck counters ({sink="name"});
+ * families are written only when the node has such a sink. */
+static void
+pb_met_js(struct pb_met *m, const struct pb_view *v)
+{
+	char lab[256];
+	size_t njs = 0;
+
+	for (size_t i = 0; i < v->nsinks; i++)
+		njs += v->sinks[i].js != NULL;
+	if (njs == 0)
+		return;
+	for (size_t f = 0; f < PB_MET_N(pb_met_js_fields); f++) {
+		const struct pb_met_field *d = &pb_met_js_fields[f];
+
+		pb_met_family(m, d->name, d->counter ? "counter" : "gauge", d->help);
+		for (size_t i = 0; i < v->nsinks; i++) {
+			if (v->sinks[i].js == NULL)
+				continue;
+			pb_met_label(m, v->sinks[i].name, lab, sizeof(lab));
+			pb_met_printf(m, "packetbroker_%s{sink=\"%s\"} %llu\n", d->name, lab,
+			    (unsigned long long)pb_counter_get((const pb_counter_t *)(const void *)
+			    ((const char *)v->sinks[i].js + d->off)));
+		}
+	}
+	pb_met_family(m, "sink_jetstream_connection_state", "gauge",
+	    "1 for the connection's current state.");
+	for (size_t i = 0; i < v->nsinks; i++) {
+		if (v->sinks[i].js == NULL)
+			continue;
+		pb_met_label(m, v->sinks[i].name, lab, sizeof(lab));
+		pb_met_printf(m, "packetbroker_sink_jetstream_connection_state{sink=\"%s\",state=\"%s\"} 1\n",
+		    lab, pb_js_state_name(atomic_load_explicit(&v->sinks[i].js->state,
+		    memory_order_relaxed)));
+	}
+}
+
 static void
 pb_met_view(struct pb_met *m, const struct pb_view *v)
 {
@@ -228,6 +279,7 @@ pb_met_view(struct pb_met *m, const struct pb_view *v)
 
 	pb_met_items(m, v, &src);
 	pb_met_items(m, v, &sink);
+	pb_met_js(m, v);
 }
 
 /* ---- peers (the engine's snapshot) ---- */

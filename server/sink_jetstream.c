@@ -110,9 +110,13 @@ batch_send(struct js_sink *s, struct js_batch *b, bool chained)
 	}
 	b->msg = m;
 	b->state = JS_B_INFLIGHT;
-	log_debug("jetstream", "%s: %s %" PRIu64 "..%" PRIu64 " (%" PRIu32 " records)%s%" PRIu64,
-	    b->st->subject, chained ? "chain" : "publish", b->first_seq, b->last_seq, b->count,
-	    chained ? "" : " after subject seq ", chained ? (uint64_t)0 : b->st->subj_seq);
+	if (chained)
+		log_debug("jetstream", "%s: chain %" PRIu64 "..%" PRIu64 " (%" PRIu32 " records)",
+		    b->st->subject, b->first_seq, b->last_seq, b->count);
+	else
+		log_debug("jetstream", "%s: publish %" PRIu64 "..%" PRIu64 " (%" PRIu32
+		    " records) after subject seq %" PRIu64, b->st->subject, b->first_seq,
+		    b->last_seq, b->count, b->st->subj_seq);
 	pb_counter_add(&s->js->pending_acks, 1);
 	if (chained)
 		js_pub_chain(s->pub, m);
@@ -442,8 +446,13 @@ on_state(struct js_sink *s, struct js_result *r)
 		    "%" PRId64 "; using %zu", s->base.name, s->batch_bytes, r->max_payload, want);
 		s->batch_bytes = want;
 	}
+	/* A growing batch is cut before a record that would pass grow_bytes
+	 * (js_write checks len + n), so beyond it a message only needs room
+	 * for the hop names added after that check (at most 8 NODE messages,
+	 * 2.7 KB) and its headers (3.1 KB with 64 holes): JS_HEADROOM * 2.
+	 * Reserving a largest record too cost 12 % of every round trip. */
 	if (r->max_payload > (int64_t)(JS_HEADROOM * 2 + PB_WIRE_MAX_MSG))
-		s->grow_bytes = (size_t)r->max_payload - JS_HEADROOM * 2 - PB_WIRE_MAX_MSG;
+		s->grow_bytes = (size_t)r->max_payload - JS_HEADROOM * 2;
 	for (struct js_stream *st = s->streams; st; st = st->next) {
 		if (st->state != JS_S_READY)
 			stream_lookup(s, st);
@@ -548,6 +557,7 @@ js_close(struct pb_sink *sink)
 		}
 		free(st);
 	}
+	js_batch_free_spares(s);
 	atomic_store(&s->js->state, PB_JS_CLOSED);
 	free(s);
 }

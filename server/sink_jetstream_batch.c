@@ -21,10 +21,22 @@ js_batch_free(struct js_sink *s, struct js_batch *b)
 	if (b->msg)
 		natsMsg_Destroy(b->msg);
 	s->nbytes -= b->len;
-	free(b->buf);
+	if (b->buf && s->nspare < JS_SPARE && b->cap >= s->batch_bytes + JS_HEADROOM) {
+		s->spare[s->nspare].buf = b->buf;
+		s->spare[s->nspare++].cap = b->cap;
+	} else {
+		free(b->buf);
+	}
 	free(b);
 	s->nbatches--;
 	pb_counter_set(&s->js->buffered, s->nbatches);
+}
+
+void
+js_batch_free_spares(struct js_sink *s)
+{
+	while (s->nspare)
+		free(s->spare[--s->nspare].buf);
 }
 
 int
@@ -85,7 +97,14 @@ struct js_batch *
 js_batch_new(struct js_sink *s, struct js_stream *st, const struct pb_record *rec)
 {
 	struct js_batch *b = calloc(1, sizeof(*b));
+	if (b && s->nspare) {
+		/* The most recently freed: likeliest to be grown and in cache. */
+		b->buf = s->spare[--s->nspare].buf;
+		b->cap = s->spare[s->nspare].cap;
+	}
 	if (!b || js_batch_reserve(b, s->batch_bytes + JS_HEADROOM) < 0) {
+		if (b)
+			free(b->buf);
 		free(b);
 		return NULL;
 	}

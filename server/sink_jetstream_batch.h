@@ -24,6 +24,9 @@
 #define JS_HASH 256u             /* origin streams: hash buckets */
 /* Room a batch keeps for its NODE/SOURCE prelude beyond batch_bytes. */
 #define JS_HEADROOM 4096u
+/* Payload buffers of freed batches kept for the next ones: a new buffer
+ * costs page faults and zeroing per page, and growing one copies it. */
+#define JS_SPARE 4u
 
 enum js_batch_state { JS_B_FILLING = 0, JS_B_CUT, JS_B_INFLIGHT };
 enum js_stream_state { JS_S_LOOKUP = 0, JS_S_LOOKUP_WAIT, JS_S_READY };
@@ -84,6 +87,8 @@ struct js_sink {
 	bool was_writable;
 	bool error_logged;
 	uint64_t forgot_logged_ns;
+	struct { uint8_t *buf; size_t cap; } spare[JS_SPARE];
+	size_t nspare;
 };
 
 #define JS_HASH_INIT 14695981039346656037ull
@@ -97,8 +102,11 @@ js_seq_hash(uint64_t h, uint64_t seq)
 	return h;
 }
 
-/* Unlinked from its stream already (or never linked); frees its message. */
+/* Unlinked from its stream already (or never linked); frees its message
+ * and keeps its buffer as a spare when there is room. */
 void js_batch_free(struct js_sink *s, struct js_batch *b);
+/* Frees the spare buffers (sink close). */
+void js_batch_free_spares(struct js_sink *s);
 /* Grows the payload buffer by `more`; -1 when out of memory. */
 int js_batch_reserve(struct js_batch *b, size_t more);
 /* NODE messages for rec's hop nodes not named in b yet. */

@@ -144,3 +144,10 @@ if [ "${PB_BENCH_TUNNEL:-1}" != 0 ]; then
 	echo
 	bash "$(dirname "$0")/bench_tunnel.sh" "$B"
 fi
+
+# The jetstream sink against jsbench (skips itself without nats-server).
+if [ "${PB_BENCH_JETSTREAM:-1}" != 0 ]; then
+	rm -rf "$W"
+	echo
+	bash "$(dirname "$0")/bench_jetstream.sh" "$B"
+fi

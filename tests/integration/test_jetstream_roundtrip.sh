@@ -59,6 +59,42 @@ js_record() {
 }
 js_record col /api/v1/sinks
 js_record col /api/v1/sinks/js
+# /metrics: the jetstream sink's series agree with the JSON (Prometheus'
+# own parser reads them; the file sink has none).
+[ "$(pb_node_http col /metrics)" = 200 ] || fail "col: GET /metrics"
+cp "$T/http.body" "$T/metrics.txt"
+pb_node_http col /api/v1/sinks/js >/dev/null
+SEQ=$(jq -r .jetstream.last_stream_seq "$T/http.body")
+MSGS=$(jq -r .jetstream.messages "$T/http.body")
+if /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null; then
+	/usr/bin/python3 - "$T/metrics.txt" $N "$SEQ" "$MSGS" <<'PYEOF' >"$T/metrics.log" 2>&1 ||
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+n, seq, msgs = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+def value(name, **labels):
+    found = [s.value for f in fams.values() for s in f.samples
+             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+    if len(found) != 1:
+        raise SystemExit("%d samples %s%s" % (len(found), name, labels))
+    return found[0]
+p = "packetbroker_sink_jetstream_"
+assert value(p + "records_total", sink="js") == n
+assert value(p + "messages_total", sink="js") == msgs > 0
+assert value(p + "last_stream_seq", sink="js") == seq > 0
+assert value(p + "pending_acks", sink="js") == 0
+for c in ("duplicates", "late", "holes_forgotten", "errors"):
+    assert value(p + c + "_total", sink="js") == 0, c
+assert value(p + "connection_state", sink="js", state="connected") == 1
+assert fams["packetbroker_sink_jetstream_records"].type == "counter"
+assert not any(s.labels.get("sink") == "file" for f in fams.values()
+               if f.name.startswith("packetbroker_sink_jetstream") for s in f.samples)
+PYEOF
+	    fail "col /metrics: $(tail -n 3 "$T/metrics.log")"
+	pb_log "/metrics: the jetstream sink's series match"
+else
+	pb_log "python3-prometheus-client missing: /metrics not parsed"
+fi
 pb_node_stop col
 pb_node_exit_ok col SIGTERM
 
