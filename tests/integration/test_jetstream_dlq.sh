@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Late records into a jetstream sink. An edge streams frames to a
 # collector with a jetstream sink (edge resend.timeout 2 s, a DLQ without
-# auto replay). Mid-run the nats-server is stopped (SIGSTOP) for ~10 s:
+# auto replay). Mid-run the nats-server is stopped (SIGSTOP) for 20 s:
 # the sink's window fills, the collector stops taking records, and the
 # edge moves what stays unacknowledged to its DLQ while later records
 # follow once the server is back: the DLQ's records are holes below each
@@ -34,9 +34,9 @@ listen = { address = "127.0.0.1"; port = $TP; };
 dump = { name = "js"; jetstream = { servers = [ "$URL" ]; stream = "PBD"; batch_kb = 64;
                                     window = 16; }; };
 CONF
-# 10 kpps: the stream lasts 20 s and goes on well after the outage.
+# 5 kpps: the stream lasts 40 s and goes on well after the 20 s outage.
 pb_node_conf edge 91 "${PB_PORTS[3]}" <<CONF
-captures = ( { name = "in"; file = "$T/in.pcap"; rate = 10000; } );
+captures = ( { name = "in"; file = "$T/in.pcap"; rate = 5000; } );
 peers = ( { name = "col"; address = "127.0.0.1"; port = $TP; } );
 resend = { timeout = 2.0; buffer_mb = 64; };
 dlq = { path = "dlq.db"; max_mb = 256; auto_replay = false; };
@@ -52,10 +52,13 @@ pb_wait_until 20 "the jetstream sink to connect" \
 pb_node edge
 pb_wait_until 30 "the collector to store 15000 records" \
     pb_node_true col /api/v1/sinks/js '.jetstream.records >= 15000'
+t_stop=$(date +%s)
 kill -STOP "${JS_PIDS[nats]}"
 pb_log "nats-server stopped"
 pb_wait_until 20 "records moved to the edge's DLQ" pb_node_true edge /api/v1/peers/col '.to_dlq > 0'
-sleep 8 # let the outage last (well past resend.timeout)
+# The outage lasts 20 s in all, well past resend.timeout.
+rest=$((20 - ($(date +%s) - t_stop)))
+[ "$rest" -le 0 ] || sleep "$rest"
 kill -CONT "${JS_PIDS[nats]}"
 before=$(pb_node_json col /api/v1/sinks/js .jetstream.records)
 pb_log "nats-server continued; collector stored $before, edge to_dlq $(pb_peer edge col to_dlq)"
