@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "api_internal.h"
-#include "bridge.h"
+#include "pubstate.h"
 #include "clock.h"
 #include "cmdq.h"
 #include "dlq_store.h"
@@ -164,10 +164,10 @@ pb_api_filter_json(const struct pb_dlq_filter *f)
 	return obj;
 }
 
-struct pb_bridge *
-pb_api_dlq_bridge(const struct pb_api_req *req, json_t **body)
+struct pb_pubstate *
+pb_api_dlq_pubstate(const struct pb_api_req *req, json_t **body)
 {
-	struct pb_bridge *b = req->view->bridge;
+	struct pb_pubstate *b = req->view->pubstate;
 
 	if (b == NULL || memchr(b->dlq_path, '\0', sizeof(b->dlq_path)) == NULL ||
 	    b->dlq_path[0] == '\0') {
@@ -237,7 +237,7 @@ pb_api_dlq_row_cb(void *arg, const struct pb_dlq_row *row)
 
 /* The figures the engine last published: never the DLQ handle itself. */
 static json_t *
-pb_api_dlq_stats_json(struct pb_bridge *b)
+pb_api_dlq_stats_json(struct pb_pubstate *b)
 {
 	struct pb_dlq_stats_snapshot *st;
 	json_t *obj;
@@ -245,7 +245,7 @@ pb_api_dlq_stats_json(struct pb_bridge *b)
 	/* ~400 bytes: off the MHD thread's stack. */
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return NULL;
-	if (!pb_bridge_dlq_stats(b, st)) {
+	if (!pb_pubstate_dlq_stats(b, st)) {
 		free(st);
 		return json_null();
 	}
@@ -287,14 +287,14 @@ pb_api_get_dlq(const struct pb_api_req *req, json_t **body)
 {
 	struct pb_api_dlq_rows rows = { 0 };
 	struct pb_dlq_filter f, fpage;
-	struct pb_bridge *b;
+	struct pb_pubstate *b;
 	uint64_t offset = 0, limit = PB_API_DLQ_LIMIT_DEFAULT, total = 0, remaining = 0;
 	uint64_t cursor = 0;
 	const char *s, *cs;
 	char err[512], next[24] = "";
 	json_t *obj = NULL;
 
-	if ((b = pb_api_dlq_bridge(req, body)) == NULL)
+	if ((b = pb_api_dlq_pubstate(req, body)) == NULL)
 		return MHD_HTTP_NOT_FOUND;
 	if (pb_api_query_check(req, pb_api_dlq_get_params, body) < 0 ||
 	    pb_api_filter_from_query(req, &f, body) < 0)
@@ -386,7 +386,7 @@ pb_api_delete_dlq(const struct pb_api_req *req, json_t **body)
 {
 	struct pb_purge_request *r;
 	struct pb_dlq_filter f;
-	struct pb_bridge *b;
+	struct pb_pubstate *b;
 	struct pb_cmd *cmd;
 	uint32_t wait_ms;
 	uint64_t deleted;
@@ -394,7 +394,7 @@ pb_api_delete_dlq(const struct pb_api_req *req, json_t **body)
 	bool done;
 	int status;
 
-	if ((b = pb_api_dlq_bridge(req, body)) == NULL)
+	if ((b = pb_api_dlq_pubstate(req, body)) == NULL)
 		return MHD_HTTP_NOT_FOUND;
 	if (pb_api_query_check(req, pb_api_dlq_delete_params, body) < 0 ||
 	    pb_api_filter_from_query(req, &f, body) < 0)

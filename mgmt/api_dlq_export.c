@@ -183,11 +183,11 @@ pb_api_get_dlq_entry(const struct pb_api_req *req, json_t **body)
 {
 	struct pb_api_entry e = { .authed = req->authed };
 	struct pb_dlq_filter f = { 0 };
-	struct pb_bridge *b;
+	struct pb_pubstate *b;
 	uint64_t id;
 	char err[512];
 
-	if ((b = pb_api_dlq_bridge(req, body)) == NULL)
+	if ((b = pb_api_dlq_pubstate(req, body)) == NULL)
 		return MHD_HTTP_NOT_FOUND;
 	if (pb_fmt_parse_u64(req->arg, INT64_MAX, &id) < 0 || id == 0) {
 		*body = pb_api_error("bad DLQ id '%.64s': expected an integer 1..%lld",
@@ -380,7 +380,7 @@ unsigned int
 pb_api_get_dlq_export(const struct pb_api_req *req, json_t **body)
 {
 	struct pb_api_export *x;
-	struct pb_bridge *b;
+	struct pb_pubstate *b;
 	struct MHD_Response *resp;
 	uint64_t total = 0, last = 0;
 	const char *s;
@@ -388,7 +388,7 @@ pb_api_get_dlq_export(const struct pb_api_req *req, json_t **body)
 	uint8_t *p;
 	size_t n;
 
-	if ((b = pb_api_dlq_bridge(req, body)) == NULL)
+	if ((b = pb_api_dlq_pubstate(req, body)) == NULL)
 		return MHD_HTTP_NOT_FOUND;
 	if ((x = calloc(1, sizeof(*x))) == NULL) {
 		*body = NULL;

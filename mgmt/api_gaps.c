@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "api_internal.h"
-#include "bridge.h"
+#include "pubstate.h"
 #include "clock.h"
 #include "gaps.h"
 
@@ -187,7 +187,7 @@ pb_api_gaps_match(const struct pb_api_gaps_query *q, const struct pb_gaps_stream
 unsigned int
 pb_api_get_gaps(const struct pb_api_req *req, json_t **body)
 {
-	struct pb_bridge *b = req->view->bridge;
+	struct pb_pubstate *b = req->view->pubstate;
 	struct pb_gaps_snapshot *snap = NULL;
 	struct pb_api_gaps_query q;
 	json_t *obj = NULL, *arr = NULL;
@@ -203,7 +203,7 @@ pb_api_get_gaps(const struct pb_api_req *req, json_t **body)
 		return MHD_HTTP_UNAUTHORIZED;
 	}
 	if (b != NULL)
-		snap = pb_bridge_gaps(b);
+		snap = pb_pubstate_gaps(b);
 	if ((obj = json_object()) == NULL || (arr = json_array()) == NULL)
 		goto fail;
 	for (uint32_t i = 0; snap != NULL && i < snap->nstreams; i++) {

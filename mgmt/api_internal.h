@@ -17,7 +17,7 @@
 
 #include "api.h"
 #include "api_format.h"
-#include "bridge.h"
+#include "pubstate.h"
 #include "log.h"
 
 /*
@@ -190,7 +190,7 @@ int pb_api_query_check(const struct pb_api_req *req, const char *const *known,
 /* api_peers.c */
 unsigned int pb_api_get_peers(const struct pb_api_req *req, json_t **body);
 unsigned int pb_api_get_peer(const struct pb_api_req *req, json_t **body);
-/* The peer table and tunnel counters, copied out under the bridge lock. */
+/* The peer table and tunnel counters, copied out under the pubstate lock. */
 struct pb_peer_snap;
 struct pb_api_tunnel_counters {
 	uint64_t loops_dropped, hop_limit_dropped, origin_duplicates, link_records;
@@ -198,7 +198,7 @@ struct pb_api_tunnel_counters {
 	struct pb_refusals refused;
 };
 /* 0 with *peers (free it; NULL when n is 0), or -1 on allocation failure. */
-int pb_api_peers_copy(struct pb_bridge *b, struct pb_peer_snap **peers, size_t *n,
+int pb_api_peers_copy(struct pb_pubstate *b, struct pb_peer_snap **peers, size_t *n,
     uint64_t *generated, struct pb_api_tunnel_counters *tc);
 
 /* api_gaps.c */
@@ -209,7 +209,7 @@ unsigned int pb_api_get_dlq(const struct pb_api_req *req, json_t **body);
 unsigned int pb_api_delete_dlq(const struct pb_api_req *req, json_t **body);
 
 struct pb_dlq_filter;
-struct pb_bridge;
+struct pb_pubstate;
 enum pb_api_fkey {
 	PB_FK_PEER, PB_FK_NODE, PB_FK_REASON, PB_FK_SINCE, PB_FK_UNTIL,
 	PB_FK_ID_MIN, PB_FK_ID_MAX, PB_FK_COUNT
@@ -223,8 +223,8 @@ int pb_api_filter_set(struct pb_dlq_filter *f, enum pb_api_fkey key, const char 
 json_t *pb_api_filter_check(const struct pb_dlq_filter *f);
 /* The filter as the client would write it; unset fields are left out. */
 json_t *pb_api_filter_json(const struct pb_dlq_filter *f);
-/* The bridge when the engine gave us its DLQ file, else NULL with a 404 body. */
-struct pb_bridge *pb_api_dlq_bridge(const struct pb_api_req *req, json_t **body);
+/* The pubstate when the engine gave us its DLQ file, else NULL with a 404 body. */
+struct pb_pubstate *pb_api_dlq_pubstate(const struct pb_api_req *req, json_t **body);
 /* How long a handler waits for the engine (purge_timeout_ms or the default). */
 uint32_t pb_api_engine_wait_ms(struct pb_api *api);
 

@@ -316,7 +316,7 @@ static const struct pb_met_field pb_met_peer_fields[] = {
 };
 
 static void
-pb_met_peers(struct pb_met *m, struct pb_bridge *b)
+pb_met_peers(struct pb_met *m, struct pb_pubstate *b)
 {
 	struct pb_api_tunnel_counters tc = { 0 };
 	struct pb_peer_snap *p = NULL;
@@ -432,9 +432,9 @@ pb_met_stream_value(const struct pb_gaps_stream_info *s, const struct pb_met_fie
 }
 
 static void
-pb_met_gaps(struct pb_met *m, struct pb_bridge *b)
+pb_met_gaps(struct pb_met *m, struct pb_pubstate *b)
 {
-	struct pb_gaps_snapshot *snap = b != NULL ? pb_bridge_gaps(b) : NULL;
+	struct pb_gaps_snapshot *snap = b != NULL ? pb_pubstate_gaps(b) : NULL;
 
 	for (size_t f = 0; f < PB_MET_N(pb_met_origin_fields); f++) {
 		const struct pb_met_field *d = &pb_met_origin_fields[f];
@@ -484,13 +484,13 @@ static const struct pb_met_field pb_met_dlq_fields[] = {
 };
 
 static void
-pb_met_dlq(struct pb_met *m, struct pb_bridge *b)
+pb_met_dlq(struct pb_met *m, struct pb_pubstate *b)
 {
 	struct pb_dlq_stats_snapshot st;
 	struct pb_replay_job *jobs;
 	uint64_t count[4] = { 0 };
 
-	if (b == NULL || !pb_bridge_dlq_stats(b, &st))
+	if (b == NULL || !pb_pubstate_dlq_stats(b, &st))
 		return;
 	for (size_t f = 0; f < PB_MET_N(pb_met_dlq_fields); f++) {
 		const struct pb_met_field *d = &pb_met_dlq_fields[f];
@@ -587,9 +587,9 @@ pb_api_get_metrics(const struct pb_api_req *req, json_t **body)
 	pb_met_printf(&m, "packetbroker_start_time_seconds %.3f\n",
 	    (double)v->started_real_ns / 1e9);
 	pb_met_view(&m, v);
-	pb_met_peers(&m, v->bridge);
-	pb_met_gaps(&m, v->bridge);
-	pb_met_dlq(&m, v->bridge);
+	pb_met_peers(&m, v->pubstate);
+	pb_met_gaps(&m, v->pubstate);
+	pb_met_dlq(&m, v->pubstate);
 	pb_met_api(&m, req->api);
 	if (m.failed || (resp = MHD_create_response_from_buffer(m.len, m.buf,
 	    MHD_RESPMEM_MUST_FREE)) == NULL) {

@@ -7,12 +7,12 @@
 #include <time.h>
 
 #include "api_internal.h"
-#include "bridge.h"
+#include "pubstate.h"
 #include "clock.h"
 
 /*
- * Tunnel peers: the engine republishes bridge->peers wholesale under
- * bridge->lock; we copy it out under the lock and build JSON afterwards, so
+ * Tunnel peers: the engine republishes pubstate->peers wholesale under
+ * pubstate->lock; we copy it out under the lock and build JSON afterwards, so
  * the engine never waits on jansson.
  */
 
@@ -199,7 +199,7 @@ pb_api_tunnel_json(const struct pb_api_tunnel_counters *t)
 }
 
 int
-pb_api_peers_copy(struct pb_bridge *b, struct pb_peer_snap **peers, size_t *n,
+pb_api_peers_copy(struct pb_pubstate *b, struct pb_peer_snap **peers, size_t *n,
     uint64_t *generated, struct pb_api_tunnel_counters *tc)
 {
 	struct pb_peer_snap *copy = NULL;
@@ -231,7 +231,7 @@ pb_api_peers_copy(struct pb_bridge *b, struct pb_peer_snap **peers, size_t *n,
 unsigned int
 pb_api_get_peers(const struct pb_api_req *req, json_t **body)
 {
-	struct pb_bridge *b = req->view->bridge;
+	struct pb_pubstate *b = req->view->pubstate;
 	struct pb_api_tunnel_counters tc = { 0 };
 	struct pb_peer_snap *copy = NULL;
 	uint64_t generated = 0;
@@ -270,7 +270,7 @@ fail:
 unsigned int
 pb_api_get_peer(const struct pb_api_req *req, json_t **body)
 {
-	struct pb_bridge *b = req->view->bridge;
+	struct pb_pubstate *b = req->view->pubstate;
 	struct pb_peer_snap *one;
 	bool found = false;
 

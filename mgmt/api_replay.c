@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "api_internal.h"
-#include "bridge.h"
+#include "pubstate.h"
 #include "cmdq.h"
 #include "dlq_store.h"
 
@@ -17,7 +17,7 @@
  * DLQ replay jobs: POST /dlq/replay asks the engine for a job and waits
  * (bounded) for its verdict, so that a duplicate (409) or a full job table
  * (429) is never answered 202; GET /dlq/replays[/{id}] reads the job table
- * the engine publishes in the bridge.
+ * the engine publishes in the pubstate.
  */
 
 #define PB_API_REPLAY_RATE_MAX 1e9 /* records/s */
@@ -161,14 +161,14 @@ unsigned int
 pb_api_post_dlq_replay(const struct pb_api_req *req, json_t **body)
 {
 	struct pb_replay_request *rq;
-	struct pb_bridge *b;
+	struct pb_pubstate *b;
 	struct pb_cmd *cmd;
 	uint64_t id, existing;
 	uint32_t wait_ms;
 	int verdict;
 	bool done;
 
-	if ((b = pb_api_dlq_bridge(req, body)) == NULL)
+	if ((b = pb_api_dlq_pubstate(req, body)) == NULL)
 		return MHD_HTTP_NOT_FOUND;
 	if ((rq = pb_replay_request_new()) == NULL) {
 		*body = NULL;
@@ -289,7 +289,7 @@ pb_api_job_queued_json(uint64_t id)
 
 /* Copies the job table out under the lock; NULL on allocation failure. */
 static struct pb_replay_job *
-pb_api_jobs_copy(struct pb_bridge *b, uint64_t *next)
+pb_api_jobs_copy(struct pb_pubstate *b, uint64_t *next)
 {
 	struct pb_replay_job *jobs = calloc(PB_REPLAY_JOBS, sizeof(*jobs));
 
@@ -315,7 +315,7 @@ pb_api_job_cmp(const void *a, const void *b)
 unsigned int
 pb_api_get_dlq_replays(const struct pb_api_req *req, json_t **body)
 {
-	struct pb_bridge *b = req->view->bridge;
+	struct pb_pubstate *b = req->view->pubstate;
 	struct pb_replay_job *jobs = NULL;
 	uint64_t next = 0;
 	json_t *obj = NULL, *arr = NULL;
@@ -353,7 +353,7 @@ fail:
 unsigned int
 pb_api_get_dlq_replay(const struct pb_api_req *req, json_t **body)
 {
-	struct pb_bridge *b = req->view->bridge;
+	struct pb_pubstate *b = req->view->pubstate;
 	struct pb_replay_job *jobs;
 	uint64_t id, next, low = UINT64_MAX;
 	size_t used = 0;

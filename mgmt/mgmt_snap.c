@@ -16,7 +16,7 @@ pb_link_state_is_up(enum pb_link_state_code s)
 #define PB_MGMT_TERMINATE(a) ((a)[sizeof(a) - 1] = '\0')
 
 int
-pb_mgmt_peers_copy(struct pb_bridge *b, struct pb_peer_snap **out, size_t *n,
+pb_mgmt_peers_copy(struct pb_pubstate *b, struct pb_peer_snap **out, size_t *n,
     uint64_t *generated_ns)
 {
 	struct pb_peer_snap *copy = NULL;

@@ -7,14 +7,14 @@
 #include <stdint.h>
 
 #include "api_format.h"
-#include "bridge.h"
+#include "pubstate.h"
 #include "dlq_store.h"
 #include "view.h"
 
 /*
  * What every management face (REST API, SNMP agent) derives the same way
  * from the engine's published state, so that they show the same truth:
- * the peer table copied out under the bridge lock, peer states as numbers,
+ * the peer table copied out under the pubstate lock, peer states as numbers,
  * and the node-wide totals. Any thread; nothing here calls into the engine.
  */
 
@@ -25,9 +25,9 @@ bool pb_link_state_is_up(enum pb_link_state_code s);
 /*
  * The peer table as last published: a malloc'ed copy (free() it) with every
  * string terminated, its count and when it was generated (realtime ns).
- * 0, or -1 on allocation failure. No bridge: 0 peers.
+ * 0, or -1 on allocation failure. No pubstate: 0 peers.
  */
-int pb_mgmt_peers_copy(struct pb_bridge *b, struct pb_peer_snap **out, size_t *n,
+int pb_mgmt_peers_copy(struct pb_pubstate *b, struct pb_peer_snap **out, size_t *n,
     uint64_t *generated_ns);
 
 /* The node-wide totals (PACKETBROKER-MIB pbTotals). */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bridge.h"
+#include "pubstate.h"
 #include "gaps.h"
 #include "mgmt_snap.h"
 #include "view.h"

@@ -26,7 +26,7 @@ int
 pb_snmp_data_load(const struct pb_view *v, struct pb_snmp_data *d)
 {
 	struct pb_dlq_stats_snapshot dlq;
-	struct pb_bridge *b = v->bridge;
+	struct pb_pubstate *b = v->pubstate;
 	bool has_dlq;
 
 	memset(d, 0, sizeof(*d));
@@ -62,11 +62,11 @@ pb_snmp_data_load(const struct pb_view *v, struct pb_snmp_data *d)
 		goto fail;
 	for (size_t i = 0; i < d->npeers; i++)
 		d->peer_state[i] = pb_fmt_link_state(d->peers[i].state);
-	/* Both published by the engine (pb_bridge_publish_*): nothing here
+	/* Both published by the engine (pb_pubstate_publish_*): nothing here
 	 * reads the engine's DLQ handle or gap tracker. */
 	if (b != NULL)
-		d->gaps = pb_bridge_gaps(b);
-	has_dlq = b != NULL && pb_bridge_dlq_stats(b, &dlq);
+		d->gaps = pb_pubstate_gaps(b);
+	has_dlq = b != NULL && pb_pubstate_dlq_stats(b, &dlq);
 	pb_mgmt_totals(v, d->peers, d->npeers, has_dlq ? &dlq : NULL, &d->totals);
 	return 0;
 fail:

@@ -567,7 +567,7 @@ engine_build_view(struct pb_engine *e)
 		vk->js = d->kind == PB_DUMP_JETSTREAM ? &e->sinks[i].js : NULL;
 	}
 	v->nsinks = e->nsinks;
-	v->bridge = &e->bridge;
+	v->pubstate = &e->pubstate;
 	v->config = cfg;
 	return 0;
 }
@@ -582,7 +582,7 @@ pb_engine_new(const struct pb_config *cfg, char *err, size_t errlen)
 	}
 	e->cfg = cfg;
 	e->tc = &cfg->tunnel;
-	pthread_mutex_init(&e->bridge.lock, NULL);
+	pthread_mutex_init(&e->pubstate.lock, NULL);
 	/* Real time in ns: unique per start, so a restart never looks like a gap. */
 	e->epoch = pb_real_ns();
 	if (!(e->loop = pb_loop_new(err, errlen)) || !(e->dir = pb_srcdir_new_limited(cfg->tunnel.limits.max_nodes,
@@ -603,7 +603,7 @@ pb_engine_new(const struct pb_config *cfg, char *err, size_t errlen)
 
 	if (!(e->cmdq = pb_cmdq_new(e->loop, fwd_on_cmd, e, err, errlen)))
 		goto fail;
-	e->bridge.cmdq = e->cmdq;
+	e->pubstate.cmdq = e->cmdq;
 
 	struct pb_node_info self = { .node_id = cfg->node.id };
 	snprintf(self.name, sizeof(self.name), "%s", cfg->node.name);
@@ -750,10 +750,10 @@ pb_engine_free(struct pb_engine *e)
 		return;
 	engine_shutdown(e);
 	pb_cmdq_free(e->cmdq);
-	pb_bridge_release(&e->bridge);
+	pb_pubstate_release(&e->pubstate);
 	pb_gaps_free(e->gaps);
-	free(e->bridge.peers);
-	pthread_mutex_destroy(&e->bridge.lock);
+	free(e->pubstate.peers);
+	pthread_mutex_destroy(&e->pubstate.lock);
 	free(e->sources);
 	free(e->src_seq);
 	free(e->sinks);

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "bridge.h"
+#include "pubstate.h"
 #include "capture.h"
 #include "clock.h"
 #include "log.h"
@@ -98,7 +98,7 @@ struct fwd_peer {
 	struct fifo2 replay_job; /* (link seq, job index) parallel to replays */
 	size_t announced_nodes, announced_sources;
 	pb_timer_id expiry_timer;
-	/* counters (engine thread; published in the bridge snapshot) */
+	/* counters (engine thread; published in the pubstate snapshot) */
 	uint64_t records_sent, bytes_sent, records_acked, bytes_acked;
 	uint64_t resent, to_dlq, dlq_refused, replayed, notices;
 	uint64_t auto_replay_job;
@@ -140,8 +140,8 @@ struct fwd_replay {
 	uint32_t asked;          /* rows of the fetch in flight */
 	uint32_t wait_s;         /* fail once the peer was down this long */
 	uint64_t down_since_ns;  /* monotonic, 0 = peer up (or not yet looked) */
-	int slot;                /* bridge->jobs index */
-	/* progress, copied into the bridge's job table */
+	int slot;                /* pubstate->jobs index */
+	/* progress, copied into the pubstate's job table */
 	int state;
 	uint64_t fetched, sent, acked, deleted, skipped, errors;
 	uint64_t finished_ns;
@@ -181,7 +181,7 @@ struct pb_engine {
 	size_t nsinks;
 	struct engine_sink *sinks;
 	struct pb_view view;
-	struct pb_bridge bridge;
+	struct pb_pubstate pubstate;
 	uint64_t epoch;
 	bool paused;             /* sink back-pressure: every source and upstream */
 	bool peer_paused;        /* peer back-pressure: file sources and upstreams */

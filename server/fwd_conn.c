@@ -570,8 +570,8 @@ fwd_start(struct pb_engine *e, char *err, size_t errlen)
 			snprintf(err, errlen, "dlq: %s", why);
 			return -1;
 		}
-		pb_bridge_publish_dlq(&e->bridge, e->dlq);
-		snprintf(e->bridge.dlq_path, sizeof(e->bridge.dlq_path), "%s", tc->dlq.path);
+		pb_pubstate_publish_dlq(&e->pubstate, e->dlq);
+		snprintf(e->pubstate.dlq_path, sizeof(e->pubstate.dlq_path), "%s", tc->dlq.path);
 	}
 	bool exposed = tc->listen.enabled && !is_loopback(tc->listen.address);
 	bool links = tc->listen.enabled || tc->npeers || tc->nupstreams;
@@ -680,7 +680,7 @@ fwd_stop(struct pb_engine *e)
 	for (size_t i = 0; i < e->npeers; i++)
 		fwd_peer_spill_all(e->peers[i], PB_DLQ_SHUTDOWN);
 	if (e->dlq) {
-		pb_bridge_publish_dlq(&e->bridge, e->dlq);
+		pb_pubstate_publish_dlq(&e->pubstate, e->dlq);
 		pb_dlq_close(e->dlq); /* blocks until every put is committed */
 		e->dlq = NULL;
 		for (size_t i = 0; i < e->npeers; i++)

@@ -27,9 +27,9 @@
 static void
 job_sync(struct pb_engine *e, int i)
 {
-	struct pb_replay_job *j = &e->bridge.jobs[i];
+	struct pb_replay_job *j = &e->pubstate.jobs[i];
 	const struct fwd_replay *r = &e->replays[i];
-	pthread_mutex_lock(&e->bridge.lock);
+	pthread_mutex_lock(&e->pubstate.lock);
 	j->state = r->state;
 	j->fetched = r->fetched;
 	j->sent = r->sent;
@@ -41,7 +41,7 @@ job_sync(struct pb_engine *e, int i)
 	_Static_assert(sizeof(j->error) == sizeof(r->error), "same size");
 	memcpy(j->error, r->error, sizeof(j->error));
 	j->error[sizeof(j->error) - 1] = '\0';
-	pthread_mutex_unlock(&e->bridge.lock);
+	pthread_mutex_unlock(&e->pubstate.lock);
 }
 
 static void
@@ -66,10 +66,10 @@ job_slot(struct pb_engine *e)
 {
 	int oldest = -1;
 	for (int i = 0; i < FWD_MAX_REPLAYS; i++) {
-		if (!e->bridge.jobs[i].id)
+		if (!e->pubstate.jobs[i].id)
 			return i;
 		if (!e->replays[i].active &&
-		    (oldest < 0 || e->bridge.jobs[i].id < e->bridge.jobs[oldest].id))
+		    (oldest < 0 || e->pubstate.jobs[i].id < e->pubstate.jobs[oldest].id))
 			oldest = i;
 	}
 	return oldest;
@@ -129,8 +129,8 @@ job_start(struct pb_engine *e, uint64_t id, const struct pb_dlq_filter *f, const
 	r->tokens = 1.0;
 	r->last_fetch_ns = pb_mono_ns();
 
-	pthread_mutex_lock(&e->bridge.lock);
-	struct pb_replay_job *j = &e->bridge.jobs[i];
+	pthread_mutex_lock(&e->pubstate.lock);
+	struct pb_replay_job *j = &e->pubstate.jobs[i];
 	memset(j, 0, sizeof(*j));
 	j->id = id;
 	j->state = PB_REPLAY_RUNNING;
@@ -139,7 +139,7 @@ job_start(struct pb_engine *e, uint64_t id, const struct pb_dlq_filter *f, const
 	j->rate = r->rate;
 	j->wait_s = r->wait_s;
 	j->created_ns = pb_real_ns();
-	pthread_mutex_unlock(&e->bridge.lock);
+	pthread_mutex_unlock(&e->pubstate.lock);
 
 	if (!e->dlq) {
 		job_finish(e, i, PB_REPLAY_FAILED, "no DLQ configured (dlq.path)");
@@ -171,7 +171,7 @@ fwd_replay_auto(struct pb_engine *e, struct fwd_peer *p)
 			return;
 	struct pb_dlq_filter f = { 0 };
 	snprintf(f.peer, sizeof(f.peer), "%s", p->name);
-	uint64_t id = atomic_fetch_add(&e->bridge.next_request, 1) + 1, existing = 0;
+	uint64_t id = atomic_fetch_add(&e->pubstate.next_request, 1) + 1, existing = 0;
 	job_start(e, id, &f, "", 0, 0, true, &existing);
 }
 
@@ -398,7 +398,7 @@ fwd_on_dlq(void *arg, const struct pb_dlq_result *res)
 	struct pb_engine *e = arg;
 
 	/* After each commit: what the API shows is as fresh as the file. */
-	pb_bridge_publish_dlq(&e->bridge, e->dlq);
+	pb_pubstate_publish_dlq(&e->pubstate, e->dlq);
 	switch (res->type) {
 	case PB_DLQ_PUT_COMMITTED:
 		for (size_t i = 0; i < e->npeers; i++)
@@ -447,7 +447,7 @@ fwd_on_cmd(struct pb_cmd *cmd, void *arg)
 		for (int i = 0; i < FWD_MAX_PURGES && slot < 0; i++)
 			if (!e->purges[i].req)
 				slot = i;
-		uint64_t id = atomic_fetch_add(&e->bridge.next_request, 1) + 1;
+		uint64_t id = atomic_fetch_add(&e->pubstate.next_request, 1) + 1;
 		/* Stopping: the DLQ's answer would come after the loop ended. */
 		if (!e->dlq || e->stopping || slot < 0 ||
 		    pb_dlq_purge(e->dlq, &q->filter, id) < 0) {
@@ -553,24 +553,24 @@ fwd_publish(struct pb_engine *e)
 		s->custody_seq = u->custody_seq;
 		s->epoch = u->epoch;
 	}
-	pthread_mutex_lock(&e->bridge.lock);
-	struct pb_peer_snap *old = e->bridge.peers;
-	e->bridge.peers = snap;
-	e->bridge.npeers = n;
-	e->bridge.peers_generated_ns = pb_real_ns();
-	e->bridge.loops_dropped = e->loops_dropped;
-	e->bridge.hop_limit_dropped = e->hop_limit_dropped;
-	e->bridge.origin_duplicates = e->origin_duplicates;
+	pthread_mutex_lock(&e->pubstate.lock);
+	struct pb_peer_snap *old = e->pubstate.peers;
+	e->pubstate.peers = snap;
+	e->pubstate.npeers = n;
+	e->pubstate.peers_generated_ns = pb_real_ns();
+	e->pubstate.loops_dropped = e->loops_dropped;
+	e->pubstate.hop_limit_dropped = e->hop_limit_dropped;
+	e->pubstate.origin_duplicates = e->origin_duplicates;
 	uint64_t recs = 0;
 	for (size_t i = 0; i < e->nups; i++)
 		recs += e->ups[i]->records_received;
-	e->bridge.link_records = recs;
-	e->bridge.auth_failures = e->refused_auth;
-	e->bridge.protocol_errors = e->refused_protocol;
-	e->bridge.refused = e->refused;
-	pthread_mutex_unlock(&e->bridge.lock);
+	e->pubstate.link_records = recs;
+	e->pubstate.auth_failures = e->refused_auth;
+	e->pubstate.protocol_errors = e->refused_protocol;
+	e->pubstate.refused = e->refused;
+	pthread_mutex_unlock(&e->pubstate.lock);
 	free(old);
-	pb_bridge_publish_dlq(&e->bridge, e->dlq);
+	pb_pubstate_publish_dlq(&e->pubstate, e->dlq);
 }
 
 int64_t
@@ -581,7 +581,7 @@ fwd_publish_tick(struct pb_loop *loop, void *arg)
 	log_rl_flush(false); /* say how many lines a flood that stopped cost */
 	if (e->gaps) {
 		pb_gaps_publish(e->gaps, 256);
-		pb_bridge_publish_gaps(&e->bridge, pb_gaps_snapshot_get(e->gaps));
+		pb_pubstate_publish_gaps(&e->pubstate, pb_gaps_snapshot_get(e->gaps));
 		fwd_gaps_save(e, false);
 	}
 	for (int i = 0; i < FWD_MAX_REPLAYS; i++)

@@ -7,7 +7,7 @@
 
 #include "stats.h"
 
-struct pb_bridge;
+struct pb_pubstate;
 struct pb_config;
 
 /*
@@ -45,7 +45,7 @@ struct pb_view {
 	struct pb_view_source *sources;
 	size_t nsinks;
 	struct pb_view_sink *sinks;
-	struct pb_bridge *bridge; /* tunnel state (server/bridge.h) */
+	struct pb_pubstate *pubstate; /* tunnel state (server/pubstate.h) */
 	/* The configuration the node runs with (immutable; may be NULL in tests):
 	 * read once when management starts, never afterwards. */
 	const struct pb_config *config;

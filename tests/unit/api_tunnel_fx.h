@@ -19,7 +19,7 @@
 
 #include "api.h"
 #include "api_internal.h"
-#include "bridge.h"
+#include "pubstate.h"
 #include "clock.h"
 #include "cmdq.h"
 #include "dlq_store.h"
@@ -39,7 +39,7 @@ static struct pb_loop *loop;
 static struct pb_dlq *dlq;
 static struct pb_cmdq *cmdq;
 static struct pb_gaps *gaps;
-static struct pb_bridge bridge = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct pb_pubstate pubstate = { .lock = PTHREAD_MUTEX_INITIALIZER };
 static struct pb_peer_snap peers[3];
 static struct pb_view view = { .node_id = 9, .node_name = "collector" };
 static struct pb_api *api;
@@ -87,7 +87,7 @@ fe_answer(struct pb_purge_request *q, int status, uint64_t deleted)
 static void
 fe_on_dlq(void *arg, const struct pb_dlq_result *res)
 {
-	pb_bridge_publish_dlq(&bridge, dlq);
+	pb_pubstate_publish_dlq(&pubstate, dlq);
 	if (res->type == PB_DLQ_PUT_COMMITTED && res->status == 0)
 		fe_committed = res->token;
 	if (res->type == PB_DLQ_DELETED && res->purge && fe_pending != NULL &&
@@ -102,7 +102,7 @@ fe_on_cmd(struct pb_cmd *cmd, void *arg)
 {
 	if (cmd->type == PB_CMD_REPLAY) {
 		struct pb_replay_request *rq = cmd->ptr;
-		struct pb_replay_job *j = &bridge.jobs[rq->id % PB_REPLAY_JOBS];
+		struct pb_replay_job *j = &pubstate.jobs[rq->id % PB_REPLAY_JOBS];
 		int mode;
 
 		pthread_mutex_lock(&fe_lock);
@@ -123,7 +123,7 @@ fe_on_cmd(struct pb_cmd *cmd, void *arg)
 			free(cmd);
 			return;
 		}
-		pthread_mutex_lock(&bridge.lock);
+		pthread_mutex_lock(&pubstate.lock);
 		memset(j, 0, sizeof(*j));
 		j->id = rq->id;
 		j->state = PB_REPLAY_RUNNING;
@@ -136,7 +136,7 @@ fe_on_cmd(struct pb_cmd *cmd, void *arg)
 		j->acked = 4;
 		j->deleted = 4;
 		j->wait_s = rq->wait_s ? rq->wait_s : PB_REPLAY_WAIT_DEFAULT_S;
-		pthread_mutex_unlock(&bridge.lock);
+		pthread_mutex_unlock(&pubstate.lock);
 		if (mode != FE_REPLAY_HOLD)
 			pb_replay_request_answer(rq, PB_REPLAY_ACCEPTED, 0);
 	} else if (cmd->type == PB_CMD_PURGE) {
@@ -215,13 +215,13 @@ fill_peers(void)
 	/* hostile engine data: no terminating NUL anywhere */
 	memset(x, 'x', sizeof(*x));
 	memcpy(x->direction, "upstream", 8);
-	pthread_mutex_lock(&bridge.lock);
-	bridge.peers = peers;
-	bridge.npeers = 3;
-	bridge.peers_generated_ns = pb_real_ns() - 1500 * PB_NSEC_PER_MSEC;
-	bridge.loops_dropped = 11, bridge.hop_limit_dropped = 12;
-	bridge.origin_duplicates = 13, bridge.link_records = 14;
-	pthread_mutex_unlock(&bridge.lock);
+	pthread_mutex_lock(&pubstate.lock);
+	pubstate.peers = peers;
+	pubstate.npeers = 3;
+	pubstate.peers_generated_ns = pb_real_ns() - 1500 * PB_NSEC_PER_MSEC;
+	pubstate.loops_dropped = 11, pubstate.hop_limit_dropped = 12;
+	pubstate.origin_duplicates = 13, pubstate.link_records = 14;
+	pthread_mutex_unlock(&pubstate.lock);
 }
 
 /* The node directory of the fake engine: 1 is "edge", 9 (this node) "col". */
@@ -290,11 +290,11 @@ group_setup(void **state)
 
 	fill_peers();
 	fill_gaps();
-	pb_bridge_publish_gaps(&bridge, pb_gaps_snapshot_get(gaps));
-	pb_bridge_publish_dlq(&bridge, dlq);
-	bridge.cmdq = cmdq;
-	snprintf(bridge.dlq_path, sizeof(bridge.dlq_path), "%s", dlq_path);
-	view.bridge = &bridge;
+	pb_pubstate_publish_gaps(&pubstate, pb_gaps_snapshot_get(gaps));
+	pb_pubstate_publish_dlq(&pubstate, dlq);
+	pubstate.cmdq = cmdq;
+	snprintf(pubstate.dlq_path, sizeof(pubstate.dlq_path), "%s", dlq_path);
+	view.pubstate = &pubstate;
 
 	snprintf(cfg.address, sizeof(cfg.address), "127.0.0.1");
 	memcpy(cfg.token, TOKEN, sizeof(TOKEN) - 1);
@@ -315,7 +315,7 @@ group_teardown(void **state)
 	pb_cmdq_free(cmdq);
 	pb_dlq_close(dlq);
 	pb_loop_free(loop);
-	pb_bridge_release(&bridge);
+	pb_pubstate_release(&pubstate);
 	pb_gaps_free(gaps);
 	nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	return 0;

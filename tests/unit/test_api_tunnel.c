@@ -546,7 +546,7 @@ test_replay(void **state)
 	http_resp_free(&r);
 
 	/* accepted, not yet taken by the engine */
-	next = atomic_fetch_add(&bridge.next_request, 1) + 1;
+	next = atomic_fetch_add(&pubstate.next_request, 1) + 1;
 	snprintf(path, sizeof(path), "/api/v1/dlq/replays/%llu", (unsigned long long)next);
 	j = get_ok(path, &r);
 	assert_string_equal(jstr(j, "state"), "queued");
@@ -555,16 +555,16 @@ test_replay(void **state)
 	snprintf(path, sizeof(path), "/api/v1/dlq/replays/%llu", (unsigned long long)next + 1);
 	expect_error("GET", path, NULL, 404, "unknown replay job");
 	/* a full table that moved past an id: recycled */
-	pthread_mutex_lock(&bridge.lock);
+	pthread_mutex_lock(&pubstate.lock);
 	for (int i = 0; i < PB_REPLAY_JOBS; i++)
-		bridge.jobs[i].id = 1000 + (uint64_t)i;
-	pthread_mutex_unlock(&bridge.lock);
-	atomic_store(&bridge.next_request, 2000);
+		pubstate.jobs[i].id = 1000 + (uint64_t)i;
+	pthread_mutex_unlock(&pubstate.lock);
+	atomic_store(&pubstate.next_request, 2000);
 	snprintf(path, sizeof(path), "/api/v1/dlq/replays/%llu", (unsigned long long)id);
 	expect_error("GET", path, NULL, 404, "no longer tracked");
-	pthread_mutex_lock(&bridge.lock);
-	memset(bridge.jobs, 0, sizeof(bridge.jobs));
-	pthread_mutex_unlock(&bridge.lock);
+	pthread_mutex_lock(&pubstate.lock);
+	memset(pubstate.jobs, 0, sizeof(pubstate.jobs));
+	pthread_mutex_unlock(&pubstate.lock);
 
 	expect_error("GET", "/api/v1/dlq/replays/abc", NULL, 400, "replay id");
 	expect_error("GET", "/api/v1/dlq/replays/0", NULL, 400, "replay id");
@@ -737,9 +737,9 @@ test_replay_verdicts(void **state)
 	pb_replay_request_answer(held, PB_REPLAY_ACCEPTED, 0);
 	atomic_store(&api->purge_timeout_ms, 0);
 	set_replay_mode(FE_REPLAY_ACCEPT);
-	pthread_mutex_lock(&bridge.lock);
-	memset(bridge.jobs, 0, sizeof(bridge.jobs));
-	pthread_mutex_unlock(&bridge.lock);
+	pthread_mutex_lock(&pubstate.lock);
+	memset(pubstate.jobs, 0, sizeof(pubstate.jobs));
+	pthread_mutex_unlock(&pubstate.lock);
 }
 
 /* ---- link epochs and custody points need the token ---- */
@@ -799,7 +799,7 @@ test_epochs_need_token(void **state)
 static void
 test_no_tunnel(void **state)
 {
-	struct pb_bridge b2 = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct pb_pubstate b2 = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct pb_view v2 = { .node_id = 3 };
 	struct pb_api_cfg cfg = { .enabled = true, .address = "127.0.0.1",
 		.max_connections = 8, .timeout_s = 5, .token = TOKEN,
@@ -843,9 +843,9 @@ test_no_tunnel(void **state)
 
 	/* a tunnel, no snapshot yet, a DLQ file but no writer or engine queue */
 	assert_non_null(g2 = pb_gaps_new(NULL));
-	pb_bridge_publish_gaps(&b2, pb_gaps_snapshot_get(g2)); /* NULL: nothing published */
+	pb_pubstate_publish_gaps(&b2, pb_gaps_snapshot_get(g2)); /* NULL: nothing published */
 	snprintf(b2.dlq_path, sizeof(b2.dlq_path), "%s", dlq_path);
-	v2.bridge = &b2;
+	v2.pubstate = &b2;
 	http_on(port, "GET", "/api/v1/gaps", NULL, &r);
 	assert_int_equal(json_array_size(json_object_get(r.json, "streams")), 0);
 	assert_null(json_object_get(r.json, "totals"));
@@ -864,10 +864,10 @@ test_no_tunnel(void **state)
 	pb_gaps_free(g2);
 }
 
-/* ---- bridge.c ---- */
+/* ---- pubstate.c ---- */
 
 static void
-test_bridge(void **state)
+test_pubstate(void **state)
 {
 	struct pb_dlq_filter pf = { .id_min = 3 };
 	struct pb_purge_request *q = pb_purge_request_new(&pf);
@@ -907,7 +907,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bridge),
+		cmocka_unit_test(test_pubstate),
 		cmocka_unit_test(test_peers),
 		cmocka_unit_test(test_gaps),
 		cmocka_unit_test(test_dlq_list),

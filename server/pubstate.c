@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bridge.h"
+#include "pubstate.h"
 #include "gaps.h"
 
 static const char *const pb_replay_state_names[] = {
@@ -160,13 +160,13 @@ pb_purge_request_answer(struct pb_purge_request *r, int status, uint64_t deleted
 /* ---- DLQ statistics ---- */
 
 void
-pb_bridge_publish_dlq(struct pb_bridge *b, struct pb_dlq *d)
+pb_pubstate_publish_dlq(struct pb_pubstate *b, struct pb_dlq *d)
 {
 	struct pb_dlq_stats_snapshot st;
 
 	if (d == NULL)
 		return;
-	/* Taken outside the bridge lock: readers never wait on the DLQ's own lock. */
+	/* Taken outside the pubstate lock: readers never wait on the DLQ's own lock. */
 	pb_dlq_get_stats(d, &st);
 	pthread_mutex_lock(&b->lock);
 	b->dlq_stats = st;
@@ -175,7 +175,7 @@ pb_bridge_publish_dlq(struct pb_bridge *b, struct pb_dlq *d)
 }
 
 bool
-pb_bridge_dlq_stats(struct pb_bridge *b, struct pb_dlq_stats_snapshot *out)
+pb_pubstate_dlq_stats(struct pb_pubstate *b, struct pb_dlq_stats_snapshot *out)
 {
 	bool ok;
 
@@ -193,7 +193,7 @@ pb_bridge_dlq_stats(struct pb_bridge *b, struct pb_dlq_stats_snapshot *out)
 /* ---- gaps snapshot ---- */
 
 void
-pb_bridge_publish_gaps(struct pb_bridge *b, struct pb_gaps_snapshot *snap)
+pb_pubstate_publish_gaps(struct pb_pubstate *b, struct pb_gaps_snapshot *snap)
 {
 	struct pb_gaps_snapshot *old;
 
@@ -207,11 +207,11 @@ pb_bridge_publish_gaps(struct pb_bridge *b, struct pb_gaps_snapshot *snap)
 }
 
 struct pb_gaps_snapshot *
-pb_bridge_gaps(struct pb_bridge *b)
+pb_pubstate_gaps(struct pb_pubstate *b)
 {
 	struct pb_gaps_snapshot *snap;
 
-	/* Under the lock: a publish cannot drop the bridge's reference in between. */
+	/* Under the lock: a publish cannot drop the pubstate's reference in between. */
 	pthread_mutex_lock(&b->lock);
 	snap = b->gaps;
 	pb_gaps_snapshot_hold(snap);
@@ -220,7 +220,7 @@ pb_bridge_gaps(struct pb_bridge *b)
 }
 
 void
-pb_bridge_release(struct pb_bridge *b)
+pb_pubstate_release(struct pb_pubstate *b)
 {
 	pb_gaps_snapshot_put(b->gaps);
 	b->gaps = NULL;

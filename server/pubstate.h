@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#ifndef PB_BRIDGE_H
-#define PB_BRIDGE_H
+#ifndef PB_PUBSTATE_H
+#define PB_PUBSTATE_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -83,7 +83,7 @@ struct pb_replay_job {
 	char error[256];
 };
 
-struct pb_bridge {
+struct pb_pubstate {
 	pthread_mutex_t lock;
 	/* peers snapshot (replaced wholesale) */
 	struct pb_peer_snap *peers;
@@ -95,11 +95,11 @@ struct pb_bridge {
 	struct pb_refusals refused;
 	/* replay jobs: written by the engine, read by management */
 	struct pb_replay_job jobs[PB_REPLAY_JOBS];
-	/* DLQ statistics (pb_bridge_publish_dlq) */
+	/* DLQ statistics (pb_pubstate_publish_dlq) */
 	bool dlq_published;
 	struct pb_dlq_stats_snapshot dlq_stats;
 	/* set once at start, then read-only */
-	struct pb_gaps_snapshot *gaps; /* latest gaps snapshot (pb_bridge_publish_gaps) */
+	struct pb_gaps_snapshot *gaps; /* latest gaps snapshot (pb_pubstate_publish_gaps) */
 	char dlq_path[4096];        /* for pb_dlq_list() on the management thread */
 	struct pb_cmdq *cmdq;
 	_Atomic uint64_t next_request;
@@ -175,22 +175,22 @@ void pb_purge_request_answer(struct pb_purge_request *r, int status, uint64_t de
 
 /*
  * Engine thread: publishes the DLQ's statistics (d NULL: no DLQ open, the
- * last figures stay). Management reads them with pb_bridge_dlq_stats and
+ * last figures stay). Management reads them with pb_pubstate_dlq_stats and
  * never touches the DLQ handle itself, which the engine closes at shutdown.
  */
-void pb_bridge_publish_dlq(struct pb_bridge *b, struct pb_dlq *d);
+void pb_pubstate_publish_dlq(struct pb_pubstate *b, struct pb_dlq *d);
 /* Any thread: the last published statistics; false when none were. */
-bool pb_bridge_dlq_stats(struct pb_bridge *b, struct pb_dlq_stats_snapshot *out);
+bool pb_pubstate_dlq_stats(struct pb_pubstate *b, struct pb_dlq_stats_snapshot *out);
 
 /*
  * Engine thread: makes snap (a reference the caller gives away; NULL
  * keeps the current one) the gaps snapshot management reads, releasing
- * the previous one. pb_bridge_gaps: a reference on the current one (NULL
+ * the previous one. pb_pubstate_gaps: a reference on the current one (NULL
  * before the first), to release with pb_gaps_snapshot_put(). At teardown
- * pb_bridge_release drops the bridge's own references.
+ * pb_pubstate_release drops the pubstate's own references.
  */
-void pb_bridge_publish_gaps(struct pb_bridge *b, struct pb_gaps_snapshot *snap);
-struct pb_gaps_snapshot *pb_bridge_gaps(struct pb_bridge *b);
-void pb_bridge_release(struct pb_bridge *b);
+void pb_pubstate_publish_gaps(struct pb_pubstate *b, struct pb_gaps_snapshot *snap);
+struct pb_gaps_snapshot *pb_pubstate_gaps(struct pb_pubstate *b);
+void pb_pubstate_release(struct pb_pubstate *b);
 
 #endif
