@@ -13,6 +13,7 @@
 #include "engine_int.h"
 #include "jetstream.h"
 #include "log.h"
+#include "wire.h"
 
 /*
  * capture → record → route → sinks, on one thread. Sources are paused as a
@@ -43,17 +44,14 @@ engine_apply_pause(struct pb_engine *e)
 		pb_capture_pause(s->cap, want);
 		atomic_store(&s->stats.state, want ? PB_SOURCE_PAUSED : PB_SOURCE_RUNNING);
 	}
-	/* Received records wait in the sender's buffer: TCP pushes back. */
-	for (size_t i = 0; i < e->nups; i++) {
-		struct fwd_upstream *u = e->ups[i];
-		if (u->conn && u->conn->link)
-			pb_link_pause_rx(u->conn->link, e->paused || e->peer_paused);
-	}
+	if (e->tunnel)
+		pb_tunnel_pause_rx(e->tunnel, e->paused || e->peer_paused);
 }
 
-uint64_t
-engine_now_real(struct pb_engine *e)
+static uint64_t
+engine_now_real(void *ctx)
 {
+	struct pb_engine *e = ctx;
 	uint64_t mono = pb_loop_now(e->loop);
 	/* Follow wall-clock steps within a second. */
 	if (!e->real_offset_at || mono - e->real_offset_at > PB_NSEC_PER_SEC) {
@@ -63,9 +61,10 @@ engine_now_real(struct pb_engine *e)
 	return mono + e->real_offset;
 }
 
-bool
-engine_rx_paused(const struct pb_engine *e)
+static bool
+engine_rx_paused(void *ctx)
 {
+	const struct pb_engine *e = ctx;
 	return e->paused || e->peer_paused;
 }
 
@@ -81,28 +80,14 @@ engine_set_paused(struct pb_engine *e, bool paused)
 	engine_apply_pause(e);
 }
 
-/* Hysteresis on what the connected peers hold unacknowledged: pause above
- * the window (fwd_peer_window), resume below 2/3 of it. File captures wait
- * instead of filling the buffer with the whole file; live captures never
- * pause for a peer (engine_apply_pause). Peers that are down do not pause
- * anything: their records expire into the DLQ. */
-void
-engine_check_peers(struct pb_engine *e)
+/* The tunnel's verdict on what the connected peers hold unacknowledged
+ * (above the window, or back below 2/3 of it). File captures wait instead
+ * of filling the buffer with the whole file; live captures never pause
+ * for a peer (engine_apply_pause). */
+static void
+engine_peers_full(void *ctx, bool want)
 {
-	uint64_t win = fwd_peer_window(e);
-	bool high = false, low = true;
-	for (size_t i = 0; i < e->npeers; i++) {
-		struct fwd_peer *p = e->peers[i];
-		if (!p->up)
-			continue;
-		struct pb_resend_stats st;
-		pb_resend_get_stats(p->rs, &st);
-		if (st.used_bytes > win)
-			high = true;
-		if (st.used_bytes > win / 3 * 2)
-			low = false;
-	}
-	bool want = e->peer_paused ? !low : high;
+	struct pb_engine *e = ctx;
 	if (want == e->peer_paused)
 		return;
 	e->peer_paused = want;
@@ -123,7 +108,7 @@ engine_sinks_writable(struct pb_engine *e)
 
 /* Every record, local or received, goes to every sink and, as configured,
  * to every downstream peer. Its token lets custody be tracked per record. */
-void
+static void
 engine_route(struct pb_engine *e, struct pb_record *rec, bool remote)
 {
 	rec->token = ++e->token;
@@ -131,28 +116,53 @@ engine_route(struct pb_engine *e, struct pb_record *rec, bool remote)
 		struct pb_sink *k = e->sinks[i].sink;
 		k->ops->write(k, rec);
 	}
-	if (e->npeers && (remote ? e->tc->forward.remote_capture : e->tc->forward.local_capture)) {
-		for (size_t i = 0; i < e->npeers; i++) {
-			struct fwd_peer *p = e->peers[i];
-			/* Never back to a node the record already passed (spec 5.6). */
-			if (p->node_id && rec->link_node && pb_record_has_node(rec, p->node_id)) {
-				p->loops_avoided++;
-				e->loops_dropped++;
-				if (!e->loop_logged) {
-					e->loop_logged = true;
-					log_warnx("engine", "forwarding loop: peer '%s' (node %u) is already on "
-					    "the path of records from node %u; not sending them back (counted "
-					    "as loops)", p->name, p->node_id, rec->origin_node);
-				}
-				continue;
-			}
-			fwd_peer_enqueue(p, rec, rec->token, 0, -1);
-		}
-		if ((rec->token & 255) == 0)
-			engine_check_peers(e);
-	}
+	pb_tunnel_route(e->tunnel, rec, remote);
 	if (!engine_sinks_writable(e))
 		engine_set_paused(e, true);
+}
+
+static void
+engine_route_remote(void *ctx, struct pb_record *rec, bool remote)
+{
+	engine_route(ctx, rec, remote);
+}
+
+static uint64_t
+engine_last_token(void *ctx)
+{
+	const struct pb_engine *e = ctx;
+	return e->token;
+}
+
+static uint64_t
+engine_next_token(void *ctx)
+{
+	struct pb_engine *e = ctx;
+	return ++e->token;
+}
+
+/* What the sinks hold: at most the last token assigned. */
+static uint64_t
+engine_local_custody(void *ctx)
+{
+	const struct pb_engine *e = ctx;
+	uint64_t c = e->token;
+	for (size_t i = 0; i < e->nsinks; i++) {
+		struct pb_sink *k = e->sinks[i].sink;
+		if (k && k->ops->custody) {
+			uint64_t s = k->ops->custody(k);
+			if (s < c)
+				c = s;
+		}
+	}
+	return c;
+}
+
+static bool
+engine_stopping(void *ctx)
+{
+	const struct pb_engine *e = ctx;
+	return e->stopping;
 }
 
 static void
@@ -185,7 +195,7 @@ static uint64_t
 engine_source_custody(void *ctx)
 {
 	struct engine_source *s = ctx;
-	return engine_custody(s->engine);
+	return pb_tunnel_custody(s->engine->tunnel);
 }
 
 /* NODE and SOURCE messages stored with the records: the names they had. */
@@ -200,7 +210,7 @@ engine_source_learn(void *ctx, const void *wire_msg)
 		pb_srcdir_copy_name(n.name, sizeof(n.name), m->node.name.ptr, m->node.name.len);
 		pb_srcdir_copy_name(n.description, sizeof(n.description), m->node.descr.ptr,
 		    m->node.descr.len);
-		fwd_learn_node(e, &n);
+		pb_tunnel_learn_node(e->tunnel, &n);
 	} else if (m->type == PB_WIRE_T_SOURCE && m->source.node_id != e->cfg->node.id) {
 		struct pb_source_info i = { .node_id = m->source.node_id,
 			.named_by = e->cfg->node.id, .source_id = m->source.source_id,
@@ -208,7 +218,7 @@ engine_source_learn(void *ctx, const void *wire_msg)
 		pb_srcdir_copy_name(i.name, sizeof(i.name), m->source.name.ptr, m->source.name.len);
 		pb_srcdir_copy_name(i.description, sizeof(i.description), m->source.descr.ptr,
 		    m->source.descr.len);
-		fwd_learn_source(e, &i);
+		pb_tunnel_learn_source(e->tunnel, &i);
 	}
 }
 #endif
@@ -224,7 +234,8 @@ engine_sink_writable(struct pb_sink *sink, void *arg)
 static void
 engine_sink_progress(struct pb_sink *sink, void *arg)
 {
-	fwd_custody_update(arg, false);
+	struct pb_engine *e = arg;
+	pb_tunnel_progress(e->tunnel);
 }
 
 static bool
@@ -246,9 +257,8 @@ static int64_t
 engine_drain_tick(struct pb_loop *loop, void *arg)
 {
 	struct pb_engine *e = arg;
-	for (size_t i = 0; i < e->npeers; i++)
-		if (e->peers[i]->toks.n)
-			return (int64_t)DRAIN_TICK_NS;
+	if (pb_tunnel_unacked(e->tunnel, false))
+		return (int64_t)DRAIN_TICK_NS;
 	/* A jetstream sink holds records until their PubAck (its close only
 	 * waits a few seconds); files and interfaces are flushed by close. */
 	for (size_t i = 0; i < e->nsinks; i++) {
@@ -269,11 +279,11 @@ engine_drain_tick(struct pb_loop *loop, void *arg)
 			used += (size_t)n;
 		}
 		log_warnx("engine", "all sources done%s, but capture %s failed: shutting down with "
-		    "an error (--exit-on-finish)", e->npeers ? " and every peer acknowledged" : "",
+		    "an error (--exit-on-finish)", pb_tunnel_has_peers(e->tunnel) ? " and every peer acknowledged" : "",
 		    names);
 	} else {
 		log_info("engine", "all sources finished%s, shutting down (--exit-on-finish)",
-		    e->npeers ? " and every peer acknowledged" : "");
+		    pb_tunnel_has_peers(e->tunnel) ? " and every peer acknowledged" : "");
 	}
 	pb_loop_stop(loop);
 	return PB_TIMER_STOP;
@@ -300,19 +310,7 @@ engine_before_sleep(struct pb_loop *loop, void *arg)
 	struct pb_engine *e = arg;
 	for (size_t i = 0; i < e->nsinks; i++)
 		e->sinks[i].sink->ops->flush(e->sinks[i].sink);
-	/* One writev per peer per iteration, however many records came in. */
-	for (size_t i = 0; i < e->npeers; i++) {
-		struct fwd_peer *p = e->peers[i];
-		if (p->kick && p->up && p->conn && p->conn->link) {
-			p->kick = false;
-			pb_link_kick(p->conn->link);
-		}
-	}
-	if (e->gaps)
-		pb_gaps_set_now(e->gaps, engine_now_real(e));
-	if (e->npeers)
-		engine_check_peers(e);
-	fwd_custody_update(e, false);
+	pb_tunnel_before_sleep(e->tunnel);
 }
 
 static int64_t
@@ -328,10 +326,7 @@ engine_stats_timer(struct pb_loop *loop, void *arg)
 static bool
 engine_unacked(const struct pb_engine *e)
 {
-	for (size_t i = 0; i < e->npeers; i++)
-		if (e->peers[i]->up && e->peers[i]->toks.n)
-			return true;
-	return false;
+	return pb_tunnel_unacked(e->tunnel, true);
 }
 
 static int64_t
@@ -444,7 +439,7 @@ engine_learn_source(struct pb_engine *e, const struct engine_source *s, uint16_t
 		snprintf(info.description + l, sizeof(info.description) - l,
 		    ", interface %" PRIu32, ifindex);
 	}
-	return fwd_learn_source(e, &info);
+	return pb_tunnel_learn_source(e->tunnel, &info);
 }
 
 /* A further interface of a capture's pcapng file: a new source id. */
@@ -572,6 +567,13 @@ engine_build_view(struct pb_engine *e)
 	return 0;
 }
 
+static void
+engine_on_cmd(struct pb_cmd *cmd, void *arg)
+{
+	struct pb_engine *e = arg;
+	pb_tunnel_on_cmd(e->tunnel, cmd);
+}
+
 struct pb_engine *
 pb_engine_new(const struct pb_config *cfg, char *err, size_t errlen)
 {
@@ -601,16 +603,34 @@ pb_engine_new(const struct pb_config *cfg, char *err, size_t errlen)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	if (!(e->cmdq = pb_cmdq_new(e->loop, fwd_on_cmd, e, err, errlen)))
+	struct pb_tunnel_env tenv = {
+		.loop = e->loop,
+		.cfg = cfg,
+		.dir = e->dir,
+		.pubstate = &e->pubstate,
+		.epoch = e->epoch,
+		.ctx = e,
+		.route = engine_route_remote,
+		.last_token = engine_last_token,
+		.next_token = engine_next_token,
+		.local_custody = engine_local_custody,
+		.rx_paused = engine_rx_paused,
+		.stopping = engine_stopping,
+		.peers_full = engine_peers_full,
+		.now_real = engine_now_real,
+	};
+	if (!(e->tunnel = pb_tunnel_new(&tenv, err, errlen)))
+		goto fail;
+	if (!(e->cmdq = pb_cmdq_new(e->loop, engine_on_cmd, e, err, errlen)))
 		goto fail;
 	e->pubstate.cmdq = e->cmdq;
 
 	struct pb_node_info self = { .node_id = cfg->node.id };
 	snprintf(self.name, sizeof(self.name), "%s", cfg->node.name);
 	snprintf(self.description, sizeof(self.description), "%s", cfg->node.description);
-	fwd_learn_node(e, &self);
+	pb_tunnel_learn_node(e->tunnel, &self);
 
-	if (engine_open_sinks(e, err, errlen) < 0 || fwd_start(e, err, errlen) < 0 ||
+	if (engine_open_sinks(e, err, errlen) < 0 || pb_tunnel_start(e->tunnel, err, errlen) < 0 ||
 	    engine_open_sources(e, err, errlen) < 0)
 		goto fail;
 	if (engine_build_view(e) < 0) {
@@ -692,9 +712,10 @@ engine_shutdown(struct pb_engine *e)
 		}
 	}
 	uint64_t received = 0;
-	for (size_t i = 0; i < e->nups; i++)
-		received += e->ups[i]->records_received;
-	fwd_stop(e);
+	if (e->tunnel) {
+		received = pb_tunnel_records_received(e->tunnel);
+		pb_tunnel_stop(e->tunnel);
+	}
 	if (!e->built)
 		return; /* pb_engine_new failed: nothing ran, nothing to report */
 	struct rusage ru;
@@ -728,13 +749,13 @@ pb_engine_run_once(struct pb_engine *e, int timeout_ms)
 int
 pb_engine_adopt(struct pb_engine *e, int fd, const char *peer_addr)
 {
-	return fwd_adopt(e, fd, peer_addr);
+	return pb_tunnel_adopt(e->tunnel, fd, peer_addr);
 }
 
 uint16_t
 pb_engine_listen_port(const struct pb_engine *e)
 {
-	return e->listener ? pb_listener_port(e->listener) : 0;
+	return pb_tunnel_listen_port(e->tunnel);
 }
 
 void
@@ -750,8 +771,10 @@ pb_engine_free(struct pb_engine *e)
 		return;
 	engine_shutdown(e);
 	pb_cmdq_free(e->cmdq);
+	/* The published state lets go of the gap table and the DLQ before the
+	 * tunnel frees them (management stopped in engine_shutdown). */
 	pb_pubstate_release(&e->pubstate);
-	pb_gaps_free(e->gaps);
+	pb_tunnel_free(e->tunnel);
 	free(e->pubstate.peers);
 	pthread_mutex_destroy(&e->pubstate.lock);
 	free(e->sources);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "tunnel_int.h"
 #include "log.h"
 #include "wire.h"
 
@@ -154,7 +155,7 @@
  *  - every byte an engine sends decodes.
  * Per operation (predicted from the engine state before it, checked after):
  *  - a refused message gets ERROR with the right code, the connection
- *    closes, the matching e->refused counter moves by one (R: no other
+ *    closes, the matching e->tunnel->refused counter moves by one (R: no other
  *    one), and the link's state does not move: R's expected, custody_seq
  *    and epoch; S's acked_seq and buffered records (none released; the
  *    buffer may still grow, see s_check_refused()). The refusals: RECORD
@@ -585,18 +586,18 @@ models_reset(void)
 static struct fwd_upstream *
 up_of(struct pb_engine *e, uint32_t node)
 {
-	for (size_t i = 0; i < e->nups; i++)
-		if (e->ups[i]->node_id == node && !e->ups[i]->configured)
-			return e->ups[i];
+	for (size_t i = 0; i < e->tunnel->nups; i++)
+		if (e->tunnel->ups[i]->node_id == node && !e->tunnel->ups[i]->configured)
+			return e->tunnel->ups[i];
 	return NULL;
 }
 
 static struct fwd_peer *
 cons_peer(void)
 {
-	for (size_t i = 0; i < S->npeers; i++)
-		if (S->peers[i]->node_id == CONSUMER)
-			return S->peers[i];
+	for (size_t i = 0; i < S->tunnel->npeers; i++)
+		if (S->tunnel->peers[i]->node_id == CONSUMER)
+			return S->tunnel->peers[i];
 	fail("S has no consumer peer");
 }
 
@@ -1073,8 +1074,8 @@ check_refusals(const struct pb_refusals *now, struct pb_refusals *last)
 static void
 check_upstreams(struct pb_engine *e, bool immediate)
 {
-	for (size_t i = 0; i < e->nups; i++) {
-		struct fwd_upstream *u = e->ups[i];
+	for (size_t i = 0; i < e->tunnel->nups; i++) {
+		struct fwd_upstream *u = e->tunnel->ups[i];
 		CHECK(u->custody_seq < u->expected, "%s upstream node %u: custody_seq %" PRIu64
 		    " not below expected %" PRIu64, e == R ? "R" : "S", u->node_id, u->custody_seq,
 		    u->expected);
@@ -1094,8 +1095,8 @@ check_links(void)
 {
 	if (nonquiet)
 		return;
-	for (size_t i = 0; i < R->nups; i++) {
-		struct fwd_upstream *u = R->ups[i];
+	for (size_t i = 0; i < R->tunnel->nups; i++) {
+		struct fwd_upstream *u = R->tunnel->ups[i];
 		bool held = false;
 		for (size_t k = 0; k < NR; k++)
 			held |= r_usable(&rc[k]) && rc[k].node == u->node_id;
@@ -1117,8 +1118,8 @@ check_all(void)
 	check_links();
 	check_upstreams(R, true);
 	check_upstreams(S, false);
-	check_refusals(&R->refused, &rref);
-	check_refusals(&S->refused, &sref);
+	check_refusals(&R->tunnel->refused, &rref);
+	check_refusals(&S->tunnel->refused, &sref);
 
 	struct fwd_peer *p = cons_peer();
 	struct pb_resend_stats st;
@@ -1145,9 +1146,9 @@ check_all(void)
 		CHECK(c->top == top, "consumer received up to %" PRIu64 ", S counts %" PRIu64
 		    " (sent %" PRIu64 ", noticed %" PRIu64 ")", c->top, top, p->sent_seq,
 		    p->noticed_seq);
-		CHECK(p->announced_nodes == S->nknown_nodes && p->announced_sources == S->nknown_sources,
+		CHECK(p->announced_nodes == S->tunnel->nknown_nodes && p->announced_sources == S->tunnel->nknown_sources,
 		    "S announced %zu of %zu nodes and %zu of %zu sources to its consumer",
-		    p->announced_nodes, S->nknown_nodes, p->announced_sources, S->nknown_sources);
+		    p->announced_nodes, S->tunnel->nknown_nodes, p->announced_sources, S->tunnel->nknown_sources);
 	}
 }
 
@@ -1164,7 +1165,7 @@ r_connect(struct fconn *c, uint32_t node, uint64_t epoch, uint8_t variant)
 	pump(R);
 	conn_start(c, R, C_UP, node, epoch);
 	struct fwd_upstream *u = up_of(R, node);
-	uint64_t undeclared = R->refused.undeclared_consumer;
+	uint64_t undeclared = R->tunnel->refused.undeclared_consumer;
 	bool was_up = u && u->up;
 	uint64_t resume = u && u->epoch == epoch ? u->custody_seq : 0;
 	uint64_t old_epoch = u ? u->epoch : 0, old_exp = u ? u->expected : 0;
@@ -1177,7 +1178,7 @@ r_connect(struct fconn *c, uint32_t node, uint64_t epoch, uint8_t variant)
 		pump(R);
 		expect_refused(c, PB_WIRE_E_NODE_ID, "consumer");
 		if (node != R_NODE_ID && !nonquiet)
-			CHECK(R->refused.undeclared_consumer == undeclared + 1, "undeclared consumer not counted");
+			CHECK(R->tunnel->refused.undeclared_consumer == undeclared + 1, "undeclared consumer not counted");
 		return;
 	case 11:
 	case 12:
@@ -1287,7 +1288,7 @@ r_snap(struct fconn *c, struct r_snap *sn)
 	sn->expected = u->expected;
 	sn->custody = u->custody_seq;
 	sn->epoch = u->epoch;
-	sn->ref = R->refused;
+	sn->ref = R->tunnel->refused;
 }
 
 /* After a refusal nothing of the link's state moved, one counter did. */
@@ -1302,8 +1303,8 @@ r_check_refused(struct fconn *c, const struct r_snap *sn, uint16_t code, size_t 
 	    " -> %" PRIu64, what, sn->expected, u->expected, sn->custody, u->custody_seq);
 	if (nonquiet)
 		return;
-	const uint64_t *a = (const uint64_t *)&R->refused, *b = (const uint64_t *)&sn->ref;
-	for (size_t i = 0; i < sizeof(R->refused) / sizeof(uint64_t); i++) {
+	const uint64_t *a = (const uint64_t *)&R->tunnel->refused, *b = (const uint64_t *)&sn->ref;
+	for (size_t i = 0; i < sizeof(R->tunnel->refused) / sizeof(uint64_t); i++) {
 		uint64_t want = b[i] + (i == counter ? 1 : 0);
 		CHECK(a[i] == want, "%s: refusal counter %zu is %" PRIu64 ", expected %" PRIu64,
 		    what, i, a[i], want);
@@ -1328,7 +1329,7 @@ r_check_moved(struct fconn *c, const struct r_snap *sn, uint64_t last, const cha
 	    u->custody_seq, want - 1);
 	CHECK(c->last_ack == want - 1, "%s: last ACK %" PRIu64 ", custody %" PRIu64, what,
 	    c->last_ack, want - 1);
-	CHECK(memcmp(&R->refused, &sn->ref, sizeof(sn->ref)) == 0, "%s: a refusal was counted",
+	CHECK(memcmp(&R->tunnel->refused, &sn->ref, sizeof(sn->ref)) == 0, "%s: a refusal was counted",
 	    what);
 }
 
@@ -1573,7 +1574,7 @@ r_name(struct input *in, bool source)
 	if (!c)
 		return;
 	struct fwd_upstream *u = up_of(R, c->node);
-	struct pb_refusals ref = R->refused;
+	struct pb_refusals ref = R->tunnel->refused;
 	char kname[64], kdescr[256];
 	dir_copy(kname, sizeof(kname), name);
 	dir_copy(kdescr, sizeof(kdescr), descr);
@@ -1631,21 +1632,21 @@ r_name(struct input *in, bool source)
 	case NAME_SET:
 		CHECK(got_name && !strcmp(got_name, kname) && !strcmp(got_descr, kdescr) &&
 		    named_by == c->node, "announcement of %u by node %u not stored", node, c->node);
-		CHECK(!memcmp(&ref, &R->refused, sizeof(ref)), "accepted announcement counted as refused");
+		CHECK(!memcmp(&ref, &R->tunnel->refused, sizeof(ref)), "accepted announcement counted as refused");
 		break;
 	case NAME_RENAME_REFUSED:
-		CHECK(R->refused.rename == ref.rename + 1, "rename of %u by node %u not counted", node,
+		CHECK(R->tunnel->refused.rename == ref.rename + 1, "rename of %u by node %u not counted", node,
 		    c->node);
 		CHECK(!got_name || named_by != c->node, "node %u renamed %u", c->node, node);
 		break;
 	case NAME_CAP:
-		CHECK((source ? R->refused.source_cap == ref.source_cap + 1 :
-		    R->refused.node_cap == ref.node_cap + 1), "cap not counted");
+		CHECK((source ? R->tunnel->refused.source_cap == ref.source_cap + 1 :
+		    R->tunnel->refused.node_cap == ref.node_cap + 1), "cap not counted");
 		CHECK(!got_name, "entry created over the per-link cap");
 		break;
 	case NAME_SAME:
 	case NAME_OWN:
-		CHECK(!memcmp(&ref, &R->refused, sizeof(ref)), "unchanged announcement refused");
+		CHECK(!memcmp(&ref, &R->tunnel->refused, sizeof(ref)), "unchanged announcement refused");
 		break;
 	}
 }
@@ -1797,7 +1798,7 @@ r_jump(struct input *in)
 		return;
 	u->custody_seq = u->acked_sent = v;
 	u->expected = v + 1;
-	R->state_dirty = true;
+	R->tunnel->state_dirty = true;
 	c->top = c->last_ack = v;
 }
 
@@ -1892,9 +1893,9 @@ s_name(struct input *in)
 	expect_open(&feed, "feed announcement");
 	struct fwd_peer *p = cons_peer();
 	if (p->up && !nonquiet)
-		CHECK(p->announced_nodes == S->nknown_nodes && p->announced_sources == S->nknown_sources,
+		CHECK(p->announced_nodes == S->tunnel->nknown_nodes && p->announced_sources == S->tunnel->nknown_sources,
 		    "S announced %zu of %zu nodes and %zu of %zu sources to its consumer",
-		    p->announced_nodes, S->nknown_nodes, p->announced_sources, S->nknown_sources);
+		    p->announced_nodes, S->tunnel->nknown_nodes, p->announced_sources, S->tunnel->nknown_sources);
 	if (kind & 1)
 		check_source_entry(S, node, (kind >> 1) % 2);
 	else
@@ -1922,7 +1923,7 @@ s_snap(struct s_snap *sn)
 	sn->oldest = st.oldest_seq;
 	sn->spilled = p->to_dlq + p->dlq_refused;
 	sn->toks = p->toks.n;
-	sn->ref = S->refused;
+	sn->ref = S->tunnel->refused;
 }
 
 /*
@@ -1949,7 +1950,7 @@ s_check_refused(struct fconn *c, const struct s_snap *sn, uint16_t code, size_t 
 		    sn->oldest, st.oldest_seq);
 	if (nonquiet || counter == REF_NONE)
 		return;
-	const uint64_t *a = (const uint64_t *)&S->refused, *b = (const uint64_t *)&sn->ref;
+	const uint64_t *a = (const uint64_t *)&S->tunnel->refused, *b = (const uint64_t *)&sn->ref;
 	CHECK(a[counter] == b[counter] + 1, "%s: refusal counter %zu not counted", what, counter);
 }
 
@@ -1966,9 +1967,9 @@ s_check_released(const struct s_snap *sn, uint64_t v, const char *what)
 	    t ? t[0] : 0);
 	/* Only the consumer's counters: the release may let S take in what its
 	 * feed sent while held back, and count that. */
-	CHECK(S->refused.ack_ahead == sn->ref.ack_ahead &&
-	    S->refused.resume_ahead == sn->ref.resume_ahead &&
-	    S->refused.undeclared_consumer == sn->ref.undeclared_consumer,
+	CHECK(S->tunnel->refused.ack_ahead == sn->ref.ack_ahead &&
+	    S->tunnel->refused.resume_ahead == sn->ref.resume_ahead &&
+	    S->tunnel->refused.undeclared_consumer == sn->ref.undeclared_consumer,
 	    "%s %" PRIu64 " counted as refused", what, v);
 }
 
@@ -1983,7 +1984,7 @@ s_connect(struct fconn *c, uint32_t node, uint64_t r, uint8_t variant)
 	struct s_snap sn;
 	s_snap(&sn);
 	bool was_up = p->up;
-	uint64_t undeclared = S->refused.undeclared_consumer;
+	uint64_t undeclared = S->tunnel->refused.undeclared_consumer;
 	send_hello(c, variant == 7 ? PB_WIRE_HELLO_SEND | PB_WIRE_HELLO_RECV : PB_WIRE_HELLO_RECV,
 	    node, NULL, 1, 1);
 	send_auth(c);
@@ -2013,7 +2014,7 @@ s_connect(struct fconn *c, uint32_t node, uint64_t r, uint8_t variant)
 	}
 	if (node != CONSUMER) {
 		expect_refused(c, PB_WIRE_E_NODE_ID, "undeclared consumer");
-		CHECK(nonquiet || S->refused.undeclared_consumer == undeclared + 1,
+		CHECK(nonquiet || S->tunnel->refused.undeclared_consumer == undeclared + 1,
 		    "undeclared consumer not counted");
 		c->up = false;
 		return;
@@ -2304,10 +2305,10 @@ cleanup(void)
 			fprintf(stderr, "  %-12s %" PRIu64 "\n", op_names[i], stats.ops[i]);
 		fprintf(stderr, "  R refused: wrap %" PRIu64 " jump %" PRIu64 " unbound %" PRIu64
 		    " owned %" PRIu64 " notice %" PRIu64 " rename %" PRIu64 "; S: ack_ahead %" PRIu64
-		    " resume_ahead %" PRIu64 " undeclared %" PRIu64 "\n", R->refused.seq_wrap,
-		    R->refused.seq_jump, R->refused.origin_unbound, R->refused.stream_owned,
-		    R->refused.notice_invalid, R->refused.rename, S->refused.ack_ahead,
-		    S->refused.resume_ahead, S->refused.undeclared_consumer);
+		    " resume_ahead %" PRIu64 " undeclared %" PRIu64 "\n", R->tunnel->refused.seq_wrap,
+		    R->tunnel->refused.seq_jump, R->tunnel->refused.origin_unbound, R->tunnel->refused.stream_owned,
+		    R->tunnel->refused.notice_invalid, R->tunnel->refused.rename, S->tunnel->refused.ack_ahead,
+		    S->tunnel->refused.resume_ahead, S->tunnel->refused.undeclared_consumer);
 	}
 	for (size_t k = 0; k < NR + NS + 1; k++)
 		conn_close(all_conns[k]);

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "engine.h"
 #include "engine_int.h"
+#include "tunnel_int.h"
 #include "pcap_format.h"
 
 #define MAX_FRAMES 4000
@@ -112,18 +113,18 @@ step_for(unsigned ms)
 static struct fwd_peer *
 peer_of(const struct node *n, uint32_t node_id)
 {
-	for (size_t i = 0; i < n->e->npeers; i++)
-		if (n->e->peers[i]->node_id == node_id)
-			return n->e->peers[i];
+	for (size_t i = 0; i < n->e->tunnel->npeers; i++)
+		if (n->e->tunnel->peers[i]->node_id == node_id)
+			return n->e->tunnel->peers[i];
 	return NULL;
 }
 
 static struct fwd_upstream *
 up_of(const struct node *n, uint32_t node_id)
 {
-	for (size_t i = 0; i < n->e->nups; i++)
-		if (n->e->ups[i]->node_id == node_id)
-			return n->e->ups[i];
+	for (size_t i = 0; i < n->e->tunnel->nups; i++)
+		if (n->e->tunnel->ups[i]->node_id == node_id)
+			return n->e->tunnel->ups[i];
 	return NULL;
 }
 

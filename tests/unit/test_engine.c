@@ -128,7 +128,7 @@ test_relay_acks_after_custody(void **state)
 	 * acknowledge nothing. */
 	nodes[0].frozen = true;
 	start_edge(pb_engine_listen_port(nodes[1].e), "max", "30.0");
-	struct fwd_peer *ep = nodes[2].e->peers[0];
+	struct fwd_peer *ep = nodes[2].e->tunnel->peers[0];
 	WAIT_FOR(up_of(&nodes[1], 41) && up_of(&nodes[1], 41)->records_received == n);
 	step_for(300);
 	assert_int_equal(up_of(&nodes[1], 41)->custody_seq, 0);
@@ -155,7 +155,7 @@ static uint64_t
 dlq_rows(const struct node *nd)
 {
 	struct pb_dlq_stats_snapshot st;
-	pb_dlq_get_stats(nd->e->dlq, &st);
+	pb_dlq_get_stats(nd->e->tunnel->dlq, &st);
 	return st.rows + st.queued;
 }
 
@@ -170,7 +170,7 @@ test_dlq_spill_and_replay(void **state)
 	node_stop(&nodes[0]);
 
 	start_edge(port, "max", "0.3");
-	struct fwd_peer *ep = nodes[2].e->peers[0];
+	struct fwd_peer *ep = nodes[2].e->tunnel->peers[0];
 	WAIT_FOR(ep->to_dlq == n && dlq_rows(&nodes[2]) == n && !ep->spills.n);
 	assert_int_equal(ep->records_acked, 0);
 	assert_int_equal(ep->toks.n, 0);
@@ -197,7 +197,7 @@ test_collector_restart(void **state)
 	char out[128];
 	uint16_t port = begin(n, out, sizeof(out));
 	start_edge(port, "3000", "30.0");
-	struct fwd_peer *ep = nodes[2].e->peers[0];
+	struct fwd_peer *ep = nodes[2].e->tunnel->peers[0];
 	struct ack_watch w = { .edge = ep, .out = out };
 	WAIT_FOR(acks_checked(&w, n / 4));
 	print_message("# %u moves of the edge's acknowledged point checked against the"
@@ -360,7 +360,7 @@ test_loop_dropped_by_receiver(void **state)
 	struct fwd_upstream *u = up_of(&nodes[0], 99);
 	assert_non_null(u);
 	assert_int_equal(u->loops, 1);
-	assert_int_equal(nodes[0].e->loops_dropped, 1);
+	assert_int_equal(nodes[0].e->tunnel->loops_dropped, 1);
 	assert_int_equal(u->records_received, 2);
 	expect_only_seq2(hops_direct, 1);
 }
@@ -380,10 +380,10 @@ test_loop_avoided_by_sender(void **state)
 	WAIT_FOR(fk.acked == 2);
 	struct fwd_peer *p = peer_of(&nodes[1], 43);
 	assert_int_equal(p->loops_avoided, 1);
-	assert_int_equal(nodes[1].e->loops_dropped, 1);
+	assert_int_equal(nodes[1].e->tunnel->loops_dropped, 1);
 	assert_int_equal(up_of(&nodes[1], 99)->loops, 0);
 	assert_int_equal(p->records_sent, 1);
-	assert_int_equal(nodes[0].e->loops_dropped, 0);
+	assert_int_equal(nodes[0].e->tunnel->loops_dropped, 0);
 	expect_only_seq2(hops_relayed, 2);
 }
 

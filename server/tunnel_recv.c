@@ -8,8 +8,9 @@
 #include <string.h>
 
 #include "clock.h"
-#include "engine_int.h"
 #include "log.h"
+#include "tunnel_dir.h"
+#include "tunnel_recv.h"
 #include "wire.h"
 
 /*
@@ -22,12 +23,12 @@
  */
 
 struct fwd_upstream *
-fwd_upstream_new(struct pb_engine *e, const char *name, const char *address, bool configured)
+fwd_upstream_new(struct pb_tunnel *t, const char *name, const char *address, bool configured)
 {
 	struct fwd_upstream *u = calloc(1, sizeof(*u));
 	if (!u)
 		return NULL;
-	u->e = e;
+	u->t = t;
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	snprintf(u->address, sizeof(u->address), "%s", address ? address : "");
 	u->configured = configured;
@@ -44,39 +45,15 @@ fwd_upstream_free(struct fwd_upstream *u)
 	free(u);
 }
 
-/* Seeds from the state file / the pcapng recovery: node → (epoch, seq). */
-static void
-seed_set(struct pb_engine *e, uint32_t node, uint64_t epoch, uint64_t seq)
-{
-	struct fwd_seed *seeds = e->seeds;
-	size_t nseeds = e->nseeds;
-
-	for (size_t i = 0; i < nseeds; i++) {
-		if (seeds[i].node == node) {
-			if (seeds[i].epoch != epoch || seq > seeds[i].seq) {
-				seeds[i].epoch = epoch;
-				seeds[i].seq = seq;
-			}
-			return;
-		}
-	}
-	struct fwd_seed *n = realloc(seeds, (nseeds + 1) * sizeof(*n));
-	if (!n)
-		return;
-	n[nseeds] = (struct fwd_seed){ node, epoch, seq };
-	e->seeds = n;
-	e->nseeds = nseeds + 1;
-}
-
 uint64_t
 fwd_upstream_resume(struct fwd_upstream *u, const struct pb_wire_hello *h)
 {
 	u->node_id = h->node_id;
 	if (h->epoch != u->epoch) {
 		uint64_t seq = 0;
-		for (size_t i = 0; i < u->e->nseeds; i++)
-			if (u->e->seeds[i].node == h->node_id && u->e->seeds[i].epoch == h->epoch)
-				seq = u->e->seeds[i].seq;
+		for (size_t i = 0; i < u->t->nseeds; i++)
+			if (u->t->seeds[i].node == h->node_id && u->t->seeds[i].epoch == h->epoch)
+				seq = u->t->seeds[i].seq;
 		if (u->epoch)
 			log_info("upstream", "upstream '%s' (node %u) restarted its link numbering (epoch %" PRIu64 " → %" PRIu64 ")",
 			    u->name, h->node_id, u->epoch, h->epoch);
@@ -118,9 +95,9 @@ static bool
 upstream_may_name(struct fwd_upstream *u, uint32_t node, bool exists, uint32_t named_by,
     uint32_t made, uint32_t cap, uint64_t *cap_count, const char *what)
 {
-	struct pb_engine *e = u->e;
+	struct pb_tunnel *t = u->t;
 	if (exists && node != u->node_id && named_by != u->node_id) {
-		e->refused.rename++;
+		t->refused.rename++;
 		log_warnx_rl("upstream", "upstream '%s' (node %u) may not rename %s of node %u"
 		    " (named by node %u): ignored", u->name, u->node_id, what, node, named_by);
 		return false;
@@ -137,22 +114,22 @@ upstream_may_name(struct fwd_upstream *u, uint32_t node, bool exists, uint32_t n
 static void
 upstream_learn_node(struct fwd_upstream *u, const struct pb_wire_node *m)
 {
-	struct pb_engine *e = u->e;
+	struct pb_tunnel *t = u->t;
 	struct pb_node_info n = { .node_id = m->node_id, .named_by = u->node_id };
 	pb_srcdir_copy_name(n.name, sizeof(n.name), m->name.ptr, m->name.len);
 	pb_srcdir_copy_name(n.description, sizeof(n.description), m->descr.ptr, m->descr.len);
-	if (n.node_id == e->cfg->node.id)
+	if (n.node_id == t->cfg->node.id)
 		return; /* our own announcement coming back through a loop */
-	const struct pb_node_info *cur = pb_srcdir_node(e->dir, n.node_id);
+	const struct pb_node_info *cur = pb_srcdir_node(t->dir, n.node_id);
 	if (cur && strcmp(cur->name, n.name) == 0 && strcmp(cur->description, n.description) == 0)
 		return;
 	if (!upstream_may_name(u, n.node_id, cur != NULL, cur ? cur->named_by : 0,
-	    u->nodes_named, e->tc->limits.max_nodes_per_link, &e->refused.node_cap, "node"))
+	    u->nodes_named, t->tc->limits.max_nodes_per_link, &t->refused.node_cap, "node"))
 		return;
-	if (fwd_learn_node(e, &n) < 0) {
-		e->refused.node_cap++;
+	if (fwd_learn_node(t, &n) < 0) {
+		t->refused.node_cap++;
 		log_warnx_rl("upstream", "node directory full (limits.max_nodes = %u): node %u"
-		    " from upstream '%s' stays a number", e->tc->limits.max_nodes, n.node_id, u->name);
+		    " from upstream '%s' stays a number", t->tc->limits.max_nodes, n.node_id, u->name);
 		return;
 	}
 	if (!cur)
@@ -164,7 +141,7 @@ upstream_learn_node(struct fwd_upstream *u, const struct pb_wire_node *m)
 static void
 upstream_learn_source(struct fwd_upstream *u, const struct pb_wire_source *m)
 {
-	struct pb_engine *e = u->e;
+	struct pb_tunnel *t = u->t;
 	struct pb_source_info s = {
 		.node_id = m->node_id,
 		.named_by = u->node_id,
@@ -173,20 +150,20 @@ upstream_learn_source(struct fwd_upstream *u, const struct pb_wire_source *m)
 	};
 	pb_srcdir_copy_name(s.name, sizeof(s.name), m->name.ptr, m->name.len);
 	pb_srcdir_copy_name(s.description, sizeof(s.description), m->descr.ptr, m->descr.len);
-	if (s.node_id == e->cfg->node.id)
+	if (s.node_id == t->cfg->node.id)
 		return;
-	const struct pb_source_info *cur = pb_srcdir_source(e->dir, s.node_id, s.source_id);
+	const struct pb_source_info *cur = pb_srcdir_source(t->dir, s.node_id, s.source_id);
 	if (cur && strcmp(cur->name, s.name) == 0 && strcmp(cur->description, s.description) == 0 &&
 	    cur->linktype == s.linktype)
 		return;
 	if (!upstream_may_name(u, s.node_id, cur != NULL, cur ? cur->named_by : 0,
-	    u->sources_named, e->tc->limits.max_sources_per_link, &e->refused.source_cap,
+	    u->sources_named, t->tc->limits.max_sources_per_link, &t->refused.source_cap,
 	    "source"))
 		return;
-	if (fwd_learn_source(e, &s) < 0) {
-		e->refused.source_cap++;
+	if (fwd_learn_source(t, &s) < 0) {
+		t->refused.source_cap++;
 		log_warnx_rl("upstream", "source directory full (limits.max_sources = %u): source"
-		    " %u/%u from upstream '%s' stays a number", e->tc->limits.max_sources, s.node_id,
+		    " %u/%u from upstream '%s' stays a number", t->tc->limits.max_sources, s.node_id,
 		    s.source_id, u->name);
 		return;
 	}
@@ -207,10 +184,10 @@ upstream_refuse(struct fwd_upstream *u, uint64_t *counter, uint16_t code, const 
 
 /* True when the upstream whose node id is `node` is connected now. */
 static bool
-upstream_node_up(const struct pb_engine *e, uint32_t node)
+upstream_node_up(const struct pb_tunnel *t, uint32_t node)
 {
-	for (size_t i = 0; i < e->nups; i++)
-		if (e->ups[i]->node_id == node && e->ups[i]->up)
+	for (size_t i = 0; i < t->nups; i++)
+		if (t->ups[i]->node_id == node && t->ups[i]->up)
 			return true;
 	return false;
 }
@@ -225,12 +202,12 @@ upstream_node_up(const struct pb_engine *e, uint32_t node)
 static bool
 upstream_origin_ok(struct fwd_upstream *u, const struct pb_record *in)
 {
-	struct pb_engine *e = u->e;
+	struct pb_tunnel *t = u->t;
 	char why[160];
 	if (in->origin_seq == 0 || in->origin_seq >= FWD_SEQ_LIMIT) {
 		snprintf(why, sizeof(why), "origin seq %" PRIu64 " of %u/%u out of range",
 		    in->origin_seq, in->origin_node, in->origin_source);
-		upstream_refuse(u, &e->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
+		upstream_refuse(u, &t->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
 		return false;
 	}
 	if (in->origin_node != u->node_id &&
@@ -238,23 +215,23 @@ upstream_origin_ok(struct fwd_upstream *u, const struct pb_record *in)
 		snprintf(why, sizeof(why), "record of origin node %u neither from node %u nor"
 		    " relayed by it (last hop %u)", in->origin_node, u->node_id,
 		    in->nhops ? in->hops[in->nhops - 1].node_id : 0);
-		upstream_refuse(u, &e->refused.origin_unbound, PB_WIRE_E_UNEXPECTED, why);
+		upstream_refuse(u, &t->refused.origin_unbound, PB_WIRE_E_UNEXPECTED, why);
 		return false;
 	}
-	uint32_t owner = pb_gaps_claim(e->gaps, in->origin_node, in->origin_source,
+	uint32_t owner = pb_gaps_claim(t->gaps, in->origin_node, in->origin_source,
 	    in->origin_epoch, u->node_id);
 	if (owner && owner != u->node_id) {
-		if (upstream_node_up(e, owner)) {
+		if (upstream_node_up(t, owner)) {
 			snprintf(why, sizeof(why), "origin stream %u/%u epoch %" PRIu64 " arrives"
 			    " through node %u", in->origin_node, in->origin_source, in->origin_epoch,
 			    owner);
-			upstream_refuse(u, &e->refused.stream_owned, PB_WIRE_E_UNEXPECTED, why);
+			upstream_refuse(u, &t->refused.stream_owned, PB_WIRE_E_UNEXPECTED, why);
 			return false;
 		}
 		log_info("upstream", "origin stream %u/%u epoch %" PRIu64 " now arrives through"
 		    " '%s' (node %u was its path)", in->origin_node, in->origin_source,
 		    in->origin_epoch, u->name, owner);
-		pb_gaps_set_owner(e->gaps, in->origin_node, in->origin_source, in->origin_epoch,
+		pb_gaps_set_owner(t->gaps, in->origin_node, in->origin_source, in->origin_epoch,
 		    u->node_id);
 	}
 	return true;
@@ -263,7 +240,7 @@ upstream_origin_ok(struct fwd_upstream *u, const struct pb_record *in)
 static void
 upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 {
-	struct pb_engine *e = u->e;
+	struct pb_tunnel *t = u->t;
 	uint64_t seq = m->link_seq;
 	const struct pb_record *in = &m->record;
 
@@ -273,7 +250,7 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 		/* Even when it is the expected one (a notice reached 2^63 - 1). */
 		char why[96];
 		snprintf(why, sizeof(why), "link seq %" PRIu64 " out of range", seq);
-		upstream_refuse(u, &e->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
+		upstream_refuse(u, &t->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
 		return;
 	}
 	if (seq < u->expected) {
@@ -287,25 +264,25 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 		char why[160];
 		snprintf(why, sizeof(why), "link seq %" PRIu64 " ahead of the expected %" PRIu64
 		    " without DLQ_NOTICE", seq, u->expected);
-		upstream_refuse(u, &e->refused.seq_jump, PB_WIRE_E_MALFORMED, why);
+		upstream_refuse(u, &t->refused.seq_jump, PB_WIRE_E_MALFORMED, why);
 		return;
 	}
 	/* A record that passed through this node already, or went too far, is
 	 * dropped whatever its origin: loops are a topology fact, not a
 	 * forgery, and a looped stream arrives through a second link. */
-	bool looped = pb_record_has_node(in, e->cfg->node.id);
-	if (!looped && in->nhops < e->tc->max_hops && !upstream_origin_ok(u, in))
+	bool looped = pb_record_has_node(in, t->cfg->node.id);
+	if (!looped && in->nhops < t->tc->max_hops && !upstream_origin_ok(u, in))
 		return;
 	u->expected = seq + 1;
 
 	if (looped) {
 		u->loops++;
-		e->loops_dropped++;
-		if (!e->loop_logged) {
-			e->loop_logged = true;
+		t->loops_dropped++;
+		if (!t->loop_logged) {
+			t->loop_logged = true;
 			log_warnx("upstream", "forwarding loop: record from node %u via '%s' already passed "
 			    "this node (%u); dropping such records (counted as loops)", in->origin_node,
-			    u->name, e->cfg->node.id);
+			    u->name, t->cfg->node.id);
 		}
 		/* Dropped records need nothing from our destinations: waiting on
 		 * a token here would deadlock a loop (each side waiting for the
@@ -313,20 +290,20 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 		fifo2_push(&u->pending, seq, 0);
 		return;
 	}
-	if (in->nhops >= e->tc->max_hops) {
+	if (in->nhops >= t->tc->max_hops) {
 		u->hop_limit++;
-		e->hop_limit_dropped++;
+		t->hop_limit_dropped++;
 		fifo2_push(&u->pending, seq, 0);
 		return;
 	}
-	enum pb_gap_result g = pb_gaps_observe(e->gaps, in->origin_node, in->origin_source,
+	enum pb_gap_result g = pb_gaps_observe(t->gaps, in->origin_node, in->origin_source,
 	    in->origin_epoch, in->origin_seq);
 	if (g == PB_GAP_DUPLICATE) {
 		/* Seen before, so already routed: its first copy's custody covers
 		 * it only if that copy is done, hence wait on the current token. */
 		u->origin_duplicates++;
-		e->origin_duplicates++;
-		fifo2_push(&u->pending, seq, e->token);
+		t->origin_duplicates++;
+		fifo2_push(&u->pending, seq, t->env.last_token(t->env.ctx));
 		return;
 	}
 
@@ -336,15 +313,15 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 	memcpy(rec.trailers, in->trailers, in->ntrailers * sizeof(rec.trailers[0]));
 	memcpy(rec.hops, in->hops, in->nhops * sizeof(rec.hops[0]));
 	/* The receive time of the read that brought it: one clock per wakeup. */
-	pb_record_add_hop(&rec, e->cfg->node.id, ++e->hop_seq, engine_now_real(e));
+	pb_record_add_hop(&rec, t->cfg->node.id, ++t->hop_seq, t->env.now_real(t->env.ctx));
 	/* The route it came by, this node last, for /gaps (a new stream or failover). */
 	if (g == PB_GAP_IN_ORDER || g == PB_GAP_AHEAD || g == PB_GAP_FILLED)
-		pb_gaps_note_path(e->gaps, rec.origin_node, rec.origin_source, rec.origin_epoch,
+		pb_gaps_note_path(t->gaps, rec.origin_node, rec.origin_source, rec.origin_epoch,
 		    rec.hops, rec.nhops);
 	rec.link_node = u->node_id;
 	rec.link_epoch = u->epoch;
 	rec.link_seq = seq;
-	engine_route(e, &rec, true);
+	t->env.route(t->env.ctx, &rec, true);
 	fifo2_push(&u->pending, seq, rec.token);
 }
 
@@ -359,12 +336,12 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 static void
 upstream_notice(struct fwd_upstream *u, const struct pb_wire_dlq_notice *n)
 {
-	struct pb_engine *e = u->e;
+	struct pb_tunnel *t = u->t;
 	char why[160];
 	if (n->last_seq >= FWD_SEQ_LIMIT) {
 		snprintf(why, sizeof(why), "DLQ_NOTICE %" PRIu64 "..%" PRIu64 " out of range",
 		    n->first_seq, n->last_seq);
-		upstream_refuse(u, &e->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
+		upstream_refuse(u, &t->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
 		return;
 	}
 	if (n->first_seq > u->expected || n->last_seq - n->first_seq >= FWD_NOTICE_MAX) {
@@ -372,7 +349,7 @@ upstream_notice(struct fwd_upstream *u, const struct pb_wire_dlq_notice *n)
 		    " link seq %" PRIu64 ")", n->first_seq, n->last_seq,
 		    n->first_seq > u->expected ? "skips records" : "longer than 2^32 records",
 		    u->expected);
-		upstream_refuse(u, &e->refused.notice_invalid, PB_WIRE_E_MALFORMED, why);
+		upstream_refuse(u, &t->refused.notice_invalid, PB_WIRE_E_MALFORMED, why);
 		return;
 	}
 	/* Released: the sender failed over from another receiver of a tier,
@@ -405,257 +382,5 @@ fwd_upstream_on_message(struct fwd_upstream *u, const struct pb_wire_msg *m)
 		break;
 	default:
 		break;
-	}
-}
-
-uint64_t
-engine_custody(struct pb_engine *e)
-{
-	uint64_t c = e->token;
-	for (size_t i = 0; i < e->nsinks; i++) {
-		struct pb_sink *k = e->sinks[i].sink;
-		if (k && k->ops->custody) {
-			uint64_t s = k->ops->custody(k);
-			if (s < c)
-				c = s;
-		}
-	}
-	for (size_t i = 0; i < e->npeers; i++) {
-		uint64_t p = fwd_peer_custody(e->peers[i]);
-		if (p < c)
-			c = p;
-	}
-	return c;
-}
-
-void
-fwd_custody_update(struct pb_engine *e, bool force_ack)
-{
-	if (!e->nups)
-		return;
-	uint64_t c = engine_custody(e);
-	uint64_t now = pb_mono_ns();
-	uint64_t ack_ns = (uint64_t)e->tc->ack.ms * PB_NSEC_PER_MSEC;
-
-	for (size_t i = 0; i < e->nups; i++) {
-		struct fwd_upstream *u = e->ups[i];
-		uint64_t *p;
-		while ((p = fifo2_front(&u->pending)) && p[1] <= c) {
-			if (p[0] > u->custody_seq) {
-				u->custody_seq = p[0];
-				e->state_dirty = true;
-			}
-			fifo2_pop(&u->pending);
-		}
-		if (!u->up || u->custody_seq <= u->acked_sent)
-			continue;
-		/* Batch ACKs under load; once caught up (nothing pending) answer at
-		 * once, since the sender may be waiting for exactly this. */
-		if (!force_ack && u->custody_seq - u->acked_sent < e->tc->ack.every &&
-		    now - u->last_ack_ns < ack_ns && u->pending.n)
-			continue;
-		struct pb_wire_msg m = { .type = PB_WIRE_T_ACK };
-		m.ack.link_seq = u->custody_seq;
-		if (pb_link_send_msg(u->conn->link, &m) == 0) {
-			u->acked_sent = u->custody_seq;
-			u->last_ack_ns = now;
-		}
-	}
-	fwd_state_save(e, false);
-}
-
-/* ---- custody state file (a relay has no pcapng to recover it from) ---- */
-
-static void
-state_path(const struct pb_engine *e, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/custody-%u.state", e->tc->state_dir, e->cfg->node.id);
-}
-
-/* Replaces path atomically (tmp + rename) with what fill() writes. */
-static int
-state_write(const char *path, int (*fill)(struct pb_engine *, FILE *), struct pb_engine *e)
-{
-	char tmp[PATH_MAX + 48];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		log_warn("upstream", "cannot write %s", tmp);
-		return -1;
-	}
-	int rc = fill(e, f);
-	if (fclose(f) != 0 || rc < 0 || rename(tmp, path) != 0) {
-		log_warn("upstream", "cannot write %s", path);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-custody_fill(struct pb_engine *e, FILE *f)
-{
-	fprintf(f, "# packetbroker custody state: upstream node, link epoch, last link seq in custody\n");
-	for (size_t i = 0; i < e->nups; i++)
-		if (e->ups[i]->node_id && e->ups[i]->epoch)
-			fprintf(f, "%u %" PRIu64 " %" PRIu64 "\n", e->ups[i]->node_id, e->ups[i]->epoch,
-			    e->ups[i]->custody_seq);
-	/* Keep seeds of senders that have not reconnected yet. */
-	for (size_t i = 0; i < e->nseeds; i++) {
-		const struct fwd_seed *sd = &e->seeds[i];
-		bool live = false;
-		for (size_t j = 0; j < e->nups; j++)
-			live |= e->ups[j]->node_id == sd->node && e->ups[j]->epoch;
-		if (!live)
-			fprintf(f, "%u %" PRIu64 " %" PRIu64 "\n", sd->node, sd->epoch, sd->seq);
-	}
-	return ferror(f) ? -1 : 0;
-}
-
-void
-fwd_state_save(struct pb_engine *e, bool force)
-{
-	uint64_t now = pb_mono_ns();
-	if (!e->state_dirty || (!force && now - e->state_written_ns < 100 * PB_NSEC_PER_MSEC))
-		return;
-	char path[PATH_MAX + 32];
-	state_path(e, path, sizeof(path));
-	if (state_write(path, custody_fill, e) == 0)
-		e->state_dirty = false;
-	e->state_written_ns = now;
-}
-
-static void
-state_load(struct pb_engine *e)
-{
-	char path[PATH_MAX + 32];
-	state_path(e, path, sizeof(path));
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	char line[256];
-	size_t n = 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned node;
-		uint64_t epoch, seq;
-		if (line[0] == '#')
-			continue;
-		if (sscanf(line, "%u %" SCNu64 " %" SCNu64, &node, &epoch, &seq) == 3) {
-			seed_set(e, node, epoch, seq);
-			n++;
-		}
-	}
-	fclose(f);
-	if (n)
-		log_info("upstream", "custody state %s: %zu upstream(s) restored", path, n);
-}
-
-void
-fwd_seed_custody(struct pb_engine *e, uint32_t node, uint64_t epoch, uint64_t seq)
-{
-	seed_set(e, node, epoch, seq);
-}
-
-void
-fwd_seeds_free(struct pb_engine *e)
-{
-	free(e->seeds);
-	e->seeds = NULL;
-	e->nseeds = 0;
-}
-
-void
-fwd_state_init(struct pb_engine *e)
-{
-	state_load(e);
-}
-
-int64_t
-fwd_ack_tick(struct pb_loop *loop, void *arg)
-{
-	struct pb_engine *e = arg;
-	fwd_custody_update(e, false);
-	fwd_peers_sweep(e);
-	return (int64_t)e->tc->ack.ms * (int64_t)PB_NSEC_PER_MSEC;
-}
-
-/* ---- gap state file: missing origin ranges survive a restart ---- */
-
-static void
-gaps_path(const struct pb_engine *e, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/gaps-%u.state", e->tc->state_dir, e->cfg->node.id);
-}
-
-void
-fwd_gaps_load(struct pb_engine *e)
-{
-	char path[PATH_MAX + 32];
-	gaps_path(e, path, sizeof(path));
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	int n = pb_gaps_load(e->gaps, f);
-	fclose(f);
-	if (n > 0)
-		log_info("upstream", "gap state %s: %d origin stream(s) restored", path, n);
-}
-
-static int
-gaps_fill_snap(struct pb_engine *e, FILE *f)
-{
-	return fwrite(e->gaps_snap, 1, e->gaps_snap_len, f) == e->gaps_snap_len ? 0 : -1;
-}
-
-/*
- * Called from the publish timer. The file must never say a record was seen
- * that is not in custody: after a crash such a record, resent by its
- * sender, would be dropped as a duplicate and lost. So the state is
- * captured in memory with the last custody token assigned, and written
- * only once custody has passed that token; the next capture follows.
- * force (shutdown): everything routed is in custody or in the DLQ.
- */
-void
-fwd_gaps_save(struct pb_engine *e, bool force)
-{
-	struct pb_gaps_totals t;
-	if (!e->gaps || !e->nups)
-		return;
-	if (force) {
-		free(e->gaps_snap);
-		e->gaps_snap = NULL;
-	}
-	if (e->gaps_snap) {
-		if (engine_custody(e) < e->gaps_snap_token)
-			return;
-		char path[PATH_MAX + 32];
-		gaps_path(e, path, sizeof(path));
-		state_write(path, gaps_fill_snap, e);
-		free(e->gaps_snap);
-		e->gaps_snap = NULL;
-	}
-	pb_gaps_totals(e->gaps, &t);
-	uint64_t sig = t.received + t.duplicates + t.filled + t.streams;
-	if (sig == e->gaps_saved_sig && !force)
-		return;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	if (!f)
-		return;
-	int rc = pb_gaps_save(e->gaps, f);
-	if (fclose(f) != 0 || rc < 0) {
-		free(buf);
-		return;
-	}
-	e->gaps_snap = buf;
-	e->gaps_snap_len = len;
-	e->gaps_snap_token = e->token;
-	e->gaps_saved_sig = sig;
-	if (force) {
-		char path[PATH_MAX + 32];
-		gaps_path(e, path, sizeof(path));
-		state_write(path, gaps_fill_snap, e);
-		free(e->gaps_snap);
-		e->gaps_snap = NULL;
 	}
 }

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "clock.h"
-#include "engine_int.h"
 #include "log.h"
+#include "tunnel_send.h"
 #include "wire.h"
 
 /*
@@ -23,73 +23,27 @@
 /* Average record size assumed to size the entry index of a buffer. */
 #define AVG_ENTRY_BYTES 96u
 
-int
-fifo2_push(struct fifo2 *f, uint64_t a, uint64_t b)
-{
-	if (f->n == f->cap) {
-		size_t ncap = f->cap ? f->cap * 2 : 1024;
-		uint64_t (*v)[2] = malloc(ncap * sizeof(*v));
-		if (!v)
-			return -1;
-		for (size_t i = 0; i < f->n; i++) {
-			v[i][0] = f->v[(f->head + i) & (f->cap - 1)][0];
-			v[i][1] = f->v[(f->head + i) & (f->cap - 1)][1];
-		}
-		free(f->v);
-		f->v = v;
-		f->cap = ncap;
-		f->head = 0;
-	}
-	size_t t = (f->head + f->n) & (f->cap - 1); /* cap is a power of two */
-	f->v[t][0] = a;
-	f->v[t][1] = b;
-	f->n++;
-	return 0;
-}
-
-void
-fifo2_pop(struct fifo2 *f)
-{
-	if (!f->n)
-		return;
-	f->head = (f->head + 1) & (f->cap - 1);
-	f->n--;
-}
-
-void
-fifo2_clear(struct fifo2 *f)
-{
-	f->head = f->n = 0;
-}
-
-void
-fifo2_free(struct fifo2 *f)
-{
-	free(f->v);
-	memset(f, 0, sizeof(*f));
-}
-
 static int64_t peer_expiry_tick(struct pb_loop *loop, void *arg);
 static void peer_release(struct fwd_peer *p, uint64_t seq);
 
 struct fwd_peer *
-fwd_peer_new(struct pb_engine *e, const char *name, const char *address, bool configured)
+fwd_peer_new(struct pb_tunnel *t, const char *name, const char *address, bool configured)
 {
 	struct fwd_peer *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	p->e = e;
+	p->t = t;
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	snprintf(p->address, sizeof(p->address), "%s", address ? address : "");
 	p->configured = configured;
 	p->next_seq = 1;
-	size_t cap = (size_t)e->tc->resend.buffer_bytes;
+	size_t cap = (size_t)t->tc->resend.buffer_bytes;
 	p->rs = pb_resend_new(cap, cap / AVG_ENTRY_BYTES + 1024);
 	if (!p->rs) {
 		free(p);
 		return NULL;
 	}
-	p->expiry_timer = pb_loop_add_timer(e->loop, EXPIRY_TICK_NS, peer_expiry_tick, p);
+	p->expiry_timer = pb_loop_add_timer(t->loop, EXPIRY_TICK_NS, peer_expiry_tick, p);
 	return p;
 }
 
@@ -98,7 +52,7 @@ fwd_peer_free(struct fwd_peer *p)
 {
 	if (!p)
 		return;
-	pb_loop_del_timer(p->e->loop, p->expiry_timer);
+	pb_loop_del_timer(p->t->loop, p->expiry_timer);
 	pb_resend_free(p->rs);
 	fifo2_free(&p->toks);
 	fifo2_free(&p->spills);
@@ -108,11 +62,11 @@ fwd_peer_free(struct fwd_peer *p)
 }
 
 struct fwd_peer *
-fwd_peer_find(struct pb_engine *e, const char *name)
+fwd_peer_find(struct pb_tunnel *t, const char *name)
 {
-	for (size_t i = 0; i < e->npeers; i++)
-		if (strcmp(e->peers[i]->name, name) == 0)
-			return e->peers[i];
+	for (size_t i = 0; i < t->npeers; i++)
+		if (strcmp(t->peers[i]->name, name) == 0)
+			return t->peers[i];
 	return NULL;
 }
 
@@ -133,26 +87,26 @@ fwd_peer_state(const struct fwd_peer *p)
 	}
 	struct pb_resend_stats st;
 	pb_resend_get_stats(p->rs, &st);
-	uint64_t slow_ns = (uint64_t)(p->e->tc->slow_after_s * 1e9);
+	uint64_t slow_ns = (uint64_t)(p->t->tc->slow_after_s * 1e9);
 	if (st.entries && pb_mono_ns() - p->acked_change_ns > slow_ns)
 		return "slow";
 	return "up";
 }
 
 uint64_t
-fwd_peer_window(const struct pb_engine *e)
+fwd_peer_window(const struct pb_tunnel *t)
 {
-	uint64_t w = e->tc->resend.window_bytes, cap = e->tc->resend.buffer_bytes / 4 * 3;
+	uint64_t w = t->tc->resend.window_bytes, cap = t->tc->resend.buffer_bytes / 4 * 3;
 	return w && w < cap ? w : cap;
 }
 
-/* Below the resume mark of engine_check_peers. */
+/* Below the resume mark of fwd_peers_check_window. */
 bool
 fwd_peer_room(const struct fwd_peer *p)
 {
 	struct pb_resend_stats st;
 	pb_resend_get_stats(p->rs, &st);
-	return st.used_bytes < fwd_peer_window(p->e) / 3 * 2;
+	return st.used_bytes < fwd_peer_window(p->t) / 3 * 2;
 }
 
 uint64_t
@@ -193,7 +147,7 @@ peer_notice(struct fwd_peer *p, uint64_t first, uint64_t last, uint32_t reason)
 static int
 peer_to_dlq(struct fwd_peer *p, const uint8_t *msg, size_t len, int reason, uint64_t token)
 {
-	struct pb_engine *e = p->e;
+	struct pb_tunnel *t = p->t;
 	struct pb_wire_msg m;
 	size_t used;
 	char err[128];
@@ -204,7 +158,7 @@ peer_to_dlq(struct fwd_peer *p, const uint8_t *msg, size_t len, int reason, uint
 		p->dlq_refused++;
 		return -1;
 	}
-	if (!e->dlq) {
+	if (!t->dlq) {
 		p->dlq_refused++;
 		return -1;
 	}
@@ -219,7 +173,7 @@ peer_to_dlq(struct fwd_peer *p, const uint8_t *msg, size_t len, int reason, uint
 	};
 	snprintf(meta.peer, sizeof(meta.peer), "%s", p->name);
 	uint64_t dtok = 0;
-	if (pb_dlq_put(e->dlq, &meta, msg, len, &dtok) < 0) {
+	if (pb_dlq_put(t->dlq, &meta, msg, len, &dtok) < 0) {
 		p->dlq_refused++;
 		return -1;
 	}
@@ -238,7 +192,7 @@ peer_log_refused(struct fwd_peer *p, const char *why)
 		return;
 	last_ns = now;
 	log_warnx("dlq", "peer '%s': %s and the DLQ refused it (%s): %llu record(s) lost so far; "
-	    "see /api/v1/dlq", p->name, why, p->e->dlq ? "DLQ full or queue full" : "no dlq.path configured",
+	    "see /api/v1/dlq", p->name, why, p->t->dlq ? "DLQ full or queue full" : "no dlq.path configured",
 	    (unsigned long long)p->dlq_refused);
 }
 
@@ -266,7 +220,7 @@ peer_spill_oldest(struct fwd_peer *p, int reason)
 	uint64_t *r = fifo2_front(&p->replays);
 	if (r && r[0] == seq) {
 		uint64_t *j = fifo2_front(&p->replay_job);
-		fwd_replay_requeued(p->e, (int)j[1]);
+		p->t->hooks.replay_requeued(p->t, (int)j[1]);
 		fifo2_pop(&p->replays);
 		fifo2_pop(&p->replay_job);
 	}
@@ -294,7 +248,7 @@ fwd_peer_enqueue(struct fwd_peer *p, const struct pb_record *rec, uint64_t token
 	while (!(dst = pb_resend_reserve(p->rs, need))) {
 		if (errno == EMSGSIZE || peer_spill_oldest(p, PB_DLQ_OVERFLOW) < 0) {
 			if (replay_row) {
-				fwd_replay_requeued(p->e, replay_job);
+				p->t->hooks.replay_requeued(p->t, replay_job);
 				return;
 			}
 			peer_direct_to_dlq(p, rec, token);
@@ -303,7 +257,7 @@ fwd_peer_enqueue(struct fwd_peer *p, const struct pb_record *rec, uint64_t token
 	}
 	uint64_t seq = p->next_seq;
 	size_t n = pb_wire_encode_record(dst, need, rec, seq);
-	if (!n || pb_resend_commit(p->rs, seq, pb_loop_now(p->e->loop), n) < 0) {
+	if (!n || pb_resend_commit(p->rs, seq, pb_loop_now(p->t->loop), n) < 0) {
 		log_warnx("peer", "peer '%s': cannot encode record %u/%u seq %llu", p->name,
 		    rec->origin_node, rec->origin_source, (unsigned long long)rec->origin_seq);
 		return;
@@ -324,7 +278,7 @@ peer_expiry_tick(struct pb_loop *loop, void *arg)
 {
 	struct fwd_peer *p = arg;
 	fwd_peer_announce(p); /* what a full control queue held back */
-	uint64_t timeout = (uint64_t)(p->e->tc->resend.timeout_s * 1e9);
+	uint64_t timeout = (uint64_t)(p->t->tc->resend.timeout_s * 1e9);
 	uint64_t now = pb_mono_ns();
 	uint64_t seq, ns;
 	const void *msg;
@@ -334,9 +288,9 @@ peer_expiry_tick(struct pb_loop *loop, void *arg)
 	while (pb_resend_oldest(p->rs, &seq, &ns, &msg, &len) == 0 && now - ns > timeout) {
 		/* A burst of expiries must not overrun the DLQ's write queue: the
 		 * records are safe here until the writer catches up. */
-		if ((++n & 1023) == 0 && p->e->dlq) {
+		if ((++n & 1023) == 0 && p->t->dlq) {
 			struct pb_dlq_stats_snapshot ds;
-			pb_dlq_get_stats(p->e->dlq, &ds);
+			pb_dlq_get_stats(p->t->dlq, &ds);
 			if (ds.queued_bytes > FWD_DLQ_QUEUE_BYTES / 2)
 				break;
 		}
@@ -365,7 +319,7 @@ fwd_peer_spill_all(struct fwd_peer *p, int reason)
 	if (n > p->to_dlq - before)
 		log_warnx("peer", "peer '%s': %llu unacknowledged record(s) lost at %s: %s",
 		    p->name, (unsigned long long)(n - (p->to_dlq - before)), pb_dlq_reason_name(reason),
-		    p->e->dlq ? "the DLQ refused them" : "no dlq.path configured");
+		    p->t->dlq ? "the DLQ refused them" : "no dlq.path configured");
 }
 
 void
@@ -392,7 +346,7 @@ fwd_peer_detach(struct fwd_peer *p, const char *reason)
 {
 	if (p->up)
 		log_warnx("peer", "peer '%s' down: %s (%llu record(s) unacknowledged, kept for %.1f s)",
-		    p->name, reason, (unsigned long long)p->toks.n, p->e->tc->resend.timeout_s);
+		    p->name, reason, (unsigned long long)p->toks.n, p->t->tc->resend.timeout_s);
 	p->up = false;
 	p->resumed = false;
 	p->announced_nodes = p->announced_sources = 0;
@@ -415,7 +369,7 @@ fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w)
 		 * changes at every start): taking it as an ACK would release
 		 * records nobody holds. */
 		char why[160];
-		p->e->refused.resume_ahead++;
+		p->t->refused.resume_ahead++;
 		snprintf(why, sizeof(why), "WELCOME resumes at link seq %llu, beyond the last we"
 		    " numbered (%llu)", (unsigned long long)resume,
 		    (unsigned long long)(p->next_seq - 1));
@@ -452,7 +406,7 @@ fwd_peer_on_ack(struct fwd_peer *p, uint64_t seq)
 	uint64_t top = p->sent_seq > p->noticed_seq ? p->sent_seq : p->noticed_seq;
 	if (seq > top) {
 		char why[160];
-		p->e->refused.ack_ahead++;
+		p->t->refused.ack_ahead++;
 		snprintf(why, sizeof(why), "ACK %llu above the highest link seq sent (%llu)",
 		    (unsigned long long)seq, (unsigned long long)top);
 		log_warnx_rl("peer", "peer '%s' (%s): %s: connection refused", p->name, p->address, why);
@@ -476,11 +430,11 @@ peer_release(struct fwd_peer *p, uint64_t seq)
 	uint64_t *r;
 	while ((r = fifo2_front(&p->replays)) && r[0] <= seq) {
 		uint64_t *j = fifo2_front(&p->replay_job);
-		fwd_replay_acked(p->e, (int)j[1], r[1]);
+		p->t->hooks.replay_acked(p->t, (int)j[1], r[1]);
 		fifo2_pop(&p->replays);
 		fifo2_pop(&p->replay_job);
 	}
-	fwd_replay_flush_deletes(p->e);
+	p->t->hooks.replay_flush(p->t);
 	if (seq > p->acked_seq) {
 		p->acked_seq = seq;
 		p->acked_change_ns = pb_mono_ns();
@@ -546,13 +500,13 @@ fwd_send_node(struct pb_link *link, const struct pb_node_info *n)
 void
 fwd_peer_announce(struct fwd_peer *p)
 {
-	struct pb_engine *e = p->e;
+	struct pb_tunnel *t = p->t;
 	if (!p->up)
 		return;
 	/* A full control queue (ENOBUFS) is not an error: the rest goes out
 	 * from the expiry tick once the queue drained. */
-	for (; p->announced_nodes < e->nknown_nodes; p->announced_nodes++) {
-		const struct pb_node_info *n = pb_srcdir_node(e->dir, (uint32_t)e->known_nodes[p->announced_nodes]);
+	for (; p->announced_nodes < t->nknown_nodes; p->announced_nodes++) {
+		const struct pb_node_info *n = pb_srcdir_node(t->dir, (uint32_t)t->known_nodes[p->announced_nodes]);
 		if (!n)
 			continue;
 		if (pb_link_ctrl_pending(p->conn->link) > PB_LINK_CTRL_MAX / 2)
@@ -563,10 +517,10 @@ fwd_peer_announce(struct fwd_peer *p)
 			return;
 		}
 	}
-	for (; p->announced_sources < e->nknown_sources; p->announced_sources++) {
-		uint64_t k = e->known_sources[p->announced_sources];
+	for (; p->announced_sources < t->nknown_sources; p->announced_sources++) {
+		uint64_t k = t->known_sources[p->announced_sources];
 		const struct pb_source_info *s =
-		    pb_srcdir_source(e->dir, (uint32_t)(k >> 16), (uint16_t)(k & 0xffff));
+		    pb_srcdir_source(t->dir, (uint32_t)(k >> 16), (uint16_t)(k & 0xffff));
 		if (!s)
 			continue;
 		if (pb_link_ctrl_pending(p->conn->link) > PB_LINK_CTRL_MAX / 2)
@@ -590,26 +544,26 @@ fwd_peer_announce(struct fwd_peer *p)
 void
 fwd_peer_resume_numbering(struct fwd_peer *p)
 {
-	struct pb_engine *e = p->e;
-	for (size_t i = 0; i < e->nremoved; i++) {
-		if (e->removed[i].node != p->node_id)
+	struct pb_tunnel *t = p->t;
+	for (size_t i = 0; i < t->nremoved; i++) {
+		if (t->removed[i].node != p->node_id)
 			continue;
 		/* Same name too: its DLQ rows are filed under it. */
-		p->next_seq = e->removed[i].next_seq;
+		p->next_seq = t->removed[i].next_seq;
 		p->sent_seq = p->acked_seq = p->next_seq - 1;
-		snprintf(p->name, sizeof(p->name), "%s", e->removed[i].name);
-		e->removed[i] = e->removed[--e->nremoved];
+		snprintf(p->name, sizeof(p->name), "%s", t->removed[i].name);
+		t->removed[i] = t->removed[--t->nremoved];
 		return;
 	}
 }
 
 void
-fwd_peers_sweep(struct pb_engine *e)
+fwd_peers_sweep(struct pb_tunnel *t)
 {
 	uint64_t now = pb_mono_ns();
-	uint64_t timeout = (uint64_t)(e->tc->resend.timeout_s * 1e9);
-	for (size_t i = 0; i < e->npeers; i++) {
-		struct fwd_peer *p = e->peers[i];
+	uint64_t timeout = (uint64_t)(t->tc->resend.timeout_s * 1e9);
+	for (size_t i = 0; i < t->npeers; i++) {
+		struct fwd_peer *p = t->peers[i];
 		if (p->declared)
 			continue;
 		if (p->up || p->conn) {
@@ -623,20 +577,46 @@ fwd_peers_sweep(struct pb_engine *e)
 		}
 		if (!p->removing && now - p->down_since_ns > timeout) {
 			log_info("peer", "consumer '%s' (node %u, undeclared) down for more than %.1f s:"
-			    " removed", p->name, p->node_id, e->tc->resend.timeout_s);
+			    " removed", p->name, p->node_id, t->tc->resend.timeout_s);
 			fwd_peer_spill_all(p, PB_DLQ_PEER_REMOVED);
 			p->removing = true;
 		}
 		/* Custody waits on the spilled records' DLQ commit: free after. */
 		if (p->removing && !p->spills.n && !p->replays.n) {
-			size_t k = e->nremoved < sizeof(e->removed) / sizeof(e->removed[0]) ?
-			    e->nremoved++ : (size_t)(now % e->nremoved);
-			e->removed[k].node = p->node_id;
-			e->removed[k].next_seq = p->next_seq;
-			snprintf(e->removed[k].name, sizeof(e->removed[k].name), "%s", p->name);
+			size_t k = t->nremoved < sizeof(t->removed) / sizeof(t->removed[0]) ?
+			    t->nremoved++ : (size_t)(now % t->nremoved);
+			t->removed[k].node = p->node_id;
+			t->removed[k].next_seq = p->next_seq;
+			snprintf(t->removed[k].name, sizeof(t->removed[k].name), "%s", p->name);
 			fwd_peer_free(p);
-			e->peers[i] = e->peers[--e->npeers];
+			t->peers[i] = t->peers[--t->npeers];
 			i--;
 		}
 	}
+}
+
+/* Hysteresis on what the connected peers hold unacknowledged: full above
+ * the window (fwd_peer_window), no longer below 2/3 of it. Peers that are
+ * down do not count: their records expire into the DLQ. */
+void
+fwd_peers_check_window(struct pb_tunnel *t)
+{
+	uint64_t win = fwd_peer_window(t);
+	bool high = false, low = true;
+	for (size_t i = 0; i < t->npeers; i++) {
+		struct fwd_peer *p = t->peers[i];
+		if (!p->up)
+			continue;
+		struct pb_resend_stats st;
+		pb_resend_get_stats(p->rs, &st);
+		if (st.used_bytes > win)
+			high = true;
+		if (st.used_bytes > win / 3 * 2)
+			low = false;
+	}
+	bool want = t->peers_full ? !low : high;
+	if (want == t->peers_full)
+		return;
+	t->peers_full = want;
+	t->env.peers_full(t->env.ctx, want);
 }

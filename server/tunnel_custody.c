@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "sink_file_recover.h"
+#include "tunnel_custody.h"
+#include "tunnel_send.h"
+#include "wire.h"
+
+/*
+ * A record is in our custody once every destination reached its token
+ * (written to a sink's fd, acknowledged downstream or committed to the
+ * DLQ); only then is its link seq acknowledged upstream, and only then may
+ * the state files say so.
+ */
+
+uint64_t
+tunnel_custody(struct pb_tunnel *t)
+{
+	/* The sinks' custody is at most the last token assigned. */
+	uint64_t c = t->env.local_custody(t->env.ctx);
+	for (size_t i = 0; i < t->npeers; i++) {
+		uint64_t p = fwd_peer_custody(t->peers[i]);
+		if (p < c)
+			c = p;
+	}
+	return c;
+}
+
+void
+fwd_custody_update(struct pb_tunnel *t, bool force_ack)
+{
+	if (!t->nups)
+		return;
+	uint64_t c = tunnel_custody(t);
+	uint64_t now = pb_mono_ns();
+	uint64_t ack_ns = (uint64_t)t->tc->ack.ms * PB_NSEC_PER_MSEC;
+
+	for (size_t i = 0; i < t->nups; i++) {
+		struct fwd_upstream *u = t->ups[i];
+		uint64_t *p;
+		while ((p = fifo2_front(&u->pending)) && p[1] <= c) {
+			if (p[0] > u->custody_seq) {
+				u->custody_seq = p[0];
+				t->state_dirty = true;
+			}
+			fifo2_pop(&u->pending);
+		}
+		if (!u->up || u->custody_seq <= u->acked_sent)
+			continue;
+		/* Batch ACKs under load; once caught up (nothing pending) answer at
+		 * once, since the sender may be waiting for exactly this. */
+		if (!force_ack && u->custody_seq - u->acked_sent < t->tc->ack.every &&
+		    now - u->last_ack_ns < ack_ns && u->pending.n)
+			continue;
+		struct pb_wire_msg m = { .type = PB_WIRE_T_ACK };
+		m.ack.link_seq = u->custody_seq;
+		if (pb_link_send_msg(u->conn->link, &m) == 0) {
+			u->acked_sent = u->custody_seq;
+			u->last_ack_ns = now;
+		}
+	}
+	fwd_state_save(t, false);
+}
+
+static void
+state_path(const struct pb_tunnel *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/custody-%u.state", t->tc->state_dir, t->cfg->node.id);
+}
+
+/* Replaces path atomically (tmp + rename) with what fill() writes. */
+static int
+state_write(const char *path, int (*fill)(struct pb_tunnel *, FILE *), struct pb_tunnel *t)
+{
+	char tmp[PATH_MAX + 48];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		log_warn("upstream", "cannot write %s", tmp);
+		return -1;
+	}
+	int rc = fill(t, f);
+	if (fclose(f) != 0 || rc < 0 || rename(tmp, path) != 0) {
+		log_warn("upstream", "cannot write %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+custody_fill(struct pb_tunnel *t, FILE *f)
+{
+	fprintf(f, "# packetbroker custody state: upstream node, link epoch, last link seq in custody\n");
+	for (size_t i = 0; i < t->nups; i++)
+		if (t->ups[i]->node_id && t->ups[i]->epoch)
+			fprintf(f, "%u %" PRIu64 " %" PRIu64 "\n", t->ups[i]->node_id, t->ups[i]->epoch,
+			    t->ups[i]->custody_seq);
+	/* Keep seeds of senders that have not reconnected yet. */
+	for (size_t i = 0; i < t->nseeds; i++) {
+		const struct fwd_seed *sd = &t->seeds[i];
+		bool live = false;
+		for (size_t j = 0; j < t->nups; j++)
+			live |= t->ups[j]->node_id == sd->node && t->ups[j]->epoch;
+		if (!live)
+			fprintf(f, "%u %" PRIu64 " %" PRIu64 "\n", sd->node, sd->epoch, sd->seq);
+	}
+	return ferror(f) ? -1 : 0;
+}
+
+void
+fwd_state_save(struct pb_tunnel *t, bool force)
+{
+	uint64_t now = pb_mono_ns();
+	if (!t->state_dirty || (!force && now - t->state_written_ns < 100 * PB_NSEC_PER_MSEC))
+		return;
+	char path[PATH_MAX + 32];
+	state_path(t, path, sizeof(path));
+	if (state_write(path, custody_fill, t) == 0)
+		t->state_dirty = false;
+	t->state_written_ns = now;
+}
+
+/* Seeds from the state file / the pcapng recovery: node → (epoch, seq). */
+static void
+seed_set(struct pb_tunnel *t, uint32_t node, uint64_t epoch, uint64_t seq)
+{
+	struct fwd_seed *seeds = t->seeds;
+	size_t nseeds = t->nseeds;
+
+	for (size_t i = 0; i < nseeds; i++) {
+		if (seeds[i].node == node) {
+			if (seeds[i].epoch != epoch || seq > seeds[i].seq) {
+				seeds[i].epoch = epoch;
+				seeds[i].seq = seq;
+			}
+			return;
+		}
+	}
+	struct fwd_seed *n = realloc(seeds, (nseeds + 1) * sizeof(*n));
+	if (!n)
+		return;
+	n[nseeds] = (struct fwd_seed){ node, epoch, seq };
+	t->seeds = n;
+	t->nseeds = nseeds + 1;
+}
+
+static void
+state_load(struct pb_tunnel *t)
+{
+	char path[PATH_MAX + 32];
+	state_path(t, path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	char line[256];
+	size_t n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned node;
+		uint64_t epoch, seq;
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line, "%u %" SCNu64 " %" SCNu64, &node, &epoch, &seq) == 3) {
+			seed_set(t, node, epoch, seq);
+			n++;
+		}
+	}
+	fclose(f);
+	if (n)
+		log_info("upstream", "custody state %s: %zu upstream(s) restored", path, n);
+}
+
+static void
+fwd_seed_custody(struct pb_tunnel *t, uint32_t node, uint64_t epoch, uint64_t seq)
+{
+	seed_set(t, node, epoch, seq);
+}
+
+void
+fwd_seeds_free(struct pb_tunnel *t)
+{
+	free(t->seeds);
+	t->seeds = NULL;
+	t->nseeds = 0;
+}
+
+void
+fwd_state_init(struct pb_tunnel *t)
+{
+	state_load(t);
+}
+
+static void
+gaps_path(const struct pb_tunnel *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/gaps-%u.state", t->tc->state_dir, t->cfg->node.id);
+}
+
+static void
+fwd_gaps_load(struct pb_tunnel *t)
+{
+	char path[PATH_MAX + 32];
+	gaps_path(t, path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	int n = pb_gaps_load(t->gaps, f);
+	fclose(f);
+	if (n > 0)
+		log_info("upstream", "gap state %s: %d origin stream(s) restored", path, n);
+}
+
+static int
+gaps_fill_snap(struct pb_tunnel *t, FILE *f)
+{
+	return fwrite(t->gaps_snap, 1, t->gaps_snap_len, f) == t->gaps_snap_len ? 0 : -1;
+}
+
+/*
+ * Called from the publish timer. The file must never say a record was seen
+ * that is not in custody: after a crash such a record, resent by its
+ * sender, would be dropped as a duplicate and lost. So the state is
+ * captured in memory with the last custody token assigned, and written
+ * only once custody has passed that token; the next capture follows.
+ * force (shutdown): everything routed is in custody or in the DLQ.
+ */
+void
+fwd_gaps_save(struct pb_tunnel *t, bool force)
+{
+	struct pb_gaps_totals tot;
+	if (!t->gaps || !t->nups)
+		return;
+	if (force) {
+		free(t->gaps_snap);
+		t->gaps_snap = NULL;
+	}
+	if (t->gaps_snap) {
+		if (tunnel_custody(t) < t->gaps_snap_token)
+			return;
+		char path[PATH_MAX + 32];
+		gaps_path(t, path, sizeof(path));
+		state_write(path, gaps_fill_snap, t);
+		free(t->gaps_snap);
+		t->gaps_snap = NULL;
+	}
+	pb_gaps_totals(t->gaps, &tot);
+	uint64_t sig = tot.received + tot.duplicates + tot.filled + tot.streams;
+	if (sig == t->gaps_saved_sig && !force)
+		return;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return;
+	int rc = pb_gaps_save(t->gaps, f);
+	if (fclose(f) != 0 || rc < 0) {
+		free(buf);
+		return;
+	}
+	t->gaps_snap = buf;
+	t->gaps_snap_len = len;
+	t->gaps_snap_token = t->env.last_token(t->env.ctx);
+	t->gaps_saved_sig = sig;
+	if (force) {
+		char path[PATH_MAX + 32];
+		gaps_path(t, path, sizeof(path));
+		state_write(path, gaps_fill_snap, t);
+		free(t->gaps_snap);
+		t->gaps_snap = NULL;
+	}
+}
+
+/*
+ * A collector's custody point lives in its pcapng files (link=node:epoch:seq
+ * in each EPB comment, written in order with the data), so a collector
+ * killed with -9 resumes exactly where its files end.
+ */
+static void
+recover_record(void *arg, uint32_t node, uint16_t source, uint64_t epoch, uint64_t seq)
+{
+	pb_gaps_observe(arg, node, source, epoch, seq);
+}
+
+void
+tunnel_custody_recover(struct pb_tunnel *t)
+{
+	/* The missing ranges as of the last save, then every record the files
+	 * hold (the newest ones may postdate the save): a record that never
+	 * arrived stays missing, so a later DLQ replay of it is accepted. */
+	fwd_gaps_load(t);
+	for (size_t i = 0; i < t->cfg->ndumps; i++) {
+		const struct pb_dump_cfg *d = &t->cfg->dumps[i];
+		if (d->kind != PB_DUMP_FILE)
+			continue;
+		struct pb_recovery r;
+		char why[512] = "";
+		if (pb_sink_file_recover_each(d, &r, recover_record, t->gaps, why, sizeof(why)) < 0) {
+			log_warnx("tunnel", "dump '%s': custody recovery failed: %s", d->name, why);
+			continue;
+		}
+		if (why[0])
+			log_info("tunnel", "dump '%s': %s", d->name, why);
+		for (size_t k = 0; k < r.nlinks; k++)
+			fwd_seed_custody(t, r.links[k].node, r.links[k].epoch, r.links[k].seq);
+		if (r.nlinks || r.nstreams)
+			log_info("tunnel", "dump '%s': recovered custody of %zu upstream link(s) and %zu origin stream(s) from %u file(s)",
+			    d->name, r.nlinks, r.nstreams, r.files_scanned);
+		pb_recovery_free(&r);
+	}
+	pb_gaps_reset_counters(t->gaps);
+}
+
