@@ -674,9 +674,11 @@ pb_engine_set_stop_hook(struct pb_engine *e, void (*fn)(void *arg), void *arg)
  * of it (pb_engine_free of an engine stepped with pb_engine_run_once):
  * management first, so nobody waits on a command the loop will not run
  * and no reader outlives what it reads; then intake; then the sinks,
- * flushed, so what they wrote is in custody; then the tunnel, which
- * acknowledges that custody and spills the rest to the DLQ. What is
- * closed is cleared at once: the tunnel's custody walk must not find it.
+ * flushed, so what they wrote is in custody; then the tunnel
+ * (pb_tunnel_stop), which acknowledges that custody and spills the rest
+ * to the DLQ. What is closed is cleared at once: the tunnel's custody walk
+ * must not find it. pb_engine_free then drops the published state's
+ * references before the tunnel frees what they point to (tunnel.h).
  */
 static void
 engine_shutdown(struct pb_engine *e)
