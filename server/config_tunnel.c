@@ -494,7 +494,7 @@ cfg_resend(struct pb_cfg_ctx *c, const config_setting_t *root, struct pb_tunnel_
 	}
 	t->resend.buffer_bytes = mb * PB_CFG_MB;
 	/* Larger than 3/4 of the buffer is not an error: the buffer caps it
-	 * (fwd_peer_window), so raising buffer_mb alone keeps working. */
+	 * (sender_window), so raising buffer_mb alone keeps working. */
 	t->resend.window_bytes = win * PB_CFG_MB;
 }
 

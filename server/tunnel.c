@@ -67,26 +67,26 @@ gaps_node_name(void *arg, uint32_t node)
 }
 
 static int64_t
-fwd_ack_tick(struct pb_loop *loop, void *arg)
+ack_tick(struct pb_loop *loop, void *arg)
 {
 	struct pb_tunnel *t = arg;
-	fwd_custody_update(t, false);
-	fwd_peers_sweep(t);
+	custody_update(t, false);
+	senders_sweep(t);
 	return (int64_t)t->tc->ack.ms * (int64_t)PB_NSEC_PER_MSEC;
 }
 
 static int64_t
-fwd_publish_tick(struct pb_loop *loop, void *arg)
+publish_tick(struct pb_loop *loop, void *arg)
 {
 	struct pb_tunnel *t = arg;
-	fwd_publish(t);
+	status_publish(t);
 	log_rl_flush(false); /* say how many lines a flood that stopped cost */
 	if (t->gaps) {
 		pb_gaps_publish(t->gaps, 256);
 		pb_pubstate_publish_gaps(t->pubstate, pb_gaps_snapshot_get(t->gaps));
-		fwd_gaps_save(t, false);
+		custody_gaps_save(t, false);
 	}
-	fwd_replay_sync(t);
+	replay_sync(t);
 	return (int64_t)(250 * PB_NSEC_PER_MSEC);
 }
 
@@ -115,8 +115,8 @@ pb_tunnel_start(struct pb_tunnel *t, char *err, size_t errlen)
 	}
 	if (tc->dlq.path[0]) {
 		struct pb_dlq_cfg dc = { .path = tc->dlq.path, .max_bytes = tc->dlq.max_bytes,
-			.queue_bytes = FWD_DLQ_QUEUE_BYTES };
-		if (!(t->dlq = pb_dlq_open(&dc, t->loop, fwd_on_dlq, t, why, sizeof(why)))) {
+			.queue_bytes = TUNNEL_DLQ_QUEUE_BYTES };
+		if (!(t->dlq = pb_dlq_open(&dc, t->loop, replay_on_dlq, t, why, sizeof(why)))) {
 			snprintf(err, errlen, "dlq: %s", why);
 			return -1;
 		}
@@ -142,8 +142,8 @@ pb_tunnel_start(struct pb_tunnel *t, char *err, size_t errlen)
 			snprintf(err, errlen, "state_dir %s: %s", tc->state_dir, strerror(errno));
 			return -1;
 		}
-		fwd_state_init(t);
-		tunnel_custody_recover(t);
+		custody_state_init(t);
+		custody_recover(t);
 	}
 
 	t->ndialed = tc->npeers + tc->nupstreams;
@@ -155,28 +155,28 @@ pb_tunnel_start(struct pb_tunnel *t, char *err, size_t errlen)
 	for (size_t i = 0; i < t->ndialed; i++) {
 		bool is_peer = i < tc->npeers;
 		const struct pb_endpoint_cfg *ep = is_peer ? &tc->peers[i] : &tc->upstreams[i - tc->npeers];
-		struct fwd_conn *c = &t->dialed[i];
+		struct tunnel_conn *c = &t->dialed[i];
 		char addr[192];
 		snprintf(addr, sizeof(addr), "%s:%u", ep->address, ep->port);
 		c->t = t;
 		c->expect_node = ep->node_id;
 		if (is_peer) {
-			struct fwd_peer *p = fwd_peer_new(t, ep->name, addr, true);
+			struct tunnel_sender *p = sender_new(t, ep->name, addr, true);
 			if (!p || add_ptr((void ***)&t->peers, &t->npeers, &t->cpeers, p) < 0) {
-				fwd_peer_free(p);
+				sender_free(p);
 				snprintf(err, errlen, "tunnel: out of memory");
 				return -1;
 			}
 			p->declared = true;
-			fwd_peer_attach(p, c);
+			sender_attach(p, c);
 		} else {
-			struct fwd_upstream *u = fwd_upstream_new(t, ep->name, addr, true);
+			struct tunnel_receiver *u = receiver_new(t, ep->name, addr, true);
 			if (!u || add_ptr((void ***)&t->ups, &t->nups, &t->cups, u) < 0) {
-				fwd_upstream_free(u);
+				receiver_free(u);
 				snprintf(err, errlen, "tunnel: out of memory");
 				return -1;
 			}
-			fwd_upstream_attach(u, c);
+			receiver_attach(u, c);
 		}
 		c->link = pb_link_dial(t->loop, lc, is_peer ? PB_LINK_SENDER : PB_LINK_RECEIVER,
 		    ep->name, ep->address, ep->port, &tunnel_link_ops, c, why, sizeof(why));
@@ -191,9 +191,9 @@ pb_tunnel_start(struct pb_tunnel *t, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < tc->nconsumers; i++) {
 		/* Known before it first connects, so nothing is missed meanwhile. */
-		struct fwd_peer *p = fwd_peer_new(t, tc->consumers[i].name, "", false);
+		struct tunnel_sender *p = sender_new(t, tc->consumers[i].name, "", false);
 		if (!p || add_ptr((void ***)&t->peers, &t->npeers, &t->cpeers, p) < 0) {
-			fwd_peer_free(p);
+			sender_free(p);
 			snprintf(err, errlen, "tunnel: out of memory");
 			return -1;
 		}
@@ -201,8 +201,8 @@ pb_tunnel_start(struct pb_tunnel *t, char *err, size_t errlen)
 		p->declared = true;
 	}
 	if (tc->listen.enabled) {
-		t->listener = pb_listener_open(t->loop, tc->listen.address, tc->listen.port, tunnel_on_accept,
-		    t, why, sizeof(why));
+		t->listener = pb_listener_open(t->loop, tc->listen.address, tc->listen.port,
+		    listen_on_accept, t, why, sizeof(why));
 		if (!t->listener) {
 			snprintf(err, errlen, "listen %s:%u: %s", tc->listen.address, tc->listen.port, why);
 			return -1;
@@ -211,9 +211,9 @@ pb_tunnel_start(struct pb_tunnel *t, char *err, size_t errlen)
 		    pb_listener_port(t->listener));
 	}
 	t->ack_timer = pb_loop_add_timer(t->loop, (uint64_t)tc->ack.ms * PB_NSEC_PER_MSEC,
-	    fwd_ack_tick, t);
-	t->publish_timer = pb_loop_add_timer(t->loop, 250 * PB_NSEC_PER_MSEC, fwd_publish_tick, t);
-	t->replay_timer = pb_loop_add_timer(t->loop, 20 * PB_NSEC_PER_MSEC, fwd_replay_tick, t);
+	    ack_tick, t);
+	t->publish_timer = pb_loop_add_timer(t->loop, 250 * PB_NSEC_PER_MSEC, publish_tick, t);
+	t->replay_timer = pb_loop_add_timer(t->loop, 20 * PB_NSEC_PER_MSEC, replay_tick, t);
 	return 0;
 }
 
@@ -228,7 +228,7 @@ pb_tunnel_stop(struct pb_tunnel *t)
 	pb_listener_close(t->listener);
 	t->listener = NULL;
 	for (size_t i = 0; i < t->npeers; i++)
-		fwd_peer_spill_all(t->peers[i], PB_DLQ_SHUTDOWN);
+		sender_spill_all(t->peers[i], PB_DLQ_SHUTDOWN);
 	if (t->dlq) {
 		pb_pubstate_publish_dlq(t->pubstate, t->dlq);
 		pb_dlq_close(t->dlq); /* blocks until every put is committed */
@@ -236,15 +236,15 @@ pb_tunnel_stop(struct pb_tunnel *t)
 		for (size_t i = 0; i < t->npeers; i++)
 			fifo2_clear(&t->peers[i]->spills);
 	}
-	fwd_custody_update(t, true);
-	fwd_state_save(t, true);
-	fwd_gaps_save(t, true);
+	custody_update(t, true);
+	custody_state_save(t, true);
+	custody_gaps_save(t, true);
 	for (size_t i = 0; i < t->ndialed; i++) {
 		pb_link_close(t->dialed[i].link, "shutting down");
 		t->dialed[i].link = NULL;
 	}
 	while (t->accepted) {
-		struct fwd_conn *c = t->accepted;
+		struct tunnel_conn *c = t->accepted;
 		t->accepted = c->next;
 		pb_link_close(c->link, "shutting down");
 		conn_preauth_end(c);
@@ -252,9 +252,9 @@ pb_tunnel_stop(struct pb_tunnel *t)
 		free(c);
 	}
 	for (size_t i = 0; i < t->npeers; i++)
-		fwd_peer_free(t->peers[i]);
+		sender_free(t->peers[i]);
 	for (size_t i = 0; i < t->nups; i++)
-		fwd_upstream_free(t->ups[i]);
+		receiver_free(t->ups[i]);
 	free(t->peers);
 	free(t->ups);
 	free(t->dialed);
@@ -268,7 +268,7 @@ pb_tunnel_stop(struct pb_tunnel *t)
 	t->npeers = t->nups = t->ndialed = 0;
 	t->cpeers = t->cups = 0;
 	t->nknown_nodes = t->cknown_nodes = t->nknown_sources = t->cknown_sources = 0;
-	fwd_seeds_free(t);
+	custody_seeds_free(t);
 }
 
 struct pb_tunnel *
@@ -287,9 +287,9 @@ pb_tunnel_new(const struct pb_tunnel_env *env, char *err, size_t errlen)
 	t->pubstate = env->pubstate;
 	t->epoch = env->epoch;
 	/* The sender tells the replay, which sits above it, through these. */
-	t->hooks.replay_acked = fwd_replay_acked;
-	t->hooks.replay_requeued = fwd_replay_requeued;
-	t->hooks.replay_flush = fwd_replay_flush_deletes;
+	t->hooks.replay_acked = replay_row_acked;
+	t->hooks.replay_requeued = replay_row_requeued;
+	t->hooks.replay_flush = replay_flush_deletes;
 	return t;
 }
 
@@ -309,7 +309,7 @@ pb_tunnel_route(struct pb_tunnel *t, const struct pb_record *rec, bool remote)
 	if (!t->npeers || !(remote ? t->tc->forward.remote_capture : t->tc->forward.local_capture))
 		return;
 	for (size_t i = 0; i < t->npeers; i++) {
-		struct fwd_peer *p = t->peers[i];
+		struct tunnel_sender *p = t->peers[i];
 		if (p->node_id && rec->link_node && pb_record_has_node(rec, p->node_id)) {
 			p->loops_avoided++;
 			t->loops_dropped++;
@@ -321,22 +321,22 @@ pb_tunnel_route(struct pb_tunnel *t, const struct pb_record *rec, bool remote)
 			}
 			continue;
 		}
-		fwd_peer_enqueue(p, rec, rec->token, 0, -1);
+		sender_enqueue(p, rec, rec->token, 0, -1);
 	}
 	if ((rec->token & 255) == 0)
-		fwd_peers_check_window(t);
+		senders_check_window(t);
 }
 
 uint64_t
 pb_tunnel_custody(struct pb_tunnel *t)
 {
-	return tunnel_custody(t);
+	return custody_token(t);
 }
 
 void
 pb_tunnel_progress(struct pb_tunnel *t)
 {
-	fwd_custody_update(t, false);
+	custody_update(t, false);
 }
 
 void
@@ -344,7 +344,7 @@ pb_tunnel_before_sleep(struct pb_tunnel *t)
 {
 	/* One writev per peer per iteration, however many records came in. */
 	for (size_t i = 0; i < t->npeers; i++) {
-		struct fwd_peer *p = t->peers[i];
+		struct tunnel_sender *p = t->peers[i];
 		if (p->kick && p->up && p->conn && p->conn->link) {
 			p->kick = false;
 			pb_link_kick(p->conn->link);
@@ -353,8 +353,8 @@ pb_tunnel_before_sleep(struct pb_tunnel *t)
 	if (t->gaps)
 		pb_gaps_set_now(t->gaps, t->env.now_real(t->env.ctx));
 	if (t->npeers)
-		fwd_peers_check_window(t);
-	fwd_custody_update(t, false);
+		senders_check_window(t);
+	custody_update(t, false);
 }
 
 /* Received records wait in the sender's buffer: TCP pushes back. */
@@ -362,7 +362,7 @@ void
 pb_tunnel_pause_rx(struct pb_tunnel *t, bool paused)
 {
 	for (size_t i = 0; i < t->nups; i++) {
-		struct fwd_upstream *u = t->ups[i];
+		struct tunnel_receiver *u = t->ups[i];
 		if (u->conn && u->conn->link)
 			pb_link_pause_rx(u->conn->link, paused);
 	}
@@ -395,25 +395,25 @@ pb_tunnel_records_received(const struct pb_tunnel *t)
 int
 pb_tunnel_learn_node(struct pb_tunnel *t, const struct pb_node_info *n)
 {
-	return fwd_learn_node(t, n);
+	return directory_learn_node(t, n);
 }
 
 int
 pb_tunnel_learn_source(struct pb_tunnel *t, const struct pb_source_info *s)
 {
-	return fwd_learn_source(t, s);
+	return directory_learn_source(t, s);
 }
 
 void
 pb_tunnel_on_cmd(struct pb_tunnel *t, struct pb_cmd *cmd)
 {
-	fwd_on_cmd(t, cmd);
+	replay_on_cmd(t, cmd);
 }
 
 int
 pb_tunnel_adopt(struct pb_tunnel *t, int fd, const char *addr)
 {
-	return fwd_adopt(t, fd, addr);
+	return listen_adopt(t, fd, addr);
 }
 
 uint16_t

@@ -23,12 +23,12 @@
  */
 
 uint64_t
-tunnel_custody(struct pb_tunnel *t)
+custody_token(struct pb_tunnel *t)
 {
 	/* The sinks' custody is at most the last token assigned. */
 	uint64_t c = t->env.local_custody(t->env.ctx);
 	for (size_t i = 0; i < t->npeers; i++) {
-		uint64_t p = fwd_peer_custody(t->peers[i]);
+		uint64_t p = sender_custody(t->peers[i]);
 		if (p < c)
 			c = p;
 	}
@@ -36,16 +36,16 @@ tunnel_custody(struct pb_tunnel *t)
 }
 
 void
-fwd_custody_update(struct pb_tunnel *t, bool force_ack)
+custody_update(struct pb_tunnel *t, bool force_ack)
 {
 	if (!t->nups)
 		return;
-	uint64_t c = tunnel_custody(t);
+	uint64_t c = custody_token(t);
 	uint64_t now = pb_mono_ns();
 	uint64_t ack_ns = (uint64_t)t->tc->ack.ms * PB_NSEC_PER_MSEC;
 
 	for (size_t i = 0; i < t->nups; i++) {
-		struct fwd_upstream *u = t->ups[i];
+		struct tunnel_receiver *u = t->ups[i];
 		uint64_t *p;
 		while ((p = fifo2_front(&u->pending)) && p[1] <= c) {
 			if (p[0] > u->custody_seq) {
@@ -68,7 +68,7 @@ fwd_custody_update(struct pb_tunnel *t, bool force_ack)
 			u->last_ack_ns = now;
 		}
 	}
-	fwd_state_save(t, false);
+	custody_state_save(t, false);
 }
 
 static void
@@ -106,7 +106,7 @@ custody_fill(struct pb_tunnel *t, FILE *f)
 			    t->ups[i]->custody_seq);
 	/* Keep seeds of senders that have not reconnected yet. */
 	for (size_t i = 0; i < t->nseeds; i++) {
-		const struct fwd_seed *sd = &t->seeds[i];
+		const struct tunnel_seed *sd = &t->seeds[i];
 		bool live = false;
 		for (size_t j = 0; j < t->nups; j++)
 			live |= t->ups[j]->node_id == sd->node && t->ups[j]->epoch;
@@ -117,7 +117,7 @@ custody_fill(struct pb_tunnel *t, FILE *f)
 }
 
 void
-fwd_state_save(struct pb_tunnel *t, bool force)
+custody_state_save(struct pb_tunnel *t, bool force)
 {
 	uint64_t now = pb_mono_ns();
 	if (!t->state_dirty || (!force && now - t->state_written_ns < 100 * PB_NSEC_PER_MSEC))
@@ -133,7 +133,7 @@ fwd_state_save(struct pb_tunnel *t, bool force)
 static void
 seed_set(struct pb_tunnel *t, uint32_t node, uint64_t epoch, uint64_t seq)
 {
-	struct fwd_seed *seeds = t->seeds;
+	struct tunnel_seed *seeds = t->seeds;
 	size_t nseeds = t->nseeds;
 
 	for (size_t i = 0; i < nseeds; i++) {
@@ -145,10 +145,10 @@ seed_set(struct pb_tunnel *t, uint32_t node, uint64_t epoch, uint64_t seq)
 			return;
 		}
 	}
-	struct fwd_seed *n = realloc(seeds, (nseeds + 1) * sizeof(*n));
+	struct tunnel_seed *n = realloc(seeds, (nseeds + 1) * sizeof(*n));
 	if (!n)
 		return;
-	n[nseeds] = (struct fwd_seed){ node, epoch, seq };
+	n[nseeds] = (struct tunnel_seed){ node, epoch, seq };
 	t->seeds = n;
 	t->nseeds = nseeds + 1;
 }
@@ -179,13 +179,13 @@ state_load(struct pb_tunnel *t)
 }
 
 static void
-fwd_seed_custody(struct pb_tunnel *t, uint32_t node, uint64_t epoch, uint64_t seq)
+custody_seed(struct pb_tunnel *t, uint32_t node, uint64_t epoch, uint64_t seq)
 {
 	seed_set(t, node, epoch, seq);
 }
 
 void
-fwd_seeds_free(struct pb_tunnel *t)
+custody_seeds_free(struct pb_tunnel *t)
 {
 	free(t->seeds);
 	t->seeds = NULL;
@@ -193,7 +193,7 @@ fwd_seeds_free(struct pb_tunnel *t)
 }
 
 void
-fwd_state_init(struct pb_tunnel *t)
+custody_state_init(struct pb_tunnel *t)
 {
 	state_load(t);
 }
@@ -205,7 +205,7 @@ gaps_path(const struct pb_tunnel *t, char *buf, size_t len)
 }
 
 static void
-fwd_gaps_load(struct pb_tunnel *t)
+custody_gaps_load(struct pb_tunnel *t)
 {
 	char path[PATH_MAX + 32];
 	gaps_path(t, path, sizeof(path));
@@ -233,7 +233,7 @@ gaps_fill_snap(struct pb_tunnel *t, FILE *f)
  * force (shutdown): everything routed is in custody or in the DLQ.
  */
 void
-fwd_gaps_save(struct pb_tunnel *t, bool force)
+custody_gaps_save(struct pb_tunnel *t, bool force)
 {
 	struct pb_gaps_totals tot;
 	if (!t->gaps || !t->nups)
@@ -243,7 +243,7 @@ fwd_gaps_save(struct pb_tunnel *t, bool force)
 		t->gaps_snap = NULL;
 	}
 	if (t->gaps_snap) {
-		if (tunnel_custody(t) < t->gaps_snap_token)
+		if (custody_token(t) < t->gaps_snap_token)
 			return;
 		char path[PATH_MAX + 32];
 		gaps_path(t, path, sizeof(path));
@@ -290,12 +290,12 @@ recover_record(void *arg, uint32_t node, uint16_t source, uint64_t epoch, uint64
 }
 
 void
-tunnel_custody_recover(struct pb_tunnel *t)
+custody_recover(struct pb_tunnel *t)
 {
 	/* The missing ranges as of the last save, then every record the files
 	 * hold (the newest ones may postdate the save): a record that never
 	 * arrived stays missing, so a later DLQ replay of it is accepted. */
-	fwd_gaps_load(t);
+	custody_gaps_load(t);
 	for (size_t i = 0; i < t->cfg->ndumps; i++) {
 		const struct pb_dump_cfg *d = &t->cfg->dumps[i];
 		if (d->kind != PB_DUMP_FILE)
@@ -309,7 +309,7 @@ tunnel_custody_recover(struct pb_tunnel *t)
 		if (why[0])
 			log_info("tunnel", "dump '%s': %s", d->name, why);
 		for (size_t k = 0; k < r.nlinks; k++)
-			fwd_seed_custody(t, r.links[k].node, r.links[k].epoch, r.links[k].seq);
+			custody_seed(t, r.links[k].node, r.links[k].epoch, r.links[k].seq);
 		if (r.nlinks || r.nstreams)
 			log_info("tunnel", "dump '%s': recovered custody of %zu upstream link(s) and %zu origin stream(s) from %u file(s)",
 			    d->name, r.nlinks, r.nstreams, r.files_scanned);

@@ -15,14 +15,14 @@
 
 /* The custody token: every record up to it is in every sink's and peer's
  * custody (or in the DLQ). */
-uint64_t tunnel_custody(struct pb_tunnel *t);
+uint64_t custody_token(struct pb_tunnel *t);
 /* Moves each upstream's custody point and ACKs it (force: at once). */
-void fwd_custody_update(struct pb_tunnel *t, bool force_ack);
-void fwd_state_save(struct pb_tunnel *t, bool force);
-void fwd_state_init(struct pb_tunnel *t);
-void fwd_seeds_free(struct pb_tunnel *t);
-void fwd_gaps_save(struct pb_tunnel *t, bool force);
+void custody_update(struct pb_tunnel *t, bool force_ack);
+void custody_state_save(struct pb_tunnel *t, bool force);
+void custody_state_init(struct pb_tunnel *t);
+void custody_seeds_free(struct pb_tunnel *t);
+void custody_gaps_save(struct pb_tunnel *t, bool force);
 /* The gap state file, then the custody the dump files hold. */
-void tunnel_custody_recover(struct pb_tunnel *t);
+void custody_recover(struct pb_tunnel *t);
 
 #endif

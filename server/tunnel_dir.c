@@ -7,7 +7,7 @@
 #include "tunnel_send.h"
 
 int
-fwd_learn_node(struct pb_tunnel *t, const struct pb_node_info *n)
+directory_learn_node(struct pb_tunnel *t, const struct pb_node_info *n)
 {
 	const struct pb_node_info *cur = pb_srcdir_node(t->dir, n->node_id);
 	bool known = cur != NULL;
@@ -21,12 +21,12 @@ fwd_learn_node(struct pb_tunnel *t, const struct pb_node_info *n)
 			return -1;
 	}
 	for (size_t i = 0; i < t->npeers; i++)
-		fwd_peer_announce(t->peers[i]);
+		sender_announce(t->peers[i]);
 	return 0;
 }
 
 int
-fwd_learn_source(struct pb_tunnel *t, const struct pb_source_info *s)
+directory_learn_source(struct pb_tunnel *t, const struct pb_source_info *s)
 {
 	const struct pb_source_info *cur = pb_srcdir_source(t->dir, s->node_id, s->source_id);
 	bool known = cur != NULL;
@@ -42,6 +42,6 @@ fwd_learn_source(struct pb_tunnel *t, const struct pb_source_info *s)
 			return -1;
 	}
 	for (size_t i = 0; i < t->npeers; i++)
-		fwd_peer_announce(t->peers[i]);
+		sender_announce(t->peers[i]);
 	return 0;
 }

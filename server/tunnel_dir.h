@@ -12,7 +12,7 @@
 
 /* Adds or updates a directory entry and announces it downstream; -1 when
  * the directory is full (limits.max_nodes / max_sources). */
-int fwd_learn_node(struct pb_tunnel *t, const struct pb_node_info *n);
-int fwd_learn_source(struct pb_tunnel *t, const struct pb_source_info *s);
+int directory_learn_node(struct pb_tunnel *t, const struct pb_node_info *n);
+int directory_learn_source(struct pb_tunnel *t, const struct pb_source_info *s);
 
 #endif

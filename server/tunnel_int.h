@@ -23,23 +23,23 @@
 #include "tunnel_env.h"
 #include "tunnel_fifo.h"
 
-struct fwd_peer;
-struct fwd_upstream;
+struct tunnel_sender;
+struct tunnel_receiver;
 
 /* One link and what it is attached to once its role is known. */
-struct fwd_conn {
+struct tunnel_conn {
 	struct pb_tunnel *t;
 	struct pb_link *link;
-	struct fwd_peer *peer;  /* we are SENDER */
-	struct fwd_upstream *up;/* we are RECEIVER */
+	struct tunnel_sender *peer;   /* we are SENDER */
+	struct tunnel_receiver *up;   /* we are RECEIVER */
 	bool accepted;
-	bool preauth;           /* accepted, handshake not done: counts in the limits */
-	uint32_t expect_node;   /* dialed: node id configured for it, 0 = any */
-	char ip[64];            /* accepted: the peer's address without the port */
-	struct fwd_conn *next;  /* t->accepted list */
+	bool preauth;                 /* accepted, handshake not done: counts in the limits */
+	uint32_t expect_node;         /* dialed: node id configured for it, 0 = any */
+	char ip[64];                  /* accepted: the peer's address without the port */
+	struct tunnel_conn *next;     /* t->accepted list */
 };
 
-struct fwd_peer {
+struct tunnel_sender {
 	struct pb_tunnel *t;
 	char name[64];
 	char address[160];
@@ -49,7 +49,7 @@ struct fwd_peer {
 	uint64_t down_since_ns;  /* undeclared consumer: when it went down, 0 = up */
 	bool removing;           /* spilled as peer_removed, freed once committed */
 	uint64_t noticed_seq;    /* highest link seq announced by DLQ_NOTICE */
-	struct fwd_conn *conn;   /* NULL while no connection is attached */
+	struct tunnel_conn *conn;   /* NULL while no connection is attached */
 	bool up;
 	bool kick;               /* data queued since the last kick */
 	bool resumed;            /* WELCOME seen on the current connection */
@@ -72,14 +72,14 @@ struct fwd_peer {
 	uint64_t notice_first, notice_last; /* DLQ_NOTICE due once UP */
 };
 
-struct fwd_upstream {
+struct tunnel_receiver {
 	struct pb_tunnel *t;
 	uint32_t nodes_named, sources_named; /* directory entries this link created */
 	char name[64];
 	char address[160];
 	bool configured;         /* from `upstreams` (dialed) vs a sender that dialed us */
 	uint32_t node_id;
-	struct fwd_conn *conn;
+	struct tunnel_conn *conn;
 	bool up;
 	uint64_t epoch;          /* sender's link epoch the seqs below refer to */
 	uint64_t expected;       /* next link seq expected */
@@ -92,7 +92,7 @@ struct fwd_upstream {
 	uint64_t acked_elsewhere;      /* DLQ_NOTICE reason 4: another receiver's custody */
 };
 
-struct fwd_replay {
+struct tunnel_job {
 	bool active;
 	uint64_t id;
 	struct pb_dlq_filter filter;
@@ -114,23 +114,23 @@ struct fwd_replay {
 	char error[256];
 };
 
-#define FWD_MAX_PURGES 16
+#define TUNNEL_MAX_PURGES 16
 
 /* No legitimate link or origin numbering gets near 2^63 (29 000 years at
  * 10 Mpps): anything at or above it is refused, so nothing can wrap. */
-#define FWD_SEQ_LIMIT (1ull << 63)
+#define TUNNEL_SEQ_LIMIT (1ull << 63)
 /* Longest DLQ_NOTICE range accepted; senders split longer ones. */
-#define FWD_NOTICE_MAX (1ull << 32)
+#define TUNNEL_NOTICE_MAX (1ull << 32)
 
-#define FWD_MAX_REPLAYS PB_REPLAY_JOBS
+#define TUNNEL_MAX_JOBS PB_REPLAY_JOBS
 
 /* Custody recovered at start (state file, pcapng) for senders that have not
  * reconnected yet: upstream node → link epoch, last seq in custody. */
-struct fwd_seed {
+struct tunnel_seed {
 	uint32_t node;
 	uint64_t epoch, seq;
 };
-#define FWD_DLQ_QUEUE_BYTES (64u << 20)
+#define TUNNEL_DLQ_QUEUE_BYTES (64u << 20)
 
 struct pb_tunnel;
 
@@ -159,19 +159,19 @@ struct pb_tunnel {
 	struct pb_link_cfg linkcfg;
 	struct pb_listener *listener;
 	size_t npeers, cpeers;
-	struct fwd_peer **peers;
+	struct tunnel_sender **peers;
 	size_t nups, cups;
-	struct fwd_upstream **ups;
-	struct fwd_conn *dialed;     /* array, one per configured peer/upstream */
+	struct tunnel_receiver **ups;
+	struct tunnel_conn *dialed;     /* array, one per configured peer/upstream */
 	size_t ndialed;
-	struct fwd_conn *accepted;   /* list */
+	struct tunnel_conn *accepted;   /* list */
 	struct pb_gaps *gaps;
 	struct pb_dlq *dlq;
-	struct fwd_replay replays[FWD_MAX_REPLAYS];
+	struct tunnel_job replays[TUNNEL_MAX_JOBS];
 	struct {
 		uint64_t request_id;
 		struct pb_purge_request *req;
-	} purges[FWD_MAX_PURGES];    /* DELETE /dlq waiting for the writer */
+	} purges[TUNNEL_MAX_PURGES];    /* DELETE /dlq waiting for the writer */
 	/* names announced downstream, in the order learned */
 	size_t nknown_nodes, cknown_nodes;
 	uintptr_t *known_nodes;      /* node ids */
@@ -190,7 +190,7 @@ struct pb_tunnel {
 	char *gaps_snap;             /* gap state captured, waiting for custody */
 	size_t gaps_snap_len;
 	uint64_t gaps_snap_token;    /* custody must reach it before the write */
-	struct fwd_seed *seeds;
+	struct tunnel_seed *seeds;
 	size_t nseeds;
 	uint64_t dlq_del_out;        /* pb_dlq_delete requests not yet committed */
 	size_t ndel;

@@ -14,7 +14,7 @@
 #include "tunnel_send.h"
 #include "tunnel_status.h"
 
-static struct fwd_upstream *
+static struct tunnel_receiver *
 find_up_by_node(struct pb_tunnel *t, uint32_t node, bool configured)
 {
 	for (size_t i = 0; i < t->nups; i++)
@@ -23,7 +23,7 @@ find_up_by_node(struct pb_tunnel *t, uint32_t node, bool configured)
 	return NULL;
 }
 
-static struct fwd_peer *
+static struct tunnel_sender *
 find_peer_by_node(struct pb_tunnel *t, uint32_t node, bool configured)
 {
 	for (size_t i = 0; i < t->npeers; i++)
@@ -48,7 +48,7 @@ static uint16_t
 op_peer_key(struct pb_link *link, const struct pb_wire_hello *h, const uint8_t **key,
     size_t *len, void *arg)
 {
-	struct fwd_conn *c = arg;
+	struct tunnel_conn *c = arg;
 	struct pb_tunnel *t = c->t;
 	if (c->expect_node && h->node_id != c->expect_node) {
 		t->refused.unknown_node++;
@@ -83,12 +83,12 @@ consumer_declared(const struct pb_tunnel *t, uint32_t node)
 static uint16_t
 op_check_peer(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 {
-	struct fwd_conn *c = arg;
+	struct tunnel_conn *c = arg;
 	struct pb_tunnel *t = c->t;
 	if (!c->accepted)
 		return 0;
 	if (pb_link_role(link) == PB_LINK_RECEIVER) {
-		struct fwd_upstream *u = find_up_by_node(t, h->node_id, false);
+		struct tunnel_receiver *u = find_up_by_node(t, h->node_id, false);
 		if (u && u->up) {
 			log_warnx_rl("upstream", "refusing a second connection from node %u (%s)",
 			    h->node_id, pb_link_peer_addr(link));
@@ -111,7 +111,7 @@ op_check_peer(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 			    pb_link_peer_addr(link));
 			return PB_WIRE_E_NODE_ID;
 		}
-		struct fwd_peer *p = find_peer_by_node(t, h->node_id, false);
+		struct tunnel_sender *p = find_peer_by_node(t, h->node_id, false);
 		if (p && p->up) {
 			log_warnx_rl("peer", "refusing a second consumer connection from node %u (%s)",
 			    h->node_id, pb_link_peer_addr(link));
@@ -130,61 +130,61 @@ op_check_peer(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 static uint64_t
 op_resume_seq(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 {
-	struct fwd_conn *c = arg;
+	struct tunnel_conn *c = arg;
 	struct pb_tunnel *t = c->t;
-	struct fwd_upstream *u = c->up;
+	struct tunnel_receiver *u = c->up;
 	if (!u) {
 		u = find_up_by_node(t, h->node_id, false);
 		if (!u) {
 			char name[64];
 			node_label(t, h->node_id, name, sizeof(name));
-			u = fwd_upstream_new(t, name, pb_link_peer_addr(link), false);
+			u = receiver_new(t, name, pb_link_peer_addr(link), false);
 			if (!u || add_ptr((void ***)&t->ups, &t->nups, &t->cups, u) < 0) {
-				fwd_upstream_free(u);
+				receiver_free(u);
 				pb_link_drop(link, PB_WIRE_E_INTERNAL, "out of memory");
 				return 0;
 			}
 		}
-		fwd_upstream_attach(u, c);
+		receiver_attach(u, c);
 	}
 	snprintf(u->address, sizeof(u->address), "%s", pb_link_peer_addr(link));
-	return fwd_upstream_resume(u, h);
+	return receiver_resume(u, h);
 }
 
 static void
 op_on_welcome(struct pb_link *link, const struct pb_wire_welcome *w, void *arg)
 {
-	struct fwd_conn *c = arg;
+	struct tunnel_conn *c = arg;
 	struct pb_tunnel *t = c->t;
-	struct fwd_peer *p = c->peer;
+	struct tunnel_sender *p = c->peer;
 	uint32_t node = pb_link_peer_node(link);
 	if (!p) {
 		p = find_peer_by_node(t, node, false);
 		if (!p) {
 			char name[64];
 			node_label(t, node, name, sizeof(name));
-			p = fwd_peer_new(t, name, pb_link_peer_addr(link), false);
+			p = sender_new(t, name, pb_link_peer_addr(link), false);
 			if (!p || add_ptr((void ***)&t->peers, &t->npeers, &t->cpeers, p) < 0) {
-				fwd_peer_free(p);
+				sender_free(p);
 				pb_link_drop(link, PB_WIRE_E_INTERNAL, "out of memory");
 				return;
 			}
 			p->node_id = node;
-			fwd_peer_resume_numbering(p);
+			sender_resume_numbering(p);
 			log_info("peer", "consumer node %u (%s) connected: forwarding to it as '%s'", node,
 			    pb_link_peer_addr(link), p->name);
 		}
-		fwd_peer_attach(p, c);
+		sender_attach(p, c);
 	}
 	/* A peer entry may list a tier: show the member in use. */
 	snprintf(p->address, sizeof(p->address), "%s", pb_link_peer_addr(link));
 	p->node_id = node;
 	p->down_since_ns = 0;
-	fwd_peer_on_welcome(p, w);
+	sender_on_welcome(p, w);
 }
 
 void
-conn_preauth_end(struct fwd_conn *c)
+conn_preauth_end(struct tunnel_conn *c)
 {
 	if (c->preauth) {
 		c->preauth = false;
@@ -195,7 +195,7 @@ conn_preauth_end(struct fwd_conn *c)
 static void
 op_on_up(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 {
-	struct fwd_conn *c = arg;
+	struct tunnel_conn *c = arg;
 	conn_preauth_end(c);
 	if (c->up) {
 		c->up->up = true;
@@ -203,31 +203,31 @@ op_on_up(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 			pb_link_pause_rx(link, true);
 		/* Name ourselves to the sender (its /peers shows who we are). */
 		const struct pb_node_info *self = pb_srcdir_node(c->t->dir, c->t->cfg->node.id);
-		if (self && fwd_send_node(link, self) < 0)
+		if (self && sender_send_node(link, self) < 0)
 			log_warn("upstream", "upstream '%s': cannot send our node name", c->up->name);
 		log_info("upstream", "upstream '%s' up (node %u, %s): resuming after link seq %llu",
 		    c->up->name, h->node_id, pb_link_peer_addr(link),
 		    (unsigned long long)c->up->custody_seq);
 	} else if (c->peer) {
-		fwd_peer_on_up(c->peer);
+		sender_on_up(c->peer);
 		if (c->t->tc->dlq.auto_replay)
-			fwd_replay_auto(c->t, c->peer);
+			replay_auto(c->t, c->peer);
 	}
-	fwd_publish(c->t);
+	status_publish(c->t);
 }
 
 static void
 op_on_message(struct pb_link *link, const struct pb_wire_msg *m, void *arg)
 {
-	struct fwd_conn *c = arg;
+	struct tunnel_conn *c = arg;
 	if (c->up) {
-		fwd_upstream_on_message(c->up, m);
+		receiver_on_message(c->up, m);
 		return;
 	}
 	if (!c->peer)
 		return;
 	if (m->type == PB_WIRE_T_ACK) {
-		fwd_peer_on_ack(c->peer, m->ack.link_seq);
+		sender_on_ack(c->peer, m->ack.link_seq);
 	} else if (m->type == PB_WIRE_T_NODE && m->node.node_id == c->peer->node_id &&
 	    !pb_srcdir_node(c->t->dir, m->node.node_id)) {
 		/* The consumer's own name, for /peers; not announced onwards. */
@@ -243,13 +243,13 @@ op_on_message(struct pb_link *link, const struct pb_wire_msg *m, void *arg)
 static void
 op_on_down(struct pb_link *link, bool was_up, const char *reason, void *arg)
 {
-	struct fwd_conn *c = arg;
+	struct tunnel_conn *c = arg;
 	struct pb_tunnel *t = c->t;
 	conn_preauth_end(c);
 	if (c->up)
-		fwd_upstream_detach(c->up, reason);
+		receiver_detach(c->up, reason);
 	if (c->peer)
-		fwd_peer_detach(c->peer, reason);
+		sender_detach(c->peer, reason);
 	if (c->accepted) {
 		struct pb_link_stats st;
 		pb_link_get_stats(link, &st);
@@ -259,22 +259,22 @@ op_on_down(struct pb_link *link, bool was_up, const char *reason, void *arg)
 		pb_link_close(link, reason);
 		conn_free(c);
 	}
-	fwd_publish(t);
+	status_publish(t);
 }
 
 static int
 op_fill_iov(struct pb_link *link, struct iovec *iov, int max, void *arg)
 {
-	struct fwd_conn *c = arg;
-	return c->peer ? fwd_peer_fill_iov(c->peer, iov, max) : 0;
+	struct tunnel_conn *c = arg;
+	return c->peer ? sender_fill_iov(c->peer, iov, max) : 0;
 }
 
 static void
 op_sent(struct pb_link *link, size_t bytes, void *arg)
 {
-	struct fwd_conn *c = arg;
+	struct tunnel_conn *c = arg;
 	if (c->peer)
-		fwd_peer_sent(c->peer, bytes);
+		sender_sent(c->peer, bytes);
 }
 
 const struct pb_link_ops tunnel_link_ops = {
@@ -290,12 +290,12 @@ const struct pb_link_ops tunnel_link_ops = {
 };
 
 void
-conn_free(struct fwd_conn *c)
+conn_free(struct tunnel_conn *c)
 {
 	struct pb_tunnel *t = c->t;
 	conn_preauth_end(c);
 	pb_fd_give(); /* every accepted conn took one; its link closed the fd */
-	for (struct fwd_conn **pp = &t->accepted; *pp; pp = &(*pp)->next) {
+	for (struct tunnel_conn **pp = &t->accepted; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
 			break;

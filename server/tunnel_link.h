@@ -12,8 +12,8 @@
 
 extern const struct pb_link_ops tunnel_link_ops;
 /* Leaves the pre-authentication count (handshake done or link gone). */
-void conn_preauth_end(struct fwd_conn *c);
+void conn_preauth_end(struct tunnel_conn *c);
 /* Frees an accepted connection (its link is closed). */
-void conn_free(struct fwd_conn *c);
+void conn_free(struct tunnel_conn *c);
 
 #endif

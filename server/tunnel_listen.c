@@ -36,14 +36,14 @@ preauth_room(struct pb_tunnel *t, const char *ip)
 	if (t->npreauth >= lc->max_handshakes)
 		return false;
 	uint32_t same = 0;
-	for (const struct fwd_conn *c = t->accepted; c; c = c->next)
+	for (const struct tunnel_conn *c = t->accepted; c; c = c->next)
 		if (c->preauth && strcmp(c->ip, ip) == 0 && ++same >= lc->max_handshakes_per_ip)
 			return false;
 	return true;
 }
 
 int
-fwd_adopt(struct pb_tunnel *t, int fd, const char *addr)
+listen_adopt(struct pb_tunnel *t, int fd, const char *addr)
 {
 	int fl = fcntl(fd, F_GETFL);
 	if (!t->tc->listen.enabled || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
@@ -51,12 +51,12 @@ fwd_adopt(struct pb_tunnel *t, int fd, const char *addr)
 		close(fd);
 		return -1;
 	}
-	tunnel_on_accept(t->listener, fd, addr, t);
+	listen_on_accept(t->listener, fd, addr, t);
 	return 0;
 }
 
 void
-tunnel_on_accept(struct pb_listener *lst, int fd, const char *addr, void *arg)
+listen_on_accept(struct pb_listener *lst, int fd, const char *addr, void *arg)
 {
 	struct pb_tunnel *t = arg;
 	char ip[64];
@@ -78,7 +78,7 @@ tunnel_on_accept(struct pb_listener *lst, int fd, const char *addr, void *arg)
 		close(fd);
 		return;
 	}
-	struct fwd_conn *c = calloc(1, sizeof(*c));
+	struct tunnel_conn *c = calloc(1, sizeof(*c));
 	char err[256];
 	if (!c) {
 		close(fd);

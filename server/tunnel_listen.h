@@ -9,8 +9,8 @@
  * pre-authentication limits (listen.max_handshakes, _per_ip).
  */
 
-void tunnel_on_accept(struct pb_listener *lst, int fd, const char *addr, void *arg);
+void listen_on_accept(struct pb_listener *lst, int fd, const char *addr, void *arg);
 /* A connected socket as if accepted by the listener. */
-int fwd_adopt(struct pb_tunnel *t, int fd, const char *addr);
+int listen_adopt(struct pb_tunnel *t, int fd, const char *addr);
 
 #endif

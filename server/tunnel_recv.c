@@ -22,10 +22,10 @@
  * ACKs follow its downstream's and a crash loses nothing that was acked.
  */
 
-struct fwd_upstream *
-fwd_upstream_new(struct pb_tunnel *t, const char *name, const char *address, bool configured)
+struct tunnel_receiver *
+receiver_new(struct pb_tunnel *t, const char *name, const char *address, bool configured)
 {
-	struct fwd_upstream *u = calloc(1, sizeof(*u));
+	struct tunnel_receiver *u = calloc(1, sizeof(*u));
 	if (!u)
 		return NULL;
 	u->t = t;
@@ -37,7 +37,7 @@ fwd_upstream_new(struct pb_tunnel *t, const char *name, const char *address, boo
 }
 
 void
-fwd_upstream_free(struct fwd_upstream *u)
+receiver_free(struct tunnel_receiver *u)
 {
 	if (!u)
 		return;
@@ -46,7 +46,7 @@ fwd_upstream_free(struct fwd_upstream *u)
 }
 
 uint64_t
-fwd_upstream_resume(struct fwd_upstream *u, const struct pb_wire_hello *h)
+receiver_resume(struct tunnel_receiver *u, const struct pb_wire_hello *h)
 {
 	u->node_id = h->node_id;
 	if (h->epoch != u->epoch) {
@@ -66,14 +66,14 @@ fwd_upstream_resume(struct fwd_upstream *u, const struct pb_wire_hello *h)
 }
 
 void
-fwd_upstream_attach(struct fwd_upstream *u, struct fwd_conn *c)
+receiver_attach(struct tunnel_receiver *u, struct tunnel_conn *c)
 {
 	u->conn = c;
 	c->up = u;
 }
 
 void
-fwd_upstream_detach(struct fwd_upstream *u, const char *reason)
+receiver_detach(struct tunnel_receiver *u, const char *reason)
 {
 	if (u->up)
 		log_warnx("upstream", "upstream '%s' (node %u) down: %s", u->name, u->node_id, reason);
@@ -92,7 +92,7 @@ fwd_upstream_detach(struct fwd_upstream *u, const char *reason)
  * pcapng metadata. Each link may create at most limits.*_per_link entries.
  */
 static bool
-upstream_may_name(struct fwd_upstream *u, uint32_t node, bool exists, uint32_t named_by,
+upstream_may_name(struct tunnel_receiver *u, uint32_t node, bool exists, uint32_t named_by,
     uint32_t made, uint32_t cap, uint64_t *cap_count, const char *what)
 {
 	struct pb_tunnel *t = u->t;
@@ -112,7 +112,7 @@ upstream_may_name(struct fwd_upstream *u, uint32_t node, bool exists, uint32_t n
 }
 
 static void
-upstream_learn_node(struct fwd_upstream *u, const struct pb_wire_node *m)
+upstream_learn_node(struct tunnel_receiver *u, const struct pb_wire_node *m)
 {
 	struct pb_tunnel *t = u->t;
 	struct pb_node_info n = { .node_id = m->node_id, .named_by = u->node_id };
@@ -126,7 +126,7 @@ upstream_learn_node(struct fwd_upstream *u, const struct pb_wire_node *m)
 	if (!upstream_may_name(u, n.node_id, cur != NULL, cur ? cur->named_by : 0,
 	    u->nodes_named, t->tc->limits.max_nodes_per_link, &t->refused.node_cap, "node"))
 		return;
-	if (fwd_learn_node(t, &n) < 0) {
+	if (directory_learn_node(t, &n) < 0) {
 		t->refused.node_cap++;
 		log_warnx_rl("upstream", "node directory full (limits.max_nodes = %u): node %u"
 		    " from upstream '%s' stays a number", t->tc->limits.max_nodes, n.node_id, u->name);
@@ -139,7 +139,7 @@ upstream_learn_node(struct fwd_upstream *u, const struct pb_wire_node *m)
 }
 
 static void
-upstream_learn_source(struct fwd_upstream *u, const struct pb_wire_source *m)
+upstream_learn_source(struct tunnel_receiver *u, const struct pb_wire_source *m)
 {
 	struct pb_tunnel *t = u->t;
 	struct pb_source_info s = {
@@ -160,7 +160,7 @@ upstream_learn_source(struct fwd_upstream *u, const struct pb_wire_source *m)
 	    u->sources_named, t->tc->limits.max_sources_per_link, &t->refused.source_cap,
 	    "source"))
 		return;
-	if (fwd_learn_source(t, &s) < 0) {
+	if (directory_learn_source(t, &s) < 0) {
 		t->refused.source_cap++;
 		log_warnx_rl("upstream", "source directory full (limits.max_sources = %u): source"
 		    " %u/%u from upstream '%s' stays a number", t->tc->limits.max_sources, s.node_id,
@@ -173,7 +173,7 @@ upstream_learn_source(struct fwd_upstream *u, const struct pb_wire_source *m)
 
 /* A peer broke the protocol: ERROR, close, count; no state moved. */
 static void
-upstream_refuse(struct fwd_upstream *u, uint64_t *counter, uint16_t code, const char *why)
+upstream_refuse(struct tunnel_receiver *u, uint64_t *counter, uint16_t code, const char *why)
 {
 	(*counter)++;
 	log_warnx_rl("upstream", "upstream '%s' (node %u, %s): %s: connection refused", u->name,
@@ -200,11 +200,11 @@ upstream_node_up(const struct pb_tunnel *t, uint32_t node)
  * peer cannot inject records into a stream that is being delivered.
  */
 static bool
-upstream_origin_ok(struct fwd_upstream *u, const struct pb_record *in)
+upstream_origin_ok(struct tunnel_receiver *u, const struct pb_record *in)
 {
 	struct pb_tunnel *t = u->t;
 	char why[160];
-	if (in->origin_seq == 0 || in->origin_seq >= FWD_SEQ_LIMIT) {
+	if (in->origin_seq == 0 || in->origin_seq >= TUNNEL_SEQ_LIMIT) {
 		snprintf(why, sizeof(why), "origin seq %" PRIu64 " of %u/%u out of range",
 		    in->origin_seq, in->origin_node, in->origin_source);
 		upstream_refuse(u, &t->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
@@ -238,7 +238,7 @@ upstream_origin_ok(struct fwd_upstream *u, const struct pb_record *in)
 }
 
 static void
-upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
+upstream_record(struct tunnel_receiver *u, const struct pb_wire_msg *m)
 {
 	struct pb_tunnel *t = u->t;
 	uint64_t seq = m->link_seq;
@@ -246,7 +246,7 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
 
 	u->records_received++;
 	u->bytes_received += in->caplen;
-	if (seq >= FWD_SEQ_LIMIT) {
+	if (seq >= TUNNEL_SEQ_LIMIT) {
 		/* Even when it is the expected one (a notice reached 2^63 - 1). */
 		char why[96];
 		snprintf(why, sizeof(why), "link seq %" PRIu64 " out of range", seq);
@@ -330,21 +330,21 @@ upstream_record(struct fwd_upstream *u, const struct pb_wire_msg *m)
  * the place of those records in sequence order (spec 6.5), so it starts at
  * or before the next expected seq (earlier: records sent, then expired
  * before our ACK arrived); one that starts later would skip records, one
- * longer than FWD_NOTICE_MAX or reaching FWD_SEQ_LIMIT moves custody
+ * longer than TUNNEL_NOTICE_MAX or reaching TUNNEL_SEQ_LIMIT moves custody
  * further than any sender can have numbered.
  */
 static void
-upstream_notice(struct fwd_upstream *u, const struct pb_wire_dlq_notice *n)
+upstream_notice(struct tunnel_receiver *u, const struct pb_wire_dlq_notice *n)
 {
 	struct pb_tunnel *t = u->t;
 	char why[160];
-	if (n->last_seq >= FWD_SEQ_LIMIT) {
+	if (n->last_seq >= TUNNEL_SEQ_LIMIT) {
 		snprintf(why, sizeof(why), "DLQ_NOTICE %" PRIu64 "..%" PRIu64 " out of range",
 		    n->first_seq, n->last_seq);
 		upstream_refuse(u, &t->refused.seq_wrap, PB_WIRE_E_MALFORMED, why);
 		return;
 	}
-	if (n->first_seq > u->expected || n->last_seq - n->first_seq >= FWD_NOTICE_MAX) {
+	if (n->first_seq > u->expected || n->last_seq - n->first_seq >= TUNNEL_NOTICE_MAX) {
 		snprintf(why, sizeof(why), "DLQ_NOTICE %" PRIu64 "..%" PRIu64 " %s (expected"
 		    " link seq %" PRIu64 ")", n->first_seq, n->last_seq,
 		    n->first_seq > u->expected ? "skips records" : "longer than 2^32 records",
@@ -365,7 +365,7 @@ upstream_notice(struct fwd_upstream *u, const struct pb_wire_dlq_notice *n)
 }
 
 void
-fwd_upstream_on_message(struct fwd_upstream *u, const struct pb_wire_msg *m)
+receiver_on_message(struct tunnel_receiver *u, const struct pb_wire_msg *m)
 {
 	switch (m->type) {
 	case PB_WIRE_T_RECORD:

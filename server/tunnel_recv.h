@@ -9,12 +9,12 @@
  * checks, loop and hop limits, DLQ_NOTICE, names announced by the sender.
  */
 
-struct fwd_upstream *fwd_upstream_new(struct pb_tunnel *t, const char *name,
+struct tunnel_receiver *receiver_new(struct pb_tunnel *t, const char *name,
     const char *address, bool configured);
-void fwd_upstream_free(struct fwd_upstream *u);
-uint64_t fwd_upstream_resume(struct fwd_upstream *u, const struct pb_wire_hello *h);
-void fwd_upstream_attach(struct fwd_upstream *u, struct fwd_conn *c);
-void fwd_upstream_detach(struct fwd_upstream *u, const char *reason);
-void fwd_upstream_on_message(struct fwd_upstream *u, const struct pb_wire_msg *m);
+void receiver_free(struct tunnel_receiver *u);
+uint64_t receiver_resume(struct tunnel_receiver *u, const struct pb_wire_hello *h);
+void receiver_attach(struct tunnel_receiver *u, struct tunnel_conn *c);
+void receiver_detach(struct tunnel_receiver *u, const char *reason);
+void receiver_on_message(struct tunnel_receiver *u, const struct pb_wire_msg *m);
 
 #endif

@@ -30,7 +30,7 @@ static void
 job_sync(struct pb_tunnel *t, int i)
 {
 	struct pb_replay_job *j = &t->pubstate->jobs[i];
-	const struct fwd_replay *r = &t->replays[i];
+	const struct tunnel_job *r = &t->replays[i];
 	pthread_mutex_lock(&t->pubstate->lock);
 	j->state = r->state;
 	j->fetched = r->fetched;
@@ -49,7 +49,7 @@ job_sync(struct pb_tunnel *t, int i)
 static void
 job_finish(struct pb_tunnel *t, int i, int state, const char *error)
 {
-	struct fwd_replay *r = &t->replays[i];
+	struct tunnel_job *r = &t->replays[i];
 	t->replays[i].state = state;
 	t->replays[i].finished_ns = pb_real_ns();
 	if (error)
@@ -67,7 +67,7 @@ static int
 job_slot(struct pb_tunnel *t)
 {
 	int oldest = -1;
-	for (int i = 0; i < FWD_MAX_REPLAYS; i++) {
+	for (int i = 0; i < TUNNEL_MAX_JOBS; i++) {
 		if (!t->pubstate->jobs[i].id)
 			return i;
 		if (!t->replays[i].active &&
@@ -89,7 +89,7 @@ filter_equal(const struct pb_dlq_filter *a, const struct pb_dlq_filter *b)
 
 /* The peer a job sends to: its target, else the filter's peer ("" = each row's own). */
 static const char *
-job_dest(const struct fwd_replay *r)
+job_dest(const struct tunnel_job *r)
 {
 	return r->target[0] ? r->target : r->filter.peer;
 }
@@ -99,8 +99,8 @@ static int
 job_start(struct pb_tunnel *t, uint64_t id, const struct pb_dlq_filter *f, const char *target,
     double rate, uint32_t wait_s, bool is_auto, uint64_t *existing)
 {
-	for (int k = 0; k < FWD_MAX_REPLAYS; k++) {
-		const struct fwd_replay *o = &t->replays[k];
+	for (int k = 0; k < TUNNEL_MAX_JOBS; k++) {
+		const struct tunnel_job *o = &t->replays[k];
 		/* The same rows to the same peer twice only doubles the traffic. */
 		if (o->active && strncmp(o->target, target, sizeof(o->target)) == 0 &&
 		    filter_equal(&o->filter, f)) {
@@ -113,10 +113,10 @@ job_start(struct pb_tunnel *t, uint64_t id, const struct pb_dlq_filter *f, const
 	int i = job_slot(t);
 	if (i < 0) {
 		log_warnx("dlq", "replay %llu refused: %d replays already active",
-		    (unsigned long long)id, FWD_MAX_REPLAYS);
+		    (unsigned long long)id, TUNNEL_MAX_JOBS);
 		return PB_REPLAY_TABLE_FULL;
 	}
-	struct fwd_replay *r = &t->replays[i];
+	struct tunnel_job *r = &t->replays[i];
 	memset(r, 0, sizeof(*r));
 	r->active = true;
 	r->id = id;
@@ -147,7 +147,7 @@ job_start(struct pb_tunnel *t, uint64_t id, const struct pb_dlq_filter *f, const
 		job_finish(t, i, PB_REPLAY_FAILED, "no DLQ configured (dlq.path)");
 		return PB_REPLAY_ACCEPTED;
 	}
-	if (target[0] && !fwd_peer_find(t, target)) {
+	if (target[0] && !sender_find(t, target)) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "unknown target peer '%s'", target);
 		job_finish(t, i, PB_REPLAY_FAILED, msg);
@@ -159,7 +159,7 @@ job_start(struct pb_tunnel *t, uint64_t id, const struct pb_dlq_filter *f, const
 }
 
 void
-fwd_replay_auto(struct pb_tunnel *t, struct fwd_peer *p)
+replay_auto(struct pb_tunnel *t, struct tunnel_sender *p)
 {
 	if (!t->dlq)
 		return;
@@ -167,7 +167,7 @@ fwd_replay_auto(struct pb_tunnel *t, struct fwd_peer *p)
 	pb_dlq_get_stats(t->dlq, &ds);
 	if (!ds.rows && !ds.queued)
 		return; /* nothing stored: no job to show */
-	for (int i = 0; i < FWD_MAX_REPLAYS; i++)
+	for (int i = 0; i < TUNNEL_MAX_JOBS; i++)
 		if (t->replays[i].active && t->replays[i].is_auto &&
 		    strcmp(t->replays[i].filter.peer, p->name) == 0)
 			return;
@@ -178,7 +178,7 @@ fwd_replay_auto(struct pb_tunnel *t, struct fwd_peer *p)
 }
 
 void
-fwd_replay_flush_deletes(struct pb_tunnel *t)
+replay_flush_deletes(struct pb_tunnel *t)
 {
 	if (!t->ndel)
 		return;
@@ -188,12 +188,12 @@ fwd_replay_flush_deletes(struct pb_tunnel *t)
 }
 
 void
-fwd_replay_acked(struct pb_tunnel *t, int job, uint64_t row_id)
+replay_row_acked(struct pb_tunnel *t, int job, uint64_t row_id)
 {
 	if (t->ndel == sizeof(t->del_ids) / sizeof(t->del_ids[0]))
-		fwd_replay_flush_deletes(t);
+		replay_flush_deletes(t);
 	t->del_ids[t->ndel++] = row_id;
-	if (job < 0 || job >= FWD_MAX_REPLAYS)
+	if (job < 0 || job >= TUNNEL_MAX_JOBS)
 		return;
 	t->replays[job].acked++;
 	t->replays[job].deleted++;
@@ -202,9 +202,9 @@ fwd_replay_acked(struct pb_tunnel *t, int job, uint64_t row_id)
 }
 
 void
-fwd_replay_requeued(struct pb_tunnel *t, int job)
+replay_row_requeued(struct pb_tunnel *t, int job)
 {
-	if (job < 0 || job >= FWD_MAX_REPLAYS)
+	if (job < 0 || job >= TUNNEL_MAX_JOBS)
 		return;
 	t->replays[job].skipped++;
 	if (t->replays[job].pending)
@@ -213,11 +213,11 @@ fwd_replay_requeued(struct pb_tunnel *t, int job)
 
 /* The job's peer is connected and resumed (any peer, for a job without one). */
 static bool
-job_peer_up(struct pb_tunnel *t, const struct fwd_replay *r)
+job_peer_up(struct pb_tunnel *t, const struct tunnel_job *r)
 {
 	const char *name = job_dest(r);
 	if (name[0]) {
-		struct fwd_peer *p = fwd_peer_find(t, name);
+		struct tunnel_sender *p = sender_find(t, name);
 		return p && p->up && p->resumed;
 	}
 	for (size_t i = 0; i < t->npeers; i++)
@@ -227,15 +227,15 @@ job_peer_up(struct pb_tunnel *t, const struct fwd_replay *r)
 }
 
 static bool
-job_peer_room(struct pb_tunnel *t, const struct fwd_replay *r)
+job_peer_room(struct pb_tunnel *t, const struct tunnel_job *r)
 {
 	const char *name = job_dest(r);
 	if (name[0]) {
-		struct fwd_peer *p = fwd_peer_find(t, name);
-		return p && fwd_peer_room(p);
+		struct tunnel_sender *p = sender_find(t, name);
+		return p && sender_room(p);
 	}
 	for (size_t i = 0; i < t->npeers; i++)
-		if (t->peers[i]->up && fwd_peer_room(t->peers[i]))
+		if (t->peers[i]->up && sender_room(t->peers[i]))
 			return true;
 	return false;
 }
@@ -245,11 +245,11 @@ job_peer_room(struct pb_tunnel *t, const struct fwd_replay *r)
  * fetch (and send) the same rows. A job for every peer overlaps them all.
  */
 static bool
-job_blocked(struct pb_tunnel *t, const struct fwd_replay *r)
+job_blocked(struct pb_tunnel *t, const struct tunnel_job *r)
 {
 	const char *d = job_dest(r);
-	for (int k = 0; k < FWD_MAX_REPLAYS; k++) {
-		const struct fwd_replay *o = &t->replays[k];
+	for (int k = 0; k < TUNNEL_MAX_JOBS; k++) {
+		const struct tunnel_job *o = &t->replays[k];
 		if (o == r || !o->active || o->id > r->id)
 			continue;
 		const char *od = job_dest(o);
@@ -263,7 +263,7 @@ job_blocked(struct pb_tunnel *t, const struct fwd_replay *r)
 static bool
 job_waited_too_long(struct pb_tunnel *t, int i, uint64_t now)
 {
-	struct fwd_replay *r = &t->replays[i];
+	struct tunnel_job *r = &t->replays[i];
 	char msg[192];
 
 	if (!r->down_since_ns) {
@@ -275,7 +275,7 @@ job_waited_too_long(struct pb_tunnel *t, int i, uint64_t now)
 	const char *name = job_dest(r);
 	if (!name[0])
 		snprintf(msg, sizeof(msg), "no peer up for more than %u s", r->wait_s);
-	else if (!fwd_peer_find(t, name))
+	else if (!sender_find(t, name))
 		snprintf(msg, sizeof(msg), "peer %s is not configured (waited %u s)", name, r->wait_s);
 	else
 		snprintf(msg, sizeof(msg), "peer %s down for more than %u s", name, r->wait_s);
@@ -288,7 +288,7 @@ job_waited_too_long(struct pb_tunnel *t, int i, uint64_t now)
 static void
 job_pump(struct pb_tunnel *t, int i, uint64_t now)
 {
-	struct fwd_replay *r = &t->replays[i];
+	struct tunnel_job *r = &t->replays[i];
 
 	if (!r->active || r->fetching)
 		return;
@@ -326,12 +326,12 @@ job_pump(struct pb_tunnel *t, int i, uint64_t now)
 }
 
 int64_t
-fwd_replay_tick(struct pb_loop *loop, void *arg)
+replay_tick(struct pb_loop *loop, void *arg)
 {
 	struct pb_tunnel *t = arg;
 	uint64_t now = pb_mono_ns();
 
-	for (int i = 0; i < FWD_MAX_REPLAYS; i++)
+	for (int i = 0; i < TUNNEL_MAX_JOBS; i++)
 		job_pump(t, i, now);
 	return (int64_t)REPLAY_TICK_NS;
 }
@@ -340,12 +340,12 @@ static void
 replay_rows(struct pb_tunnel *t, const struct pb_dlq_result *res)
 {
 	int i;
-	for (i = 0; i < FWD_MAX_REPLAYS; i++)
+	for (i = 0; i < TUNNEL_MAX_JOBS; i++)
 		if (t->replays[i].active && t->replays[i].id == res->request_id)
 			break;
-	if (i == FWD_MAX_REPLAYS)
+	if (i == TUNNEL_MAX_JOBS)
 		return;
-	struct fwd_replay *r = &t->replays[i];
+	struct tunnel_job *r = &t->replays[i];
 	r->fetching = false;
 	/* Rows asked for but not there are not spent. */
 	if (res->status == 0 && res->count < r->asked)
@@ -361,7 +361,7 @@ replay_rows(struct pb_tunnel *t, const struct pb_dlq_result *res)
 		r->after_id = row->id;
 		t->replays[i].fetched++;
 		const char *dest = r->target[0] ? r->target : row->meta.peer;
-		struct fwd_peer *p = fwd_peer_find(t, dest);
+		struct tunnel_sender *p = sender_find(t, dest);
 		struct pb_wire_msg m;
 		size_t used;
 		char err[128];
@@ -383,7 +383,7 @@ replay_rows(struct pb_tunnel *t, const struct pb_dlq_result *res)
 		memcpy(rec.hops, m.record.hops, m.record.nhops * sizeof(rec.hops[0]));
 		r->pending++;
 		t->replays[i].sent++;
-		fwd_peer_enqueue(p, &rec, t->env.next_token(t->env.ctx), row->id, i);
+		sender_enqueue(p, &rec, t->env.next_token(t->env.ctx), row->id, i);
 	}
 	if (!res->more)
 		r->exhausted = true;
@@ -395,7 +395,7 @@ replay_rows(struct pb_tunnel *t, const struct pb_dlq_result *res)
 }
 
 void
-fwd_on_dlq(void *arg, const struct pb_dlq_result *res)
+replay_on_dlq(void *arg, const struct pb_dlq_result *res)
 {
 	struct pb_tunnel *t = arg;
 
@@ -404,7 +404,7 @@ fwd_on_dlq(void *arg, const struct pb_dlq_result *res)
 	switch (res->type) {
 	case PB_DLQ_PUT_COMMITTED:
 		for (size_t i = 0; i < t->npeers; i++)
-			fwd_peer_dlq_committed(t->peers[i], res->token, res->status);
+			sender_dlq_committed(t->peers[i], res->token, res->status);
 		break;
 	case PB_DLQ_FETCHED:
 		replay_rows(t, res);
@@ -415,7 +415,7 @@ fwd_on_dlq(void *arg, const struct pb_dlq_result *res)
 				t->dlq_del_out--;
 			break;
 		}
-		for (int i = 0; i < FWD_MAX_PURGES; i++) {
+		for (int i = 0; i < TUNNEL_MAX_PURGES; i++) {
 			struct pb_purge_request *q = t->purges[i].req;
 			if (!q || t->purges[i].request_id != res->request_id)
 				continue;
@@ -428,7 +428,7 @@ fwd_on_dlq(void *arg, const struct pb_dlq_result *res)
 }
 
 void
-fwd_on_cmd(struct pb_tunnel *t, struct pb_cmd *cmd)
+replay_on_cmd(struct pb_tunnel *t, struct pb_cmd *cmd)
 {
 	if (cmd->type == PB_CMD_REPLAY) {
 		struct pb_replay_request *rq = cmd->ptr;
@@ -443,7 +443,7 @@ fwd_on_cmd(struct pb_tunnel *t, struct pb_cmd *cmd)
 	} else if (cmd->type == PB_CMD_PURGE) {
 		struct pb_purge_request *q = cmd->ptr;
 		int slot = -1;
-		for (int i = 0; i < FWD_MAX_PURGES && slot < 0; i++)
+		for (int i = 0; i < TUNNEL_MAX_PURGES && slot < 0; i++)
 			if (!t->purges[i].req)
 				slot = i;
 		uint64_t id = atomic_fetch_add(&t->pubstate->next_request, 1) + 1;
@@ -460,9 +460,9 @@ fwd_on_cmd(struct pb_tunnel *t, struct pb_cmd *cmd)
 }
 
 void
-fwd_replay_sync(struct pb_tunnel *t)
+replay_sync(struct pb_tunnel *t)
 {
-	for (int i = 0; i < FWD_MAX_REPLAYS; i++)
+	for (int i = 0; i < TUNNEL_MAX_JOBS; i++)
 		if (t->replays[i].active)
 			job_sync(t, i);
 }

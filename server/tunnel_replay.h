@@ -11,14 +11,14 @@
 
 struct pb_cmd;
 
-void fwd_on_dlq(void *arg, const struct pb_dlq_result *res);
-void fwd_on_cmd(struct pb_tunnel *t, struct pb_cmd *cmd);
-void fwd_replay_acked(struct pb_tunnel *t, int job, uint64_t row_id);
-void fwd_replay_flush_deletes(struct pb_tunnel *t);
-void fwd_replay_requeued(struct pb_tunnel *t, int job);
-void fwd_replay_auto(struct pb_tunnel *t, struct fwd_peer *p);
-int64_t fwd_replay_tick(struct pb_loop *loop, void *arg);
+void replay_on_dlq(void *arg, const struct pb_dlq_result *res);
+void replay_on_cmd(struct pb_tunnel *t, struct pb_cmd *cmd);
+void replay_row_acked(struct pb_tunnel *t, int job, uint64_t row_id);
+void replay_flush_deletes(struct pb_tunnel *t);
+void replay_row_requeued(struct pb_tunnel *t, int job);
+void replay_auto(struct pb_tunnel *t, struct tunnel_sender *p);
+int64_t replay_tick(struct pb_loop *loop, void *arg);
 /* Copies the running jobs' progress into the published job table. */
-void fwd_replay_sync(struct pb_tunnel *t);
+void replay_sync(struct pb_tunnel *t);
 
 #endif

@@ -24,12 +24,12 @@
 #define AVG_ENTRY_BYTES 96u
 
 static int64_t peer_expiry_tick(struct pb_loop *loop, void *arg);
-static void peer_release(struct fwd_peer *p, uint64_t seq);
+static void peer_release(struct tunnel_sender *p, uint64_t seq);
 
-struct fwd_peer *
-fwd_peer_new(struct pb_tunnel *t, const char *name, const char *address, bool configured)
+struct tunnel_sender *
+sender_new(struct pb_tunnel *t, const char *name, const char *address, bool configured)
 {
-	struct fwd_peer *p = calloc(1, sizeof(*p));
+	struct tunnel_sender *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->t = t;
@@ -48,7 +48,7 @@ fwd_peer_new(struct pb_tunnel *t, const char *name, const char *address, bool co
 }
 
 void
-fwd_peer_free(struct fwd_peer *p)
+sender_free(struct tunnel_sender *p)
 {
 	if (!p)
 		return;
@@ -61,8 +61,8 @@ fwd_peer_free(struct fwd_peer *p)
 	free(p);
 }
 
-struct fwd_peer *
-fwd_peer_find(struct pb_tunnel *t, const char *name)
+struct tunnel_sender *
+sender_find(struct pb_tunnel *t, const char *name)
 {
 	for (size_t i = 0; i < t->npeers; i++)
 		if (strcmp(t->peers[i]->name, name) == 0)
@@ -71,7 +71,7 @@ fwd_peer_find(struct pb_tunnel *t, const char *name)
 }
 
 const char *
-fwd_peer_state(const struct fwd_peer *p)
+sender_state(const struct tunnel_sender *p)
 {
 	if (!p->conn || !p->conn->link)
 		return "down";
@@ -94,23 +94,23 @@ fwd_peer_state(const struct fwd_peer *p)
 }
 
 uint64_t
-fwd_peer_window(const struct pb_tunnel *t)
+sender_window(const struct pb_tunnel *t)
 {
 	uint64_t w = t->tc->resend.window_bytes, cap = t->tc->resend.buffer_bytes / 4 * 3;
 	return w && w < cap ? w : cap;
 }
 
-/* Below the resume mark of fwd_peers_check_window. */
+/* Below the resume mark of senders_check_window. */
 bool
-fwd_peer_room(const struct fwd_peer *p)
+sender_room(const struct tunnel_sender *p)
 {
 	struct pb_resend_stats st;
 	pb_resend_get_stats(p->rs, &st);
-	return st.used_bytes < fwd_peer_window(p->t) / 3 * 2;
+	return st.used_bytes < sender_window(p->t) / 3 * 2;
 }
 
 uint64_t
-fwd_peer_custody(const struct fwd_peer *p)
+sender_custody(const struct tunnel_sender *p)
 {
 	uint64_t c = UINT64_MAX;
 	const uint64_t *t;
@@ -122,15 +122,16 @@ fwd_peer_custody(const struct fwd_peer *p)
 }
 
 static void
-peer_notice(struct fwd_peer *p, uint64_t first, uint64_t last, uint32_t reason)
+peer_notice(struct tunnel_sender *p, uint64_t first, uint64_t last, uint32_t reason)
 {
 	if (!p->up || first > last)
 		return;
-	/* Receivers refuse ranges longer than FWD_NOTICE_MAX: split. */
+	/* Receivers refuse ranges longer than TUNNEL_NOTICE_MAX: split. */
 	while (first <= last) {
 		struct pb_wire_msg m = { .type = PB_WIRE_T_DLQ_NOTICE };
 		m.dlq.first_seq = first;
-		m.dlq.last_seq = last - first >= FWD_NOTICE_MAX ? first + FWD_NOTICE_MAX - 1 : last;
+		m.dlq.last_seq = last - first >= TUNNEL_NOTICE_MAX ? first + TUNNEL_NOTICE_MAX - 1 :
+		    last;
 		m.dlq.reason = reason;
 		if (pb_link_send_msg(p->conn->link, &m) != 0)
 			return;
@@ -145,7 +146,7 @@ peer_notice(struct fwd_peer *p, uint64_t first, uint64_t last, uint32_t reason)
 
 /* Moves one encoded RECORD to the DLQ. Returns 0 when accepted. */
 static int
-peer_to_dlq(struct fwd_peer *p, const uint8_t *msg, size_t len, int reason, uint64_t token)
+peer_to_dlq(struct tunnel_sender *p, const uint8_t *msg, size_t len, int reason, uint64_t token)
 {
 	struct pb_tunnel *t = p->t;
 	struct pb_wire_msg m;
@@ -184,7 +185,7 @@ peer_to_dlq(struct fwd_peer *p, const uint8_t *msg, size_t len, int reason, uint
 }
 
 static void
-peer_log_refused(struct fwd_peer *p, const char *why)
+peer_log_refused(struct tunnel_sender *p, const char *why)
 {
 	static uint64_t last_ns;
 	uint64_t now = pb_mono_ns();
@@ -198,7 +199,7 @@ peer_log_refused(struct fwd_peer *p, const char *why)
 
 /* Drops the oldest buffered record to the DLQ. -1 when it is in flight. */
 static int
-peer_spill_oldest(struct fwd_peer *p, int reason)
+peer_spill_oldest(struct tunnel_sender *p, int reason)
 {
 	uint64_t seq, ns;
 	const void *msg;
@@ -229,7 +230,7 @@ peer_spill_oldest(struct fwd_peer *p, int reason)
 }
 
 static void
-peer_direct_to_dlq(struct fwd_peer *p, const struct pb_record *rec, uint64_t token)
+peer_direct_to_dlq(struct tunnel_sender *p, const struct pb_record *rec, uint64_t token)
 {
 	/* Encode with a placeholder seq: the record never entered the link. */
 	uint8_t stackbuf[PB_WIRE_MAX_MSG];
@@ -239,7 +240,7 @@ peer_direct_to_dlq(struct fwd_peer *p, const struct pb_record *rec, uint64_t tok
 }
 
 void
-fwd_peer_enqueue(struct fwd_peer *p, const struct pb_record *rec, uint64_t token,
+sender_enqueue(struct tunnel_sender *p, const struct pb_record *rec, uint64_t token,
     uint64_t replay_row, int replay_job)
 {
 	size_t need = pb_wire_record_size(rec);
@@ -276,8 +277,8 @@ fwd_peer_enqueue(struct fwd_peer *p, const struct pb_record *rec, uint64_t token
 static int64_t
 peer_expiry_tick(struct pb_loop *loop, void *arg)
 {
-	struct fwd_peer *p = arg;
-	fwd_peer_announce(p); /* what a full control queue held back */
+	struct tunnel_sender *p = arg;
+	sender_announce(p); /* what a full control queue held back */
 	uint64_t timeout = (uint64_t)(p->t->tc->resend.timeout_s * 1e9);
 	uint64_t now = pb_mono_ns();
 	uint64_t seq, ns;
@@ -291,7 +292,7 @@ peer_expiry_tick(struct pb_loop *loop, void *arg)
 		if ((++n & 1023) == 0 && p->t->dlq) {
 			struct pb_dlq_stats_snapshot ds;
 			pb_dlq_get_stats(p->t->dlq, &ds);
-			if (ds.queued_bytes > FWD_DLQ_QUEUE_BYTES / 2)
+			if (ds.queued_bytes > TUNNEL_DLQ_QUEUE_BYTES / 2)
 				break;
 		}
 		if (pb_resend_oldest_in_flight(p->rs)) {
@@ -307,7 +308,7 @@ peer_expiry_tick(struct pb_loop *loop, void *arg)
 }
 
 void
-fwd_peer_spill_all(struct fwd_peer *p, int reason)
+sender_spill_all(struct tunnel_sender *p, int reason)
 {
 	uint64_t n = 0, before = p->to_dlq;
 	pb_resend_rewind(p->rs); /* nothing is in flight any more */
@@ -323,7 +324,7 @@ fwd_peer_spill_all(struct fwd_peer *p, int reason)
 }
 
 void
-fwd_peer_dlq_committed(struct fwd_peer *p, uint64_t token, int status)
+sender_dlq_committed(struct tunnel_sender *p, uint64_t token, int status)
 {
 	uint64_t *s;
 	while ((s = fifo2_front(&p->spills)) && s[0] <= token)
@@ -334,7 +335,7 @@ fwd_peer_dlq_committed(struct fwd_peer *p, uint64_t token, int status)
 }
 
 void
-fwd_peer_attach(struct fwd_peer *p, struct fwd_conn *c)
+sender_attach(struct tunnel_sender *p, struct tunnel_conn *c)
 {
 	p->conn = c;
 	c->peer = p;
@@ -342,7 +343,7 @@ fwd_peer_attach(struct fwd_peer *p, struct fwd_conn *c)
 }
 
 void
-fwd_peer_detach(struct fwd_peer *p, const char *reason)
+sender_detach(struct tunnel_sender *p, const char *reason)
 {
 	if (p->up)
 		log_warnx("peer", "peer '%s' down: %s (%llu record(s) unacknowledged, kept for %.1f s)",
@@ -359,7 +360,7 @@ fwd_peer_detach(struct fwd_peer *p, const char *reason)
 }
 
 void
-fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w)
+sender_on_welcome(struct tunnel_sender *p, const struct pb_wire_welcome *w)
 {
 	uint64_t resume = w->resume_seq;
 	uint64_t before = p->sent_seq;
@@ -389,7 +390,7 @@ fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w)
 	const void *msg;
 	size_t len;
 	uint64_t first_held = pb_resend_oldest(p->rs, &seq, &ns, &msg, &len) == 0 ? seq : p->next_seq;
-	/* Sent from fwd_peer_on_up: control messages need the link UP. */
+	/* Sent from sender_on_up: control messages need the link UP. */
 	p->notice_first = first_held > resume + 1 ? resume + 1 : 0;
 	p->notice_last = first_held - 1;
 	p->resumed = true;
@@ -399,7 +400,7 @@ fwd_peer_on_welcome(struct fwd_peer *p, const struct pb_wire_welcome *w)
 }
 
 void
-fwd_peer_on_ack(struct fwd_peer *p, uint64_t seq)
+sender_on_ack(struct tunnel_sender *p, uint64_t seq)
 {
 	/* Spec 6.3: an ACK can only cover what this connection carried
 	 * (records written, ranges noticed) or what the WELCOME said. */
@@ -418,7 +419,7 @@ fwd_peer_on_ack(struct fwd_peer *p, uint64_t seq)
 }
 
 static void
-peer_release(struct fwd_peer *p, uint64_t seq)
+peer_release(struct tunnel_sender *p, uint64_t seq)
 {
 	uint64_t *t;
 	size_t freed = 0;
@@ -443,7 +444,7 @@ peer_release(struct fwd_peer *p, uint64_t seq)
 }
 
 int
-fwd_peer_fill_iov(struct fwd_peer *p, struct iovec *iov, int max)
+sender_fill_iov(struct tunnel_sender *p, struct iovec *iov, int max)
 {
 	if (!p->resumed)
 		return 0;
@@ -451,7 +452,7 @@ fwd_peer_fill_iov(struct fwd_peer *p, struct iovec *iov, int max)
 }
 
 void
-fwd_peer_sent(struct fwd_peer *p, size_t bytes)
+sender_sent(struct tunnel_sender *p, size_t bytes)
 {
 	pb_resend_sent(p->rs, bytes);
 	p->bytes_sent += bytes;
@@ -463,7 +464,7 @@ fwd_peer_sent(struct fwd_peer *p, size_t bytes)
 }
 
 void
-fwd_peer_on_up(struct fwd_peer *p)
+sender_on_up(struct tunnel_sender *p)
 {
 	p->up = true;
 	if (p->notice_first) {
@@ -479,13 +480,13 @@ fwd_peer_on_up(struct fwd_peer *p)
 			peer_notice(p, first, p->notice_last, PB_WIRE_DLQ_EXPIRED);
 		p->notice_first = 0;
 	}
-	fwd_peer_announce(p);
+	sender_announce(p);
 	if (p->conn && p->conn->link)
 		pb_link_kick(p->conn->link);
 }
 
 int
-fwd_send_node(struct pb_link *link, const struct pb_node_info *n)
+sender_send_node(struct pb_link *link, const struct pb_node_info *n)
 {
 	struct pb_wire_msg m = { .type = PB_WIRE_T_NODE };
 	m.node.node_id = n->node_id;
@@ -498,7 +499,7 @@ fwd_send_node(struct pb_link *link, const struct pb_node_info *n)
 
 /* Sends NODE/SOURCE announcements the peer has not had on this connection. */
 void
-fwd_peer_announce(struct fwd_peer *p)
+sender_announce(struct tunnel_sender *p)
 {
 	struct pb_tunnel *t = p->t;
 	if (!p->up)
@@ -511,7 +512,7 @@ fwd_peer_announce(struct fwd_peer *p)
 			continue;
 		if (pb_link_ctrl_pending(p->conn->link) > PB_LINK_CTRL_MAX / 2)
 			return;
-		if (fwd_send_node(p->conn->link, n) < 0) {
+		if (sender_send_node(p->conn->link, n) < 0) {
 			log_warnx_rl("peer", "peer '%s': cannot announce node %u: %s", p->name,
 			    n->node_id, strerror(errno));
 			return;
@@ -542,7 +543,7 @@ fwd_peer_announce(struct fwd_peer *p)
 }
 
 void
-fwd_peer_resume_numbering(struct fwd_peer *p)
+sender_resume_numbering(struct tunnel_sender *p)
 {
 	struct pb_tunnel *t = p->t;
 	for (size_t i = 0; i < t->nremoved; i++) {
@@ -558,12 +559,12 @@ fwd_peer_resume_numbering(struct fwd_peer *p)
 }
 
 void
-fwd_peers_sweep(struct pb_tunnel *t)
+senders_sweep(struct pb_tunnel *t)
 {
 	uint64_t now = pb_mono_ns();
 	uint64_t timeout = (uint64_t)(t->tc->resend.timeout_s * 1e9);
 	for (size_t i = 0; i < t->npeers; i++) {
-		struct fwd_peer *p = t->peers[i];
+		struct tunnel_sender *p = t->peers[i];
 		if (p->declared)
 			continue;
 		if (p->up || p->conn) {
@@ -578,7 +579,7 @@ fwd_peers_sweep(struct pb_tunnel *t)
 		if (!p->removing && now - p->down_since_ns > timeout) {
 			log_info("peer", "consumer '%s' (node %u, undeclared) down for more than %.1f s:"
 			    " removed", p->name, p->node_id, t->tc->resend.timeout_s);
-			fwd_peer_spill_all(p, PB_DLQ_PEER_REMOVED);
+			sender_spill_all(p, PB_DLQ_PEER_REMOVED);
 			p->removing = true;
 		}
 		/* Custody waits on the spilled records' DLQ commit: free after. */
@@ -588,7 +589,7 @@ fwd_peers_sweep(struct pb_tunnel *t)
 			t->removed[k].node = p->node_id;
 			t->removed[k].next_seq = p->next_seq;
 			snprintf(t->removed[k].name, sizeof(t->removed[k].name), "%s", p->name);
-			fwd_peer_free(p);
+			sender_free(p);
 			t->peers[i] = t->peers[--t->npeers];
 			i--;
 		}
@@ -596,15 +597,15 @@ fwd_peers_sweep(struct pb_tunnel *t)
 }
 
 /* Hysteresis on what the connected peers hold unacknowledged: full above
- * the window (fwd_peer_window), no longer below 2/3 of it. Peers that are
+ * the window (sender_window), no longer below 2/3 of it. Peers that are
  * down do not count: their records expire into the DLQ. */
 void
-fwd_peers_check_window(struct pb_tunnel *t)
+senders_check_window(struct pb_tunnel *t)
 {
-	uint64_t win = fwd_peer_window(t);
+	uint64_t win = sender_window(t);
 	bool high = false, low = true;
 	for (size_t i = 0; i < t->npeers; i++) {
-		struct fwd_peer *p = t->peers[i];
+		struct tunnel_sender *p = t->peers[i];
 		if (!p->up)
 			continue;
 		struct pb_resend_stats st;

@@ -39,7 +39,7 @@ snap_node(struct pb_tunnel *t, struct pb_peer_snap *s, uint32_t node)
 }
 
 void
-fwd_publish(struct pb_tunnel *t)
+status_publish(struct pb_tunnel *t)
 {
 	size_t n = t->npeers + t->nups;
 	struct pb_peer_snap *snap = calloc(n ? n : 1, sizeof(*snap));
@@ -48,14 +48,14 @@ fwd_publish(struct pb_tunnel *t)
 	uint64_t now = pb_mono_ns();
 	size_t k = 0;
 	for (size_t i = 0; i < t->npeers; i++, k++) {
-		struct fwd_peer *p = t->peers[i];
+		struct tunnel_sender *p = t->peers[i];
 		struct pb_peer_snap *s = &snap[k];
 		struct pb_resend_stats rs;
 		pb_resend_get_stats(p->rs, &rs);
 		snprintf(s->name, sizeof(s->name), "%s", p->name);
 		snprintf(s->direction, sizeof(s->direction), "downstream");
 		snprintf(s->origin, sizeof(s->origin), "%s", p->configured ? "dial" : "accept");
-		snprintf(s->state, sizeof(s->state), "%s", fwd_peer_state(p));
+		snprintf(s->state, sizeof(s->state), "%s", sender_state(p));
 		snprintf(s->address, sizeof(s->address), "%s", p->address);
 		snap_node(t, s, p->node_id);
 		snap_link(s, p->conn ? p->conn->link : NULL);
@@ -76,7 +76,7 @@ fwd_publish(struct pb_tunnel *t)
 		s->acked_seq = p->acked_seq;
 	}
 	for (size_t i = 0; i < t->nups; i++, k++) {
-		struct fwd_upstream *u = t->ups[i];
+		struct tunnel_receiver *u = t->ups[i];
 		struct pb_peer_snap *s = &snap[k];
 		snprintf(s->name, sizeof(s->name), "%s", u->name);
 		snprintf(s->direction, sizeof(s->direction), "upstream");

@@ -9,6 +9,6 @@
  * (every 250 ms and on link state changes).
  */
 
-void fwd_publish(struct pb_tunnel *t);
+void status_publish(struct pb_tunnel *t);
 
 #endif

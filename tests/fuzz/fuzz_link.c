@@ -583,7 +583,7 @@ models_reset(void)
 	nowners = 0;
 }
 
-static struct fwd_upstream *
+static struct tunnel_receiver *
 up_of(struct pb_engine *e, uint32_t node)
 {
 	for (size_t i = 0; i < e->tunnel->nups; i++)
@@ -592,7 +592,7 @@ up_of(struct pb_engine *e, uint32_t node)
 	return NULL;
 }
 
-static struct fwd_peer *
+static struct tunnel_sender *
 cons_peer(void)
 {
 	for (size_t i = 0; i < S->tunnel->npeers; i++)
@@ -622,7 +622,7 @@ conn_msg_up(struct fconn *c, const struct pb_wire_msg *m)
 		CHECK(c->hello && !c->welcome, "WELCOME out of order");
 		c->welcome = true;
 		c->resume = c->top = c->last_ack = m->welcome.resume_seq;
-		struct fwd_upstream *u = up_of(c->e, c->node);
+		struct tunnel_receiver *u = up_of(c->e, c->node);
 		CHECK(u && u->custody_seq == m->welcome.resume_seq,
 		    "WELCOME resume %" PRIu64 " is not the custody point %" PRIu64,
 		    m->welcome.resume_seq, u ? u->custody_seq : 0);
@@ -634,7 +634,7 @@ conn_msg_up(struct fconn *c, const struct pb_wire_msg *m)
 		break;
 	case PB_WIRE_T_ACK: {
 		uint64_t v = m->ack.link_seq;
-		struct fwd_upstream *u = up_of(c->e, c->node);
+		struct tunnel_receiver *u = up_of(c->e, c->node);
 		CHECK(c->welcome, "ACK before WELCOME");
 		CHECK(v >= c->last_ack, "ACK %" PRIu64 " below the previous one %" PRIu64, v,
 		    c->last_ack);
@@ -1025,7 +1025,7 @@ check_source_entry(struct pb_engine *e, uint32_t node, uint16_t source)
 enum naming { NAME_SAME, NAME_SET, NAME_RENAME_REFUSED, NAME_CAP, NAME_OWN };
 
 static enum naming
-naming_predict(struct pb_engine *e, struct fwd_upstream *u, bool exists, uint32_t node,
+naming_predict(struct pb_engine *e, struct tunnel_receiver *u, bool exists, uint32_t node,
     uint32_t named_by, bool same, uint32_t made, uint32_t cap)
 {
 	if (node == e->cfg->node.id)
@@ -1075,7 +1075,7 @@ static void
 check_upstreams(struct pb_engine *e, bool immediate)
 {
 	for (size_t i = 0; i < e->tunnel->nups; i++) {
-		struct fwd_upstream *u = e->tunnel->ups[i];
+		struct tunnel_receiver *u = e->tunnel->ups[i];
 		CHECK(u->custody_seq < u->expected, "%s upstream node %u: custody_seq %" PRIu64
 		    " not below expected %" PRIu64, e == R ? "R" : "S", u->node_id, u->custody_seq,
 		    u->expected);
@@ -1096,7 +1096,7 @@ check_links(void)
 	if (nonquiet)
 		return;
 	for (size_t i = 0; i < R->tunnel->nups; i++) {
-		struct fwd_upstream *u = R->tunnel->ups[i];
+		struct tunnel_receiver *u = R->tunnel->ups[i];
 		bool held = false;
 		for (size_t k = 0; k < NR; k++)
 			held |= r_usable(&rc[k]) && rc[k].node == u->node_id;
@@ -1108,7 +1108,7 @@ check_links(void)
 		held |= r_usable(&sc[k]);
 	CHECK(held == cons_peer()->up, "S's consumer is %s, the fuzzer %s a connection",
 	    cons_peer()->up ? "up" : "down", held ? "holds" : "holds no");
-	struct fwd_upstream *f = up_of(S, FEED_NODE);
+	struct tunnel_receiver *f = up_of(S, FEED_NODE);
 	CHECK(!f || f->up == r_usable(&feed), "S's feed upstream is %s", f->up ? "up" : "down");
 }
 
@@ -1121,7 +1121,7 @@ check_all(void)
 	check_refusals(&R->tunnel->refused, &rref);
 	check_refusals(&S->tunnel->refused, &sref);
 
-	struct fwd_peer *p = cons_peer();
+	struct tunnel_sender *p = cons_peer();
 	struct pb_resend_stats st;
 	pb_resend_get_stats(p->rs, &st);
 	CHECK(p->acked_seq < p->next_seq, "acked_seq %" PRIu64 " >= next_seq %" PRIu64,
@@ -1164,7 +1164,7 @@ r_connect(struct fconn *c, uint32_t node, uint64_t epoch, uint8_t variant)
 	conn_close(c);
 	pump(R);
 	conn_start(c, R, C_UP, node, epoch);
-	struct fwd_upstream *u = up_of(R, node);
+	struct tunnel_receiver *u = up_of(R, node);
 	uint64_t undeclared = R->tunnel->refused.undeclared_consumer;
 	bool was_up = u && u->up;
 	uint64_t resume = u && u->epoch == epoch ? u->custody_seq : 0;
@@ -1257,7 +1257,7 @@ r_get(uint8_t sel)
 {
 	struct fconn *c = &rc[sel % NR];
 	if (!r_usable(c)) {
-		struct fwd_upstream *u = up_of(R, sel % NR + 1);
+		struct tunnel_receiver *u = up_of(R, sel % NR + 1);
 		if (u && u->up)
 			return NULL;
 		r_connect(c, sel % NR + 1, 0xa, 0);
@@ -1283,7 +1283,7 @@ struct r_snap {
 static void
 r_snap(struct fconn *c, struct r_snap *sn)
 {
-	struct fwd_upstream *u = up_of(R, c->node);
+	struct tunnel_receiver *u = up_of(R, c->node);
 	CHECK(u, "no upstream for node %u", c->node);
 	sn->expected = u->expected;
 	sn->custody = u->custody_seq;
@@ -1297,7 +1297,7 @@ r_check_refused(struct fconn *c, const struct r_snap *sn, uint16_t code, size_t 
     const char *what)
 {
 	expect_refused(c, code, what);
-	struct fwd_upstream *u = up_of(R, c->node);
+	struct tunnel_receiver *u = up_of(R, c->node);
 	CHECK(u->expected == sn->expected && u->custody_seq == sn->custody && u->epoch == sn->epoch,
 	    "%s moved the link state: expected %" PRIu64 " -> %" PRIu64 ", custody %" PRIu64
 	    " -> %" PRIu64, what, sn->expected, u->expected, sn->custody, u->custody_seq);
@@ -1321,7 +1321,7 @@ r_check_moved(struct fconn *c, const struct r_snap *sn, uint64_t last, const cha
 	expect_open(c, what);
 	if (nonquiet)
 		return;
-	struct fwd_upstream *u = up_of(R, c->node);
+	struct tunnel_receiver *u = up_of(R, c->node);
 	uint64_t want = last >= sn->expected ? last + 1 : sn->expected;
 	CHECK(u->expected == want, "%s: expected %" PRIu64 ", predicted %" PRIu64, what,
 	    u->expected, want);
@@ -1432,7 +1432,7 @@ r_record(struct input *in)
 	}
 	struct owner *o = owner_find(rec.origin_node, rec.origin_source, rec.origin_epoch);
 	if (o && o->via != c->node) {
-		struct fwd_upstream *ou = up_of(R, o->via);
+		struct tunnel_receiver *ou = up_of(R, o->via);
 		if (ou && ou->up) {
 			r_check_refused(c, &sn, PB_WIRE_E_UNEXPECTED, REF(stream_owned),
 			    "RECORD of a stream owned by another link");
@@ -1465,7 +1465,7 @@ r_batch(struct input *in)
 	 * its own unless another link relayed it first. */
 	struct owner *o = owner_find(c->node, 1, OEPOCH_B);
 	if (o && o->via != c->node) {
-		struct fwd_upstream *ou = up_of(R, o->via);
+		struct tunnel_receiver *ou = up_of(R, o->via);
 		if (ou && ou->up)
 			return;
 		o->via = c->node;
@@ -1573,7 +1573,7 @@ r_name(struct input *in, bool source)
 	struct fconn *c = r_get(slot);
 	if (!c)
 		return;
-	struct fwd_upstream *u = up_of(R, c->node);
+	struct tunnel_receiver *u = up_of(R, c->node);
 	struct pb_refusals ref = R->tunnel->refused;
 	char kname[64], kdescr[256];
 	dir_copy(kname, sizeof(kname), name);
@@ -1744,7 +1744,7 @@ r_misc(struct input *in)
 		conn_close(c);
 		pump(R);
 		CHECK(nonquiet || !up_of(R, c->node)->up, "upstream still up after the close");
-		struct fwd_upstream *u = up_of(R, c->node);
+		struct tunnel_receiver *u = up_of(R, c->node);
 		CHECK(u->expected == sn.expected && u->custody_seq == sn.custody,
 		    "a truncated message moved the state");
 		return;
@@ -1764,7 +1764,7 @@ r_close(struct input *in)
 	conn_close(c);
 	pump(R);
 	if (was && !nonquiet) {
-		struct fwd_upstream *u = up_of(R, c->node);
+		struct tunnel_receiver *u = up_of(R, c->node);
 		CHECK(u && !u->up && !u->conn, "upstream node %u still up after the close", c->node);
 	}
 }
@@ -1778,7 +1778,7 @@ r_jump(struct input *in)
 	struct fconn *c = r_get(slot);
 	if (!c)
 		return;
-	struct fwd_upstream *u = up_of(R, c->node);
+	struct tunnel_receiver *u = up_of(R, c->node);
 	if (u->pending.n)
 		return;
 	switch (arg % 4) {
@@ -1821,7 +1821,7 @@ feed_up(void)
 		return false;
 	expect_open(c, "feed handshake");
 	CHECK(c->welcome, "feed: no WELCOME");
-	struct fwd_upstream *u = up_of(S, FEED_NODE);
+	struct tunnel_receiver *u = up_of(S, FEED_NODE);
 	CHECK(u && u->up, "feed upstream not up");
 	c->up = true;
 	feed_next = u->expected;
@@ -1891,7 +1891,7 @@ s_name(struct input *in)
 	if (S->peer_paused || stats.stalls != stalls)
 		return; /* S holds its upstreams back: the message may wait unread */
 	expect_open(&feed, "feed announcement");
-	struct fwd_peer *p = cons_peer();
+	struct tunnel_sender *p = cons_peer();
 	if (p->up && !nonquiet)
 		CHECK(p->announced_nodes == S->tunnel->nknown_nodes && p->announced_sources == S->tunnel->nknown_sources,
 		    "S announced %zu of %zu nodes and %zu of %zu sources to its consumer",
@@ -1914,7 +1914,7 @@ struct s_snap {
 static void
 s_snap(struct s_snap *sn)
 {
-	struct fwd_peer *p = cons_peer();
+	struct tunnel_sender *p = cons_peer();
 	struct pb_resend_stats st;
 	pb_resend_get_stats(p->rs, &st);
 	sn->acked = p->acked_seq;
@@ -1938,7 +1938,7 @@ s_check_refused(struct fconn *c, const struct s_snap *sn, uint16_t code, size_t 
     const char *what)
 {
 	expect_refused(c, code, what);
-	struct fwd_peer *p = cons_peer();
+	struct tunnel_sender *p = cons_peer();
 	struct pb_resend_stats st;
 	pb_resend_get_stats(p->rs, &st);
 	CHECK(p->acked_seq == sn->acked, "%s moved acked_seq %" PRIu64 " -> %" PRIu64, what,
@@ -1958,7 +1958,7 @@ s_check_refused(struct fconn *c, const struct s_snap *sn, uint16_t code, size_t 
 static void
 s_check_released(const struct s_snap *sn, uint64_t v, const char *what)
 {
-	struct fwd_peer *p = cons_peer();
+	struct tunnel_sender *p = cons_peer();
 	uint64_t want = v > sn->acked ? v : sn->acked;
 	CHECK(p->acked_seq == want, "%s %" PRIu64 ": acked_seq %" PRIu64 ", predicted %" PRIu64,
 	    what, v, p->acked_seq, want);
@@ -1980,7 +1980,7 @@ s_connect(struct fconn *c, uint32_t node, uint64_t r, uint8_t variant)
 	conn_close(c);
 	pump(S);
 	conn_start(c, S, C_CONS, node, 0x9e9e + c->id);
-	struct fwd_peer *p = cons_peer();
+	struct tunnel_sender *p = cons_peer();
 	struct s_snap sn;
 	s_snap(&sn);
 	bool was_up = p->up;
@@ -2046,7 +2046,7 @@ s_open(struct input *in)
 	uint8_t rmode = in_u8(in);
 	uint64_t rarg = in_u64(in);
 	uint8_t variant = in_u8(in) % 8;
-	struct fwd_peer *p = cons_peer();
+	struct tunnel_sender *p = cons_peer();
 	uint64_t r;
 	switch (rmode % 12) {
 	case 0: case 1:
@@ -2105,7 +2105,7 @@ s_ack(struct input *in)
 	struct fconn *c = s_get(slot);
 	if (!c)
 		return;
-	struct fwd_peer *p = cons_peer();
+	struct tunnel_sender *p = cons_peer();
 	uint64_t t = c->top;
 	switch (mode % 12) {
 	case 0: case 1: case 2: case 3:
@@ -2254,7 +2254,7 @@ static void
 wind_down(void)
 {
 	op_name = "wind down";
-	struct fwd_peer *p = cons_peer();
+	struct tunnel_sender *p = cons_peer();
 	struct pb_resend_stats st;
 	pb_resend_get_stats(p->rs, &st);
 	if (st.used_bytes > st.capacity / 2) {

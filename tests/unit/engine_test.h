@@ -110,7 +110,7 @@ step_for(unsigned ms)
 		step();
 }
 
-static struct fwd_peer *
+static struct tunnel_sender *
 peer_of(const struct node *n, uint32_t node_id)
 {
 	for (size_t i = 0; i < n->e->tunnel->npeers; i++)
@@ -119,7 +119,7 @@ peer_of(const struct node *n, uint32_t node_id)
 	return NULL;
 }
 
-static struct fwd_upstream *
+static struct tunnel_receiver *
 up_of(const struct node *n, uint32_t node_id)
 {
 	for (size_t i = 0; i < n->e->tunnel->nups; i++)

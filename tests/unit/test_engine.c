@@ -88,7 +88,7 @@ begin(uint32_t n, char *out, size_t len)
 /* ---- ACK after custody, through a relay ---- */
 
 struct ack_watch {
-	struct fwd_peer *edge, *relay;
+	struct tunnel_sender *edge, *relay;
 	const char *out;
 	uint64_t seen;
 	unsigned checks;
@@ -128,7 +128,7 @@ test_relay_acks_after_custody(void **state)
 	 * acknowledge nothing. */
 	nodes[0].frozen = true;
 	start_edge(pb_engine_listen_port(nodes[1].e), "max", "30.0");
-	struct fwd_peer *ep = nodes[2].e->tunnel->peers[0];
+	struct tunnel_sender *ep = nodes[2].e->tunnel->peers[0];
 	WAIT_FOR(up_of(&nodes[1], 41) && up_of(&nodes[1], 41)->records_received == n);
 	step_for(300);
 	assert_int_equal(up_of(&nodes[1], 41)->custody_seq, 0);
@@ -170,7 +170,7 @@ test_dlq_spill_and_replay(void **state)
 	node_stop(&nodes[0]);
 
 	start_edge(port, "max", "0.3");
-	struct fwd_peer *ep = nodes[2].e->tunnel->peers[0];
+	struct tunnel_sender *ep = nodes[2].e->tunnel->peers[0];
 	WAIT_FOR(ep->to_dlq == n && dlq_rows(&nodes[2]) == n && !ep->spills.n);
 	assert_int_equal(ep->records_acked, 0);
 	assert_int_equal(ep->toks.n, 0);
@@ -197,7 +197,7 @@ test_collector_restart(void **state)
 	char out[128];
 	uint16_t port = begin(n, out, sizeof(out));
 	start_edge(port, "3000", "30.0");
-	struct fwd_peer *ep = nodes[2].e->tunnel->peers[0];
+	struct tunnel_sender *ep = nodes[2].e->tunnel->peers[0];
 	struct ack_watch w = { .edge = ep, .out = out };
 	WAIT_FOR(acks_checked(&w, n / 4));
 	print_message("# %u moves of the edge's acknowledged point checked against the"
@@ -210,7 +210,7 @@ test_collector_restart(void **state)
 
 	start_collector(port);
 	WAIT_FOR(ep->acked_seq == n);
-	struct fwd_upstream *u = up_of(&nodes[0], 41);
+	struct tunnel_receiver *u = up_of(&nodes[0], 41);
 	assert_non_null(u);
 	print_message("# stopped at %" PRIu64 " acknowledged of %" PRIu64 " sent; after the"
 	    " restart: %" PRIu64 " link duplicate(s), %" PRIu64 " origin duplicate(s), %" PRIu64
@@ -357,7 +357,7 @@ test_loop_dropped_by_receiver(void **state)
 	fk_record(2, 2, NULL, 0);
 	fk_dial(pb_engine_listen_port(nodes[0].e));
 	WAIT_FOR(fk.acked == 2);
-	struct fwd_upstream *u = up_of(&nodes[0], 99);
+	struct tunnel_receiver *u = up_of(&nodes[0], 99);
 	assert_non_null(u);
 	assert_int_equal(u->loops, 1);
 	assert_int_equal(nodes[0].e->tunnel->loops_dropped, 1);
@@ -378,7 +378,7 @@ test_loop_avoided_by_sender(void **state)
 	fk_record(2, 2, NULL, 0);
 	fk_dial(pb_engine_listen_port(nodes[1].e));
 	WAIT_FOR(fk.acked == 2);
-	struct fwd_peer *p = peer_of(&nodes[1], 43);
+	struct tunnel_sender *p = peer_of(&nodes[1], 43);
 	assert_int_equal(p->loops_avoided, 1);
 	assert_int_equal(nodes[1].e->tunnel->loops_dropped, 1);
 	assert_int_equal(up_of(&nodes[1], 99)->loops, 0);
