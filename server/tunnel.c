@@ -239,6 +239,7 @@ pb_tunnel_stop(struct pb_tunnel *t)
 	custody_update(t, true);
 	custody_state_save(t, true);
 	custody_gaps_save(t, true);
+	pb_state_writer_flush(t->statew); /* both files on disk before we exit */
 	for (size_t i = 0; i < t->ndialed; i++) {
 		pb_link_close(t->dialed[i].link, "shutting down");
 		t->dialed[i].link = NULL;
@@ -286,6 +287,11 @@ pb_tunnel_new(const struct pb_tunnel_env *env, char *err, size_t errlen)
 	t->dir = env->dir;
 	t->pubstate = env->pubstate;
 	t->epoch = env->epoch;
+	t->statew = pb_state_writer_new(t->loop, err, errlen);
+	if (!t->statew) {
+		free(t);
+		return NULL;
+	}
 	/* The sender tells the replay, which sits above it, through these. */
 	t->hooks.replay_acked = replay_row_acked;
 	t->hooks.replay_requeued = replay_row_requeued;
@@ -298,6 +304,7 @@ pb_tunnel_free(struct pb_tunnel *t)
 {
 	if (!t)
 		return;
+	pb_state_writer_free(t->statew);
 	pb_gaps_free(t->gaps);
 	free(t);
 }

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "log.h"
 #include "sink_file_recover.h"
+#include "state_writer.h"
 #include "tunnel_custody.h"
 #include "tunnel_send.h"
 #include "wire.h"
@@ -77,28 +78,19 @@ state_path(const struct pb_tunnel *t, char *buf, size_t len)
 	snprintf(buf, len, "%s/custody-%u.state", t->tc->state_dir, t->cfg->node.id);
 }
 
-/* Replaces path atomically (tmp + rename) with what fill() writes. */
-static int
-state_write(const char *path, int (*fill)(struct pb_tunnel *, FILE *), struct pb_tunnel *t)
+/* A failed write is retried at the next save: the state is still dirty. */
+static void
+custody_written(void *arg, int err)
 {
-	char tmp[PATH_MAX + 48];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		log_warn("upstream", "cannot write %s", tmp);
-		return -1;
-	}
-	int rc = fill(t, f);
-	if (fclose(f) != 0 || rc < 0 || rename(tmp, path) != 0) {
-		log_warn("upstream", "cannot write %s", path);
-		return -1;
-	}
-	return 0;
+	struct pb_tunnel *t = arg;
+	if (err > 0)
+		t->state_dirty = true;
 }
 
 static int
-custody_fill(struct pb_tunnel *t, FILE *f)
+custody_fill(void *ctx, FILE *f)
 {
+	struct pb_tunnel *t = ctx;
 	fprintf(f, "# packetbroker custody state: upstream node, link epoch, last link seq in custody\n");
 	for (size_t i = 0; i < t->nups; i++)
 		if (t->ups[i]->node_id && t->ups[i]->epoch)
@@ -124,7 +116,8 @@ custody_state_save(struct pb_tunnel *t, bool force)
 		return;
 	char path[PATH_MAX + 32];
 	state_path(t, path, sizeof(path));
-	if (state_write(path, custody_fill, t) == 0)
+	/* Written by the state writer's thread: the engine never waits on the disk. */
+	if (pb_state_writer_submit_fill(t->statew, path, custody_fill, t, custody_written, t) == 0)
 		t->state_dirty = false;
 	t->state_written_ns = now;
 }
@@ -218,10 +211,25 @@ custody_gaps_load(struct pb_tunnel *t)
 		log_info("upstream", "gap state %s: %d origin stream(s) restored", path, n);
 }
 
-static int
-gaps_fill_snap(struct pb_tunnel *t, FILE *f)
+/* A failed write forces a fresh capture (and custody wait) next time. */
+static void
+gaps_written(void *arg, int err)
 {
-	return fwrite(t->gaps_snap, 1, t->gaps_snap_len, f) == t->gaps_snap_len ? 0 : -1;
+	struct pb_tunnel *t = arg;
+	if (err > 0)
+		t->gaps_saved_sig = UINT64_MAX;
+}
+
+static void
+gaps_write_snap(struct pb_tunnel *t)
+{
+	char path[PATH_MAX + 32];
+	gaps_path(t, path, sizeof(path));
+	/* The writer copies the bytes and writes them on its own thread. */
+	if (pb_state_writer_submit(t->statew, path, t->gaps_snap, t->gaps_snap_len, gaps_written, t) < 0)
+		t->gaps_saved_sig = UINT64_MAX;
+	free(t->gaps_snap);
+	t->gaps_snap = NULL;
 }
 
 /*
@@ -245,11 +253,7 @@ custody_gaps_save(struct pb_tunnel *t, bool force)
 	if (t->gaps_snap) {
 		if (custody_token(t) < t->gaps_snap_token)
 			return;
-		char path[PATH_MAX + 32];
-		gaps_path(t, path, sizeof(path));
-		state_write(path, gaps_fill_snap, t);
-		free(t->gaps_snap);
-		t->gaps_snap = NULL;
+		gaps_write_snap(t);
 	}
 	pb_gaps_totals(t->gaps, &tot);
 	uint64_t sig = tot.received + tot.duplicates + tot.filled + tot.streams;
@@ -269,13 +273,8 @@ custody_gaps_save(struct pb_tunnel *t, bool force)
 	t->gaps_snap_len = len;
 	t->gaps_snap_token = t->env.last_token(t->env.ctx);
 	t->gaps_saved_sig = sig;
-	if (force) {
-		char path[PATH_MAX + 32];
-		gaps_path(t, path, sizeof(path));
-		state_write(path, gaps_fill_snap, t);
-		free(t->gaps_snap);
-		t->gaps_snap = NULL;
-	}
+	if (force)
+		gaps_write_snap(t);
 }
 
 /*

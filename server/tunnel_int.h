@@ -15,6 +15,7 @@
 #include "dlq_store.h"
 #include "gaps.h"
 #include "loop.h"
+#include "state_writer.h"
 #include "peer_link.h"
 #include "pubstate.h"
 #include "record.h"
@@ -196,6 +197,7 @@ struct pb_tunnel {
 	size_t ndel;
 	uint64_t del_ids[1024];      /* acked replay rows, deleted in one request */
 	bool state_dirty;
+	struct pb_state_writer *statew; /* custody and gap files, off the engine thread */
 	uint64_t state_written_ns;
 	bool loop_logged;
 };
