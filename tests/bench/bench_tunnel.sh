@@ -42,7 +42,8 @@
 # PB_BENCH_SCALE (percent of the default frame counts, default 100; 5 is a
 # quick run), PB_BENCH_JUMBO_FRAMES (9018-byte frames before scaling,
 # default 500000), PB_BENCH_TCPLIMIT (tcplimit.c to build instead of the
-# default path), PB_BENCH_DLQ (0: skip the DLQ part), PB_BENCH_DLQ_RECORDS
+# default path), PB_BENCH_DLQ (0: skip the DLQ part; only: skip the
+# rest), PB_BENCH_DLQ_RECORDS
 # (default 200000 x scale), PB_BENCH_RESEND_MB (edge resend.buffer_mb) and
 # PB_BENCH_DUMP_MB (collector dump buffer_mb): unset = the daemon's
 # defaults, which is what users get.
@@ -349,6 +350,7 @@ mark() {
 }
 
 T_START=$(now_ns)
+if [ "${PB_BENCH_DLQ:-1}" != only ]; then
 echo "tunnel benchmark: TCP on 127.0.0.1; median of $RUNS interleaved runs, spread min-max;" \
     "edge resend.buffer_mb ${RESEND_MB:-default}, collector dump buffer_mb ${DUMP_MB:-default}"
 [ -z "$LIMIT_NOTE" ] || echo "$BENCH: $LIMIT_NOTE"
@@ -436,6 +438,7 @@ done
 echo "(the limit writes pcap, so the 0.5x target is marked for the pcap dump; pcapng/limit is for"
 echo "information. Targets not met do not fail the benchmark.)"
 [ -z "$LIMIT_NOTE" ] || echo "$BENCH: $LIMIT_NOTE"
+fi
 # ---- dead-letter queue: spill and replay ----
 
 FAILS=()
