@@ -121,7 +121,7 @@ struct pb_dlq {
 /* dlq_store.c */
 extern const char *const dlq_reason_names[PB_DLQ_REASON_COUNT];
 
-/* dlq_writer.c: filters, shared by the writer and pb_dlq_list. */
+/* dlq_filter.c: filters, shared by the writer and pb_dlq_list. */
 unsigned dlq_filter_mask(const struct pb_dlq_filter *f);
 int dlq_filter_prepare(sqlite3 *db, const char *fmt, unsigned m, unsigned flags,
     sqlite3_stmt **out);

@@ -125,7 +125,7 @@ pb_dlq_schema_sql(unsigned version)
 	return version >= 1 && version <= PB_DLQ_SCHEMA_VERSION ? dlq_migrations[version - 1] : NULL;
 }
 
-/* ---- filter validation (the SQL side is in dlq_writer.c) ---- */
+/* ---- filter validation (the SQL side is in dlq_filter.c) ---- */
 
 static int
 filter_check(const struct pb_dlq_filter *f)
