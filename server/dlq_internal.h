@@ -65,6 +65,15 @@ struct res {
 enum { M_PEER = 1, M_NODE = 2, M_REASON = 4, M_CAP = 8, M_ID = 16, M_ALL = 32 };
 enum { Q_FETCH, Q_TOUCH, Q_PURGE, Q_KINDS };
 
+/* Fetched rows whose attempts increment is still to be written: the ids
+ * first..last matching f (dlq_writer.c). */
+#define DLQ_TOUCH_MAX 16
+struct dlq_touch {
+	uint64_t after, first, last;
+	uint64_t born_ns, since_ns; /* first and last fetch merged into it */
+	struct pb_dlq_filter f;
+};
+
 struct dlq_stats {
 	_Atomic uint64_t rows, bytes, queued, queued_bytes, inserted, duplicates;
 	_Atomic uint64_t refused_full, refused_queue, fetched, deleted, commits, errors;
@@ -93,6 +102,8 @@ struct pb_dlq {
 	sqlite3 *db;
 	sqlite3_stmt *ins, *ins_many, *del_id, *del_many, *meta_set, *q[Q_KINDS][M_ALL];
 	unsigned held; /* puts read but not executed: their ring space stays */
+	struct dlq_touch touch[DLQ_TOUCH_MAX]; /* committed fetches, oldest first */
+	unsigned ntouch;
 	uint32_t batch_rows;
 	uint64_t batch_ns, tail_local;
 	int busy_ms;

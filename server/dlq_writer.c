@@ -32,6 +32,8 @@
 #define DLQ_INS_ROWS 16                    /* puts per multi-row INSERT */
 #define DLQ_INS_COLS 10
 #define DLQ_DEL_IDS 16                     /* ids per multi-id DELETE */
+#define DLQ_TOUCH_NS (200 * PB_NSEC_PER_MSEC) /* a fetch's attempts wait this long */
+#define DLQ_TOUCH_AGE_NS (1 * PB_NSEC_PER_SEC) /* at most, over merged fetches */
 
 /* Work of one transaction, applied to the counters only once it committed. */
 struct txn {
@@ -44,6 +46,10 @@ struct txn {
 	 * the ring (bound in place) until it ran. */
 	const struct ent_put *pend[DLQ_INS_ROWS];
 	unsigned npend;
+	/* This transaction's fetches, whose attempts wait; how many of
+	 * d->touch it wrote. */
+	struct dlq_touch touch[DLQ_TOUCH_MAX];
+	unsigned ntouch, touch_done;
 };
 
 static void
@@ -286,6 +292,126 @@ w_stmt(struct pb_dlq *d, int kind, unsigned m)
 	return d->q[kind][m];
 }
 
+/*
+ * A fetch's attempts increment is written later, in one UPDATE per id
+ * range: by then a replay has deleted most of the rows, which it would
+ * otherwise rewrite just before deleting them (a third of a replay's
+ * cost). A fetch that could read a waiting range writes it first, so the
+ * engine always sees exact attempts; readers of the file see them within
+ * DLQ_TOUCH_AGE_NS + DLQ_TOUCH_NS, and a crash loses the increments of
+ * that last moment.
+ */
+
+/* Writes one range's attempts in the open transaction. */
+static int
+w_touch_run(struct pb_dlq *d, const struct dlq_touch *k)
+{
+	unsigned m = dlq_filter_mask(&k->f);
+	sqlite3_stmt *u = w_stmt(d, Q_TOUCH, m);
+	if (u == NULL || dlq_filter_bind(u, &k->f, m) < 0)
+		return -1;
+	sqlite3_bind_int64(u, 1, (sqlite3_int64)k->first);
+	sqlite3_bind_int64(u, 9, (sqlite3_int64)k->last);
+	return w_run(d, u, "fetch attempts", NULL, NULL);
+}
+
+/* Before a fetch of ids > after: every waiting range is written when one
+ * of them reaches past it. */
+static int
+w_touch_overlap(struct pb_dlq *d, struct txn *t, uint64_t after)
+{
+	bool hit = false;
+	for (unsigned i = t->touch_done; i < d->ntouch; i++)
+		hit |= d->touch[i].last > after;
+	for (unsigned i = 0; i < t->ntouch; i++)
+		hit |= t->touch[i].last > after;
+	if (!hit)
+		return 0;
+	for (; t->touch_done < d->ntouch; t->touch_done++)
+		if (w_touch_run(d, &d->touch[t->touch_done]) < 0)
+			return -1;
+	for (unsigned i = 0; i < t->ntouch; i++)
+		if (w_touch_run(d, &t->touch[i]) < 0)
+			return -1;
+	t->ntouch = 0;
+	return 0;
+}
+
+/* Rows first..last were fetched: their attempts wait, or are written now
+ * when d->touch could not take them at commit. */
+static int
+w_touch_defer(struct pb_dlq *d, struct txn *t, const struct ent_fetch *e, uint64_t first,
+    uint64_t last)
+{
+	uint64_t now = pb_mono_ns();
+	struct dlq_touch k = { .after = e->after_id, .first = first, .last = last,
+		.born_ns = now, .since_ns = now, .f = e->f };
+	if (d->ntouch - t->touch_done + t->ntouch >= DLQ_TOUCH_MAX)
+		return w_touch_run(d, &k);
+	t->touch[t->ntouch++] = k;
+	return 0;
+}
+
+/* After the commit: drops the ranges written, adds the new ones. The next
+ * page of the same fetch extends the last range: no matching row lies
+ * between the two (the fetch skipped none, and ids only grow). */
+static void
+w_touch_commit(struct pb_dlq *d, struct txn *t)
+{
+	d->ntouch -= t->touch_done;
+	memmove(d->touch, d->touch + t->touch_done, d->ntouch * sizeof(d->touch[0]));
+	for (unsigned i = 0; i < t->ntouch; i++) {
+		const struct dlq_touch *k = &t->touch[i];
+		struct dlq_touch *p = d->ntouch ? &d->touch[d->ntouch - 1] : NULL;
+		if (p && k->after == p->last && k->since_ns - p->born_ns < DLQ_TOUCH_AGE_NS &&
+		    memcmp(&p->f, &k->f, sizeof(p->f)) == 0) {
+			p->last = k->last;
+			p->since_ns = k->since_ns;
+		} else {
+			d->touch[d->ntouch++] = *k;
+		}
+	}
+}
+
+/* Nanoseconds until the first waiting range is due (0: now, UINT64_MAX:
+ * none waits). */
+static uint64_t
+w_touch_wait(const struct pb_dlq *d, uint64_t now)
+{
+	uint64_t w = UINT64_MAX;
+	for (unsigned i = 0; i < d->ntouch; i++) {
+		const struct dlq_touch *k = &d->touch[i];
+		uint64_t due = k->since_ns + DLQ_TOUCH_NS, cap = k->born_ns + DLQ_TOUCH_AGE_NS;
+		if (cap < due)
+			due = cap;
+		if (due <= now)
+			return 0;
+		if (due - now < w)
+			w = due - now;
+	}
+	return w;
+}
+
+/* Writes the waiting ranges (when one is due, or `all`) in a transaction
+ * of their own; they stay for a retry when it fails. */
+static void
+w_touch_flush(struct pb_dlq *d, bool all)
+{
+	int rc = 0;
+
+	if (!d->ntouch || (!all && w_touch_wait(d, pb_mono_ns()) > 0) ||
+	    w_exec(d, "BEGIN IMMEDIATE") < 0)
+		return;
+	for (unsigned i = 0; i < d->ntouch && rc == 0; i++)
+		rc = w_touch_run(d, &d->touch[i]);
+	if (rc == 0 && w_exec(d, "COMMIT") == 0) {
+		d->ntouch = 0;
+		d->dirty = true;
+	}
+	if (!sqlite3_get_autocommit(d->db))
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 static int
 w_fetch(struct pb_dlq *d, struct txn *t, const struct ent_fetch *e)
 {
@@ -303,6 +429,8 @@ w_fetch(struct pb_dlq *d, struct txn *t, const struct ent_fetch *e)
 	}
 	r->r.type = PB_DLQ_FETCHED;
 	r->r.request_id = e->request_id;
+	if (w_touch_overlap(d, t, e->after_id) < 0)
+		goto out;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)e->after_id);
 	sqlite3_bind_int64(s, 9, e->max_rows);
 	if (dlq_filter_bind(s, &e->f, m) < 0)
@@ -338,15 +466,8 @@ w_fetch(struct pb_dlq *d, struct txn *t, const struct ent_fetch *e)
 	}
 	for (size_t i = 0, off = 0; i < n; off += r->rows[i].len, i++)
 		r->rows[i].blob = r->buf + off;
-	if (n) {
-		sqlite3_stmt *u = w_stmt(d, Q_TOUCH, m);
-		if (u == NULL || dlq_filter_bind(u, &e->f, m) < 0)
-			goto out;
-		sqlite3_bind_int64(u, 1, (sqlite3_int64)r->rows[0].id);
-		sqlite3_bind_int64(u, 9, (sqlite3_int64)r->rows[n - 1].id);
-		if (w_run(d, u, "fetch attempts", NULL, NULL) < 0)
-			goto out;
-	}
+	if (n && w_touch_defer(d, t, e, r->rows[0].id, r->rows[n - 1].id) < 0)
+		goto out;
 	r->r.count = n;
 	r->r.rows = r->rows;
 	r->r.more = n == e->max_rows;
@@ -434,6 +555,7 @@ w_finish(struct pb_dlq *d, struct txn *t, bool ok)
 		d->dirty = true;
 		if (t->del_rows)
 			d->vacuum_due = true;
+		w_touch_commit(d, t);
 	}
 	/* After the bytes moved to st.bytes: the refusal check never undercounts. */
 	SUB(d->st.queued, t->puts);
@@ -640,8 +762,13 @@ static void
 w_sleep(struct pb_dlq *d)
 {
 	struct timespec ts;
+	uint64_t wait = w_touch_wait(d, pb_mono_ns());
+	if (wait > PB_NSEC_PER_SEC)
+		wait = PB_NSEC_PER_SEC;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += 1;
+	wait += (uint64_t)ts.tv_nsec;
+	ts.tv_sec += (time_t)(wait / PB_NSEC_PER_SEC);
+	ts.tv_nsec = (long)(wait % PB_NSEC_PER_SEC);
 	pthread_mutex_lock(&d->wmtx);
 	atomic_store(&d->writer_idle, 1);
 	/* Re-checked after raising the flag: a producer publishing now sees it. */
@@ -658,14 +785,17 @@ dlq_writer_main(void *arg)
 	for (;;) {
 		if (w_peek(d)) {
 			w_txn(d);
+			w_touch_flush(d, false);
 			w_housekeeping(d, false, false);
 			continue;
 		}
 		if (atomic_load(&d->stop) && w_peek(d) == NULL)
 			break;
+		w_touch_flush(d, false);
 		w_housekeeping(d, true, false);
 		w_sleep(d);
 	}
+	w_touch_flush(d, true);
 	/* Final report, counters, and up to 1 GiB of reclaim: close stays short. */
 	for (int i = 0; i < 64 && d->vacuum_due; i++)
 		w_housekeeping(d, true, true);
