@@ -482,11 +482,16 @@ EOF
 E_TPID=$!
 PIDS+=("$E_TPID")
 wait_api "$eapi" "$E_TPID" "$d/e.log"
+# The daemon under time and timeout, for its CPU time.
+E_PID=$(ps -o pid= --ppid "$(ps -o pid= --ppid "$E_TPID" | tr -d ' ' | head -n 1)" |
+    tr -d ' ' | head -n 1)
+# cpu_ticks: the edge's user + system CPU time so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$E_PID/stat" 2>/dev/null || echo 0; }
 
 # Spill: sample stats.inserted (committed rows). The rate runs from the
 # first sample that saw a row to the first that saw them all. id_min keeps
 # the row count the API does on every GET cheap (an index range, not a scan).
-tf=0 nf=0 tl=0 ins=0 ref=0 q=0
+tf=0 nf=0 tl=0 ins=0 ref=0 q=0 cf=0 cl=0
 dlq_url="$eapi/dlq?limit=0&id_min=$DLQ_N"
 deadline=$(($(now_ns) + 60 * 1000000000))
 while :; do
@@ -495,10 +500,10 @@ while :; do
 	ins=${ins:-0} ref=${ref:-0} q=${q:-0}
 	t=$(now_ns)
 	if [ "$ins" -gt 0 ] && [ "$tf" = 0 ]; then
-		tf=$t nf=$ins
+		tf=$t nf=$ins cf=$(cpu_ticks)
 	fi
 	if [ "$((ins + ref))" -ge "$DLQ_N" ] && [ "$q" = 0 ]; then
-		tl=$t
+		tl=$t cl=$(cpu_ticks)
 		break
 	fi
 	[ "$t" -lt "$deadline" ] || break
@@ -529,7 +534,7 @@ for _ in $(seq 300); do
 	sleep 0.05
 done
 [ "$st" = up ] || die "the edge did not reconnect to the collector within 15 s (state '$st')"
-t0=$(now_ns)
+t0=$(now_ns) c0=$(cpu_ticks)
 resp=$(curl -sf --max-time 5 -X POST -H 'Content-Type: application/json' \
     -H "Authorization: Bearer $(cat "$d/api.token")" \
     -d '{"rate": 1000000}' "$eapi/dlq/replay") || die "POST /dlq/replay failed"
@@ -543,7 +548,7 @@ while :; do
 	[ "$(now_ns)" -lt "$deadline" ] || break
 	sleep 0.02
 done
-t1=$(now_ns)
+t1=$(now_ns) c1=$(cpu_ticks)
 [ "$state" = "done" ] || die "replay $id did not finish: $job"
 wait_sink "$cport" "$stored"
 t2=$(now_ns)
@@ -567,6 +572,11 @@ printf '  spill into the DLQ : %9s records/s  (%s; target >= %d; %d stored, %d r
 printf '  replay from the DLQ: %9s records/s  (%s; %d records, POST until job done %.3f s; collector had all %.3f s after POST)\n' \
     "$replay" "$(verdict "$replay")" "$stored" "$(awk -v ns=$((t1 - t0)) 'BEGIN { print ns / 1e9 }')" \
     "$(awk -v ns=$((t2 - t0)) 'BEGIN { print ns / 1e9 }')"
+# CPU per record: less noisy than the rates when other work shares the cores.
+hz=$(getconf CLK_TCK)
+printf '  edge CPU per record: spill %s us, replay %s us (all its threads, over the same intervals)\n' \
+    "$(awk -v c=$((cl - cf)) -v n=$((ins - nf)) -v hz="$hz" 'BEGIN { printf "%.2f", n > 0 ? c / hz * 1e6 / n : 0 }')" \
+    "$(awk -v c=$((c1 - c0)) -v n="$stored" -v hz="$hz" 'BEGIN { printf "%.2f", n > 0 ? c / hz * 1e6 / n : 0 }')"
 printf '  peak RSS: edge %s MB, collector %s MB; DLQ database %s MB when full\n' \
     "$(mb "$(rss "$d/e.rss")")" "$(mb "$(rss "$W/rep/c.rss")")" "$dlqmb"
 finish
