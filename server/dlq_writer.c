@@ -32,6 +32,7 @@
 #define DLQ_INS_ROWS 16                    /* puts per multi-row INSERT */
 #define DLQ_INS_COLS 10
 #define DLQ_DEL_IDS 16                     /* ids per multi-id DELETE */
+#define DLQ_DEL_RUN 4                      /* consecutive ids deleted as a range */
 #define DLQ_TOUCH_NS (200 * PB_NSEC_PER_MSEC) /* a fetch's attempts wait this long */
 #define DLQ_TOUCH_AGE_NS (1 * PB_NSEC_PER_SEC) /* at most, over merged fetches */
 
@@ -482,33 +483,55 @@ out:
 	return -1;
 }
 
+/* Deletes ids first..last: one id, or a run of consecutive ones. */
+static int
+w_del_range(struct pb_dlq *d, struct txn *t, struct res *r, uint64_t first, uint64_t last)
+{
+	sqlite3_bind_int64(d->del_id, 1, (sqlite3_int64)first);
+	sqlite3_bind_int64(d->del_id, 2, (sqlite3_int64)last);
+	return w_run(d, d->del_id, "delete", &r->r.count, &t->del_bytes);
+}
+
+/* A replay acknowledges runs of consecutive ids: each run is one range
+ * (one seek, then the next row), other ids go DLQ_DEL_IDS to a statement
+ * and the rest one by one. */
 static int
 w_delete(struct pb_dlq *d, struct txn *t, const struct ent_ids *e)
 {
 	struct res *r = calloc(1, sizeof(*r));
+	uint64_t lone[DLQ_DEL_IDS];
+	unsigned nlone = 0;
 	if (r == NULL)
 		return -1;
 	r->r.type = PB_DLQ_DELETED;
 	txn_add(t, r);
-	uint32_t i = 0;
-	/* DLQ_DEL_IDS ids to a statement, the rest one by one. */
-	if (e->n >= DLQ_DEL_IDS) {
-		sqlite3_stmt *s = w_prepare_groups(d, &d->del_many, "DELETE FROM dlq WHERE id IN ",
-		    1, DLQ_DEL_IDS, " RETURNING bytes");
-		if (s == NULL)
-			return -1;
-		for (; i + DLQ_DEL_IDS <= e->n; i += DLQ_DEL_IDS) {
-			for (int k = 0; k < DLQ_DEL_IDS; k++)
-				sqlite3_bind_int64(s, k + 1, (sqlite3_int64)e->ids[i + (uint32_t)k]);
+	for (uint32_t i = 0, j; i < e->n; i = j) {
+		for (j = i + 1; j < e->n && e->ids[j] == e->ids[j - 1] + 1 && e->ids[j] <= INT64_MAX;
+		     j++)
+			;
+		if (j - i >= DLQ_DEL_RUN) {
+			if (w_del_range(d, t, r, e->ids[i], e->ids[j - 1]) < 0)
+				return -1;
+			continue;
+		}
+		for (uint32_t k = i; k < j; k++) {
+			lone[nlone++] = e->ids[k];
+			if (nlone < DLQ_DEL_IDS)
+				continue;
+			sqlite3_stmt *s = w_prepare_groups(d, &d->del_many,
+			    "DELETE FROM dlq WHERE id IN ", 1, DLQ_DEL_IDS, " RETURNING bytes");
+			if (s == NULL)
+				return -1;
+			for (unsigned x = 0; x < nlone; x++)
+				sqlite3_bind_int64(s, (int)x + 1, (sqlite3_int64)lone[x]);
+			nlone = 0;
 			if (w_run(d, s, "delete", &r->r.count, &t->del_bytes) < 0)
 				return -1;
 		}
 	}
-	for (; i < e->n; i++) {
-		sqlite3_bind_int64(d->del_id, 1, (sqlite3_int64)e->ids[i]);
-		if (w_run(d, d->del_id, "delete", &r->r.count, &t->del_bytes) < 0)
+	for (unsigned x = 0; x < nlone; x++)
+		if (w_del_range(d, t, r, lone[x], lone[x]) < 0)
 			return -1;
-	}
 	t->del_rows += r->r.count;
 	return 0;
 }
