@@ -573,10 +573,13 @@ printf '  replay from the DLQ: %9s records/s  (%s; %d records, POST until job do
     "$replay" "$(verdict "$replay")" "$stored" "$(awk -v ns=$((t1 - t0)) 'BEGIN { print ns / 1e9 }')" \
     "$(awk -v ns=$((t2 - t0)) 'BEGIN { print ns / 1e9 }')"
 # CPU per record: less noisy than the rates when other work shares the cores.
-hz=$(getconf CLK_TCK)
-printf '  edge CPU per record: spill %s us, replay %s us (all its threads, over the same intervals)\n' \
-    "$(awk -v c=$((cl - cf)) -v n=$((ins - nf)) -v hz="$hz" 'BEGIN { printf "%.2f", n > 0 ? c / hz * 1e6 / n : 0 }')" \
-    "$(awk -v c=$((c1 - c0)) -v n="$stored" -v hz="$hz" 'BEGIN { printf "%.2f", n > 0 ? c / hz * 1e6 / n : 0 }')"
+# us_per TICKS RECORDS
+us_per() {
+	awk -v c="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" \
+	    'BEGIN { printf "%.2f", (n > 0 ? c / hz * 1e6 / n : 0) }'
+}
+printf '  edge CPU per record: spill %s us, replay %s us (all its threads, same intervals)\n' \
+    "$(us_per $((cl - cf)) $((ins - nf)))" "$(us_per $((c1 - c0)) "$stored")"
 printf '  peak RSS: edge %s MB, collector %s MB; DLQ database %s MB when full\n' \
     "$(mb "$(rss "$d/e.rss")")" "$(mb "$(rss "$W/rep/c.rss")")" "$dlqmb"
 finish
