@@ -226,13 +226,18 @@ w_prepare_groups(struct pb_dlq *d, sqlite3_stmt **cache, const char *prefix, int
 
 /* INSERT of DLQ_INS_ROWS rows in one statement: the statement overhead
  * (AUTOINCREMENT counter read and write included) once per 16 rows.
- * RETURNING tells which rows were new (duplicates are skipped). */
+ * RETURNING tells which rows were new (duplicates are skipped).
+ * OR IGNORE, not ON CONFLICT DO NOTHING: a statement that writes several
+ * rows and may abort copies every page it touches to a statement journal
+ * first (a temporary file: half of the spill's writes). Only the unique
+ * key can conflict (pb_dlq_put checks the rest), and a failed statement
+ * rolls the whole transaction back anyway. */
 static sqlite3_stmt *
 w_ins_many(struct pb_dlq *d)
 {
-	return w_prepare_groups(d, &d->ins_many, "INSERT INTO dlq (peer, origin_node, "
-	    "origin_source, origin_epoch, origin_seq, capture_ns, enqueue_ns, reason, bytes, "
-	    "record) VALUES ", DLQ_INS_ROWS, DLQ_INS_COLS, " ON CONFLICT DO NOTHING RETURNING bytes");
+	return w_prepare_groups(d, &d->ins_many, "INSERT OR IGNORE INTO dlq (peer, "
+	    "origin_node, origin_source, origin_epoch, origin_seq, capture_ns, enqueue_ns, "
+	    "reason, bytes, record) VALUES ", DLQ_INS_ROWS, DLQ_INS_COLS, " RETURNING bytes");
 }
 
 /* Executes the pending puts: one multi-row INSERT when there are
@@ -280,8 +285,9 @@ w_stmt(struct pb_dlq *d, int kind, unsigned m)
 	static const char *const fmt[Q_KINDS] = {
 		[Q_FETCH] = "SELECT " DLQ_ROW_COLS ", record FROM dlq WHERE id > ?1%s "
 			    "ORDER BY id LIMIT ?9",
-		/* The fetched rows are exactly the matching ones in [first, last]. */
-		[Q_TOUCH] = "UPDATE dlq SET attempts = attempts + 1 WHERE id BETWEEN ?1 AND ?9%s",
+		/* The fetched rows are exactly the matching ones in [first, last].
+		 * OR IGNORE: no statement journal (see w_ins_many). */
+		[Q_TOUCH] = "UPDATE OR IGNORE dlq SET attempts = attempts + 1 WHERE id BETWEEN ?1 AND ?9%s",
 		[Q_PURGE] = "DELETE FROM dlq WHERE 1%s RETURNING bytes",
 	};
 	if (d->q[kind][m] == NULL &&
