@@ -33,8 +33,6 @@
 #define DLQ_INS_COLS 10
 #define DLQ_DEL_IDS 16                     /* ids per multi-id DELETE */
 #define DLQ_DEL_RUN 4                      /* consecutive ids deleted as a range */
-#define DLQ_TOUCH_NS (200 * PB_NSEC_PER_MSEC) /* a fetch's attempts wait this long */
-#define DLQ_TOUCH_AGE_NS (1 * PB_NSEC_PER_SEC) /* at most, over merged fetches */
 
 /* Work of one transaction, applied to the counters only once it committed. */
 struct txn {
@@ -47,10 +45,7 @@ struct txn {
 	 * the ring (bound in place) until it ran. */
 	const struct ent_put *pend[DLQ_INS_ROWS];
 	unsigned npend;
-	/* This transaction's fetches, whose attempts wait; how many of
-	 * d->touch it wrote. */
-	struct dlq_touch touch[DLQ_TOUCH_MAX];
-	unsigned ntouch, touch_done;
+	struct dlq_touch_txn touch;
 };
 
 static void
@@ -132,8 +127,8 @@ w_publish(struct pb_dlq *d, struct res *list)
 /* ---- writer thread ---- */
 
 /* Counts an error, keeps its text for the stats, logs rate-limited. */
-static void
-w_error(struct pb_dlq *d, const char *what)
+void
+dlq_w_error(struct pb_dlq *d, const char *what)
 {
 	uint64_t now = pb_mono_ns(), n = ADD(d->st.errors, 1) + 1;
 	pthread_mutex_lock(&d->emtx);
@@ -145,18 +140,18 @@ w_error(struct pb_dlq *d, const char *what)
 	pthread_mutex_unlock(&d->emtx);
 }
 
-static int
-w_exec(struct pb_dlq *d, const char *sql)
+int
+dlq_w_exec(struct pb_dlq *d, const char *sql)
 {
 	if (sqlite3_exec(d->db, sql, NULL, NULL, NULL) == SQLITE_OK)
 		return 0;
-	w_error(d, sql);
+	dlq_w_error(d, sql);
 	return -1;
 }
 
 /* Steps a statement to completion; rows go to *sum (column 0) and *rows. */
-static int
-w_run(struct pb_dlq *d, sqlite3_stmt *s, const char *what, uint64_t *rows, uint64_t *sum)
+int
+dlq_w_run(struct pb_dlq *d, sqlite3_stmt *s, const char *what, uint64_t *rows, uint64_t *sum)
 {
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -166,7 +161,7 @@ w_run(struct pb_dlq *d, sqlite3_stmt *s, const char *what, uint64_t *rows, uint6
 			*sum += (uint64_t)sqlite3_column_int64(s, 0);
 	}
 	if (rc != SQLITE_DONE)
-		w_error(d, what);
+		dlq_w_error(d, what);
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -218,7 +213,7 @@ w_prepare_groups(struct pb_dlq *d, sqlite3_stmt **cache, const char *prefix, int
 	if (n <= 0 || (size_t)n >= sizeof(sql) ||
 	    sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, cache, NULL) !=
 	    SQLITE_OK) {
-		w_error(d, "prepare");
+		dlq_w_error(d, "prepare");
 		return NULL;
 	}
 	return *cache;
@@ -255,11 +250,11 @@ w_put_flush(struct pb_dlq *d, struct txn *t)
 			return -1;
 		for (unsigned i = 0; i < n; i++)
 			w_bind_put(s, (int)i * DLQ_INS_COLS, t->pend[i]);
-		return w_run(d, s, "insert", &t->inserted, &t->ins_bytes);
+		return dlq_w_run(d, s, "insert", &t->inserted, &t->ins_bytes);
 	}
 	for (unsigned i = 0; i < n && rc == 0; i++) {
 		w_bind_put(d->ins, 0, t->pend[i]);
-		rc = w_run(d, d->ins, "insert", NULL, NULL);
+		rc = dlq_w_run(d, d->ins, "insert", NULL, NULL);
 		if (rc == 0 && sqlite3_changes(d->db) > 0) {
 			t->inserted++;
 			t->ins_bytes += t->pend[i]->rowbytes;
@@ -279,8 +274,8 @@ w_put(struct pb_dlq *d, struct txn *t, const struct ent_put *e)
 	return t->npend == DLQ_INS_ROWS ? w_put_flush(d, t) : 0;
 }
 
-static sqlite3_stmt *
-w_stmt(struct pb_dlq *d, int kind, unsigned m)
+sqlite3_stmt *
+dlq_w_stmt(struct pb_dlq *d, int kind, unsigned m)
 {
 	static const char *const fmt[Q_KINDS] = {
 		[Q_FETCH] = "SELECT " DLQ_ROW_COLS ", record FROM dlq WHERE id > ?1%s "
@@ -293,150 +288,30 @@ w_stmt(struct pb_dlq *d, int kind, unsigned m)
 	if (d->q[kind][m] == NULL &&
 	    dlq_filter_prepare(d->db, fmt[kind], m, SQLITE_PREPARE_PERSISTENT, &d->q[kind][m]) !=
 		SQLITE_OK) {
-		w_error(d, "prepare");
+		dlq_w_error(d, "prepare");
 		return NULL;
 	}
 	return d->q[kind][m];
-}
-
-/*
- * A fetch's attempts increment is written later, in one UPDATE per id
- * range: by then a replay has deleted most of the rows, which it would
- * otherwise rewrite just before deleting them (a third of a replay's
- * cost). A fetch that could read a waiting range writes it first, so the
- * engine always sees exact attempts; readers of the file see them within
- * DLQ_TOUCH_AGE_NS + DLQ_TOUCH_NS, and a crash loses the increments of
- * that last moment.
- */
-
-/* Writes one range's attempts in the open transaction. */
-static int
-w_touch_run(struct pb_dlq *d, const struct dlq_touch *k)
-{
-	unsigned m = dlq_filter_mask(&k->f);
-	sqlite3_stmt *u = w_stmt(d, Q_TOUCH, m);
-	if (u == NULL || dlq_filter_bind(u, &k->f, m) < 0)
-		return -1;
-	sqlite3_bind_int64(u, 1, (sqlite3_int64)k->first);
-	sqlite3_bind_int64(u, 9, (sqlite3_int64)k->last);
-	return w_run(d, u, "fetch attempts", NULL, NULL);
-}
-
-/* Before a fetch of ids > after: every waiting range is written when one
- * of them reaches past it. */
-static int
-w_touch_overlap(struct pb_dlq *d, struct txn *t, uint64_t after)
-{
-	bool hit = false;
-	for (unsigned i = t->touch_done; i < d->ntouch; i++)
-		hit |= d->touch[i].last > after;
-	for (unsigned i = 0; i < t->ntouch; i++)
-		hit |= t->touch[i].last > after;
-	if (!hit)
-		return 0;
-	for (; t->touch_done < d->ntouch; t->touch_done++)
-		if (w_touch_run(d, &d->touch[t->touch_done]) < 0)
-			return -1;
-	for (unsigned i = 0; i < t->ntouch; i++)
-		if (w_touch_run(d, &t->touch[i]) < 0)
-			return -1;
-	t->ntouch = 0;
-	return 0;
-}
-
-/* Rows first..last were fetched: their attempts wait, or are written now
- * when d->touch could not take them at commit. */
-static int
-w_touch_defer(struct pb_dlq *d, struct txn *t, const struct ent_fetch *e, uint64_t first,
-    uint64_t last)
-{
-	uint64_t now = pb_mono_ns();
-	struct dlq_touch k = { .after = e->after_id, .first = first, .last = last,
-		.born_ns = now, .since_ns = now, .f = e->f };
-	if (d->ntouch - t->touch_done + t->ntouch >= DLQ_TOUCH_MAX)
-		return w_touch_run(d, &k);
-	t->touch[t->ntouch++] = k;
-	return 0;
-}
-
-/* After the commit: drops the ranges written, adds the new ones. The next
- * page of the same fetch extends the last range: no matching row lies
- * between the two (the fetch skipped none, and ids only grow). */
-static void
-w_touch_commit(struct pb_dlq *d, struct txn *t)
-{
-	d->ntouch -= t->touch_done;
-	memmove(d->touch, d->touch + t->touch_done, d->ntouch * sizeof(d->touch[0]));
-	for (unsigned i = 0; i < t->ntouch; i++) {
-		const struct dlq_touch *k = &t->touch[i];
-		struct dlq_touch *p = d->ntouch ? &d->touch[d->ntouch - 1] : NULL;
-		if (p && k->after == p->last && k->since_ns - p->born_ns < DLQ_TOUCH_AGE_NS &&
-		    memcmp(&p->f, &k->f, sizeof(p->f)) == 0) {
-			p->last = k->last;
-			p->since_ns = k->since_ns;
-		} else {
-			d->touch[d->ntouch++] = *k;
-		}
-	}
-}
-
-/* Nanoseconds until the first waiting range is due (0: now, UINT64_MAX:
- * none waits). */
-static uint64_t
-w_touch_wait(const struct pb_dlq *d, uint64_t now)
-{
-	uint64_t w = UINT64_MAX;
-	for (unsigned i = 0; i < d->ntouch; i++) {
-		const struct dlq_touch *k = &d->touch[i];
-		uint64_t due = k->since_ns + DLQ_TOUCH_NS, cap = k->born_ns + DLQ_TOUCH_AGE_NS;
-		if (cap < due)
-			due = cap;
-		if (due <= now)
-			return 0;
-		if (due - now < w)
-			w = due - now;
-	}
-	return w;
-}
-
-/* Writes the waiting ranges (when one is due, or `all`) in a transaction
- * of their own; they stay for a retry when it fails. */
-static void
-w_touch_flush(struct pb_dlq *d, bool all)
-{
-	int rc = 0;
-
-	if (!d->ntouch || (!all && w_touch_wait(d, pb_mono_ns()) > 0) ||
-	    w_exec(d, "BEGIN IMMEDIATE") < 0)
-		return;
-	for (unsigned i = 0; i < d->ntouch && rc == 0; i++)
-		rc = w_touch_run(d, &d->touch[i]);
-	if (rc == 0 && w_exec(d, "COMMIT") == 0) {
-		d->ntouch = 0;
-		d->dirty = true;
-	}
-	if (!sqlite3_get_autocommit(d->db))
-		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static int
 w_fetch(struct pb_dlq *d, struct txn *t, const struct ent_fetch *e)
 {
 	unsigned m = dlq_filter_mask(&e->f);
-	sqlite3_stmt *s = w_stmt(d, Q_FETCH, m);
+	sqlite3_stmt *s = dlq_w_stmt(d, Q_FETCH, m);
 	struct res *r = calloc(1, sizeof(*r));
 	size_t n = 0, cap = 0, used = 0, bufcap = 0;
 	int rc = SQLITE_NOMEM;
 
 	if (s == NULL || r == NULL) {
 		if (s)
-			w_error(d, "fetch: out of memory");
+			dlq_w_error(d, "fetch: out of memory");
 		free(r);
 		return -1;
 	}
 	r->r.type = PB_DLQ_FETCHED;
 	r->r.request_id = e->request_id;
-	if (w_touch_overlap(d, t, e->after_id) < 0)
+	if (dlq_touch_overlap(d, &t->touch, e->after_id) < 0)
 		goto out;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)e->after_id);
 	sqlite3_bind_int64(s, 9, e->max_rows);
@@ -468,12 +343,13 @@ w_fetch(struct pb_dlq *d, struct txn *t, const struct ent_fetch *e)
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		w_error(d, "fetch");
+		dlq_w_error(d, "fetch");
 		goto out;
 	}
 	for (size_t i = 0, off = 0; i < n; off += r->rows[i].len, i++)
 		r->rows[i].blob = r->buf + off;
-	if (n && w_touch_defer(d, t, e, r->rows[0].id, r->rows[n - 1].id) < 0)
+	if (n && dlq_touch_defer(d, &t->touch, &e->f, e->after_id, r->rows[0].id,
+	    r->rows[n - 1].id) < 0)
 		goto out;
 	r->r.count = n;
 	r->r.rows = r->rows;
@@ -483,7 +359,7 @@ w_fetch(struct pb_dlq *d, struct txn *t, const struct ent_fetch *e)
 	return 0;
 fail:
 	sqlite3_reset(s);
-	w_error(d, "fetch");
+	dlq_w_error(d, "fetch");
 out:
 	dlq_res_free(r);
 	return -1;
@@ -495,7 +371,7 @@ w_del_range(struct pb_dlq *d, struct txn *t, struct res *r, uint64_t first, uint
 {
 	sqlite3_bind_int64(d->del_id, 1, (sqlite3_int64)first);
 	sqlite3_bind_int64(d->del_id, 2, (sqlite3_int64)last);
-	return w_run(d, d->del_id, "delete", &r->r.count, &t->del_bytes);
+	return dlq_w_run(d, d->del_id, "delete", &r->r.count, &t->del_bytes);
 }
 
 /* A replay acknowledges runs of consecutive ids: each run is one range
@@ -531,7 +407,7 @@ w_delete(struct pb_dlq *d, struct txn *t, const struct ent_ids *e)
 			for (unsigned x = 0; x < nlone; x++)
 				sqlite3_bind_int64(s, (int)x + 1, (sqlite3_int64)lone[x]);
 			nlone = 0;
-			if (w_run(d, s, "delete", &r->r.count, &t->del_bytes) < 0)
+			if (dlq_w_run(d, s, "delete", &r->r.count, &t->del_bytes) < 0)
 				return -1;
 		}
 	}
@@ -546,7 +422,7 @@ static int
 w_purge(struct pb_dlq *d, struct txn *t, const struct ent_purge *e)
 {
 	unsigned m = dlq_filter_mask(&e->f);
-	sqlite3_stmt *s = w_stmt(d, Q_PURGE, m);
+	sqlite3_stmt *s = dlq_w_stmt(d, Q_PURGE, m);
 	struct res *r = calloc(1, sizeof(*r));
 	if (r == NULL || s == NULL || dlq_filter_bind(s, &e->f, m) < 0) {
 		free(r);
@@ -556,7 +432,7 @@ w_purge(struct pb_dlq *d, struct txn *t, const struct ent_purge *e)
 	r->r.purge = true;
 	r->r.request_id = e->request_id;
 	txn_add(t, r);
-	if (w_run(d, s, "purge", &r->r.count, &t->del_bytes) < 0)
+	if (dlq_w_run(d, s, "purge", &r->r.count, &t->del_bytes) < 0)
 		return -1;
 	t->del_rows += r->r.count;
 	return 0;
@@ -567,7 +443,7 @@ w_purge(struct pb_dlq *d, struct txn *t, const struct ent_purge *e)
 static void
 w_finish(struct pb_dlq *d, struct txn *t, bool ok)
 {
-	if (ok && w_exec(d, "COMMIT") < 0)
+	if (ok && dlq_w_exec(d, "COMMIT") < 0)
 		ok = false;
 	if (!sqlite3_get_autocommit(d->db))
 		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
@@ -584,7 +460,7 @@ w_finish(struct pb_dlq *d, struct txn *t, bool ok)
 		d->dirty = true;
 		if (t->del_rows)
 			d->vacuum_due = true;
-		w_touch_commit(d, t);
+		dlq_touch_commit(d, &t->touch);
 	}
 	/* After the bytes moved to st.bytes: the refusal check never undercounts. */
 	SUB(d->st.queued, t->puts);
@@ -664,7 +540,7 @@ w_txn(struct pb_dlq *d)
 	struct txn t = { 0 };
 	bool ok = true;
 
-	if (w_exec(d, "BEGIN IMMEDIATE") < 0) {
+	if (dlq_w_exec(d, "BEGIN IMMEDIATE") < 0) {
 		sleep_ns(DLQ_RETRY_NS); /* entries stay queued; retried */
 		return;
 	}
@@ -714,15 +590,15 @@ w_save_meta(struct pb_dlq *d)
 	uint64_t full = LOAD(d->st.refused_full), queue = LOAD(d->st.refused_queue);
 	if (full == d->saved_full && queue == d->saved_queue)
 		return;
-	if (w_exec(d, "BEGIN IMMEDIATE") < 0)
+	if (dlq_w_exec(d, "BEGIN IMMEDIATE") < 0)
 		return;
 	sqlite3_bind_text(d->meta_set, 1, "refused_full", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(d->meta_set, 2, (sqlite3_int64)(d->st.base_full + full));
-	int rc = w_run(d, d->meta_set, "meta", NULL, NULL);
+	int rc = dlq_w_run(d, d->meta_set, "meta", NULL, NULL);
 	sqlite3_bind_text(d->meta_set, 1, "refused_queue", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(d->meta_set, 2, (sqlite3_int64)(d->st.base_queue + queue));
-	rc |= w_run(d, d->meta_set, "meta", NULL, NULL);
-	if (rc == 0 && w_exec(d, "COMMIT") == 0) {
+	rc |= dlq_w_run(d, d->meta_set, "meta", NULL, NULL);
+	if (rc == 0 && dlq_w_exec(d, "COMMIT") == 0) {
 		d->saved_full = full;
 		d->saved_queue = queue;
 		d->dirty = true;
@@ -771,7 +647,7 @@ w_housekeeping(struct pb_dlq *d, bool idle, bool force)
 		d->vacuum_due = false;
 		if (freepages >= DLQ_VACUUM_PAGES || (force && freepages > 0)) {
 			/* Bounded steps (16 MiB) so a big reclaim does not hold up puts. */
-			if (w_exec(d, "PRAGMA incremental_vacuum(4096)") == 0)
+			if (dlq_w_exec(d, "PRAGMA incremental_vacuum(4096)") == 0)
 				d->vacuum_due = freepages > 4096;
 			d->dirty = true;
 		}
@@ -791,7 +667,7 @@ static void
 w_sleep(struct pb_dlq *d)
 {
 	struct timespec ts;
-	uint64_t wait = w_touch_wait(d, pb_mono_ns());
+	uint64_t wait = dlq_touch_wait(d, pb_mono_ns());
 	if (wait > PB_NSEC_PER_SEC)
 		wait = PB_NSEC_PER_SEC;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -814,17 +690,17 @@ dlq_writer_main(void *arg)
 	for (;;) {
 		if (w_peek(d)) {
 			w_txn(d);
-			w_touch_flush(d, false);
+			dlq_touch_flush(d, false);
 			w_housekeeping(d, false, false);
 			continue;
 		}
 		if (atomic_load(&d->stop) && w_peek(d) == NULL)
 			break;
-		w_touch_flush(d, false);
+		dlq_touch_flush(d, false);
 		w_housekeeping(d, true, false);
 		w_sleep(d);
 	}
-	w_touch_flush(d, true);
+	dlq_touch_flush(d, true);
 	/* Final report, counters, and up to 1 GiB of reclaim: close stays short. */
 	for (int i = 0; i < 64 && d->vacuum_due; i++)
 		w_housekeeping(d, true, true);
