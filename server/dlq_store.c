@@ -441,6 +441,7 @@ dlq_free(struct pb_dlq *d)
 {
 	sqlite3_finalize(d->ins);
 	sqlite3_finalize(d->ins_many);
+	sqlite3_finalize(d->ins_tail);
 	sqlite3_finalize(d->del_many);
 	sqlite3_finalize(d->del_id);
 	sqlite3_finalize(d->meta_set);
