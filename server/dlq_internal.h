@@ -105,7 +105,7 @@ struct pb_dlq {
 
 	/* Writer thread only. */
 	sqlite3 *db;
-	sqlite3_stmt *ins, *ins_many, *ins_tail, *del_id, *del_many, *meta_set;
+	sqlite3_stmt *ins, *ins_many, *ins_tail, *del_id, *del_sum, *del_many, *meta_set;
 	sqlite3_stmt *q[Q_KINDS][M_ALL];
 	unsigned held; /* puts read but not executed: their ring space stays */
 	struct dlq_touch touch[DLQ_TOUCH_MAX]; /* committed fetches, oldest first */

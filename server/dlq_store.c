@@ -428,7 +428,7 @@ db_setup(struct pb_dlq *d, const struct pb_dlq_cfg *cfg, char *err, size_t errle
 				      "origin_epoch, origin_seq, capture_ns, enqueue_ns, reason, bytes, record) "
 				      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
 		-1, pf, &d->ins, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(d->db, "DELETE FROM dlq WHERE id BETWEEN ?1 AND ?2 RETURNING bytes",
+	    sqlite3_prepare_v3(d->db, "DELETE FROM dlq WHERE id BETWEEN ?1 AND ?2",
 		-1, pf, &d->del_id, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(d->db, "INSERT INTO meta (key, value) VALUES (?1, ?2) "
 				      "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -449,6 +449,7 @@ dlq_free(struct pb_dlq *d)
 	sqlite3_finalize(d->ins_tail);
 	sqlite3_finalize(d->del_many);
 	sqlite3_finalize(d->del_id);
+	sqlite3_finalize(d->del_sum);
 	sqlite3_finalize(d->meta_set);
 	for (int k = 0; k < Q_KINDS; k++)
 		for (int m = 0; m < M_ALL; m++)

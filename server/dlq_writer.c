@@ -382,13 +382,32 @@ out:
 	return -1;
 }
 
-/* Deletes ids first..last: one id, or a run of consecutive ones. */
+/* Deletes ids first..last: one id, or a run of consecutive ones. The
+ * rows and bytes are summed first: RETURNING would copy every deleted row
+ * into a temporary table. */
 static int
 w_del_range(struct pb_dlq *d, struct txn *t, struct res *r, uint64_t first, uint64_t last)
 {
-	sqlite3_bind_int64(d->del_id, 1, (sqlite3_int64)first);
-	sqlite3_bind_int64(d->del_id, 2, (sqlite3_int64)last);
-	return dlq_w_run(d, d->del_id, "delete", &r->r.count, &t->del_bytes);
+	sqlite3_stmt *s = w_prepare_groups(d, &d->del_sum, "SELECT sum(bytes), count(*) FROM dlq "
+	    "WHERE id BETWEEN ?1 AND ?2", 0, 0, "");
+	if (s == NULL)
+		return -1;
+	for (int k = 0; k < 2; k++) {
+		sqlite3_stmt *q = k ? d->del_id : s;
+		sqlite3_bind_int64(q, 1, (sqlite3_int64)first);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)last);
+	}
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		t->del_bytes += (uint64_t)sqlite3_column_int64(s, 0);
+		r->r.count += (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		dlq_w_error(d, "delete");
+		return -1;
+	}
+	return dlq_w_run(d, d->del_id, "delete", NULL, NULL);
 }
 
 /* A replay acknowledges runs of consecutive ids: each run is one range
