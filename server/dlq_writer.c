@@ -574,7 +574,7 @@ static void
 w_txn(struct pb_dlq *d)
 {
 	struct txn t = { 0 };
-	bool ok = true;
+	bool ok = true, fetched = false;
 
 	if (dlq_w_exec(d, "BEGIN IMMEDIATE") < 0) {
 		sleep_ns(DLQ_RETRY_NS); /* entries stay queued; retried */
@@ -600,6 +600,7 @@ w_txn(struct pb_dlq *d)
 		case ENT_FETCH:
 			ok = ok && w_fetch(d, &t, (const struct ent_fetch *)e) == 0;
 			t.control = true;
+			fetched = true;
 			break;
 		case ENT_DELETE:
 			ok = ok && w_delete(d, &t, (const struct ent_ids *)e) == 0;
@@ -611,7 +612,9 @@ w_txn(struct pb_dlq *d)
 			break;
 		}
 		w_pop(d, e);
-		if (!ok || t.puts >= d->batch_rows)
+		/* A replay waits for its page: the deletes its acks keep
+		 * queueing must not hold the commit back. */
+		if (!ok || fetched || t.puts >= d->batch_rows)
 			break;
 	}
 	ok = w_settle(d, &t, ok);
