@@ -65,6 +65,20 @@ struct res {
 enum { M_PEER = 1, M_NODE = 2, M_REASON = 4, M_CAP = 8, M_ID = 16, M_ALL = 32 };
 enum { Q_FETCH, Q_TOUCH, Q_PURGE, Q_KINDS };
 
+/* Fetched rows whose attempts increment is still to be written: the ids
+ * first..last matching f (dlq_touch.c). */
+#define DLQ_TOUCH_MAX 16
+struct dlq_touch {
+	uint64_t after, first, last;
+	uint64_t born_ns, since_ns; /* first and last fetch merged into it */
+	struct pb_dlq_filter f;
+};
+/* One transaction's fetches, and how many of d->touch it wrote. */
+struct dlq_touch_txn {
+	struct dlq_touch r[DLQ_TOUCH_MAX];
+	unsigned n, done;
+};
+
 struct dlq_stats {
 	_Atomic uint64_t rows, bytes, queued, queued_bytes, inserted, duplicates;
 	_Atomic uint64_t refused_full, refused_queue, fetched, deleted, commits, errors;
@@ -91,8 +105,11 @@ struct pb_dlq {
 
 	/* Writer thread only. */
 	sqlite3 *db;
-	sqlite3_stmt *ins, *ins_many, *del_id, *del_many, *meta_set, *q[Q_KINDS][M_ALL];
+	sqlite3_stmt *ins, *ins_many, *ins_tail, *del_id, *del_sum, *del_many, *meta_set;
+	sqlite3_stmt *q[Q_KINDS][M_ALL];
 	unsigned held; /* puts read but not executed: their ring space stays */
+	struct dlq_touch touch[DLQ_TOUCH_MAX]; /* committed fetches, oldest first */
+	unsigned ntouch;
 	uint32_t batch_rows;
 	uint64_t batch_ns, tail_local;
 	int busy_ms;
@@ -121,13 +138,35 @@ struct pb_dlq {
 /* dlq_store.c */
 extern const char *const dlq_reason_names[PB_DLQ_REASON_COUNT];
 
-/* dlq_writer.c: filters, shared by the writer and pb_dlq_list. */
+/* dlq_filter.c: filters, shared by the writer and pb_dlq_list. */
 unsigned dlq_filter_mask(const struct pb_dlq_filter *f);
 int dlq_filter_prepare(sqlite3 *db, const char *fmt, unsigned m, unsigned flags,
     sqlite3_stmt **out);
 int dlq_filter_bind(sqlite3_stmt *s, const struct pb_dlq_filter *f, unsigned m);
 /* Columns DLQ_ROW_COLS, in that order. */
 void dlq_row_decode(sqlite3_stmt *s, struct pb_dlq_row *r);
+
+/* dlq_touch.c, writer thread: the attempts of fetched rows, written later.
+ * Before a fetch of ids > after (in its transaction): */
+int dlq_touch_overlap(struct pb_dlq *d, struct dlq_touch_txn *t, uint64_t after);
+/* The fetch returned first..last: */
+int dlq_touch_defer(struct pb_dlq *d, struct dlq_touch_txn *t, const struct pb_dlq_filter *f,
+    uint64_t after, uint64_t first, uint64_t last);
+/* Once the transaction committed: */
+void dlq_touch_commit(struct pb_dlq *d, struct dlq_touch_txn *t);
+/* Nanoseconds until a range is due: 0 now, UINT64_MAX none. */
+uint64_t dlq_touch_wait(const struct pb_dlq *d, uint64_t now);
+/* Writes the ranges, when one is due or `all`, in a transaction of their own. */
+void dlq_touch_flush(struct pb_dlq *d, bool all);
+
+/* dlq_writer.c, writer thread: errors (counted, logged rate-limited),
+ * statements run to completion (rows to *rows, column 0 summed to *sum),
+ * the cached statement of a Q_* kind and filter mask. */
+void dlq_w_error(struct pb_dlq *d, const char *what);
+int dlq_w_exec(struct pb_dlq *d, const char *sql);
+int dlq_w_run(struct pb_dlq *d, sqlite3_stmt *s, const char *what, uint64_t *rows,
+    uint64_t *sum);
+sqlite3_stmt *dlq_w_stmt(struct pb_dlq *d, int kind, unsigned m);
 
 /* dlq_writer.c: results and the writer thread. */
 void dlq_res_free(struct res *r);

@@ -22,8 +22,10 @@
  *   - One writer thread owns the read-write connection and executes the ring
  *     in order (a delete queued after a put sees that put), batching into
  *     BEGIN IMMEDIATE..COMMIT transactions of up to batch_rows puts or
- *     batch_ms, 16 puts to an INSERT statement. Fetches, deletes and purges run on the same connection, so
- *     they never block the engine either.
+ *     batch_ms, 16 puts to an INSERT statement; a fetch ends its
+ *     transaction, so its page goes out at once. Fetches, deletes and
+ *     purges run on the same connection, so they never block the engine
+ *     either.
  *   - pb_dlq_get_stats, pb_dlq_list: any thread. pb_dlq_list opens its own
  *     read-only connection per call (WAL: readers and the writer do not
  *     block each other; measured ~0.15-0.3 ms per call with count + 10 rows).
@@ -49,10 +51,12 @@
  * the first at once, then at most once per 10 s with the counts. Lifetime
  * refusal totals are persisted in the `meta` table (within ~1 s).
  *
- * Throughput (tests/unit/test_dlq bench, 124-byte blobs: 64-byte frames):
- * about 3.8 us of CPU per row spilled and 4-4.3 us per row replayed (fetch
- * + delete), i.e. ~230k rows/s or more each with a core to spare (schema
- * 2: three indexes; 16 rows to an INSERT, 16 ids to a DELETE).
+ * Throughput (tests/bench/bench_dlq, 150-byte blobs, database in /dev/shm,
+ * a 2-core VM shared with other builds): about 1.8-2.2 us of CPU per row
+ * spilled and 2.4-2.9 us per row replayed (fetch + delete), down from 3.6-4
+ * and 3.3-4.1 us (schema 2: three indexes; 16 rows to an INSERT without
+ * RETURNING nor statement journal, the reason CHECK left to pb_dlq_put,
+ * acknowledged id runs deleted as ranges, attempts written later).
  *
  * Integer columns are SQLite's signed 64-bit: uint64_t values are stored
  * bit-for-bit, so they round-trip, but range filters only order correctly
@@ -189,7 +193,10 @@ int pb_dlq_put(struct pb_dlq *d, const struct pb_dlq_meta *meta, const uint8_t *
     size_t len, uint64_t *token);
 
 /* Rows with id > after_id matching f, ascending, at most max_rows
- * (1..PB_DLQ_FETCH_MAX); increments their attempts. -1 (ENOBUFS/EINVAL). */
+ * (1..PB_DLQ_FETCH_MAX); increments their attempts. The file gets the
+ * increments within ~1.2 s (when pb_dlq_close at the latest; a crash
+ * before loses them), in one UPDATE once most rows were deleted; the rows
+ * this and later fetches return always count them. -1 (ENOBUFS/EINVAL). */
 int pb_dlq_fetch(struct pb_dlq *d, const struct pb_dlq_filter *f, uint64_t after_id,
     uint32_t max_rows, uint64_t request_id);
 /* Deletes by id (n <= PB_DLQ_DELETE_MAX), one DELETED result. */

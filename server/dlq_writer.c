@@ -32,6 +32,7 @@
 #define DLQ_INS_ROWS 16                    /* puts per multi-row INSERT */
 #define DLQ_INS_COLS 10
 #define DLQ_DEL_IDS 16                     /* ids per multi-id DELETE */
+#define DLQ_DEL_RUN 4                      /* consecutive ids deleted as a range */
 
 /* Work of one transaction, applied to the counters only once it committed. */
 struct txn {
@@ -44,6 +45,7 @@ struct txn {
 	 * the ring (bound in place) until it ran. */
 	const struct ent_put *pend[DLQ_INS_ROWS];
 	unsigned npend;
+	struct dlq_touch_txn touch;
 };
 
 static void
@@ -53,76 +55,6 @@ sleep_ns(uint64_t ns)
 		.tv_nsec = (long)(ns % PB_NSEC_PER_SEC) };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-}
-
-/* ---- filters, shared by the writer and pb_dlq_list ---- */
-
-unsigned
-dlq_filter_mask(const struct pb_dlq_filter *f)
-{
-	return (f->peer[0] ? M_PEER : 0) | (f->by_node ? M_NODE : 0) |
-	    (f->by_reason ? M_REASON : 0) |
-	    (f->capture_min_ns || f->capture_max_ns ? M_CAP : 0) |
-	    (f->id_min || f->id_max ? M_ID : 0);
-}
-
-/* `fmt` has one %s where the conditions go; parameters are numbered: ?1
- * after_id, ?2..?8 filter, ?9 limit, ?10 offset. */
-int
-dlq_filter_prepare(sqlite3 *db, const char *fmt, unsigned m, unsigned flags, sqlite3_stmt **out)
-{
-	char where[256], sql[768];
-	snprintf(where, sizeof(where), "%s%s%s%s%s", m & M_PEER ? " AND peer = ?2" : "",
-	    m & M_NODE ? " AND origin_node = ?3" : "", m & M_REASON ? " AND reason = ?4" : "",
-	    m & M_CAP ? " AND capture_ns BETWEEN ?5 AND ?6" : "",
-	    m & M_ID ? " AND id BETWEEN ?7 AND ?8" : "");
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	snprintf(sql, sizeof(sql), fmt, where);
-#pragma GCC diagnostic pop
-	return sqlite3_prepare_v3(db, sql, -1, flags, out, NULL);
-}
-
-int
-dlq_filter_bind(sqlite3_stmt *s, const struct pb_dlq_filter *f, unsigned m)
-{
-	int bad = 0;
-	if (m & M_PEER)
-		bad |= sqlite3_bind_text(s, 2, f->peer, -1, SQLITE_STATIC);
-	if (m & M_NODE)
-		bad |= sqlite3_bind_int64(s, 3, f->origin_node);
-	if (m & M_REASON)
-		bad |= sqlite3_bind_text(s, 4, dlq_reason_names[f->reason], -1, SQLITE_STATIC);
-	if (m & M_CAP) {
-		bad |= sqlite3_bind_int64(s, 5, (sqlite3_int64)f->capture_min_ns);
-		bad |= sqlite3_bind_int64(s, 6, f->capture_max_ns ? (sqlite3_int64)f->capture_max_ns
-								: INT64_MAX);
-	}
-	if (m & M_ID) {
-		bad |= sqlite3_bind_int64(s, 7, (sqlite3_int64)f->id_min);
-		bad |= sqlite3_bind_int64(s, 8, f->id_max ? (sqlite3_int64)f->id_max : INT64_MAX);
-	}
-	return bad ? -1 : 0;
-}
-
-void
-dlq_row_decode(sqlite3_stmt *s, struct pb_dlq_row *r)
-{
-	const unsigned char *peer = sqlite3_column_text(s, 1);
-	int reason = pb_dlq_reason_from_name((const char *)sqlite3_column_text(s, 8));
-
-	memset(r, 0, sizeof(*r));
-	r->id = (uint64_t)sqlite3_column_int64(s, 0);
-	snprintf(r->meta.peer, sizeof(r->meta.peer), "%s", peer ? (const char *)peer : "");
-	r->meta.origin_node = (uint32_t)sqlite3_column_int64(s, 2);
-	r->meta.origin_source = (uint16_t)sqlite3_column_int64(s, 3);
-	r->meta.origin_epoch = (uint64_t)sqlite3_column_int64(s, 4);
-	r->meta.origin_seq = (uint64_t)sqlite3_column_int64(s, 5);
-	r->meta.capture_ns = (uint64_t)sqlite3_column_int64(s, 6);
-	r->meta.enqueue_ns = (uint64_t)sqlite3_column_int64(s, 7);
-	r->meta.reason = (uint8_t)(reason < 0 ? 0 : reason);
-	r->attempts = (uint32_t)sqlite3_column_int64(s, 9);
-	r->bytes = (uint64_t)sqlite3_column_int64(s, 10);
 }
 
 /* ---- results to the loop thread ---- */
@@ -195,8 +127,8 @@ w_publish(struct pb_dlq *d, struct res *list)
 /* ---- writer thread ---- */
 
 /* Counts an error, keeps its text for the stats, logs rate-limited. */
-static void
-w_error(struct pb_dlq *d, const char *what)
+void
+dlq_w_error(struct pb_dlq *d, const char *what)
 {
 	uint64_t now = pb_mono_ns(), n = ADD(d->st.errors, 1) + 1;
 	pthread_mutex_lock(&d->emtx);
@@ -208,18 +140,18 @@ w_error(struct pb_dlq *d, const char *what)
 	pthread_mutex_unlock(&d->emtx);
 }
 
-static int
-w_exec(struct pb_dlq *d, const char *sql)
+int
+dlq_w_exec(struct pb_dlq *d, const char *sql)
 {
 	if (sqlite3_exec(d->db, sql, NULL, NULL, NULL) == SQLITE_OK)
 		return 0;
-	w_error(d, sql);
+	dlq_w_error(d, sql);
 	return -1;
 }
 
 /* Steps a statement to completion; rows go to *sum (column 0) and *rows. */
-static int
-w_run(struct pb_dlq *d, sqlite3_stmt *s, const char *what, uint64_t *rows, uint64_t *sum)
+int
+dlq_w_run(struct pb_dlq *d, sqlite3_stmt *s, const char *what, uint64_t *rows, uint64_t *sum)
 {
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -229,7 +161,7 @@ w_run(struct pb_dlq *d, sqlite3_stmt *s, const char *what, uint64_t *rows, uint6
 			*sum += (uint64_t)sqlite3_column_int64(s, 0);
 	}
 	if (rc != SQLITE_DONE)
-		w_error(d, what);
+		dlq_w_error(d, what);
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -281,7 +213,7 @@ w_prepare_groups(struct pb_dlq *d, sqlite3_stmt **cache, const char *prefix, int
 	if (n <= 0 || (size_t)n >= sizeof(sql) ||
 	    sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, cache, NULL) !=
 	    SQLITE_OK) {
-		w_error(d, "prepare");
+		dlq_w_error(d, "prepare");
 		return NULL;
 	}
 	return *cache;
@@ -289,13 +221,19 @@ w_prepare_groups(struct pb_dlq *d, sqlite3_stmt **cache, const char *prefix, int
 
 /* INSERT of DLQ_INS_ROWS rows in one statement: the statement overhead
  * (AUTOINCREMENT counter read and write included) once per 16 rows.
- * RETURNING tells which rows were new (duplicates are skipped). */
+ * OR IGNORE, not ON CONFLICT DO NOTHING: a statement that writes several
+ * rows and may abort copies every page it touches to a statement journal
+ * first (a temporary file: half of the spill's writes). Only the unique
+ * key can conflict (pb_dlq_put checks the rest), and a failed statement
+ * rolls the whole transaction back anyway. No RETURNING either: it
+ * materialises the rows and clears a temporary table per row (a sixth of
+ * the spill); sqlite3_changes() counts the new rows. */
 static sqlite3_stmt *
 w_ins_many(struct pb_dlq *d)
 {
-	return w_prepare_groups(d, &d->ins_many, "INSERT INTO dlq (peer, origin_node, "
-	    "origin_source, origin_epoch, origin_seq, capture_ns, enqueue_ns, reason, bytes, "
-	    "record) VALUES ", DLQ_INS_ROWS, DLQ_INS_COLS, " ON CONFLICT DO NOTHING RETURNING bytes");
+	return w_prepare_groups(d, &d->ins_many, "INSERT OR IGNORE INTO dlq (peer, "
+	    "origin_node, origin_source, origin_epoch, origin_seq, capture_ns, enqueue_ns, "
+	    "reason, bytes, record) VALUES ", DLQ_INS_ROWS, DLQ_INS_COLS, "");
 }
 
 /* Executes the pending puts: one multi-row INSERT when there are
@@ -313,11 +251,27 @@ w_put_flush(struct pb_dlq *d, struct txn *t)
 			return -1;
 		for (unsigned i = 0; i < n; i++)
 			w_bind_put(s, (int)i * DLQ_INS_COLS, t->pend[i]);
-		return w_run(d, s, "insert", &t->inserted, &t->ins_bytes);
+		if (dlq_w_run(d, s, "insert", NULL, NULL) < 0)
+			return -1;
+		uint64_t k = (uint64_t)sqlite3_changes(d->db);
+		t->inserted += k;
+		if (k == n) {
+			for (unsigned i = 0; i < n; i++)
+				t->ins_bytes += t->pend[i]->rowbytes;
+			return 0;
+		}
+		/* Some were duplicates: the new rows are the k with the
+		 * highest ids (AUTOINCREMENT). */
+		s = w_prepare_groups(d, &d->ins_tail, "SELECT sum(bytes) FROM (SELECT bytes "
+		    "FROM dlq ORDER BY id DESC LIMIT ?1)", 0, 0, "");
+		if (s == NULL)
+			return -1;
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)k);
+		return dlq_w_run(d, s, "insert", NULL, &t->ins_bytes);
 	}
 	for (unsigned i = 0; i < n && rc == 0; i++) {
 		w_bind_put(d->ins, 0, t->pend[i]);
-		rc = w_run(d, d->ins, "insert", NULL, NULL);
+		rc = dlq_w_run(d, d->ins, "insert", NULL, NULL);
 		if (rc == 0 && sqlite3_changes(d->db) > 0) {
 			t->inserted++;
 			t->ins_bytes += t->pend[i]->rowbytes;
@@ -337,20 +291,21 @@ w_put(struct pb_dlq *d, struct txn *t, const struct ent_put *e)
 	return t->npend == DLQ_INS_ROWS ? w_put_flush(d, t) : 0;
 }
 
-static sqlite3_stmt *
-w_stmt(struct pb_dlq *d, int kind, unsigned m)
+sqlite3_stmt *
+dlq_w_stmt(struct pb_dlq *d, int kind, unsigned m)
 {
 	static const char *const fmt[Q_KINDS] = {
 		[Q_FETCH] = "SELECT " DLQ_ROW_COLS ", record FROM dlq WHERE id > ?1%s "
 			    "ORDER BY id LIMIT ?9",
-		/* The fetched rows are exactly the matching ones in [first, last]. */
-		[Q_TOUCH] = "UPDATE dlq SET attempts = attempts + 1 WHERE id BETWEEN ?1 AND ?9%s",
+		/* The fetched rows are exactly the matching ones in [first, last].
+		 * OR IGNORE: no statement journal (see w_ins_many). */
+		[Q_TOUCH] = "UPDATE OR IGNORE dlq SET attempts = attempts + 1 WHERE id BETWEEN ?1 AND ?9%s",
 		[Q_PURGE] = "DELETE FROM dlq WHERE 1%s RETURNING bytes",
 	};
 	if (d->q[kind][m] == NULL &&
 	    dlq_filter_prepare(d->db, fmt[kind], m, SQLITE_PREPARE_PERSISTENT, &d->q[kind][m]) !=
 		SQLITE_OK) {
-		w_error(d, "prepare");
+		dlq_w_error(d, "prepare");
 		return NULL;
 	}
 	return d->q[kind][m];
@@ -360,19 +315,21 @@ static int
 w_fetch(struct pb_dlq *d, struct txn *t, const struct ent_fetch *e)
 {
 	unsigned m = dlq_filter_mask(&e->f);
-	sqlite3_stmt *s = w_stmt(d, Q_FETCH, m);
+	sqlite3_stmt *s = dlq_w_stmt(d, Q_FETCH, m);
 	struct res *r = calloc(1, sizeof(*r));
 	size_t n = 0, cap = 0, used = 0, bufcap = 0;
 	int rc = SQLITE_NOMEM;
 
 	if (s == NULL || r == NULL) {
 		if (s)
-			w_error(d, "fetch: out of memory");
+			dlq_w_error(d, "fetch: out of memory");
 		free(r);
 		return -1;
 	}
 	r->r.type = PB_DLQ_FETCHED;
 	r->r.request_id = e->request_id;
+	if (dlq_touch_overlap(d, &t->touch, e->after_id) < 0)
+		goto out;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)e->after_id);
 	sqlite3_bind_int64(s, 9, e->max_rows);
 	if (dlq_filter_bind(s, &e->f, m) < 0)
@@ -403,20 +360,14 @@ w_fetch(struct pb_dlq *d, struct txn *t, const struct ent_fetch *e)
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		w_error(d, "fetch");
+		dlq_w_error(d, "fetch");
 		goto out;
 	}
 	for (size_t i = 0, off = 0; i < n; off += r->rows[i].len, i++)
 		r->rows[i].blob = r->buf + off;
-	if (n) {
-		sqlite3_stmt *u = w_stmt(d, Q_TOUCH, m);
-		if (u == NULL || dlq_filter_bind(u, &e->f, m) < 0)
-			goto out;
-		sqlite3_bind_int64(u, 1, (sqlite3_int64)r->rows[0].id);
-		sqlite3_bind_int64(u, 9, (sqlite3_int64)r->rows[n - 1].id);
-		if (w_run(d, u, "fetch attempts", NULL, NULL) < 0)
-			goto out;
-	}
+	if (n && dlq_touch_defer(d, &t->touch, &e->f, e->after_id, r->rows[0].id,
+	    r->rows[n - 1].id) < 0)
+		goto out;
 	r->r.count = n;
 	r->r.rows = r->rows;
 	r->r.more = n == e->max_rows;
@@ -425,39 +376,80 @@ w_fetch(struct pb_dlq *d, struct txn *t, const struct ent_fetch *e)
 	return 0;
 fail:
 	sqlite3_reset(s);
-	w_error(d, "fetch");
+	dlq_w_error(d, "fetch");
 out:
 	dlq_res_free(r);
 	return -1;
 }
 
+/* Deletes ids first..last: one id, or a run of consecutive ones. The
+ * rows and bytes are summed first: RETURNING would copy every deleted row
+ * into a temporary table. */
+static int
+w_del_range(struct pb_dlq *d, struct txn *t, struct res *r, uint64_t first, uint64_t last)
+{
+	sqlite3_stmt *s = w_prepare_groups(d, &d->del_sum, "SELECT sum(bytes), count(*) FROM dlq "
+	    "WHERE id BETWEEN ?1 AND ?2", 0, 0, "");
+	if (s == NULL)
+		return -1;
+	for (int k = 0; k < 2; k++) {
+		sqlite3_stmt *q = k ? d->del_id : s;
+		sqlite3_bind_int64(q, 1, (sqlite3_int64)first);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)last);
+	}
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		t->del_bytes += (uint64_t)sqlite3_column_int64(s, 0);
+		r->r.count += (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		dlq_w_error(d, "delete");
+		return -1;
+	}
+	return dlq_w_run(d, d->del_id, "delete", NULL, NULL);
+}
+
+/* A replay acknowledges runs of consecutive ids: each run is one range
+ * (one seek, then the next row), other ids go DLQ_DEL_IDS to a statement
+ * and the rest one by one. */
 static int
 w_delete(struct pb_dlq *d, struct txn *t, const struct ent_ids *e)
 {
 	struct res *r = calloc(1, sizeof(*r));
+	uint64_t lone[DLQ_DEL_IDS];
+	unsigned nlone = 0;
 	if (r == NULL)
 		return -1;
 	r->r.type = PB_DLQ_DELETED;
 	txn_add(t, r);
-	uint32_t i = 0;
-	/* DLQ_DEL_IDS ids to a statement, the rest one by one. */
-	if (e->n >= DLQ_DEL_IDS) {
-		sqlite3_stmt *s = w_prepare_groups(d, &d->del_many, "DELETE FROM dlq WHERE id IN ",
-		    1, DLQ_DEL_IDS, " RETURNING bytes");
-		if (s == NULL)
-			return -1;
-		for (; i + DLQ_DEL_IDS <= e->n; i += DLQ_DEL_IDS) {
-			for (int k = 0; k < DLQ_DEL_IDS; k++)
-				sqlite3_bind_int64(s, k + 1, (sqlite3_int64)e->ids[i + (uint32_t)k]);
-			if (w_run(d, s, "delete", &r->r.count, &t->del_bytes) < 0)
+	for (uint32_t i = 0, j; i < e->n; i = j) {
+		for (j = i + 1; j < e->n && e->ids[j] == e->ids[j - 1] + 1 && e->ids[j] <= INT64_MAX;
+		     j++)
+			;
+		if (j - i >= DLQ_DEL_RUN) {
+			if (w_del_range(d, t, r, e->ids[i], e->ids[j - 1]) < 0)
+				return -1;
+			continue;
+		}
+		for (uint32_t k = i; k < j; k++) {
+			lone[nlone++] = e->ids[k];
+			if (nlone < DLQ_DEL_IDS)
+				continue;
+			sqlite3_stmt *s = w_prepare_groups(d, &d->del_many,
+			    "DELETE FROM dlq WHERE id IN ", 1, DLQ_DEL_IDS, " RETURNING bytes");
+			if (s == NULL)
+				return -1;
+			for (unsigned x = 0; x < nlone; x++)
+				sqlite3_bind_int64(s, (int)x + 1, (sqlite3_int64)lone[x]);
+			nlone = 0;
+			if (dlq_w_run(d, s, "delete", &r->r.count, &t->del_bytes) < 0)
 				return -1;
 		}
 	}
-	for (; i < e->n; i++) {
-		sqlite3_bind_int64(d->del_id, 1, (sqlite3_int64)e->ids[i]);
-		if (w_run(d, d->del_id, "delete", &r->r.count, &t->del_bytes) < 0)
+	for (unsigned x = 0; x < nlone; x++)
+		if (w_del_range(d, t, r, lone[x], lone[x]) < 0)
 			return -1;
-	}
 	t->del_rows += r->r.count;
 	return 0;
 }
@@ -466,7 +458,7 @@ static int
 w_purge(struct pb_dlq *d, struct txn *t, const struct ent_purge *e)
 {
 	unsigned m = dlq_filter_mask(&e->f);
-	sqlite3_stmt *s = w_stmt(d, Q_PURGE, m);
+	sqlite3_stmt *s = dlq_w_stmt(d, Q_PURGE, m);
 	struct res *r = calloc(1, sizeof(*r));
 	if (r == NULL || s == NULL || dlq_filter_bind(s, &e->f, m) < 0) {
 		free(r);
@@ -476,7 +468,7 @@ w_purge(struct pb_dlq *d, struct txn *t, const struct ent_purge *e)
 	r->r.purge = true;
 	r->r.request_id = e->request_id;
 	txn_add(t, r);
-	if (w_run(d, s, "purge", &r->r.count, &t->del_bytes) < 0)
+	if (dlq_w_run(d, s, "purge", &r->r.count, &t->del_bytes) < 0)
 		return -1;
 	t->del_rows += r->r.count;
 	return 0;
@@ -487,7 +479,7 @@ w_purge(struct pb_dlq *d, struct txn *t, const struct ent_purge *e)
 static void
 w_finish(struct pb_dlq *d, struct txn *t, bool ok)
 {
-	if (ok && w_exec(d, "COMMIT") < 0)
+	if (ok && dlq_w_exec(d, "COMMIT") < 0)
 		ok = false;
 	if (!sqlite3_get_autocommit(d->db))
 		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
@@ -504,6 +496,7 @@ w_finish(struct pb_dlq *d, struct txn *t, bool ok)
 		d->dirty = true;
 		if (t->del_rows)
 			d->vacuum_due = true;
+		dlq_touch_commit(d, &t->touch);
 	}
 	/* After the bytes moved to st.bytes: the refusal check never undercounts. */
 	SUB(d->st.queued, t->puts);
@@ -581,9 +574,9 @@ static void
 w_txn(struct pb_dlq *d)
 {
 	struct txn t = { 0 };
-	bool ok = true;
+	bool ok = true, fetched = false;
 
-	if (w_exec(d, "BEGIN IMMEDIATE") < 0) {
+	if (dlq_w_exec(d, "BEGIN IMMEDIATE") < 0) {
 		sleep_ns(DLQ_RETRY_NS); /* entries stay queued; retried */
 		return;
 	}
@@ -607,6 +600,7 @@ w_txn(struct pb_dlq *d)
 		case ENT_FETCH:
 			ok = ok && w_fetch(d, &t, (const struct ent_fetch *)e) == 0;
 			t.control = true;
+			fetched = true;
 			break;
 		case ENT_DELETE:
 			ok = ok && w_delete(d, &t, (const struct ent_ids *)e) == 0;
@@ -618,7 +612,9 @@ w_txn(struct pb_dlq *d)
 			break;
 		}
 		w_pop(d, e);
-		if (!ok || t.puts >= d->batch_rows)
+		/* A replay waits for its page: the deletes its acks keep
+		 * queueing must not hold the commit back. */
+		if (!ok || fetched || t.puts >= d->batch_rows)
 			break;
 	}
 	ok = w_settle(d, &t, ok);
@@ -633,15 +629,15 @@ w_save_meta(struct pb_dlq *d)
 	uint64_t full = LOAD(d->st.refused_full), queue = LOAD(d->st.refused_queue);
 	if (full == d->saved_full && queue == d->saved_queue)
 		return;
-	if (w_exec(d, "BEGIN IMMEDIATE") < 0)
+	if (dlq_w_exec(d, "BEGIN IMMEDIATE") < 0)
 		return;
 	sqlite3_bind_text(d->meta_set, 1, "refused_full", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(d->meta_set, 2, (sqlite3_int64)(d->st.base_full + full));
-	int rc = w_run(d, d->meta_set, "meta", NULL, NULL);
+	int rc = dlq_w_run(d, d->meta_set, "meta", NULL, NULL);
 	sqlite3_bind_text(d->meta_set, 1, "refused_queue", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(d->meta_set, 2, (sqlite3_int64)(d->st.base_queue + queue));
-	rc |= w_run(d, d->meta_set, "meta", NULL, NULL);
-	if (rc == 0 && w_exec(d, "COMMIT") == 0) {
+	rc |= dlq_w_run(d, d->meta_set, "meta", NULL, NULL);
+	if (rc == 0 && dlq_w_exec(d, "COMMIT") == 0) {
 		d->saved_full = full;
 		d->saved_queue = queue;
 		d->dirty = true;
@@ -690,7 +686,7 @@ w_housekeeping(struct pb_dlq *d, bool idle, bool force)
 		d->vacuum_due = false;
 		if (freepages >= DLQ_VACUUM_PAGES || (force && freepages > 0)) {
 			/* Bounded steps (16 MiB) so a big reclaim does not hold up puts. */
-			if (w_exec(d, "PRAGMA incremental_vacuum(4096)") == 0)
+			if (dlq_w_exec(d, "PRAGMA incremental_vacuum(4096)") == 0)
 				d->vacuum_due = freepages > 4096;
 			d->dirty = true;
 		}
@@ -710,8 +706,13 @@ static void
 w_sleep(struct pb_dlq *d)
 {
 	struct timespec ts;
+	uint64_t wait = dlq_touch_wait(d, pb_mono_ns());
+	if (wait > PB_NSEC_PER_SEC)
+		wait = PB_NSEC_PER_SEC;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += 1;
+	wait += (uint64_t)ts.tv_nsec;
+	ts.tv_sec += (time_t)(wait / PB_NSEC_PER_SEC);
+	ts.tv_nsec = (long)(wait % PB_NSEC_PER_SEC);
 	pthread_mutex_lock(&d->wmtx);
 	atomic_store(&d->writer_idle, 1);
 	/* Re-checked after raising the flag: a producer publishing now sees it. */
@@ -728,14 +729,17 @@ dlq_writer_main(void *arg)
 	for (;;) {
 		if (w_peek(d)) {
 			w_txn(d);
+			dlq_touch_flush(d, false);
 			w_housekeeping(d, false, false);
 			continue;
 		}
 		if (atomic_load(&d->stop) && w_peek(d) == NULL)
 			break;
+		dlq_touch_flush(d, false);
 		w_housekeeping(d, true, false);
 		w_sleep(d);
 	}
+	dlq_touch_flush(d, true);
 	/* Final report, counters, and up to 1 GiB of reclaim: close stays short. */
 	for (int i = 0; i < 64 && d->vacuum_due; i++)
 		w_housekeeping(d, true, true);

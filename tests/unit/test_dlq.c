@@ -390,6 +390,57 @@ test_fetch_filters_and_pages(void **state)
 	pb_dlq_close(d);
 }
 
+/* Sum of the attempts pb_dlq_list shows (rows: how many rows). */
+static uint64_t
+listed_attempts(struct fx *f, uint64_t *rows)
+{
+	struct list_acc *a = calloc(1, sizeof(*a));
+	char err[256];
+	uint64_t sum = 0;
+	assert_int_equal(pb_dlq_list(f->path, NULL, 0, 0, list_each, a, NULL, err, sizeof(err)), 0);
+	for (size_t i = 0; i < a->n; i++)
+		sum += a->rows[i].attempts;
+	*rows = a->n;
+	free(a);
+	return sum;
+}
+
+static void
+test_attempts_written_later(void **state)
+{
+	struct fx *f = *state;
+	struct pb_dlq *d = fill40(f);
+	uint64_t after = 0, ids[12], rows = 0;
+
+	/* A replay's pages, the first one acknowledged and deleted. */
+	for (int page = 0; page < 4; page++) {
+		int before = f->c.fetches;
+		assert_int_equal(pb_dlq_fetch(d, NULL, after, 10, 1), 0);
+		WAIT(f, f->c.fetches == before + 1);
+		assert_int_equal(f->c.nrows, 10);
+		assert_int_equal(f->c.rows[0].attempts, 1);
+		after = f->c.rows[9].id;
+		for (int i = 0; page == 0 && i < 10; i++)
+			ids[i] = f->c.rows[i].id;
+	}
+	/* A run of ids is one range; a repeated and an unknown id count not. */
+	ids[10] = ids[9];
+	ids[11] = 999999;
+	assert_int_equal(pb_dlq_delete(d, ids, 12), 0);
+	WAIT(f, f->c.deletes == 1);
+	assert_int_equal(f->c.deleted, 10);
+	/* Written without another command, within about a second. */
+	WAIT(f, listed_attempts(f, &rows) == 30);
+	assert_int_equal(rows, 30);
+	/* Fetched twice: counted twice; close writes what still waits. */
+	assert_int_equal(fetch_all(f, d, NULL, 2), 30);
+	assert_int_equal(f->c.rows[0].attempts, 2);
+	assert_int_equal(fetch_all(f, d, NULL, 3), 30);
+	assert_int_equal(f->c.rows[29].attempts, 3);
+	pb_dlq_close(d);
+	assert_int_equal(listed_attempts(f, &rows), 90);
+}
+
 static void
 test_delete_and_purge(void **state)
 {
@@ -777,6 +828,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_put_commit_and_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_put_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_filters_and_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attempts_written_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_and_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_bytes_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_full_refused_then_drained, setup,
