@@ -25,8 +25,9 @@
 /* Room a batch keeps for its NODE/SOURCE prelude beyond batch_bytes. */
 #define JS_HEADROOM 4096u
 /* Payload buffers of freed batches kept for the next ones: a new buffer
- * costs page faults and zeroing per page, and growing one copies it. */
-#define JS_SPARE 4u
+ * costs page faults and zeroing per page, and growing one copies it. As
+ * many as can be in flight and filling when a subject is pipelined. */
+#define JS_SPARE 12u
 /* Messages of one subject in flight at once when it publishes alone
  * (pipelined, each fenced by the id of the one before it). */
 #define JS_PIPE_DEPTH 8u
@@ -54,6 +55,7 @@ struct js_batch {
 	natsMsg *msg;            /* in flight */
 	char id[JS_ID_MAX];      /* its Nats-Msg-Id, once built */
 	bool chained;            /* in flight: sent from the PubAck before it */
+	bool grows;              /* filling past batch_kb: it had to wait for a PubAck */
 	uint32_t named[8];       /* hop nodes already named in this batch */
 	size_t nnamed;
 	struct js_batch *next;
