@@ -19,19 +19,19 @@
  * waiting for a leader election stalls this thread, never the engine.
  */
 
-enum js_cmd_type { JS_C_PUBLISH = 1, JS_C_LOOKUP = 2, JS_C_CHAIN = 3 };
+enum js_cmd_type { JS_C_PUBLISH = 1, JS_C_LOOKUP = 2, JS_C_CHAIN = 3, JS_C_PIPE = 4 };
 
 /*
- * Per subject: the message in flight and the one chained behind it. A
+ * Per subject: the messages in flight and the one chained behind them. A
  * chained message gets its Nats-Expected-Last-Subject-Sequence from the
- * PubAck of the one before, and is published from the ack handler right
- * away: a subject's round trip does not wait for the engine.
+ * PubAck of the last one in flight, and is published from the ack handler
+ * right away: a subject's round trip does not wait for the engine.
  */
 #define JS_CHAIN_HASH 256u
 struct js_chain {
 	char subject[PB_JS_PREFIX_MAX + 64];
-	bool inflight;           /* a message of the subject awaits its PubAck */
-	bool failed;             /* the last one failed: nothing chains until a fenced publish */
+	unsigned inflight;       /* messages of the subject awaiting their PubAck */
+	bool failed;             /* one failed: nothing chains until a fenced publish */
 	uint64_t last_seq;       /* stream seq of its last PubAck */
 	natsMsg *next;           /* chained, published with the PubAck */
 	struct js_chain *hnext;
@@ -116,7 +116,7 @@ chain_send(struct js_pub *p, natsMsg *m, uint64_t expect)
 	struct js_chain *e = chain_get(p, natsMsg_GetSubject(m));
 	natsMsg *next = NULL;
 	if (e) {
-		e->inflight = false;
+		e->inflight -= e->inflight > 0;
 		e->failed = true;
 		next = e->next;
 		e->next = NULL;
@@ -196,17 +196,21 @@ on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 	natsMsg *next = NULL;
 	/* A duplicate PubAck names an older message, not necessarily the
 	 * subject's last: nothing chains to it (the engine reads the resume
-	 * point again). */
+	 * point again). A chained message waits for the last PubAck. */
 	bool ok = r->ok && !r->duplicate;
 	if (e) {
-		e->inflight = false;
-		e->failed = !ok;
-		e->last_seq = ok ? r->stream_seq : e->last_seq;
-		next = e->next;
-		e->next = NULL;
-		e->inflight = next && ok;
+		e->inflight -= e->inflight > 0;
+		e->failed = e->failed || !ok;
+		if (ok && r->stream_seq > e->last_seq)
+			e->last_seq = r->stream_seq;
+		if (!e->inflight || e->failed) {
+			next = e->next;
+			e->next = NULL;
+		}
+		ok = !e->failed;
+		e->inflight += next && ok;
 	}
-	uint64_t expect = r->stream_seq;
+	uint64_t expect = e ? e->last_seq : r->stream_seq;
 	pthread_mutex_unlock(&p->chain_lock);
 	/* This result first: the engine sees a subject's results in order. */
 	push_result(p, r);
@@ -318,15 +322,17 @@ do_lookup(struct js_pub *p, struct js_cmd *c)
 }
 
 /* A fenced publish: its expectation comes from the engine (the resume
- * point, or the PubAck the engine saw last). */
+ * point, or the PubAck the engine saw last); or a pipelined one, fenced by
+ * the id of the one before it. */
 static void
 do_publish(struct js_pub *p, struct js_cmd *c)
 {
 	pthread_mutex_lock(&p->chain_lock);
 	struct js_chain *e = chain_get(p, natsMsg_GetSubject(c->msg));
 	if (e) {
-		e->inflight = true;
-		e->failed = false;
+		e->inflight++;
+		if (c->type == JS_C_PUBLISH)
+			e->failed = false;
 	}
 	pthread_mutex_unlock(&p->chain_lock);
 	if (!e) {
@@ -343,7 +349,7 @@ do_publish(struct js_pub *p, struct js_cmd *c)
 	char text[200];
 	pb_js_errtext(text, sizeof(text), s, 0, "publish");
 	pthread_mutex_lock(&p->chain_lock);
-	e->inflight = false;
+	e->inflight--;
 	e->failed = true;
 	pthread_mutex_unlock(&p->chain_lock);
 	push_failed(p, c->msg, text);
@@ -356,7 +362,7 @@ do_chain(struct js_pub *p, struct js_cmd *c)
 {
 	pthread_mutex_lock(&p->chain_lock);
 	struct js_chain *e = chain_get(p, natsMsg_GetSubject(c->msg));
-	if (e && e->inflight && !e->next) {
+	if (e && e->inflight && !e->next && !e->failed) {
 		e->next = c->msg;
 		pthread_mutex_unlock(&p->chain_lock);
 		return;
@@ -364,7 +370,7 @@ do_chain(struct js_pub *p, struct js_cmd *c)
 	bool go = e && !e->inflight && !e->failed;
 	uint64_t expect = e ? e->last_seq : 0;
 	if (go)
-		e->inflight = true;
+		e->inflight = 1;
 	pthread_mutex_unlock(&p->chain_lock);
 	if (go)
 		chain_send(p, c->msg, expect);
@@ -425,7 +431,7 @@ pub_main(void *arg)
 		struct js_cmd *c = next_cmd(p, 200);
 		if (!c)
 			continue;
-		if (c->type == JS_C_PUBLISH)
+		if (c->type == JS_C_PUBLISH || c->type == JS_C_PIPE)
 			do_publish(p, c);
 		else if (c->type == JS_C_CHAIN)
 			do_chain(p, c);
@@ -507,7 +513,7 @@ cmd_new(struct js_pub *p, enum js_cmd_type type, natsMsg *m, void *ref)
 		c->ref = ref;
 		return c;
 	}
-	struct js_result *r = result_new(type == JS_C_PUBLISH ? JS_R_ACK : JS_R_LOOKUP);
+	struct js_result *r = result_new(type == JS_C_LOOKUP ? JS_R_LOOKUP : JS_R_ACK);
 	if (r) {
 		r->msg = m;
 		r->ref = ref;
@@ -520,9 +526,9 @@ cmd_new(struct js_pub *p, enum js_cmd_type type, natsMsg *m, void *ref)
 }
 
 void
-js_pub_publish(struct js_pub *p, natsMsg *m)
+js_pub_publish(struct js_pub *p, natsMsg *m, bool pipelined)
 {
-	struct js_cmd *c = cmd_new(p, JS_C_PUBLISH, m, NULL);
+	struct js_cmd *c = cmd_new(p, pipelined ? JS_C_PIPE : JS_C_PUBLISH, m, NULL);
 	if (c)
 		queue_cmd(p, c);
 }

@@ -2,10 +2,14 @@
 #include "autoconf.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "jetstream.h"
@@ -19,7 +23,9 @@
  * (origin node, source, epoch) into one subject each; a batch is cut by
  * size or age and published with the subject's last stream sequence as
  * Nats-Expected-Last-Subject-Sequence; the next one is chained to its
- * PubAck (js_pub.c), so each message is fenced by the one before.
+ * PubAck (js_pub.c), or, while the sink writes to that subject alone,
+ * pipelined with Nats-Expected-Last-Msg-Id naming the one before, so each
+ * message is fenced by the one before.
  * Per origin stream the sink keeps which origin seqs are taken (js_holes:
  * a high and the holes below it), so a late record (a DLQ replay) fills
  * its hole while a resent one is a duplicate. Every message carries that
@@ -36,6 +42,10 @@
 #define JS_LOOKUP_RETRY_NS (500 * PB_NSEC_PER_MSEC)
 #define JS_CLOSE_WAIT_NS (10 * PB_NSEC_PER_SEC)
 #define JS_FORGOT_LOG_NS (10 * PB_NSEC_PER_SEC)
+/* Pipelining waits this long after another subject published, and after
+ * a pipelined publish of the subject failed. */
+#define JS_PIPE_QUIET_NS (100 * PB_NSEC_PER_MSEC)
+#define JS_PIPE_BACKOFF_NS (1 * PB_NSEC_PER_SEC)
 
 /* Holes past the bound: their later fills will count as duplicates. */
 static void
@@ -92,52 +102,121 @@ stream_get(struct js_sink *s, const struct pb_record *rec)
 }
 
 
-/* Where a batch can leave as soon as it is cut: first, or right behind
- * the one in flight (chained to its PubAck). */
+/* Several messages of st may be in flight (pipelined) only while it is
+ * the one subject this sink publishes to: a message of another subject
+ * between two of them would fail the second one's fence. */
 static bool
-batch_sendable(const struct js_stream *st, const struct js_batch *b)
+pipe_ok(const struct js_sink *s, const struct js_stream *st)
 {
-	return b == st->head || (b == st->head->next && st->head->state == JS_B_INFLIGHT);
+	uint64_t now = pb_loop_now(s->loop);
+	return s->cfg->window > 2 && (!s->last_pub || s->last_pub == st) &&
+	    now >= st->pipe_retry_ns && (!s->mixed_ns || now - s->mixed_ns >= JS_PIPE_QUIET_NS);
 }
 
-static bool
-batch_send(struct js_sink *s, struct js_batch *b, bool chained)
+static unsigned
+pipe_depth(const struct js_sink *s)
 {
-	natsMsg *m = js_batch_msg(s, b);
+	return s->cfg->window / 2 < JS_PIPE_DEPTH ? s->cfg->window / 2 : JS_PIPE_DEPTH;
+}
+
+/* Where a batch can leave as soon as it is cut: first, right behind the
+ * one in flight (chained to its PubAck), or pipelined behind those in
+ * flight. */
+static bool
+batch_sendable(const struct js_sink *s, const struct js_stream *st, const struct js_batch *b)
+{
+	if (b == st->head || (b == st->head->next && st->head->state == JS_B_INFLIGHT))
+		return true;
+	if (!pipe_ok(s, st))
+		return false;
+	unsigned n = 0, max = pipe_depth(s);
+	for (const struct js_batch *x = st->head; x != b; x = x->next)
+		if (x->state != JS_B_INFLIGHT || x->chained || ++n >= max)
+			return false;
+	return true;
+}
+
+enum js_send { JS_SEND_FENCED, JS_SEND_CHAINED, JS_SEND_PIPELINED };
+
+/* prev: the batch before b, in flight (JS_SEND_PIPELINED). */
+static bool
+batch_send(struct js_sink *s, struct js_batch *b, enum js_send how, const struct js_batch *prev)
+{
+	natsMsg *m = js_batch_msg(s, b, how == JS_SEND_PIPELINED ? prev->id : NULL);
 	if (!m) {
 		pb_counter_add(&s->js->errors, 1);
 		return false; /* retried by the maintenance timer */
 	}
 	b->msg = m;
 	b->state = JS_B_INFLIGHT;
-	if (chained)
+	b->chained = how == JS_SEND_CHAINED;
+	if (s->last_pub && s->last_pub != b->st)
+		s->mixed_ns = pb_loop_now(s->loop);
+	s->last_pub = b->st;
+	if (how == JS_SEND_CHAINED)
 		log_debug("jetstream", "%s: chain %" PRIu64 "..%" PRIu64 " (%" PRIu32 " records)",
+		    b->st->subject, b->first_seq, b->last_seq, b->count);
+	else if (how == JS_SEND_PIPELINED)
+		log_debug("jetstream", "%s: pipeline %" PRIu64 "..%" PRIu64 " (%" PRIu32 " records)",
 		    b->st->subject, b->first_seq, b->last_seq, b->count);
 	else
 		log_debug("jetstream", "%s: publish %" PRIu64 "..%" PRIu64 " (%" PRIu32
 		    " records) after subject seq %" PRIu64, b->st->subject, b->first_seq,
 		    b->last_seq, b->count, b->st->subj_seq);
 	pb_counter_add(&s->js->pending_acks, 1);
-	if (chained)
+	if (how == JS_SEND_CHAINED)
 		js_pub_chain(s->pub, m);
 	else
-		js_pub_publish(s->pub, m);
+		js_pub_publish(s->pub, m, how == JS_SEND_PIPELINED);
 	return true;
 }
 
-/* Once the resume point is known: the oldest cut batch is published with
- * the subject's last stream seq as its expectation (fenced), the next one
- * is chained behind it; at most two of a subject are in flight. */
+/* Once the resume point is known, cut batches leave in order: the oldest
+ * fenced by the subject's last stream seq; behind it, pipelined (fenced by
+ * the id of the one before) while the subject publishes alone, else one
+ * chained to the PubAck of the one in flight. */
 static void
 stream_kick(struct js_sink *s, struct js_stream *st)
 {
-	struct js_batch *b = st->head;
-	if (!s->connected || st->state != JS_S_READY || !b)
+	if (!s->connected || st->state != JS_S_READY)
 		return;
-	if (b->state == JS_B_CUT && !batch_send(s, b, false))
-		return;
-	if (b->state == JS_B_INFLIGHT && b->next && b->next->state == JS_B_CUT)
-		batch_send(s, b->next, true);
+	unsigned n = 0;
+	for (struct js_batch *b = st->head, *prev = NULL; b; prev = b, b = b->next) {
+		if (b->state == JS_B_INFLIGHT) {
+			n++;
+			continue;
+		}
+		if (b->state != JS_B_CUT)
+			return;
+		if (!prev) {
+			if (!batch_send(s, b, JS_SEND_FENCED, NULL))
+				return;
+		} else if (prev->state == JS_B_INFLIGHT && !prev->chained && pipe_ok(s, st) &&
+		    n < pipe_depth(s)) {
+			/* Not behind a chained one: it leaves only with a PubAck. */
+			if (!batch_send(s, b, JS_SEND_PIPELINED, prev))
+				return;
+		} else {
+			/* Chained only behind a lone message: the PubAck that
+			 * sends it must be that of the one just before. */
+			if (n == 1 && prev == st->head && prev->state == JS_B_INFLIGHT)
+				batch_send(s, b, JS_SEND_CHAINED, NULL);
+			return;
+		}
+		n++;
+	}
+}
+
+/* A batch that cannot leave before a PubAck takes what arrives meanwhile,
+ * up to the largest message, so that one round trip carries more when the
+ * store is slow. Asked once the batch reaches batch_kb; a PubAck or the
+ * cut timer cuts it later if it can leave (on_ack, cut_tick). */
+static bool
+batch_grows(const struct js_sink *s, const struct js_stream *st, struct js_batch *b)
+{
+	if (!b->grows)
+		b->grows = s->grow_bytes > s->batch_bytes && !batch_sendable(s, st, b);
+	return b->grows;
 }
 
 static void
@@ -149,7 +228,7 @@ batch_cut(struct js_sink *s, struct js_batch *b)
 	 * before it, exactly what the subject holds once it is stored. */
 	b->state = JS_B_CUT;
 	b->snap = b->st->taken;
-	if (batch_sendable(b->st, b))
+	if (batch_sendable(s, b->st, b))
 		stream_kick(s, b->st);
 }
 
@@ -164,7 +243,7 @@ cut_tick(struct pb_loop *loop, void *arg)
 		if (!b || b->state != JS_B_FILLING)
 			continue;
 		/* One further back leaves once a PubAck moves it up. */
-		if (batch_sendable(st, b) && now - b->opened_ns >= age)
+		if (batch_sendable(s, st, b) && now - b->opened_ns >= age)
 			batch_cut(s, b);
 		else
 			filling = true;
@@ -216,12 +295,8 @@ js_write(struct pb_sink *sink, const struct pb_record *rec)
 	}
 	size_t n = pb_wire_record_size(rec);
 	struct js_batch *b = st->tail;
-	/* A batch that cannot leave before a PubAck takes what arrives
-	 * meanwhile, up to the largest message, so that one round trip
-	 * carries more when the store is slow. */
-	size_t limit = b && !batch_sendable(st, b) && s->grow_bytes > s->batch_bytes ?
-	    s->grow_bytes : s->batch_bytes;
-	if (b && b->state == JS_B_FILLING && b->count && b->len + n > limit)
+	if (b && b->state == JS_B_FILLING && b->count && b->len + n > s->batch_bytes &&
+	    (b->len + n > s->grow_bytes || !batch_grows(s, st, b)))
 		batch_cut(s, b);
 	if (!b || b->state != JS_B_FILLING) {
 		if (!(b = js_batch_new(s, st, rec)))
@@ -252,7 +327,7 @@ js_write(struct pb_sink *sink, const struct pb_record *rec)
 	note_forgotten(s, st, forgot);
 	pb_counter_add(&s->base.stats->packets, 1);
 	pb_counter_add(&s->base.stats->bytes, rec->caplen);
-	if (b->len >= (batch_sendable(st, b) ? s->batch_bytes : limit))
+	if (b->len >= s->batch_bytes && (b->len >= s->grow_bytes || !batch_grows(s, st, b)))
 		batch_cut(s, b);
 	return 0;
 fail:
@@ -349,16 +424,14 @@ on_lookup(struct js_sink *s, struct js_result *r)
 	stream_kick(s, st);
 }
 
-/* The batch a published message belongs to (in flight: first or second). */
+/* The batch a published message belongs to (in flight). */
 static struct js_batch *
 batch_of(struct js_sink *s, const natsMsg *m)
 {
-	for (struct js_stream *st = s->streams; st; st = st->next) {
-		if (st->head && st->head->msg == m)
-			return st->head;
-		if (st->head && st->head->next && st->head->next->msg == m)
-			return st->head->next;
-	}
+	for (struct js_stream *st = s->streams; st; st = st->next)
+		for (struct js_batch *b = st->head; b && b->state != JS_B_FILLING; b = b->next)
+			if (b->msg == m)
+				return b;
 	return NULL;
 }
 
@@ -372,14 +445,15 @@ on_ack(struct js_sink *s, struct js_result *r)
 	}
 	struct js_stream *st = b->st;
 	pb_counter_add(&s->js->pending_acks, (uint64_t)-1);
-	log_debug("jetstream", "%s: %" PRIu64 "..%" PRIu64 " %s%s seq %" PRIu64 " %s", st->subject,
-	    b->first_seq, b->last_seq, r->ok ? "stored" : "failed", r->duplicate ? " (dup)" : "",
-	    r->stream_seq, b == st->head ? "head" : "second");
+	log_debug("jetstream", "%s: %" PRIu64 "..%" PRIu64 " %s%s seq %" PRIu64 " %s%s%s",
+	    st->subject, b->first_seq, b->last_seq, r->ok ? "stored" : "failed",
+	    r->duplicate ? " (dup)" : "", r->stream_seq, b == st->head ? "head" : "behind",
+	    r->ok ? "" : ": ", r->ok ? "" : r->text);
 	if (r->ok && r->duplicate && b == st->head) {
-		/* Nats-Msg-Id seen before (the same records, stored by another
-		 * writer or by a publish whose PubAck was lost): not stored twice.
-		 * That message need not be the subject's last, and its holes may
-		 * not be ours: read the resume point again before going on. */
+		/* Nats-Msg-Id seen before (the same batch, stored by a publish
+		 * of ours whose PubAck was lost): not stored twice. That
+		 * message need not be the subject's last: read the resume point
+		 * again before going on. */
 		pb_counter_add(&s->js->duplicates, b->count);
 		st->head = b->next;
 		if (!st->head)
@@ -399,15 +473,13 @@ on_ack(struct js_sink *s, struct js_result *r)
 		if (!st->head)
 			st->tail = NULL;
 		js_batch_free(s, b);
-		/* What waited a round trip goes now, full or not; the one
-		 * behind it if it has waited long enough. */
-		struct js_batch *h = st->head;
-		if (h && h->state == JS_B_FILLING && h->count)
-			batch_cut(s, h);
-		else if (h && h->next && h->next->state == JS_B_FILLING && h->next->count &&
-		    (h->next->len >= s->batch_bytes || pb_loop_now(s->loop) - h->next->opened_ns >=
-		    (uint64_t)s->cfg->batch_ms * PB_NSEC_PER_MSEC))
-			batch_cut(s, h->next);
+		/* What waited a round trip goes now, full or not; one
+		 * further back if it has waited long enough. */
+		struct js_batch *t = st->tail;
+		if (t && t->state == JS_B_FILLING && t->count && batch_sendable(s, st, t) &&
+		    (t == st->head || t->len >= s->batch_bytes || pb_loop_now(s->loop) -
+		    t->opened_ns >= (uint64_t)s->cfg->batch_ms * PB_NSEC_PER_MSEC))
+			batch_cut(s, t);
 		stream_kick(s, st);
 		return;
 	}
@@ -417,6 +489,9 @@ on_ack(struct js_sink *s, struct js_result *r)
 	natsMsg_Destroy(b->msg);
 	b->msg = NULL;
 	b->state = JS_B_CUT;
+	/* Those pipelined behind it fail as well; publish one at a time for
+	 * a while (another writer or subject is in the way). */
+	st->pipe_retry_ns = pb_loop_now(s->loop) + JS_PIPE_BACKOFF_NS;
 	pb_counter_add(&s->js->errors, 1);
 	pb_js_stats_set_error(s->js, r->text);
 	if (st->state != JS_S_READY)
@@ -425,6 +500,25 @@ on_ack(struct js_sink *s, struct js_result *r)
 	    "(error %d); reading the resume point again", st->subject, b->first_seq, b->last_seq,
 	    r->text, r->errcode);
 	stream_lookup(s, st);
+}
+
+/* libnats copies every message into an allocation of its own
+ * (natsMsg_Create). Above glibc's mmap threshold each one is mapped,
+ * faulted in page by page and unmapped when freed: 72 k page faults and
+ * 0.3 s of system time for 2 M 64-byte records in 1 MB messages. Keep
+ * messages up to max_payload on the heap, and the memory of those in
+ * flight (at most 64 MiB) around for the next ones (process-wide, once per
+ * larger size). */
+static void
+malloc_tune(int64_t max_payload)
+{
+	static int64_t tuned;
+	const int64_t big = max_payload + 65536, keep = big * 32 < (64 << 20) ? big * 32 : 64 << 20;
+	if (max_payload <= tuned || big > (32 << 20))
+		return; /* glibc's largest mmap threshold */
+	tuned = max_payload;
+	mallopt(M_MMAP_THRESHOLD, (int)big);
+	mallopt(M_TRIM_THRESHOLD, (int)keep);
 }
 
 static void
@@ -438,6 +532,8 @@ on_state(struct js_sink *s, struct js_result *r)
 	if (!s->connected || was)
 		return;
 	log_info("jetstream", "sink '%s': stream '%s' ready", s->base.name, s->cfg->stream);
+	if (r->max_payload > 0)
+		malloc_tune(r->max_payload);
 	/* A batch plus headers must fit the server's max_payload. */
 	if (r->max_payload > 0 && s->batch_bytes + JS_HEADROOM * 2 > (uint64_t)r->max_payload) {
 		size_t want = (size_t)r->max_payload > JS_HEADROOM * 2 + 65536 + PB_WIRE_MAX_MSG ?
@@ -598,6 +694,11 @@ pb_sink_jetstream_open(const struct pb_dump_cfg *cfg, const struct pb_sink_env *
 	s->js = env->js_stats;
 	s->batch_bytes = cfg->js->batch_bytes;
 	s->was_writable = true;
+	/* Unique among the writers of a stream; a clock is enough without
+	 * entropy (two sinks would need the same nanosecond and pid). */
+	if (getrandom(&s->writer_id, sizeof(s->writer_id), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(s->writer_id))
+		s->writer_id = pb_mono_ns() ^ ((uint64_t)getpid() << 40) ^ (uint64_t)time(NULL);
 	atomic_store(&s->js->state, PB_JS_CONNECTING);
 	if (pb_loop_add_fd(s->loop, s->results.efd, EPOLLIN, results_ready, s) < 0) {
 		snprintf(err, errlen, "cannot watch the results eventfd");

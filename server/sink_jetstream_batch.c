@@ -147,7 +147,7 @@ fail:
 
 /* The message of a cut batch, with its headers. */
 natsMsg *
-js_batch_msg(struct js_sink *s, struct js_batch *b)
+js_batch_msg(struct js_sink *s, struct js_batch *b, const char *after_id)
 {
 	struct js_stream *st = b->st;
 	natsMsg *m = NULL;
@@ -161,11 +161,16 @@ js_batch_msg(struct js_sink *s, struct js_batch *b)
 			r = natsMsgHeader_Set(m, k, v); \
 	} while (0)
 	/* With late records two batches may share first and last: the count
-	 * and hash of the seqs keep their ids apart. */
-	JS_HDR(PB_JS_HDR_MSG_ID, "%" PRIu32 "/%u/%" PRIu64 "/%" PRIu64 "-%" PRIu64 "/%" PRIu32
-	    "/%016" PRIx64, st->node, st->source, st->epoch, b->first_seq, b->last_seq, b->count,
-	    b->idhash);
-	JS_HDR(PB_JS_HDR_EXPECT, "%" PRIu64, st->subj_seq);
+	 * and hash of the seqs keep their ids apart; the writer's id keeps
+	 * them apart from another writer's (an id fences what follows). */
+	snprintf(b->id, sizeof(b->id), "%" PRIu32 "/%u/%" PRIu64 "/%" PRIu64 "-%" PRIu64 "/%" PRIu32
+	    "/%016" PRIx64 "/%016" PRIx64, st->node, st->source, st->epoch, b->first_seq,
+	    b->last_seq, b->count, b->idhash, s->writer_id);
+	r = natsMsgHeader_Set(m, PB_JS_HDR_MSG_ID, b->id);
+	if (after_id && r == NATS_OK)
+		r = natsMsgHeader_Set(m, JS_HDR_EXPECT_ID, after_id);
+	else
+		JS_HDR(PB_JS_HDR_EXPECT, "%" PRIu64, st->subj_seq);
 	JS_HDR(PB_JS_HDR_FORMAT, "%s", PB_JS_FORMAT);
 	JS_HDR(PB_JS_HDR_ORIGIN, "%" PRIu32 "/%u", st->node, st->source);
 	JS_HDR(PB_JS_HDR_EPOCH, "%" PRIu64, st->epoch);

@@ -25,8 +25,15 @@
 /* Room a batch keeps for its NODE/SOURCE prelude beyond batch_bytes. */
 #define JS_HEADROOM 4096u
 /* Payload buffers of freed batches kept for the next ones: a new buffer
- * costs page faults and zeroing per page, and growing one copies it. */
-#define JS_SPARE 4u
+ * costs page faults and zeroing per page, and growing one copies it. As
+ * many as can be in flight and filling when a subject is pipelined. */
+#define JS_SPARE 12u
+/* Messages of one subject in flight at once when it publishes alone
+ * (pipelined, each fenced by the id of the one before it). */
+#define JS_PIPE_DEPTH 8u
+/* Fences the stream's last message by its Nats-Msg-Id (schema/jetstream.md §5). */
+#define JS_HDR_EXPECT_ID "Nats-Expected-Last-Msg-Id"
+#define JS_ID_MAX 160
 
 enum js_batch_state { JS_B_FILLING = 0, JS_B_CUT, JS_B_INFLIGHT };
 enum js_stream_state { JS_S_LOOKUP = 0, JS_S_LOOKUP_WAIT, JS_S_READY };
@@ -46,6 +53,9 @@ struct js_batch {
 	uint64_t first_tok;      /* custody waits on it until the PubAck */
 	uint64_t opened_ns;
 	natsMsg *msg;            /* in flight */
+	char id[JS_ID_MAX];      /* its Nats-Msg-Id, once built */
+	bool chained;            /* in flight: sent from the PubAck before it */
+	bool grows;              /* filling past batch_kb: it had to wait for a PubAck */
 	uint32_t named[8];       /* hop nodes already named in this batch */
 	size_t nnamed;
 	struct js_batch *next;
@@ -62,6 +72,7 @@ struct js_stream {
 	struct pb_js_holes stored; /* what the subject holds, as we last learnt */
 	struct pb_js_holes taken;  /* stored or batched */
 	uint64_t subj_seq;       /* stream seq of the subject's last message, 0 none */
+	uint64_t pipe_retry_ns;  /* no pipelining before (a pipelined publish failed) */
 	struct js_batch *head, *tail;
 	struct js_stream *hnext, *next;
 };
@@ -87,6 +98,9 @@ struct js_sink {
 	bool was_writable;
 	bool error_logged;
 	uint64_t forgot_logged_ns;
+	uint64_t writer_id;       /* random, in every Nats-Msg-Id: ours alone */
+	const struct js_stream *last_pub; /* the stream that published last */
+	uint64_t mixed_ns;        /* when a publish last came from another stream than the one before */
 	struct { uint8_t *buf; size_t cap; } spare[JS_SPARE];
 	size_t nspare;
 };
@@ -113,8 +127,9 @@ int js_batch_reserve(struct js_batch *b, size_t more);
 int js_batch_name_hops(struct js_sink *s, struct js_batch *b, const struct pb_record *rec);
 /* A new filling batch at st's tail, named (origin, source, rec's hops). */
 struct js_batch *js_batch_new(struct js_sink *s, struct js_stream *st, const struct pb_record *rec);
-/* The message of a cut batch, with its headers. */
-natsMsg *js_batch_msg(struct js_sink *s, struct js_batch *b);
+/* The message of a cut batch, with its headers: fenced by the subject's
+ * last stream seq, or with after_id by the stream's last message id. */
+natsMsg *js_batch_msg(struct js_sink *s, struct js_batch *b, const char *after_id);
 /* Drops what st->stored holds, takes the rest into st->taken; returns the
  * batch after b (b may be freed; *prev is the last one kept). */
 struct js_batch *js_batch_trim(struct js_sink *s, struct js_batch *b, struct js_batch **prev);

@@ -51,12 +51,14 @@ struct js_pub;
  * then reports JS_R_STATE. Results go to `results`. */
 struct js_pub *js_pub_start(const struct pb_jetstream_cfg *cfg, struct pb_js_queue *results,
     struct pb_js_stats *st, char *err, size_t errlen);
-/* Takes ownership of m; its JS_R_ACK result hands it back. The
- * Nats-Expected-Last-Subject-Sequence header is in m already. */
-void js_pub_publish(struct js_pub *p, natsMsg *m);
-/* Takes ownership of m, the message behind the subject's one in flight:
- * published as soon as that one's PubAck arrived (with its stream seq as
- * the expectation), or handed back failed when that one failed. */
+/* Takes ownership of m; its JS_R_ACK result hands it back. Its fence
+ * (Nats-Expected-Last-Subject-Sequence, or with `pipelined`
+ * Nats-Expected-Last-Msg-Id naming the subject's message before it, still
+ * in flight) is in m already. */
+void js_pub_publish(struct js_pub *p, natsMsg *m, bool pipelined);
+/* Takes ownership of m, the message behind the subject's ones in flight:
+ * published as soon as their PubAcks arrived (with the last stream seq as
+ * the expectation), or handed back failed when one failed. */
 void js_pub_chain(struct js_pub *p, natsMsg *m);
 /* Reads the last message on subject; answers JS_R_LOOKUP with ref. */
 void js_pub_lookup(struct js_pub *p, void *ref, const char *subject);

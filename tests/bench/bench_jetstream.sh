@@ -6,8 +6,10 @@
 # waits for every PubAck) into a jetstream sink; jsbench publishes the same
 # number of bytes in messages of the sink's average size. Medians of
 # PB_BENCH_RUNS (default 3) runs; 64 B, 1500 B and 9018 B frames. Prints
-# records/s, payload Gbit/s of both, their ratio, and the node's CPU and
-# peak RSS. Not part of `make check`; `make bench` runs it after bench.sh.
+# records/s, payload Gbit/s of both, their ratio, the sink's average message
+# size (msg_KB: jsbench sends messages of that size, which is not batch_kb:
+# a batch waiting for a PubAck grows up to the server's max_payload), and the
+# node's CPU and peak RSS. Not part of `make check`; `make bench` runs it after bench.sh.
 # Without nats-server or libnats it says so and exits 0 (a skip).
 # spread% = (slowest - fastest) / median of the runs.
 # PB_BENCH_REPLICAS="1 3" picks the replica counts, PB_BENCH_SCALE (percent,
@@ -95,8 +97,8 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # name | frames | pbgen options
 CASES=("64B|2000000|--size 64" "1500B|300000|--size 1500" "9018B|100000|--size 9018")
-printf '%-3s %-6s %9s %12s %9s %8s %12s %9s %8s %6s %7s %8s\n' rep case records sink_rec/s \
-    sink_Gb/s spread% jsbench_msg/s js_Gb/s spread% ratio cpu_s rss_MB
+printf '%-3s %-6s %9s %12s %9s %8s %7s %12s %9s %8s %6s %7s %8s\n' rep case records sink_rec/s \
+    sink_Gb/s spread% msg_KB jsbench_msg/s js_Gb/s spread% ratio cpu_s rss_MB
 for rep in $REPLICAS; do
 start_servers "$rep"
 for c in "${CASES[@]}"; do
@@ -146,8 +148,9 @@ CONF
 	awk -v rep="R$rep" -v name="$name" -v n="$n" -v sec="$sec" -v bytes="$bytes" -v msgs="$msgs" \
 	    -v jmps="$jmps" -v spread="$spread" -v jspread="$jspread" -v cpu="$cpu" -v rss="$rss" 'BEGIN {
 		sgb = bytes * 8 / sec / 1e9; jgb = jmps * (bytes / msgs) * 8 / 1e9
-		printf "%-3s %-6s %9d %12.0f %9.2f %8s %12.0f %9.2f %8s %6.2f %7.2f %8d\n", rep, name,
-		    n, n / sec, sgb, spread, jmps, jgb, jspread, sgb / jgb, cpu, rss }'
+		printf "%-3s %-6s %9d %12.0f %9.2f %8s %7.0f %12.0f %9.2f %8s %6.2f %7.2f %8d\n", rep,
+		    name, n, n / sec, sgb, spread, bytes / msgs / 1024, jmps, jgb, jspread, sgb / jgb,
+		    cpu, rss }'
 done
 stop_servers
 done

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # Two collectors write the same origin stream into the same stream at the
 # same time: the edge sends every record to both. Each publish expects the
-# subject's last sequence it knows; the loser of every race reads the
-# resume point again and drops what the winner stored. The stream ends up
-# with every record exactly once, and both collectors count the records
-# the other one stored as duplicates.
+# subject's last sequence it knows (or, pipelined, the id of the message
+# before it); the loser of every race reads the resume point again and
+# drops what the winner stored. The stream ends up with every record
+# exactly once, and both collectors count the records the other one
+# stored as duplicates.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/js_lib.sh"
 
@@ -56,6 +57,13 @@ for c in cola colb; do
 	pb_node_stop "$c"
 	pb_node_exit_ok "$c" SIGTERM
 done
+# The audit below covers pipelined messages (fenced by the last message id)
+# only if there were some; those refused because the other collector's
+# message came in between show the id fence at work.
+piped=$(cat "$T/cola.log" "$T/colb.log" | grep -c ': pipeline ' || true)
+refused=$(cat "$T/cola.log" "$T/colb.log" | grep -c 'failed seq .*wrong last msg ID' || true)
+pb_log "pipelined messages: $piped, refused by the last-id fence: $refused"
+[ "$piped" -gt 0 ] || fail "no collector pipelined a message"
 [ "$stored" = $N ] || fail "the collectors stored $stored records together, expected $N"
 [ "$dups" = $N ] || fail "the collectors dropped $dups records as stored by the other, expected $N"
 js_check "$URL" TWO pb
