@@ -382,7 +382,7 @@ version_len(int letter)
 struct reader {
 	const char *path;
 	atomic_bool stop;
-	int reads;
+	atomic_int reads;
 	int bad;
 };
 
@@ -403,7 +403,7 @@ reader_main(void *arg)
 		while (n < sizeof(buf) && (k = read(fd, buf + n, sizeof(buf) - n)) > 0)
 			n += (size_t)k;
 		close(fd);
-		r->reads++;
+		atomic_fetch_add(&r->reads, 1);
 		if (n == 0 || buf[0] < 'a' || buf[0] > 'z' || n != version_len(buf[0])) {
 			r->bad++;
 			continue;
@@ -434,6 +434,10 @@ test_atomic_replace(void **state)
 	struct reader r = { .path = p };
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, reader_main, &r), 0);
+	/* The reader must be running before the replacements start (on a
+	 * loaded machine it may not be scheduled until they are all done). */
+	for (int spin = 0; atomic_load(&r.reads) == 0 && spin < 5000; spin++)
+		usleep(1000);
 	enum { N = 120 };
 	for (int i = 1; i <= N; i++) {
 		int letter = 'a' + i % 26;
@@ -447,7 +451,7 @@ test_atomic_replace(void **state)
 	atomic_store(&r.stop, true);
 	pthread_join(th, NULL);
 
-	assert_true(r.reads > 0);
+	assert_true(atomic_load(&r.reads) > 0);
 	assert_int_equal(r.bad, 0);
 	int written = 0;
 	for (int i = 1; i <= N; i++) {
