@@ -190,28 +190,72 @@ struct sbuf {
 	char *p, *end; /* end leaves room for the NUL */
 };
 
-static void
+static inline void
 sb_mem(struct sbuf *b, const char *s, size_t n)
 {
 	size_t room = (size_t)(b->end - b->p);
-	if (n > room)
-		n = room;
-	memcpy(b->p, s, n);
-	b->p += n;
+	/* Two copies, so that an inlined literal's is of constant size. */
+	if (n <= room) {
+		memcpy(b->p, s, n);
+		b->p += n;
+		return;
+	}
+	memcpy(b->p, s, room);
+	b->p += room;
 }
 
 #define sb_lit(b, s) sb_mem((b), (s), sizeof(s) - 1)
 
+static const char sb_digits2[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Eight digits of v < 10^8 ending at q, two at a time in 32-bit arithmetic. */
+static inline char *
+sb_8digits(char *q, uint32_t v)
+{
+	for (int k = 0; k < 4; k++) {
+		q -= 2;
+		memcpy(q, sb_digits2 + 2 * (v % 100), 2);
+		v /= 100;
+	}
+	return q;
+}
+
+/* v in decimal, zero-padded to width (at most 20) digits. Per packet, so
+ * 64-bit divisions only per eight digits and two digits per step. */
 static void
 sb_u64w(struct sbuf *b, uint64_t v, int width)
 {
-	char tmp[24];
-	int i = (int)sizeof(tmp);
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v || (int)sizeof(tmp) - i < width);
-	sb_mem(b, tmp + i, sizeof(tmp) - (size_t)i);
+	/* Digits end at tmp + 24; 20 bytes from any start stay inside tmp. */
+	char tmp[48], *end = tmp + 24, *q = end;
+	while (v >= 100000000u) {
+		q = sb_8digits(q, (uint32_t)(v % 100000000u));
+		v /= 100000000u;
+	}
+	uint32_t w = (uint32_t)v;
+	while (w >= 100) {
+		q -= 2;
+		memcpy(q, sb_digits2 + 2 * (w % 100), 2);
+		w /= 100;
+	}
+	if (w >= 10) {
+		q -= 2;
+		memcpy(q, sb_digits2 + 2 * w, 2);
+	} else {
+		*--q = (char)('0' + w);
+	}
+	while (end - q < width)
+		*--q = '0';
+	size_t n = (size_t)(end - q);
+	if ((size_t)(b->end - b->p) >= 20) {
+		/* One fixed-size copy; the bytes past n are overwritten next. */
+		memcpy(b->p, q, 20);
+		b->p += n;
+	} else {
+		sb_mem(b, q, n);
+	}
 }
 
 static void
@@ -223,6 +267,11 @@ sb_u64(struct sbuf *b, uint64_t v)
 /* "(name)": parentheses and control characters in a name (peers announce
  * arbitrary ones) become '_', so the comment stays one line that parses
  * unambiguously (custody recovery reads it back). */
+/* Bytes a name shows as '_': control characters and parentheses. */
+static const uint8_t sb_name_bad[256] = {
+	[0x00 ... 0x1f] = 1, ['('] = 1, [')'] = 1, [0x7f] = 1,
+};
+
 static void
 sb_name(struct sbuf *b, const char *name, size_t max)
 {
@@ -233,7 +282,7 @@ sb_name(struct sbuf *b, const char *name, size_t max)
 			n = room;
 		for (size_t i = 0; i < n; i++) {
 			unsigned char ch = (unsigned char)name[i];
-			b->p[i] = ch < 0x20 || ch == 0x7f || ch == '(' || ch == ')' ? '_' : (char)ch;
+			b->p[i] = sb_name_bad[ch] ? '_' : (char)ch;
 		}
 		b->p += n;
 	}
