@@ -313,9 +313,76 @@ comment_head(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir
 	sb_u64(b, rec->origin_epoch);
 }
 
+/* Text of fmt(b, ...) into a memo slot of size cap (its own NUL room). */
+#define MEMO_FILL(slot, cap, lenp, ...)                          \
+	do {                                                     \
+		struct sbuf m_ = { (slot), (slot) + (cap) - 1 }; \
+		__VA_ARGS__;                                     \
+		*(lenp) = (size_t)(m_.p - (slot));               \
+	} while (0)
+
+/* "<node>:<epoch>:" of the link, from the memo while it repeats. */
+static void
+tail_link(struct sbuf *b, const struct pb_record *rec, struct pb_pcapng_memo *mm)
+{
+	if (!mm) {
+		sb_u64(b, rec->link_node);
+		sb_lit(b, ":");
+		sb_u64(b, rec->link_epoch);
+		sb_lit(b, ":");
+		return;
+	}
+	if (!mm->link_len || mm->link_node != rec->link_node || mm->link_epoch != rec->link_epoch) {
+		MEMO_FILL(mm->link, sizeof(mm->link), &mm->link_len,
+		    sb_u64(&m_, rec->link_node); sb_lit(&m_, ":"); sb_u64(&m_, rec->link_epoch);
+		    sb_lit(&m_, ":"));
+		mm->link_node = rec->link_node;
+		mm->link_epoch = rec->link_epoch;
+	}
+	sb_mem(b, mm->link, mm->link_len);
+}
+
+/* "<node>(<name>)" of a hop, from the memo while node and names repeat. */
+static void
+tail_hop_node(struct sbuf *b, uint32_t node_id, const struct pb_srcdir *srcdir,
+    struct pb_pcapng_memo *mm)
+{
+	if (!mm) {
+		sb_node(b, node_id, srcdir);
+		return;
+	}
+	uint64_t gen = srcdir ? pb_srcdir_generation(srcdir) : 0;
+	if (!mm->node_len || mm->node_id != node_id || mm->node_dir != srcdir ||
+	    mm->node_gen != gen) {
+		MEMO_FILL(mm->node, sizeof(mm->node), &mm->node_len, sb_node(&m_, node_id, srcdir));
+		mm->node_id = node_id;
+		mm->node_dir = srcdir;
+		mm->node_gen = gen;
+	}
+	sb_mem(b, mm->node, mm->node_len);
+}
+
+/* "<sec>." of a hop's time, from the memo within the same second. */
+static void
+tail_sec(struct sbuf *b, uint64_t sec, struct pb_pcapng_memo *mm)
+{
+	if (!mm) {
+		sb_u64(b, sec);
+		sb_lit(b, ".");
+		return;
+	}
+	if (!mm->sec_len || mm->sec != sec) {
+		MEMO_FILL(mm->sec_text, sizeof(mm->sec_text), &mm->sec_len,
+		    sb_u64(&m_, sec); sb_lit(&m_, "."));
+		mm->sec = sec;
+	}
+	sb_mem(b, mm->sec_text, mm->sec_len);
+}
+
 /* " seq=<u64>[ link=...] hops=<n>[ ...] trailers=[...]", NUL-terminated. */
 static void
-comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir *srcdir)
+comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir *srcdir,
+    struct pb_pcapng_memo *mm)
 {
 	unsigned nhops = rec->nhops < PB_MAX_HOPS ? rec->nhops : PB_MAX_HOPS;
 
@@ -324,10 +391,7 @@ comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir
 	if (rec->link_node) {
 		/* The custody point, persisted in order with the data. */
 		sb_lit(b, " link=");
-		sb_u64(b, rec->link_node);
-		sb_lit(b, ":");
-		sb_u64(b, rec->link_epoch);
-		sb_lit(b, ":");
+		tail_link(b, rec, mm);
 		sb_u64(b, rec->link_seq);
 	}
 	sb_lit(b, " hops=");
@@ -335,12 +399,11 @@ comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir
 	for (unsigned i = 0; i < nhops; i++) {
 		const struct pb_hop *h = &rec->hops[i];
 		sb_lit(b, " ");
-		sb_node(b, h->node_id, srcdir);
+		tail_hop_node(b, h->node_id, srcdir, mm);
 		sb_lit(b, ":seq=");
 		sb_u64(b, h->seq);
 		sb_lit(b, ":ts=");
-		sb_u64(b, h->ts_ns / PB_NSEC_PER_SEC);
-		sb_lit(b, ".");
+		tail_sec(b, h->ts_ns / PB_NSEC_PER_SEC, mm);
 		sb_u64w(b, h->ts_ns % PB_NSEC_PER_SEC, 9);
 	}
 	sb_lit(b, " trailers=[");
@@ -359,7 +422,7 @@ comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir
 /* The comment's head, tail or both into buf (NUL-terminated); strlen. */
 static size_t
 comment_parts(char *buf, size_t len, const struct pb_record *rec,
-    const struct pb_srcdir *srcdir, bool head, bool tail)
+    const struct pb_srcdir *srcdir, bool head, bool tail, struct pb_pcapng_memo *mm)
 {
 	struct sbuf b = { buf, buf + (len ? len - 1 : 0) };
 
@@ -368,7 +431,7 @@ comment_parts(char *buf, size_t len, const struct pb_record *rec,
 	if (head)
 		comment_head(&b, rec, srcdir);
 	if (tail)
-		comment_tail(&b, rec, srcdir);
+		comment_tail(&b, rec, srcdir, mm);
 	*b.p = '\0';
 	return (size_t)(b.p - buf);
 }
@@ -377,21 +440,28 @@ size_t
 pb_pcapng_comment(char *buf, size_t len, const struct pb_record *rec,
     const struct pb_srcdir *srcdir)
 {
-	return comment_parts(buf, len, rec, srcdir, true, true);
+	return comment_parts(buf, len, rec, srcdir, true, true, NULL);
 }
 
 size_t
 pb_pcapng_comment_head(char *buf, size_t len, const struct pb_record *rec,
     const struct pb_srcdir *srcdir)
 {
-	return comment_parts(buf, len, rec, srcdir, true, false);
+	return comment_parts(buf, len, rec, srcdir, true, false, NULL);
 }
 
 size_t
 pb_pcapng_comment_tail(char *buf, size_t len, const struct pb_record *rec,
     const struct pb_srcdir *srcdir)
 {
-	return comment_parts(buf, len, rec, srcdir, false, true);
+	return comment_parts(buf, len, rec, srcdir, false, true, NULL);
+}
+
+size_t
+pb_pcapng_comment_tail_memo(char *buf, size_t len, const struct pb_record *rec,
+    const struct pb_srcdir *srcdir, struct pb_pcapng_memo *memo)
+{
+	return comment_parts(buf, len, rec, srcdir, false, true, memo);
 }
 
 size_t
