@@ -190,28 +190,72 @@ struct sbuf {
 	char *p, *end; /* end leaves room for the NUL */
 };
 
-static void
+static inline void
 sb_mem(struct sbuf *b, const char *s, size_t n)
 {
 	size_t room = (size_t)(b->end - b->p);
-	if (n > room)
-		n = room;
-	memcpy(b->p, s, n);
-	b->p += n;
+	/* Two copies, so that an inlined literal's is of constant size. */
+	if (n <= room) {
+		memcpy(b->p, s, n);
+		b->p += n;
+		return;
+	}
+	memcpy(b->p, s, room);
+	b->p += room;
 }
 
 #define sb_lit(b, s) sb_mem((b), (s), sizeof(s) - 1)
 
+static const char sb_digits2[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Eight digits of v < 10^8 ending at q, two at a time in 32-bit arithmetic. */
+static inline char *
+sb_8digits(char *q, uint32_t v)
+{
+	for (int k = 0; k < 4; k++) {
+		q -= 2;
+		memcpy(q, sb_digits2 + 2 * (v % 100), 2);
+		v /= 100;
+	}
+	return q;
+}
+
+/* v in decimal, zero-padded to width (at most 20) digits. Per packet, so
+ * 64-bit divisions only per eight digits and two digits per step. */
 static void
 sb_u64w(struct sbuf *b, uint64_t v, int width)
 {
-	char tmp[24];
-	int i = (int)sizeof(tmp);
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v || (int)sizeof(tmp) - i < width);
-	sb_mem(b, tmp + i, sizeof(tmp) - (size_t)i);
+	/* Digits end at tmp + 24; 20 bytes from any start stay inside tmp. */
+	char tmp[48], *end = tmp + 24, *q = end;
+	while (v >= 100000000u) {
+		q = sb_8digits(q, (uint32_t)(v % 100000000u));
+		v /= 100000000u;
+	}
+	uint32_t w = (uint32_t)v;
+	while (w >= 100) {
+		q -= 2;
+		memcpy(q, sb_digits2 + 2 * (w % 100), 2);
+		w /= 100;
+	}
+	if (w >= 10) {
+		q -= 2;
+		memcpy(q, sb_digits2 + 2 * w, 2);
+	} else {
+		*--q = (char)('0' + w);
+	}
+	while (end - q < width)
+		*--q = '0';
+	size_t n = (size_t)(end - q);
+	if ((size_t)(b->end - b->p) >= 20) {
+		/* One fixed-size copy; the bytes past n are overwritten next. */
+		memcpy(b->p, q, 20);
+		b->p += n;
+	} else {
+		sb_mem(b, q, n);
+	}
 }
 
 static void
@@ -223,6 +267,11 @@ sb_u64(struct sbuf *b, uint64_t v)
 /* "(name)": parentheses and control characters in a name (peers announce
  * arbitrary ones) become '_', so the comment stays one line that parses
  * unambiguously (custody recovery reads it back). */
+/* Bytes a name shows as '_': control characters and parentheses. */
+static const uint8_t sb_name_bad[256] = {
+	[0x00 ... 0x1f] = 1, ['('] = 1, [')'] = 1, [0x7f] = 1,
+};
+
 static void
 sb_name(struct sbuf *b, const char *name, size_t max)
 {
@@ -233,7 +282,7 @@ sb_name(struct sbuf *b, const char *name, size_t max)
 			n = room;
 		for (size_t i = 0; i < n; i++) {
 			unsigned char ch = (unsigned char)name[i];
-			b->p[i] = ch < 0x20 || ch == 0x7f || ch == '(' || ch == ')' ? '_' : (char)ch;
+			b->p[i] = sb_name_bad[ch] ? '_' : (char)ch;
 		}
 		b->p += n;
 	}
@@ -264,9 +313,76 @@ comment_head(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir
 	sb_u64(b, rec->origin_epoch);
 }
 
+/* Text of fmt(b, ...) into a memo slot of size cap (its own NUL room). */
+#define MEMO_FILL(slot, cap, lenp, ...)                          \
+	do {                                                     \
+		struct sbuf m_ = { (slot), (slot) + (cap) - 1 }; \
+		__VA_ARGS__;                                     \
+		*(lenp) = (size_t)(m_.p - (slot));               \
+	} while (0)
+
+/* "<node>:<epoch>:" of the link, from the memo while it repeats. */
+static void
+tail_link(struct sbuf *b, const struct pb_record *rec, struct pb_pcapng_memo *mm)
+{
+	if (!mm) {
+		sb_u64(b, rec->link_node);
+		sb_lit(b, ":");
+		sb_u64(b, rec->link_epoch);
+		sb_lit(b, ":");
+		return;
+	}
+	if (!mm->link_len || mm->link_node != rec->link_node || mm->link_epoch != rec->link_epoch) {
+		MEMO_FILL(mm->link, sizeof(mm->link), &mm->link_len,
+		    sb_u64(&m_, rec->link_node); sb_lit(&m_, ":"); sb_u64(&m_, rec->link_epoch);
+		    sb_lit(&m_, ":"));
+		mm->link_node = rec->link_node;
+		mm->link_epoch = rec->link_epoch;
+	}
+	sb_mem(b, mm->link, mm->link_len);
+}
+
+/* "<node>(<name>)" of a hop, from the memo while node and names repeat. */
+static void
+tail_hop_node(struct sbuf *b, uint32_t node_id, const struct pb_srcdir *srcdir,
+    struct pb_pcapng_memo *mm)
+{
+	if (!mm) {
+		sb_node(b, node_id, srcdir);
+		return;
+	}
+	uint64_t gen = srcdir ? pb_srcdir_generation(srcdir) : 0;
+	if (!mm->node_len || mm->node_id != node_id || mm->node_dir != srcdir ||
+	    mm->node_gen != gen) {
+		MEMO_FILL(mm->node, sizeof(mm->node), &mm->node_len, sb_node(&m_, node_id, srcdir));
+		mm->node_id = node_id;
+		mm->node_dir = srcdir;
+		mm->node_gen = gen;
+	}
+	sb_mem(b, mm->node, mm->node_len);
+}
+
+/* "<sec>." of a hop's time, from the memo within the same second. */
+static void
+tail_sec(struct sbuf *b, uint64_t sec, struct pb_pcapng_memo *mm)
+{
+	if (!mm) {
+		sb_u64(b, sec);
+		sb_lit(b, ".");
+		return;
+	}
+	if (!mm->sec_len || mm->sec != sec) {
+		MEMO_FILL(mm->sec_text, sizeof(mm->sec_text), &mm->sec_len,
+		    sb_u64(&m_, sec); sb_lit(&m_, "."));
+		mm->sec = sec;
+	}
+	sb_mem(b, mm->sec_text, mm->sec_len);
+}
+
 /* " seq=<u64>[ link=...] hops=<n>[ ...] trailers=[...]", NUL-terminated. */
 static void
-comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir *srcdir)
+comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir *srcdir,
+    struct pb_pcapng_memo *mm)
 {
 	unsigned nhops = rec->nhops < PB_MAX_HOPS ? rec->nhops : PB_MAX_HOPS;
 
@@ -275,10 +391,7 @@ comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir
 	if (rec->link_node) {
 		/* The custody point, persisted in order with the data. */
 		sb_lit(b, " link=");
-		sb_u64(b, rec->link_node);
-		sb_lit(b, ":");
-		sb_u64(b, rec->link_epoch);
-		sb_lit(b, ":");
+		tail_link(b, rec, mm);
 		sb_u64(b, rec->link_seq);
 	}
 	sb_lit(b, " hops=");
@@ -286,12 +399,11 @@ comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir
 	for (unsigned i = 0; i < nhops; i++) {
 		const struct pb_hop *h = &rec->hops[i];
 		sb_lit(b, " ");
-		sb_node(b, h->node_id, srcdir);
+		tail_hop_node(b, h->node_id, srcdir, mm);
 		sb_lit(b, ":seq=");
 		sb_u64(b, h->seq);
 		sb_lit(b, ":ts=");
-		sb_u64(b, h->ts_ns / PB_NSEC_PER_SEC);
-		sb_lit(b, ".");
+		tail_sec(b, h->ts_ns / PB_NSEC_PER_SEC, mm);
 		sb_u64w(b, h->ts_ns % PB_NSEC_PER_SEC, 9);
 	}
 	sb_lit(b, " trailers=[");
@@ -310,7 +422,7 @@ comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir
 /* The comment's head, tail or both into buf (NUL-terminated); strlen. */
 static size_t
 comment_parts(char *buf, size_t len, const struct pb_record *rec,
-    const struct pb_srcdir *srcdir, bool head, bool tail)
+    const struct pb_srcdir *srcdir, bool head, bool tail, struct pb_pcapng_memo *mm)
 {
 	struct sbuf b = { buf, buf + (len ? len - 1 : 0) };
 
@@ -319,7 +431,7 @@ comment_parts(char *buf, size_t len, const struct pb_record *rec,
 	if (head)
 		comment_head(&b, rec, srcdir);
 	if (tail)
-		comment_tail(&b, rec, srcdir);
+		comment_tail(&b, rec, srcdir, mm);
 	*b.p = '\0';
 	return (size_t)(b.p - buf);
 }
@@ -328,21 +440,28 @@ size_t
 pb_pcapng_comment(char *buf, size_t len, const struct pb_record *rec,
     const struct pb_srcdir *srcdir)
 {
-	return comment_parts(buf, len, rec, srcdir, true, true);
+	return comment_parts(buf, len, rec, srcdir, true, true, NULL);
 }
 
 size_t
 pb_pcapng_comment_head(char *buf, size_t len, const struct pb_record *rec,
     const struct pb_srcdir *srcdir)
 {
-	return comment_parts(buf, len, rec, srcdir, true, false);
+	return comment_parts(buf, len, rec, srcdir, true, false, NULL);
 }
 
 size_t
 pb_pcapng_comment_tail(char *buf, size_t len, const struct pb_record *rec,
     const struct pb_srcdir *srcdir)
 {
-	return comment_parts(buf, len, rec, srcdir, false, true);
+	return comment_parts(buf, len, rec, srcdir, false, true, NULL);
+}
+
+size_t
+pb_pcapng_comment_tail_memo(char *buf, size_t len, const struct pb_record *rec,
+    const struct pb_srcdir *srcdir, struct pb_pcapng_memo *memo)
+{
+	return comment_parts(buf, len, rec, srcdir, false, true, memo);
 }
 
 size_t

@@ -99,6 +99,28 @@ size_t pb_pcapng_comment_head(char *buf, size_t len, const struct pb_record *rec
     const struct pb_srcdir *srcdir);
 size_t pb_pcapng_comment_tail(char *buf, size_t len, const struct pb_record *rec,
     const struct pb_srcdir *srcdir);
+/*
+ * The tail's parts that repeat from record to record (the link's node and
+ * epoch, a hop's "<node>(<name>)", the second of a hop time), kept as text
+ * by a caller that formats many tails: pb_pcapng_comment_tail_memo writes
+ * the same bytes as pb_pcapng_comment_tail. Zero-initialise; one per thread.
+ */
+struct pb_pcapng_memo {
+	uint32_t link_node;
+	uint64_t link_epoch;
+	size_t link_len; /* 0: empty */
+	char link[40];   /* "<node>:<epoch>:" */
+	uint32_t node_id;
+	const struct pb_srcdir *node_dir;
+	uint64_t node_gen; /* the directory's generation when formatted */
+	size_t node_len;
+	char node[80];   /* "<node>(<name>)" */
+	uint64_t sec;
+	size_t sec_len;
+	char sec_text[24]; /* "<sec>." */
+};
+size_t pb_pcapng_comment_tail_memo(char *buf, size_t len, const struct pb_record *rec,
+    const struct pb_srcdir *srcdir, struct pb_pcapng_memo *memo);
 
 /* EPB with an already formatted comment (clen 0 = no option). */
 size_t pb_pcapng_epb_raw(uint8_t *buf, size_t len, const struct pb_record *rec, uint32_t if_id,

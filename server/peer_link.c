@@ -501,8 +501,6 @@ on_heartbeat(struct pb_link *l, const struct pb_wire_heartbeat *h)
 void
 link_handle_msg(struct pb_link *l, const struct pb_wire_msg *msg)
 {
-	const char *tn = pb_wire_type_name(msg->type);
-
 	l->st.msgs_in++;
 	if (msg->type == PB_WIRE_T_ERROR) {
 		if (msg->error.code == PB_WIRE_E_AUTH && !l->auth_counted)
@@ -519,7 +517,7 @@ link_handle_msg(struct pb_link *l, const struct pb_wire_msg *msg)
 		};
 		if (msg->type != want[l->hs]) {
 			link_proto_fail(l, PB_WIRE_E_UNEXPECTED, "%s during the handshake, expected %s",
-			    tn, pb_wire_type_name(want[l->hs]));
+			    pb_wire_type_name(msg->type), pb_wire_type_name(want[l->hs]));
 			return;
 		}
 		if (l->hs == HS_HELLO)
@@ -551,7 +549,8 @@ link_handle_msg(struct pb_link *l, const struct pb_wire_msg *msg)
 		break;
 	}
 	if (!ok) {
-		link_proto_fail(l, PB_WIRE_E_UNEXPECTED, "%s not allowed to a %s", tn,
+		link_proto_fail(l, PB_WIRE_E_UNEXPECTED, "%s not allowed to a %s",
+		    pb_wire_type_name(msg->type),
 		    pb_link_role_name(l->st.role));
 		return;
 	}

@@ -27,7 +27,9 @@ rx_dispatch(struct pb_link *l)
 	while (off < l->rx_len) {
 		struct pb_wire_msg msg;
 		size_t used = 0;
-		char why[160] = "";
+		char why[160]; /* per message: not zeroed, only read on an error */
+
+		why[0] = '\0';
 		enum pb_wire_status st = pb_wire_decode(l->rx + off, l->rx_len - off, &msg, &used,
 		    why, sizeof(why));
 		if (st == PB_WIRE_NEED_MORE)

@@ -32,6 +32,7 @@ struct pb_ngorigins {
 	struct ng_ifslot *ifs;
 	size_t ifcap, nifs;
 	struct ng_head heads[NG_HEADS];
+	struct pb_pcapng_memo tail;
 };
 
 static uint64_t
@@ -144,5 +145,6 @@ pb_ngorigins_comment(struct pb_ngorigins *o, char *buf, size_t len,
 		h->valid = true;
 	}
 	memcpy(buf, h->text, h->len);
-	return h->len + pb_pcapng_comment_tail(buf + h->len, len - h->len, rec, o->srcdir);
+	return h->len +
+	    pb_pcapng_comment_tail_memo(buf + h->len, len - h->len, rec, o->srcdir, &o->tail);
 }

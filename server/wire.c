@@ -585,7 +585,6 @@ decode_body(const uint8_t *b, struct pb_wire_msg *msg, size_t *consumed, char *e
     size_t errlen)
 {
 	uint32_t off;
-	const char *tname = pb_wire_type_name(msg->type);
 
 	switch (msg->type) {
 	case PB_WIRE_T_HELLO: {
@@ -663,7 +662,7 @@ decode_body(const uint8_t *b, struct pb_wire_msg *msg, size_t *consumed, char *e
 	}
 	return FAIL(PB_WIRE_E_MALFORMED,
 	    "%s: strings do not match the body length %u or are not UTF-8 text",
-	    tname, msg->length);
+	    pb_wire_type_name(msg->type), msg->length);
 }
 
 enum pb_wire_status
