@@ -264,6 +264,50 @@ sb_u64(struct sbuf *b, uint64_t v)
 	sb_u64w(b, v, 1);
 }
 
+/* v < 10^9 as exactly nine digits (a hop time's nanoseconds). */
+static void
+sb_9digits(struct sbuf *b, uint32_t v)
+{
+	char tmp[9];
+	sb_8digits(tmp + 9, v % 100000000u);
+	tmp[0] = (char)('0' + v / 100000000u);
+	sb_mem(b, tmp, sizeof(tmp));
+}
+
+/* v from the memo: copied while it repeats, counted up when it is one more
+ * (the usual case for a sequence number), else formatted anew. Counting
+ * up changes the last digits in the memo and in the copy alike, byte by
+ * byte, and never reads back a byte just stored: a wide load over a
+ * narrow store costs a store-forwarding stall, three per record. */
+static void
+sb_u64_memo(struct sbuf *b, uint64_t v, struct pb_dec_memo *dm)
+{
+	if (dm->len && v == dm->v + 1 && v != 0 && (size_t)(b->end - b->p) >= sizeof(dm->txt)) {
+		int i = dm->len - 1;
+		while (i >= 0 && dm->txt[i] == '9')
+			i--;
+		if (i >= 0) {
+			char *o = b->p, c = (char)(dm->txt[i] + 1);
+			/* Fixed size; the bytes past len are overwritten next. */
+			memcpy(o, dm->txt, sizeof(dm->txt));
+			dm->txt[i] = o[i] = c;
+			for (int k = i + 1; k < dm->len; k++)
+				dm->txt[k] = o[k] = '0';
+			dm->v = v;
+			b->p += dm->len;
+			return;
+		}
+	}
+	if (!dm->len || v != dm->v) {
+		/* 99..9 + 1 too: one digit more (20 at most: fits txt). */
+		struct sbuf m = { dm->txt, dm->txt + sizeof(dm->txt) - 1 };
+		sb_u64(&m, v);
+		dm->len = (uint8_t)(m.p - dm->txt);
+		dm->v = v;
+	}
+	sb_mem(b, dm->txt, dm->len);
+}
+
 /* "(name)": parentheses and control characters in a name (peers announce
  * arbitrary ones) become '_', so the comment stays one line that parses
  * unambiguously (custody recovery reads it back). */
@@ -379,6 +423,35 @@ tail_sec(struct sbuf *b, uint64_t sec, struct pb_pcapng_memo *mm)
 	sb_mem(b, mm->sec_text, mm->sec_len);
 }
 
+/* "<sec>.<nsec>" of a hop's time. The records of one receive batch share
+ * their time: whole from the memo while it repeats. */
+static void
+tail_ts(struct sbuf *b, uint64_t ts_ns, struct pb_pcapng_memo *mm)
+{
+	if (!mm) {
+		tail_sec(b, ts_ns / PB_NSEC_PER_SEC, NULL);
+		sb_9digits(b, (uint32_t)(ts_ns % PB_NSEC_PER_SEC));
+		return;
+	}
+	if (!mm->ts_len || mm->ts != ts_ns) {
+		MEMO_FILL(mm->ts_text, sizeof(mm->ts_text), &mm->ts_len,
+		    tail_sec(&m_, ts_ns / PB_NSEC_PER_SEC, mm);
+		    sb_9digits(&m_, (uint32_t)(ts_ns % PB_NSEC_PER_SEC)));
+		mm->ts = ts_ns;
+	}
+	sb_mem(b, mm->ts_text, mm->ts_len);
+}
+
+/* A sequence number: from dm when there is a memo. */
+static inline void
+tail_seq(struct sbuf *b, uint64_t v, struct pb_dec_memo *dm)
+{
+	if (dm)
+		sb_u64_memo(b, v, dm);
+	else
+		sb_u64(b, v);
+}
+
 /* " seq=<u64>[ link=...] hops=<n>[ ...] trailers=[...]", NUL-terminated. */
 static void
 comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir *srcdir,
@@ -387,12 +460,12 @@ comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir
 	unsigned nhops = rec->nhops < PB_MAX_HOPS ? rec->nhops : PB_MAX_HOPS;
 
 	sb_lit(b, " seq=");
-	sb_u64(b, rec->origin_seq);
+	tail_seq(b, rec->origin_seq, mm ? &mm->seq : NULL);
 	if (rec->link_node) {
 		/* The custody point, persisted in order with the data. */
 		sb_lit(b, " link=");
 		tail_link(b, rec, mm);
-		sb_u64(b, rec->link_seq);
+		tail_seq(b, rec->link_seq, mm ? &mm->link_seq : NULL);
 	}
 	sb_lit(b, " hops=");
 	sb_u64(b, nhops);
@@ -401,14 +474,13 @@ comment_tail(struct sbuf *b, const struct pb_record *rec, const struct pb_srcdir
 		sb_lit(b, " ");
 		tail_hop_node(b, h->node_id, srcdir, mm);
 		sb_lit(b, ":seq=");
-		sb_u64(b, h->seq);
+		tail_seq(b, h->seq, mm && i < PB_PCAPNG_MEMO_HOPS ? &mm->hop_seq[i] : NULL);
 		sb_lit(b, ":ts=");
-		tail_sec(b, h->ts_ns / PB_NSEC_PER_SEC, mm);
-		sb_u64w(b, h->ts_ns % PB_NSEC_PER_SEC, 9);
+		tail_ts(b, h->ts_ns, mm);
 	}
 	sb_lit(b, " trailers=[");
-	/* Leave room for the closing bracket. */
-	if (b->end - b->p > 1) {
+	/* Leave room for the closing bracket; nothing to format without any. */
+	if (rec->ntrailers && b->end - b->p > 1) {
 		/* (end - p) + NUL slot - "]" */
 		size_t room = (size_t)(b->end - b->p);
 		pb_trailers_format(rec, b->p, room);

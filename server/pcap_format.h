@@ -101,11 +101,26 @@ size_t pb_pcapng_comment_tail(char *buf, size_t len, const struct pb_record *rec
     const struct pb_srcdir *srcdir);
 /*
  * The tail's parts that repeat from record to record (the link's node and
- * epoch, a hop's "<node>(<name>)", the second of a hop time), kept as text
+ * epoch, a hop's "<node>(<name>)", a hop's time, the sequence numbers,
+ * which mostly count up by one), kept as text
  * by a caller that formats many tails: pb_pcapng_comment_tail_memo writes
  * the same bytes as pb_pcapng_comment_tail. Zero-initialise; one per thread.
  */
+/* A number's decimal text, kept while it repeats or counts up by one (a
+ * sequence number, from record to record: one digit changes, usually). */
+struct pb_dec_memo {
+	uint64_t v;
+	uint8_t len;    /* 0: empty */
+	char txt[23];
+};
+#define PB_PCAPNG_MEMO_HOPS 4u /* hops whose seq is kept as text */
 struct pb_pcapng_memo {
+	struct pb_dec_memo seq;      /* origin_seq */
+	struct pb_dec_memo link_seq;
+	struct pb_dec_memo hop_seq[PB_PCAPNG_MEMO_HOPS];
+	uint64_t ts;                 /* a hop's time, whole, while it repeats */
+	size_t ts_len;
+	char ts_text[32];            /* "<sec>.<nsec>" */
 	uint32_t link_node;
 	uint64_t link_epoch;
 	size_t link_len; /* 0: empty */
