@@ -60,6 +60,8 @@ static int
 file_drain(struct file_capture *fc, unsigned budget, bool *more)
 {
 	uint64_t tail = atomic_load_explicit(&fc->tail, memory_order_relaxed);
+	uint64_t done = 0;      /* map_end of the last reference consumed, */
+	bool moved = false;     /* if any: only then is map_done ours to store */
 	struct pb_source_stats *st = fc->base.env.stats;
 	unsigned n = 0;
 	int announce = 0;
@@ -70,6 +72,8 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 			fc->ehead = atomic_load_explicit(&fc->head, memory_order_acquire);
 		if (fc->ehead == tail) {
 			/* Free the space before sleeping: the reader may wait for it. */
+			if (moved)
+				atomic_store_explicit(&fc->map_done, done, memory_order_relaxed);
 			atomic_store_explicit(&fc->tail, tail, memory_order_release);
 			atomic_store(&fc->engine_idle, 1);
 			atomic_thread_fence(memory_order_seq_cst);
@@ -92,6 +96,15 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 			    e->origlen, e->ts_ns);
 			n++;
 			break;
+		case ENT_PACKET_REF: {
+			const struct file_ref *r = (const struct file_ref *)(const void *)(e + 1);
+			pb_capture_process(&fc->base, e->ifidx, r->data, r->caplen, e->origlen,
+			    e->ts_ns);
+			done = r->map_end;
+			moved = true;
+			n++;
+			break;
+		}
 		case ENT_INTERFACE: {
 			char why[256];
 			if (pb_capture_add_if(&fc->base, e->ifidx, (uint16_t)e->origlen,
@@ -128,9 +141,15 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 		/* Only now: the delivered record pointed into this entry. Space
 		 * is handed back in batches to spare the reader's cache line. */
 		tail += e->size;
-		if ((n & 63) == 0)
+		if ((n & 63) == 0) {
+			/* map_done before tail: the reader reads them the other way. */
+			if (moved)
+				atomic_store_explicit(&fc->map_done, done, memory_order_relaxed);
 			atomic_store_explicit(&fc->tail, tail, memory_order_release);
+		}
 	}
+	if (moved)
+		atomic_store_explicit(&fc->map_done, done, memory_order_relaxed);
 	atomic_store_explicit(&fc->tail, tail, memory_order_release);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load(&fc->reader_blocked)) {
@@ -269,6 +288,8 @@ file_setup(struct file_capture *fc, const struct pb_capture_cfg *cfg, char *err,
 		fc->base.linktype = pb_capture_linktype_of_dlt(name, pcap_datalink(fc->p));
 	} else {
 		fc->base.linktype = (uint16_t)fc->fast.linktype;
+		fc->fast.held_from = pb_file_held_from;
+		fc->fast.held_arg = fc;
 	}
 	/* Interface 0's program now, so that a bad filter stops the start. */
 	if (fc->have_prog && pb_file_prog_for(fc, fc->base.linktype, err, errlen) < 0)

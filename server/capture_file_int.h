@@ -15,10 +15,25 @@
 
 /*
  * File replay. A reader thread reads the pcap/pcapng file, paces it and
- * copies each frame into a bounded single-producer/single-consumer ring;
- * the engine thread drains the ring and runs the same per-record path as
- * a live capture. The engine never touches the disk and the reader never
- * drops: when the ring is full it waits for the engine (back-pressure).
+ * hands each frame over through a bounded single-producer/single-consumer
+ * ring; the engine thread drains the ring and runs the same per-record
+ * path as a live capture, which encodes the frame straight into the
+ * resend buffer. The reader never drops: when the ring is full it waits
+ * for the engine (back-pressure).
+ *
+ * Frames of a pcap/pcapng file read by our reader go by reference
+ * (ENT_PACKET_REF: where the frame is in the file's mmap), not copied:
+ * one copy less per frame, and the ring holds small entries only (frames
+ * under REF_MIN bytes are copied: measured, a reference costs the engine
+ * more than the copy it saves, at 64 bytes). The
+ * reader touches every page of a frame before handing it over, so the
+ * engine reads from memory, never waits on the disk. The map stays valid
+ * while the engine may read it: the reader keeps at most MAP_WINDOW bytes
+ * of referenced frames ahead of the engine (map_done), gives pages back
+ * only below what the engine consumed, and waits for an empty ring
+ * before it closes the file for the next pass; at close the engine
+ * drains the ring before the map goes. Frames libpcap reads, and frames
+ * whose pseudo-header is byte-swapped, are copied into the ring.
  *
  * Wakeups: the engine sleeps in epoll on an eventfd. It announces that it
  * found the ring empty (engine_idle) and the reader writes the eventfd only
@@ -41,6 +56,8 @@
 #define SIGNAL_BATCH 64u
 #define WAIT_SLICE_NS (100 * PB_NSEC_PER_MSEC)
 #define FILE_READ_BUFFER (1u << 20)
+#define MAP_WINDOW (4u << 20)           /* referenced bytes ahead of the engine */
+#define REF_MIN 512u                    /* smaller frames are copied: as cheap as a reference */
 
 enum file_entry_kind {
 	ENT_PACKET = 1,
@@ -51,6 +68,7 @@ enum file_entry_kind {
 	ENT_EOF,        /* last pass done */
 	ENT_WRAP,       /* skip to the start of the ring */
 	ENT_INTERFACE,  /* new file interface ifidx; origlen = linktype, data = if_name */
+	ENT_PACKET_REF, /* data = struct file_ref: a frame in the reader's map */
 };
 
 struct file_entry {
@@ -61,6 +79,14 @@ struct file_entry {
 	uint32_t ifidx;         /* file interface (0 = the source's own) */
 	uint32_t pad;
 	uint64_t ts_ns;
+};
+
+/* What follows an ENT_PACKET_REF header. */
+struct file_ref {
+	const uint8_t *data;
+	uint64_t map_end;       /* map offset past the frame's record */
+	uint32_t caplen;
+	uint32_t pad;
 };
 
 /* A BPF program for one link type (a file may have several). */
@@ -98,10 +124,13 @@ struct file_capture {
 	uint64_t rtail;         /* reader's last look at tail (reloaded only when short) */
 	uint64_t ehead;         /* engine's last look at head (reloaded only when empty) */
 	unsigned pending;       /* reader: pushed since the last wakeup check */
+	uint64_t rdone;         /* reader's last look at map_done */
+	uint64_t last_ref_end;  /* reader: map_end of the last reference pushed */
 	char pad0[64];
 	_Atomic uint64_t head;  /* published by the reader */
 	char pad1[64];
 	_Atomic uint64_t tail;  /* published by the engine */
+	_Atomic uint64_t map_done; /* engine: map_end of the last reference consumed */
 	char pad2[64];
 	_Atomic int engine_idle;    /* engine found the ring empty */
 	_Atomic int reader_blocked; /* reader waits for space */
@@ -116,6 +145,8 @@ struct file_capture {
 
 /* Reader thread (capture_file_reader.c): pthread entry point. */
 void *pb_file_reader(void *arg);
+/* pb_pcap_reader's held_from for fc (set after each open of fc->fast). */
+size_t pb_file_held_from(void *arg);
 /* libpcap (formats our reader does not know): opens fc->path with
  * nanosecond timestamps and applies the compiled filter. */
 pcap_t *pb_file_open_pcap(struct file_capture *fc, char *err, size_t errlen);

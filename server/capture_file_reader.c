@@ -79,23 +79,61 @@ reader_timedwait(struct file_capture *fc, uint64_t deadline_ns)
 	pthread_cond_timedwait(&fc->cv, &fc->mu, &ts);
 }
 
-/* Waits until `total` bytes are free. False when asked to stop. */
+/* Ring space: at least `total` bytes free. */
 static bool
-reader_wait_space(struct file_capture *fc, uint64_t total)
+ring_has_space(struct file_capture *fc, uint64_t total)
+{
+	uint64_t tail = atomic_load_explicit(&fc->tail, memory_order_acquire);
+	return RING_SIZE - (fc->rhead - tail) >= total;
+}
+
+/* Referenced frames up to map_end: at most MAP_WINDOW bytes ahead of what
+ * the engine consumed, or nothing is left to consume (after a long run of
+ * frames the filter dropped, map_done stays behind). */
+static bool
+map_has_room(struct file_capture *fc, uint64_t map_end)
+{
+	fc->rdone = atomic_load_explicit(&fc->map_done, memory_order_acquire);
+	/* Half the window free before going on: one wakeup per many frames. */
+	return map_end - fc->rdone <= MAP_WINDOW / 2 ||
+	    atomic_load_explicit(&fc->tail, memory_order_acquire) == fc->rhead;
+}
+
+/* Waits until ready(fc, arg) holds; the engine signals after each drain.
+ * False when asked to stop. */
+static bool
+reader_wait(struct file_capture *fc, bool (*ready)(struct file_capture *, uint64_t), uint64_t arg)
 {
 	reader_signal(fc);
 	pthread_mutex_lock(&fc->mu);
 	atomic_store(&fc->reader_blocked, 1);
 	atomic_thread_fence(memory_order_seq_cst);
-	while (!atomic_load(&fc->stop)) {
-		uint64_t tail = atomic_load_explicit(&fc->tail, memory_order_acquire);
-		if (RING_SIZE - (fc->rhead - tail) >= total)
-			break;
+	while (!atomic_load(&fc->stop) && !ready(fc, arg))
 		reader_timedwait(fc, pb_mono_ns() + WAIT_SLICE_NS);
-	}
 	atomic_store(&fc->reader_blocked, 0);
 	pthread_mutex_unlock(&fc->mu);
 	return !atomic_load(&fc->stop);
+}
+
+/* Waits until `total` bytes are free. False when asked to stop. */
+static bool
+reader_wait_space(struct file_capture *fc, uint64_t total)
+{
+	return reader_wait(fc, ring_has_space, total);
+}
+
+size_t
+pb_file_held_from(void *arg)
+{
+	struct file_capture *fc = arg;
+
+	/* Everything handed over was consumed: nothing is held. map_done is
+	 * stored before tail, so it is at least as new as this tail. */
+	if (atomic_load_explicit(&fc->tail, memory_order_acquire) == fc->rhead)
+		return SIZE_MAX;
+	uint64_t done = atomic_load_explicit(&fc->map_done, memory_order_acquire);
+	/* Every reference consumed: the entries left are copies. */
+	return done >= fc->last_ref_end ? SIZE_MAX : (size_t)done;
 }
 
 /* Sleeps until the monotonic deadline. False when asked to stop. */
@@ -158,6 +196,24 @@ reader_push_if(struct file_capture *fc, uint32_t kind, uint32_t ifidx, uint32_t 
 	if (++fc->pending >= SIGNAL_BATCH || kind != ENT_PACKET)
 		reader_signal(fc);
 	return true;
+}
+
+/* A frame in the map, by reference. Its pages are touched here, on the
+ * reader, so that the engine does not fault them in from the disk. */
+static bool
+reader_push_ref(struct file_capture *fc, uint32_t ifidx, uint32_t origlen, uint64_t ts_ns,
+    const uint8_t *data, uint32_t caplen, uint64_t map_end)
+{
+	if (map_end - fc->rdone > MAP_WINDOW) {
+		fc->rdone = atomic_load_explicit(&fc->map_done, memory_order_acquire);
+		if (map_end - fc->rdone > MAP_WINDOW && !reader_wait(fc, map_has_room, map_end))
+			return false;
+	}
+	for (uintptr_t pg = ((uintptr_t)data | 4095u) + 1; pg < (uintptr_t)data + caplen; pg += 4096)
+		(void)*(const volatile uint8_t *)pg;
+	struct file_ref ref = { .data = data, .map_end = map_end, .caplen = caplen };
+	fc->last_ref_end = map_end;
+	return reader_push_if(fc, ENT_PACKET_REF, ifidx, origlen, ts_ns, &ref, sizeof(ref), -1);
 }
 
 static bool
@@ -305,6 +361,11 @@ reader_reopen(struct file_capture *fc, char *msg, size_t msglen)
 			return false;
 		}
 		fc->if_checked = 0;
+		fc->fast.held_from = pb_file_held_from;
+		fc->fast.held_arg = fc;
+		/* Offsets start again: nothing of the new map is consumed yet. */
+		atomic_store_explicit(&fc->map_done, 0, memory_order_relaxed);
+		fc->rdone = fc->last_ref_end = 0;
 		return true;
 	}
 	pcap_close(fc->p);
@@ -379,6 +440,8 @@ pb_file_reader(void *arg)
 			bool ok;
 			if (h->caplen > fc->base.max_frame)
 				ok = reader_push_if(fc, ENT_OVERSIZE, ifidx, h->caplen, ts, NULL, 0, -1);
+			else if (fc->use_fast && swap_lt < 0 && h->caplen >= REF_MIN)
+				ok = reader_push_ref(fc, ifidx, h->len, ts, data, h->caplen, fc->fast.off);
 			else
 				ok = reader_push_if(fc, ENT_PACKET, ifidx, h->len, ts, data, h->caplen,
 				    swap_lt);
@@ -416,6 +479,10 @@ pb_file_reader(void *arg)
 		/* Next pass continues the timeline, one mean gap after the last packet. */
 		uint64_t span = max_ts - first_ts;
 		pc.offset_ns += span + (n > 1 ? span / (n - 1) : 0);
+		/* The engine may still read frames of this map: all of them
+		 * consumed (an empty ring) before the file is closed. */
+		if (fc->use_fast && !reader_wait_space(fc, RING_SIZE))
+			goto out;
 		if (!reader_reopen(fc, msg, sizeof(msg))) {
 			reader_push_msg(fc, ENT_ERROR, msg);
 			goto out;

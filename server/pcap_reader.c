@@ -403,8 +403,15 @@ pb_pcap_reader_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *
 	 * before it still in the caller's hands) stay mapped. */
 	if (r->off - r->released >= 2 * RELEASE_STEP) {
 		size_t upto = (r->off - RELEASE_STEP) & ~(size_t)(RELEASE_STEP - 1);
-		madvise((void *)(r->map + r->released), upto - r->released, MADV_DONTNEED);
-		r->released = upto;
+		if (r->held_from) {
+			size_t held = r->held_from(r->held_arg) & ~(size_t)(RELEASE_STEP - 1);
+			if (held < upto)
+				upto = held;
+		}
+		if (upto > r->released) {
+			madvise((void *)(r->map + r->released), upto - r->released, MADV_DONTNEED);
+			r->released = upto;
+		}
 	}
 	return PB_PCAP_READER_OK;
 }

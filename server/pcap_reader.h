@@ -46,6 +46,11 @@ struct pb_pcap_reader {
 	uint32_t nifs;
 	uint32_t section_base;  /* index of the current section's interface 0 */
 	uint32_t ifcap;
+	/* Optional, set after open: the lowest map offset the caller may
+	 * still read (frames handed on by reference, not copied), asked each
+	 * time read pages are about to be given back. */
+	size_t (*held_from)(void *arg);
+	void *held_arg;
 };
 
 struct pb_pcap_packet {

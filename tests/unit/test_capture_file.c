@@ -462,6 +462,120 @@ test_libpcap_format_linktype(void **state)
 	unlink(path);
 }
 
+/*
+ * Frames of 512 bytes and more go from the file's map by reference, the
+ * smaller ones are copied. Over 11 MB (beyond the reference window and
+ * the reader's page release steps) and three passes (the map closed and
+ * opened again after the engine consumed every reference): every frame
+ * in file order, byte for byte.
+ */
+#define NREF 8000u
+#define REF_PASSES 3u
+
+static uint32_t
+ref_caplen(unsigned i)
+{
+	return i % 3 == 0 ? 60 + i % 100 : 512 + (i * 37) % 2500;
+}
+
+struct ref_seen {
+	unsigned n, bad, wrong_len, out_of_order;
+	int state;
+};
+
+static void
+ref_deliver(void *ctx, struct pb_record *rec)
+{
+	struct ref_seen *s = ctx;
+	unsigned want = s->n % NREF;
+	unsigned i = rec->caplen < 4 ? UINT32_MAX : (unsigned)rec->data[0] << 24 |
+	    (unsigned)rec->data[1] << 16 | (unsigned)rec->data[2] << 8 | rec->data[3];
+	s->n++;
+	if (i != want) {
+		s->out_of_order++;
+		return;
+	}
+	if (rec->caplen != ref_caplen(i) || rec->origlen != ref_caplen(i) + 4)
+		s->wrong_len++;
+	for (uint32_t k = 0; k < rec->caplen; k++)
+		if (rec->data[k] != frame_byte(i, k))
+			s->bad++;
+}
+
+static void
+ref_state(void *ctx, struct pb_capture *cap, int state)
+{
+	((struct ref_seen *)ctx)->state = state;
+}
+
+static void
+by_reference(int ng)
+{
+	char path[] = "/tmp/pb-capfile-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	if (ng) {
+		put_shb_idb(f, 65535);
+	} else {
+		put32(f, 0xa1b23c4du);
+		put32(f, 2u | 4u << 16);
+		put32(f, 0);
+		put32(f, 0);
+		put32(f, 65535);
+		put32(f, 1);
+	}
+	for (unsigned i = 0; i < NREF; i++) {
+		uint32_t caplen = ref_caplen(i), pad = ng ? (4 - caplen % 4) % 4 : 0;
+		if (ng) {
+			put32(f, 6);
+			put32(f, 32 + caplen + pad);
+			put32(f, 0);
+			put32(f, 0);
+			put32(f, i);
+		} else {
+			put32(f, 1700000000u + i);
+			put32(f, i);
+		}
+		put32(f, caplen);
+		put32(f, caplen + 4);
+		put_frame(f, i, caplen);
+		if (ng) {
+			static const uint8_t zero[4];
+			assert_int_equal(fwrite(zero, 1, pad, f), pad);
+			put32(f, 32 + caplen + pad);
+		}
+	}
+	assert_int_equal(fclose(f), 0);
+
+	char err[512];
+	struct pb_loop *loop = pb_loop_new(err, sizeof(err));
+	assert_non_null(loop);
+	struct ref_seen seen = { 0 };
+	struct pb_source_stats st = { 0 };
+	struct pb_capture_env env = {
+		.loop = loop, .source_id = 1, .stats = &st, .deliver = ref_deliver,
+		.on_state = ref_state, .ctx = &seen,
+	};
+	struct pb_capture_cfg cfg = { .is_file = true, .rate = PB_RATE_MAX, .loop = REF_PASSES };
+	snprintf(cfg.name, sizeof(cfg.name), "byref");
+	snprintf(cfg.file, sizeof(cfg.file), "%s", path);
+	replay_to_end(&cfg, &env, &seen.state);
+	pb_loop_free(loop);
+	unlink(path);
+	assert_int_equal(seen.n, NREF * REF_PASSES);
+	assert_int_equal(seen.out_of_order, 0);
+	assert_int_equal(seen.wrong_len, 0);
+	assert_int_equal(seen.bad, 0);
+	assert_int_equal(pb_counter_get(&st.packets), NREF * REF_PASSES);
+	assert_int_equal(pb_counter_get(&st.loops_done), REF_PASSES);
+}
+
+static void test_pcap_by_reference(void **state) { by_reference(0); }
+static void test_pcapng_by_reference(void **state) { by_reference(1); }
+
 int
 main(void)
 {
@@ -476,6 +590,8 @@ main(void)
 		cmocka_unit_test(test_pcapng_filter_per_linktype),
 		cmocka_unit_test(test_pcapng_two_passes),
 		cmocka_unit_test(test_libpcap_format_linktype),
+		cmocka_unit_test(test_pcap_by_reference),
+		cmocka_unit_test(test_pcapng_by_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
