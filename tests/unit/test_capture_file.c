@@ -60,6 +60,30 @@ put32(FILE *f, uint32_t v)
 	assert_int_equal(fwrite(&v, 4, 1, f), 1);
 }
 
+/* A new temporary file (its name in path), open for writing. */
+static FILE *
+temp_file(char *path)
+{
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	return f;
+}
+
+/* A classic pcap file header (magic gives the timestamp unit). */
+static void
+put_pcap_header(FILE *f, uint32_t magic, uint32_t snaplen, uint32_t linktype)
+{
+	put32(f, magic);
+	put32(f, 2u | 4u << 16);
+	put32(f, 0);
+	put32(f, 0);
+	put32(f, snaplen);
+	put32(f, linktype);
+}
+
 static void
 put_frame(FILE *f, unsigned i, uint32_t caplen)
 {
@@ -74,12 +98,7 @@ write_pcap(const char *path, uint32_t snaplen, int with_big)
 {
 	FILE *f = fopen(path, "wb");
 	assert_non_null(f);
-	put32(f, 0xa1b23c4du); /* nanoseconds */
-	put32(f, 2u | 4u << 16);
-	put32(f, 0);
-	put32(f, 0);
-	put32(f, snaplen);
-	put32(f, 1); /* DLT_EN10MB */
+	put_pcap_header(f, 0xa1b23c4du, snaplen, 1); /* nanoseconds, Ethernet */
 	for (unsigned i = 0; i < NFRAMES; i++) {
 		uint32_t caplen, origlen;
 		frame_shape(i, &caplen, &origlen, with_big);
@@ -427,17 +446,8 @@ static void
 test_libpcap_format_linktype(void **state)
 {
 	char path[] = "/tmp/pb-capfile-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	put32(f, 0xa1b2cd34u);
-	put32(f, 2u | 4u << 16);
-	put32(f, 0);
-	put32(f, 0);
-	put32(f, 65535);
-	put32(f, 101);
+	FILE *f = temp_file(path);
+	put_pcap_header(f, 0xa1b2cd34u, 65535, 101);
 	for (unsigned i = 0; i < 10; i++) {
 		put32(f, 1700000000u + i);
 		put32(f, i);
@@ -512,21 +522,11 @@ static void
 by_reference(int ng)
 {
 	char path[] = "/tmp/pb-capfile-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	if (ng) {
+	FILE *f = temp_file(path);
+	if (ng)
 		put_shb_idb(f, 65535);
-	} else {
-		put32(f, 0xa1b23c4du);
-		put32(f, 2u | 4u << 16);
-		put32(f, 0);
-		put32(f, 0);
-		put32(f, 65535);
-		put32(f, 1);
-	}
+	else
+		put_pcap_header(f, 0xa1b23c4du, 65535, 1);
 	for (unsigned i = 0; i < NREF; i++) {
 		uint32_t caplen = ref_caplen(i), pad = ng ? (4 - caplen % 4) % 4 : 0;
 		if (ng) {
