@@ -12,6 +12,12 @@
 # node's CPU and peak RSS. Not part of `make check`; `make bench` runs it after bench.sh.
 # Without nats-server or libnats it says so and exits 0 (a skip).
 # spread% = (slowest - fastest) / median of the runs.
+# Both clocks start with the stream in place: jsbench creates its stream
+# before its clock starts, so the bench creates the sink's (pbnats create,
+# the sink's settings) before the node starts with create = false. An R3
+# stream takes 0.3-0.5 s to create here, a third of a 64-byte run.
+# The node's time runs from its "running" log line (connected, sources
+# open) to "stopped" (every PubAck in).
 # PB_BENCH_REPLICAS="1 3" picks the replica counts, PB_BENCH_SCALE (percent,
 # default 100) scales the frame counts.
 #
@@ -110,12 +116,14 @@ for c in "${CASES[@]}"; do
 	: >"$W/js.txt"
 	for r in $(seq "$RUNS"); do
 		st=B${name}_$r
+		"$PBNATS" "$URL" create "$st" "$rep" "bench$r.>" ||
+		    { echo "bench: cannot create stream $st" >&2; exit 1; }
 		cat >"$W/node.conf" <<CONF
 node = { id = 99; name = "bench"; };
 api = { enabled = false; };
 state_dir = "$W/state";
 captures = ( { name = "in"; file = "$W/in.pcap"; } );
-dump = { name = "js"; jetstream = { servers = [ $URLS ]; stream = "$st"; subject_prefix = "bench$r"; replicas = $rep; }; };
+dump = { name = "js"; jetstream = { servers = [ $URLS ]; stream = "$st"; subject_prefix = "bench$r"; replicas = $rep; create = false; }; };
 CONF
 		"$TIME" -f "%U %S %M" -o "$W/time.txt" "$PBD" -c "$W/node.conf" -x >"$W/node.log" 2>&1
 		t0=$(sed -n 's/^\([0-9T:.-]*\) .*running:.*/\1/p' "$W/node.log" | head -1)

@@ -5,7 +5,10 @@
  * pbnats: what the jetstream tests need from a NATS client, without the
  * packetbroker code paths under test.
  *
- *   pbnats URL create STREAM REPLICAS SUBJECT...   create a stream
+ *   pbnats URL create STREAM REPLICAS SUBJECT...   create a stream (file
+ *                                                  store, the jetstream
+ *                                                  sink's duplicate window
+ *                                                  and direct get)
  *   pbnats URL pub SUBJECT PAYLOAD [KEY=VALUE...]  publish into JetStream
  *   pbnats URL check STREAM PREFIX                 audit the stream
  *   pbnats URL delete STREAM                       delete a stream
@@ -204,6 +207,10 @@ main(int argc, char **argv)
 		sc.Subjects = (const char **)&argv[5];
 		sc.SubjectsLen = argc - 5;
 		sc.Storage = js_FileStorage;
+		/* As server/js_conn.c creates it, so that a sink with create =
+		 * false finds what it would have made. */
+		sc.Duplicates = (int64_t)120 * 1000000000LL;
+		sc.AllowDirect = true;
 		rc = js_AddStream(NULL, js, &sc, NULL, &je) == NATS_OK ? 0 : 2;
 		if (rc)
 			fprintf(stderr, "pbnats: create: %s (%d)\n", nats_GetLastError(NULL), (int)je);
