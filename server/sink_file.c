@@ -22,6 +22,7 @@
 #include "sink.h"
 #include "sink_file_names.h"
 #include "sink_file_pcapng.h"
+#include "sink_file_space.h"
 
 /*
  * File sink. The engine thread formats records into 1 MiB chunks; full
@@ -131,6 +132,7 @@ struct fs_sink {
 	int fd;
 	char path[PATH_MAX];
 	struct stat st;   /* of the open file: retention keeps it */
+	struct pb_fspace space; /* disk space reserved ahead of the writes */
 	struct pb_fnames_last last;
 	bool in_error, give_up;
 	uint64_t published; /* last written_token stored */
@@ -530,6 +532,8 @@ fs_close_file(struct fs_sink *s)
 {
 	if (s->fd < 0)
 		return;
+	if (pb_fspace_close(&s->space, s->fd) < 0)
+		log_warn("dump", "%s: giving back reserved space of %s", s->sink.name, s->path);
 	if (s->cfg.fsync && fsync(s->fd) < 0)
 		log_warn("dump", "%s: fsync %s", s->sink.name, s->path);
 	if (close(s->fd) < 0)
@@ -547,6 +551,7 @@ fs_open_next(struct fs_sink *s, uint64_t real_ns)
 	if (fstat(fd, &s->st) < 0)
 		memset(&s->st, 0, sizeof(s->st));
 	s->fd = fd;
+	pb_fspace_open(&s->space, fd);
 	s->nfiles++;
 	pb_counter_add(&s->sink.stats->files_opened, 1);
 	log_info("dump", "%s: writing %s", s->sink.name, s->path);
@@ -579,6 +584,7 @@ fs_process(struct fs_sink *s, struct fs_chunk *c)
 			c->wpos = end;
 			continue;
 		}
+		pb_fspace_reserve(&s->space, s->fd, end - c->wpos, s->cfg.rotate_bytes);
 		while (c->wpos < end) {
 			ssize_t w = write(s->fd, c->data + c->wpos, end - c->wpos);
 			if (w < 0) {
@@ -587,6 +593,7 @@ fs_process(struct fs_sink *s, struct fs_chunk *c)
 				return -1;
 			}
 			c->wpos += (size_t)w;
+			pb_fspace_wrote(&s->space, (uint64_t)w);
 			s->nbytes += (uint64_t)w;
 			pb_counter_add(&s->sink.stats->bytes_written, (uint64_t)w);
 		}
