@@ -46,7 +46,8 @@
 # rest), PB_BENCH_DLQ_RECORDS
 # (default 200000 x scale), PB_BENCH_RESEND_MB (edge resend.buffer_mb) and
 # PB_BENCH_DUMP_MB (collector dump buffer_mb): unset = the daemon's
-# defaults, which is what users get.
+# defaults, which is what users get. PB_BENCH_CASES: the workloads to run,
+# by name ("64B 1500B 9018B+2tr", the default).
 #
 # Clocks:
 # - pipeline and limit: from starting the sender until the receiver exited
@@ -360,6 +361,7 @@ printf '%s\n' "-----------------------------------------------------------------
 SUMMARY=()
 for c in "${CASES[@]}"; do
 	IFS='|' read -r name n gen capopts _ <<<"$c"
+	case " ${PB_BENCH_CASES:-$name} " in *" $name "*) ;; *) continue ;; esac
 	n=$((n * SCALE / 100))
 	[ "$n" -gt 0 ] || die "PB_BENCH_SCALE $SCALE leaves no $name frames"
 	in=$W/$name.pcap
