@@ -23,8 +23,9 @@
  *
  * Memory follows what is held: the rings start small, double when a
  * message finds no room (up to capacity_bytes and max_entries), and go back
- * to their first sizes when the buffer empties. Growing moves the bytes:
- * iovecs and oldest() pointers are valid until the next reserve or push.
+ * to their first sizes when the buffer has been empty and idle for a while
+ * (pb_resend_trim, from a timer). Growing moves the bytes: iovecs and
+ * oldest() pointers are valid until the next reserve or push.
  *
  * Engine thread only; no locking.
  */
@@ -117,5 +118,12 @@ bool pb_resend_oldest_in_flight(const struct pb_resend *r);
 int pb_resend_drop_oldest(struct pb_resend *r);
 
 void pb_resend_get_stats(const struct pb_resend *r, struct pb_resend_stats *st);
+
+/* Back to the first sizes when empty and the newest message was pushed
+ * PB_RESEND_TRIM_IDLE_NS or more before now_ns (the clock of enqueue_ns);
+ * a busy buffer that empties between bursts keeps its memory. Not under
+ * a reservation. */
+#define PB_RESEND_TRIM_IDLE_NS ((uint64_t)1000000000)
+void pb_resend_trim(struct pb_resend *r, uint64_t now_ns);
 
 #endif

@@ -281,6 +281,7 @@ peer_expiry_tick(struct pb_loop *loop, void *arg)
 	sender_announce(p); /* what a full control queue held back */
 	uint64_t timeout = (uint64_t)(p->t->tc->resend.timeout_s * 1e9);
 	uint64_t now = pb_mono_ns();
+	pb_resend_trim(p->rs, now); /* empty and idle: back to the first sizes */
 	uint64_t seq, ns;
 	const void *msg;
 	size_t len;

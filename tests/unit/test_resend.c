@@ -564,7 +564,7 @@ ref_check_iov(const struct ref *m, const struct iovec *iov, int n, int max_iov,
 
 /*
  * Allocated sizes against what the model held since it was last empty:
- * within the maxima, back to the first sizes when empty, and never more
+ * within the maxima, back to the first sizes when empty and trimmed, and never more
  * than about twice the high-water mark (a ring that just failed to place
  * len had less than 2 * len + maxlen free, see ref_check_full).
  */
@@ -576,8 +576,12 @@ struct growth {
 };
 
 static void
-growth_check(const struct pb_resend *r, const struct ref *m, struct growth *g, bool reserved)
+growth_check(struct pb_resend *r, const struct ref *m, struct growth *g, bool reserved)
 {
+	/* Every empty moment is an idle one here (pushes are stamped seq * 1000
+	 * ns): the timer's trim gives the memory back. */
+	if (m->n == 0 && !reserved)
+		pb_resend_trim(r, UINT64_MAX);
 	struct pb_resend_stats st = stats(r);
 	if (m->bytes > g->hw_bytes)
 		g->hw_bytes = m->bytes;
@@ -794,17 +798,26 @@ test_grow_shrink(void **state)
 	pb_resend_rewind(r);
 	n = pb_resend_iov(r, iov, 2, SIZE_MAX);
 	check_stream(out, gather(iov, n, out), 11, 46, lens, 0);
-	/* Emptied: first sizes again, and usable. */
+	/* Emptied: the memory stays while pushes are recent (no fresh pages
+	 * for the next burst), first sizes once idle, and usable. */
 	assert_int_equal(pb_resend_ack(r, 46), 36);
+	assert_int_equal(stats(r).alloc_bytes, 8192);
+	pb_resend_trim(r, 46 * 1000 + PB_RESEND_TRIM_IDLE_NS - 1);
+	assert_int_equal(stats(r).alloc_bytes, 8192);
+	assert_int_equal(stats(r).alloc_entries, 64);
+	pb_resend_trim(r, 46 * 1000 + PB_RESEND_TRIM_IDLE_NS);
 	assert_int_equal(stats(r).alloc_bytes, 1024);
 	assert_int_equal(stats(r).alloc_entries, 4);
 	assert_int_equal(push(r, 47, 1024), 0);
 	assert_int_equal(stats(r).alloc_bytes, 1024);
-	/* Dropping the last one shrinks too. */
+	/* Dropping the last one, then idle: shrinks too; not while held. */
 	assert_int_equal(push(r, 48, 10), 0);
+	assert_int_equal(stats(r).alloc_bytes, 2048);
+	pb_resend_trim(r, UINT64_MAX);
 	assert_int_equal(stats(r).alloc_bytes, 2048);
 	assert_int_equal(pb_resend_drop_oldest(r), 0);
 	assert_int_equal(pb_resend_drop_oldest(r), 0);
+	pb_resend_trim(r, UINT64_MAX);
 	assert_int_equal(stats(r).alloc_bytes, 1024);
 	pb_resend_free(r);
 
