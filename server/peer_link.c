@@ -499,7 +499,7 @@ on_heartbeat(struct pb_link *l, const struct pb_wire_heartbeat *h)
 }
 
 void
-link_handle_msg(struct pb_link *l, const struct pb_wire_msg *msg)
+link_handle_msg(struct pb_link *l, struct pb_wire_msg *msg)
 {
 	l->st.msgs_in++;
 	if (msg->type == PB_WIRE_T_ERROR) {

@@ -153,8 +153,9 @@ struct pb_link_ops {
 	void (*on_up)(struct pb_link *link, const struct pb_wire_hello *peer, void *arg);
 	/* NODE, SOURCE, RECORD, ACK, DLQ_NOTICE after UP. Pointers in msg
 	 * (RECORD data, strings) point into the rx buffer: valid only during
-	 * the call. */
-	void (*on_message)(struct pb_link *link, const struct pb_wire_msg *msg, void *arg);
+	 * the call. msg itself is the callee's to change (decoded afresh for
+	 * each message): a receiver adds its hop to the record in place. */
+	void (*on_message)(struct pb_link *link, struct pb_wire_msg *msg, void *arg);
 	/* Once for every connection (or attempt) that ends, unless it was
 	 * ended by pb_link_close(). was_up: on_up had been called for it.
 	 * A dialer then reconnects by itself; an accepted link is CLOSED. */

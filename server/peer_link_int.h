@@ -141,7 +141,7 @@ void link_proto_fail(struct pb_link *l, uint16_t code, const char *fmt, ...) PB_
 /* Connected: resets the per-connection state and queues HELLO. */
 void link_hs_start(struct pb_link *l);
 /* One decoded message: a handshake step, a heartbeat, or ops.on_message. */
-void link_handle_msg(struct pb_link *l, const struct pb_wire_msg *msg);
+void link_handle_msg(struct pb_link *l, struct pb_wire_msg *msg);
 
 /* peer_link_rx.c */
 void link_on_fd(struct pb_loop *loop, int fd, uint32_t events, void *arg);

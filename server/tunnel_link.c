@@ -217,7 +217,7 @@ op_on_up(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 }
 
 static void
-op_on_message(struct pb_link *link, const struct pb_wire_msg *m, void *arg)
+op_on_message(struct pb_link *link, struct pb_wire_msg *m, void *arg)
 {
 	struct tunnel_conn *c = arg;
 	if (c->up) {

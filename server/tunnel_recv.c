@@ -238,11 +238,11 @@ upstream_origin_ok(struct tunnel_receiver *u, const struct pb_record *in)
 }
 
 static void
-upstream_record(struct tunnel_receiver *u, const struct pb_wire_msg *m)
+upstream_record(struct tunnel_receiver *u, struct pb_wire_msg *m)
 {
 	struct pb_tunnel *t = u->t;
 	uint64_t seq = m->link_seq;
-	const struct pb_record *in = &m->record;
+	struct pb_record *in = &m->record;
 
 	u->records_received++;
 	u->bytes_received += in->caplen;
@@ -307,22 +307,21 @@ upstream_record(struct tunnel_receiver *u, const struct pb_wire_msg *m)
 		return;
 	}
 
-	/* Copy only what the record uses: the hop and trailer arrays are big. */
-	struct pb_record rec;
-	memcpy(&rec, in, offsetof(struct pb_record, trailers));
-	memcpy(rec.trailers, in->trailers, in->ntrailers * sizeof(rec.trailers[0]));
-	memcpy(rec.hops, in->hops, in->nhops * sizeof(rec.hops[0]));
+	/* The decoded record is ours to change: this node's hop and the link
+	 * go in place. (A copy of it cost a store-forwarding stall per record:
+	 * wide loads of fields the decoder had just stored one by one.) */
+	struct pb_record *rec = in;
 	/* The receive time of the read that brought it: one clock per wakeup. */
-	pb_record_add_hop(&rec, t->cfg->node.id, ++t->hop_seq, t->env.now_real(t->env.ctx));
+	pb_record_add_hop(rec, t->cfg->node.id, ++t->hop_seq, t->env.now_real(t->env.ctx));
 	/* The route it came by, this node last, for /gaps (a new stream or failover). */
 	if (g == PB_GAP_IN_ORDER || g == PB_GAP_AHEAD || g == PB_GAP_FILLED)
-		pb_gaps_note_path(t->gaps, rec.origin_node, rec.origin_source, rec.origin_epoch,
-		    rec.hops, rec.nhops);
-	rec.link_node = u->node_id;
-	rec.link_epoch = u->epoch;
-	rec.link_seq = seq;
-	t->env.route(t->env.ctx, &rec, true);
-	fifo2_push(&u->pending, seq, rec.token);
+		pb_gaps_note_path(t->gaps, rec->origin_node, rec->origin_source, rec->origin_epoch,
+		    rec->hops, rec->nhops);
+	rec->link_node = u->node_id;
+	rec->link_epoch = u->epoch;
+	rec->link_seq = seq;
+	t->env.route(t->env.ctx, rec, true);
+	fifo2_push(&u->pending, seq, rec->token);
 }
 
 /*
@@ -365,7 +364,7 @@ upstream_notice(struct tunnel_receiver *u, const struct pb_wire_dlq_notice *n)
 }
 
 void
-receiver_on_message(struct tunnel_receiver *u, const struct pb_wire_msg *m)
+receiver_on_message(struct tunnel_receiver *u, struct pb_wire_msg *m)
 {
 	switch (m->type) {
 	case PB_WIRE_T_RECORD:

@@ -15,6 +15,6 @@ void receiver_free(struct tunnel_receiver *u);
 uint64_t receiver_resume(struct tunnel_receiver *u, const struct pb_wire_hello *h);
 void receiver_attach(struct tunnel_receiver *u, struct tunnel_conn *c);
 void receiver_detach(struct tunnel_receiver *u, const char *reason);
-void receiver_on_message(struct tunnel_receiver *u, const struct pb_wire_msg *m);
+void receiver_on_message(struct tunnel_receiver *u, struct pb_wire_msg *m);
 
 #endif

@@ -257,7 +257,7 @@ fk_on_up(struct pb_link *link, const struct pb_wire_hello *h, void *arg)
 }
 
 static void
-fk_on_message(struct pb_link *link, const struct pb_wire_msg *m, void *arg)
+fk_on_message(struct pb_link *link, struct pb_wire_msg *m, void *arg)
 {
 	if (m->type == PB_WIRE_T_ACK)
 		fk.acked = m->ack.link_seq;

@@ -83,7 +83,7 @@ rec_byte(uint64_t seq, uint32_t i)
 }
 
 static void
-side_msg(struct pb_link *l, const struct pb_wire_msg *m, void *arg)
+side_msg(struct pb_link *l, struct pb_wire_msg *m, void *arg)
 {
 	struct side *s = arg;
 

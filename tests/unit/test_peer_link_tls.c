@@ -83,7 +83,7 @@ side_up(struct pb_link *l, const struct pb_wire_hello *peer, void *arg)
 }
 
 static void
-side_msg(struct pb_link *l, const struct pb_wire_msg *m, void *arg)
+side_msg(struct pb_link *l, struct pb_wire_msg *m, void *arg)
 {
 	struct side *s = arg;
 
