@@ -536,9 +536,10 @@ pb_pcapng_comment_tail_memo(char *buf, size_t len, const struct pb_record *rec,
 	return comment_parts(buf, len, rec, srcdir, false, true, memo);
 }
 
-size_t
-pb_pcapng_epb_raw(uint8_t *buf, size_t len, const struct pb_record *rec, uint32_t if_id,
-    const char *comment, size_t clen)
+/* An EPB's fixed fields and padded data; the offset after them, 0 when
+ * the block with a clen-byte comment does not fit in len. */
+static size_t
+epb_head(uint8_t *buf, size_t len, const struct pb_record *rec, uint32_t if_id, size_t clen)
 {
 	if (rec->caplen > PB_FRAME_CAP || clen > UINT16_MAX ||
 	    len < PB_PCAPNG_EPB_LEN((size_t)rec->caplen, clen))
@@ -553,10 +554,38 @@ pb_pcapng_epb_raw(uint8_t *buf, size_t len, const struct pb_record *rec, uint32_
 	if (rec->caplen)
 		memcpy(buf + off, rec->data, rec->caplen);
 	memset(buf + off + rec->caplen, 0, PB_PCAPNG_PAD4(rec->caplen) - rec->caplen);
-	off += PB_PCAPNG_PAD4(rec->caplen);
+	return off + PB_PCAPNG_PAD4(rec->caplen);
+}
+
+size_t
+pb_pcapng_epb_raw(uint8_t *buf, size_t len, const struct pb_record *rec, uint32_t if_id,
+    const char *comment, size_t clen)
+{
+	size_t off = epb_head(buf, len, rec, if_id, clen);
+	if (!off)
+		return 0;
 	if (clen && (put_opt(buf, len, &off, PB_PCAPNG_OPT_COMMENT, comment, clen) < 0 ||
 	    put_opt(buf, len, &off, PB_PCAPNG_OPT_ENDOFOPT, NULL, 0) < 0))
 		return 0;
+	return close_block(buf, len, off);
+}
+
+size_t
+pb_pcapng_epb_around(uint8_t *buf, size_t len, const struct pb_record *rec, uint32_t if_id,
+    size_t clen)
+{
+	size_t off = epb_head(buf, len, rec, if_id, clen);
+	if (!off)
+		return 0;
+	if (clen) {
+		/* The text is in place: its option header and padding only. */
+		put16(buf + off, PB_PCAPNG_OPT_COMMENT);
+		put16(buf + off + 2, (uint16_t)clen);
+		memset(buf + off + 4 + clen, 0, PB_PCAPNG_PAD4(clen) - clen);
+		off += 4 + PB_PCAPNG_PAD4(clen);
+		if (put_opt(buf, len, &off, PB_PCAPNG_OPT_ENDOFOPT, NULL, 0) < 0)
+			return 0;
+	}
 	return close_block(buf, len, off);
 }
 

@@ -138,6 +138,14 @@ size_t pb_pcapng_comment_tail_memo(char *buf, size_t len, const struct pb_record
     const struct pb_srcdir *srcdir, struct pb_pcapng_memo *memo);
 
 /* EPB with an already formatted comment (clen 0 = no option). */
+/* Where an EPB's comment text starts: after the fixed fields, the padded
+ * data and the option's own header. */
+#define PB_PCAPNG_EPB_COMMENT_OFF(caplen) (28u + PB_PCAPNG_PAD4(caplen) + 4u)
+/* pb_pcapng_epb_raw's bytes with the comment already at buf +
+ * PB_PCAPNG_EPB_COMMENT_OFF(rec->caplen): formatted where it goes, not
+ * copied there. */
+size_t pb_pcapng_epb_around(uint8_t *buf, size_t len, const struct pb_record *rec,
+    uint32_t if_id, size_t clen);
 size_t pb_pcapng_epb_raw(uint8_t *buf, size_t len, const struct pb_record *rec, uint32_t if_id,
     const char *comment, size_t clen);
 /* EPB with the packetbroker comment. */

@@ -323,10 +323,31 @@ fs_write_pcap(struct fs_sink *s, const struct pb_record *rec)
 static int
 fs_write_pcapng(struct fs_sink *s, const struct pb_record *rec)
 {
+	struct fs_chunk *c = s->cur;
+	uint32_t if_id;
+
+	/* The usual case, an open file that has rec's interface and a chunk
+	 * with room for the longest block: the comment is formatted where it
+	 * goes. Copying it there cost a copy and stalls (wide loads of bytes
+	 * just stored one by one). A rotation that is due takes the long way. */
+	if (s->file_open && c && rec->caplen <= PB_FRAME_CAP &&
+	    FS_CHUNK_SIZE - c->used >= PB_PCAPNG_EPB_LEN((size_t)rec->caplen, sizeof(s->comment)) &&
+	    (if_id = pb_ngorigins_if(s->ng, rec)) != PB_NGIF_NONE) {
+		uint8_t *dst = c->data + c->used;
+		size_t clen = pb_ngorigins_comment(s->ng,
+		    (char *)dst + PB_PCAPNG_EPB_COMMENT_OFF(rec->caplen), sizeof(s->comment), rec);
+		if (!fs_rotate_due(s, PB_PCAPNG_EPB_LEN((size_t)rec->caplen, clen))) {
+			fs_touch(s);
+			size_t n = pb_pcapng_epb_around(dst, FS_CHUNK_SIZE - c->used, rec, if_id, clen);
+			c->used += n;
+			s->file_bytes += n;
+			return n ? 0 : -1;
+		}
+	}
 	size_t clen = pb_ngorigins_comment(s->ng, s->comment, sizeof(s->comment), rec);
 	size_t recl = PB_PCAPNG_EPB_LEN((size_t)rec->caplen, clen), idbl = 0;
-	uint32_t if_id = PB_NGIF_NONE;
 
+	if_id = PB_NGIF_NONE;
 	if (s->file_open)
 		if_id = pb_ngorigins_if(s->ng, rec);
 	if (if_id == PB_NGIF_NONE || fs_rotate_due(s, recl)) {
@@ -342,7 +363,7 @@ fs_write_pcapng(struct fs_sink *s, const struct pb_record *rec)
 	if (!s->file_open)
 		fs_open_file(s, rec);
 	fs_touch(s);
-	struct fs_chunk *c = s->cur;
+	c = s->cur;
 	if (idbl) {
 		if (pb_ngorigins_add_if(s->ng, rec, &if_id) < 0)
 			return -1;

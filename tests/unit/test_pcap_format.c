@@ -539,10 +539,18 @@ test_epb_lengths(void **state)
 			} else {
 				assert_int_equal(dend, n - 4);
 			}
+			/* The same bytes around a comment already in place. */
+			static uint8_t around[BUF_CAP];
+			memset(around, 0xee, want + 8);
+			memcpy(around + PB_PCAPNG_EPB_COMMENT_OFF(rec.caplen), comment, clen);
+			assert_int_equal(pb_pcapng_epb_around(around, BUF_CAP, &rec, 3, clen), n);
+			assert_memory_equal(around, buf, n + 1);
 			/* Any shorter buffer is refused. */
 			if (i % 8 == 0 || i >= 64)
-				for (size_t l = n - 8; l < n; l++)
+				for (size_t l = n - 8; l < n; l++) {
 					assert_int_equal(pb_pcapng_epb_raw(buf, l, &rec, 3, comment, clen), 0);
+					assert_int_equal(pb_pcapng_epb_around(around, l, &rec, 3, clen), 0);
+				}
 		}
 	}
 	mkrec(&rec, PB_FRAME_CAP + 1, 0);
