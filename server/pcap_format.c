@@ -223,10 +223,10 @@ sb_8digits(char *q, uint32_t v)
 	return q;
 }
 
-/* v in decimal, zero-padded to width (at most 20) digits. Per packet, so
- * 64-bit divisions only per eight digits and two digits per step. */
+/* v in decimal. Per packet, so 64-bit divisions only per eight digits and
+ * two digits per step. (Fixed widths: sb_9digits.) */
 static void
-sb_u64w(struct sbuf *b, uint64_t v, int width)
+sb_u64(struct sbuf *b, uint64_t v)
 {
 	/* Digits end at tmp + 24; 20 bytes from any start stay inside tmp. */
 	char tmp[48], *end = tmp + 24, *q = end;
@@ -246,8 +246,6 @@ sb_u64w(struct sbuf *b, uint64_t v, int width)
 	} else {
 		*--q = (char)('0' + w);
 	}
-	while (end - q < width)
-		*--q = '0';
 	size_t n = (size_t)(end - q);
 	if ((size_t)(b->end - b->p) >= 20) {
 		/* One fixed-size copy; the bytes past n are overwritten next. */
@@ -258,11 +256,6 @@ sb_u64w(struct sbuf *b, uint64_t v, int width)
 	}
 }
 
-static void
-sb_u64(struct sbuf *b, uint64_t v)
-{
-	sb_u64w(b, v, 1);
-}
 
 /* v < 10^9 as exactly nine digits (a hop time's nanoseconds). */
 static void
