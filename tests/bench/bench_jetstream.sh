@@ -18,8 +18,11 @@
 # stream takes 0.3-0.5 s to create here, a third of a 64-byte run.
 # The node's time runs from its "running" log line (connected, sources
 # open) to "stopped" (every PubAck in).
+# Each run starts after a sync and with no stream of an earlier run left
+# behind, so that no run pays for another's disk writes.
 # PB_BENCH_REPLICAS="1 3" picks the replica counts, PB_BENCH_SCALE (percent,
-# default 100) scales the frame counts.
+# default 100) scales the frame counts, PB_BENCH_CASES="64B 9018B" picks
+# the workloads.
 #
 #   bench_jetstream.sh [BUILDDIR]
 set -eu
@@ -109,6 +112,7 @@ for rep in $REPLICAS; do
 start_servers "$rep"
 for c in "${CASES[@]}"; do
 	IFS='|' read -r name n opts <<<"$c"
+	case " ${PB_BENCH_CASES:-$name} " in *" $name "*) ;; *) continue ;; esac
 	n=$((n * SCALE / 100))
 	# shellcheck disable=SC2086
 	"$PBGEN" --count "$n" $opts -o "$W/in.pcap"
@@ -125,6 +129,7 @@ state_dir = "$W/state";
 captures = ( { name = "in"; file = "$W/in.pcap"; } );
 dump = { name = "js"; jetstream = { servers = [ $URLS ]; stream = "$st"; subject_prefix = "bench$r"; replicas = $rep; create = false; }; };
 CONF
+		sync
 		"$TIME" -f "%U %S %M" -o "$W/time.txt" "$PBD" -c "$W/node.conf" -x >"$W/node.log" 2>&1
 		t0=$(sed -n 's/^\([0-9T:.-]*\) .*running:.*/\1/p' "$W/node.log" | head -1)
 		t1=$(sed -n 's/^\([0-9T:.-]*\) .*stopped:.*/\1/p' "$W/node.log" | head -1)
@@ -139,8 +144,13 @@ CONF
 		"$PBNATS" "$URL" delete "$st"
 		# jsbench: the same bytes in messages of the sink's average size.
 		size=$((bytes / msgs))
+		sync
 		out=$("$W/jsbench" "$URL" "$msgs" "$size" "$rep")
 		echo "$out" | sed -n 's/.*= \([0-9.]*\) msg\/s.*/\1/p' >>"$W/js.txt"
+		# jsbench leaves its stream "PB" behind (it deletes it when it
+		# starts): its GBs of dirty pages would be written back during
+		# the next run of the node.
+		"$PBNATS" "$URL" delete PB
 	done
 	sec=$(awk '{print $1}' "$W/sink.txt" | median)
 	# spread: (slowest - fastest) / median of the run times, percent
