@@ -101,15 +101,16 @@ verify() {
 }
 
 # check_space DIR EXTRA: dies unless DIR has room for the largest of CASES
-# ("name|frames|...|file bytes per frame", frames scaled by SCALE percent):
-# its input and one output, plus EXTRA bytes per frame, plus 200 MB. A
+# ("name|frames|...|file bytes per frame[|frames in the file]", frames
+# scaled by SCALE percent): its input and one output of the file's frames,
+# plus EXTRA bytes per frame, plus 200 MB. A
 # tmpfs is RAM: there the room is also bounded by MemAvailable, since
 # filling it on a shared machine would wake the OOM killer.
 check_space() {
-	local c n per m need=0 avail mem
+	local c n per f m need=0 avail mem
 	for c in "${CASES[@]}"; do
-		IFS='|' read -r _ n _ _ per <<<"$c"
-		m=$((n * SCALE * (per * 2 + $2) / 100000000))
+		IFS='|' read -r _ n _ _ per f <<<"$c"
+		m=$((${f:-$n} * SCALE * (per * 2 + $2) / 100000000))
 		[ "$m" -le "$need" ] || need=$m
 	done
 	avail=$(df -Pm "$1" | awk 'NR == 2 { print $4 }')

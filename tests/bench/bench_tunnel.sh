@@ -19,10 +19,23 @@
 #                 skipped, saying so, when the source is absent.
 #
 # Workloads: 64-byte × 2 M, 1500-byte × 2 M and 9018-byte + 2 Metamako
-# trailers × 500 k frames. Jumbo frames are not 2 M: that file is 18 GB, and
-# it plus one output (36 GB) does not fit in /dev/shm (nor in RAM) on the
-# machines this runs on, while on disk the disk would be what is measured.
-# 500 k is 4.5 GB, a run of seconds, where start-up (~50 ms) does not decide.
+# trailers × 2 M frames. 2 M jumbo frames are 18 GB, and a file of them
+# plus an output does not fit in /dev/shm (nor in RAM) on the machines this
+# runs on, while on disk (~330 MB/s here) the disk would be what is
+# measured. So the jumbo input file holds 500 k frames, every path sends
+# it 4 times (passes), and the outputs are rings in the same directory:
+#   packetbrokerd  the edge's file capture has loop = 4; the collector's
+#                  dump rotates at 1024 MiB and keeps max_files = 2.
+#   pipelines      tcpdump -V (a list naming the file 4 times) sends one
+#                  stream; the receiving tcpdump rotates at -C 1000 (MB)
+#                  and hands each closed file to -z, a script that notes
+#                  its size and removes it.
+#   limit          tcplimit runs once per pass (it reads one file and
+#                  writes one); the wall time is the sum of the passes', its
+#                  output checked and removed between passes, off the clock.
+# A ring output is checked by its byte count, exact for frames of one
+# size: the pipeline's sizes noted by -z plus its last file, each limit
+# pass's file, and the collector's written-records counter.
 #
 # Every path runs PB_BENCH_RUNS times (default 5), the runs interleaved
 # (run r starts at a different path each time) so that noise on the machine
@@ -41,7 +54,8 @@
 # Environment: PB_BENCH_DIR (default /dev/shm), PB_BENCH_RUNS (default 5),
 # PB_BENCH_SCALE (percent of the default frame counts, default 100; 5 is a
 # quick run), PB_BENCH_JUMBO_FRAMES (9018-byte frames before scaling,
-# default 500000), PB_BENCH_TCPLIMIT (tcplimit.c to build instead of the
+# default 2000000), PB_BENCH_JUMBO_FILE (of those, the frames in the file,
+# default 500000; it must divide the former), PB_BENCH_TCPLIMIT (tcplimit.c to build instead of the
 # default path), PB_BENCH_DLQ (0: skip the DLQ part; only: skip the
 # rest), PB_BENCH_DLQ_RECORDS
 # (default 200000 x scale), PB_BENCH_RESEND_MB (edge resend.buffer_mb) and
@@ -81,7 +95,10 @@ PBGEN=$B/tests/tools/pbgen
 PBCMP=$B/tests/tools/pbcmp
 RUNS=${PB_BENCH_RUNS:-5}
 SCALE=${PB_BENCH_SCALE:-100}
-JUMBO=${PB_BENCH_JUMBO_FRAMES:-500000}
+JUMBO=${PB_BENCH_JUMBO_FRAMES:-2000000}
+JUMBO_FILE=${PB_BENCH_JUMBO_FILE:-500000}
+case $JUMBO/$JUMBO_FILE in *[!0-9/]* | */ | /* | */0) die "PB_BENCH_JUMBO_FRAMES, PB_BENCH_JUMBO_FILE: counts" ;; esac
+[ $((JUMBO % JUMBO_FILE)) = 0 ] || die "PB_BENCH_JUMBO_FILE ($JUMBO_FILE) must divide PB_BENCH_JUMBO_FRAMES ($JUMBO)"
 # The repository's parent directory holds shared/bench/tcplimit.c.
 TCPLIMIT_SRC=${PB_BENCH_TCPLIMIT:-$(cd "$HERE/../../.." && pwd)/shared/bench/tcplimit.c}
 DLQ_N=${PB_BENCH_DLQ_RECORDS:-$((200000 * SCALE / 100))}
@@ -112,13 +129,15 @@ trap bench_cleanup EXIT
 trap 'die "interrupted"' INT TERM
 
 # name | frames | pbgen options | capture options | file bytes per frame
+# [| frames in the file: each path sends it frames / that many times]
 CASES=(
 	"64B|2000000|--size 64||80"
 	"1500B|2000000|--size 1500||1516"
-	"9018B+2tr|$JUMBO|--size 9018 --trailers metamako,metamako|fcs = true; trailers = ( { type = \"metamako\"; }, { type = \"metamako\"; } );|9082"
+	"9018B+2tr|$JUMBO|--size 9018 --trailers metamako,metamako|fcs = true; trailers = ( { type = \"metamako\"; }, { type = \"metamako\"; } );|9082|$JUMBO_FILE"
 )
 
-# One case at a time: its input and one output (pcapng's is a bit larger).
+# One case at a time: its input and one output (pcapng's is a bit larger);
+# with passes, the input and a limit pass's output (the rings hold less).
 [ "${PB_BENCH_DLQ:-1}" = only ] || check_space "$W" 64
 
 # The limit program, built from its source with this machine's libpcap.
@@ -166,27 +185,36 @@ stop_daemon() {
 
 # ---- pipeline: tcpdump | socat ──TCP──► socat | tcpdump ----
 
-# run_pipeline IN SOCAT-OPTIONS
+# run_pipeline IN SOCAT-OPTIONS PASSES
 run_pipeline() {
-	local in=$1 port rx t0 t1
-	local -a b
+	local in=$1 port rx t0 t1 i
+	local -a b src=(-r "$in") ring=()
 	read -ra b <<<"$2"
 	free_port port
 	OUT=$W/out/o.pcap
+	if [ "$3" -gt 1 ]; then
+		# -Z root: with -V and -C, tcpdump drops to its own user after
+		# the first file, and could open no further one here (0700).
+		for i in $(seq "$3"); do echo "$in"; done >"$W/passes.list"
+		src=(-Z root -V "$W/passes.list")
+		ring=(-Z root -C 1000 -z "$W/ring_done")
+	fi
 	# bind=127.0.0.1: the benchmark's traffic stays on loopback.
 	(
 		"$TIME" -f %M -o "$W/rs.rss" timeout -k 5 "$LIMIT" \
 		    socat -u "${b[@]}" "TCP-LISTEN:$port,reuseaddr,bind=127.0.0.1" - |
 		"$TIME" -f %M -o "$W/rt.rss" timeout -k 5 "$LIMIT" \
-		    tcpdump -r - -w "$OUT"
+		    tcpdump "${ring[@]}" -r - -w "$OUT"
 	) >"$W/rx.log" 2>&1 &
 	rx=$!
 	PIDS+=("$rx")
 	wait_listen "$port" "$rx" || { cat "$W/rx.log" >&2; die "socat did not listen on $port"; }
 	t0=$(now_ns)
-	if ! { "$TIME" -f %M -o "$W/ts.rss" timeout -k 5 "$LIMIT" tcpdump -r "$in" -w - |
+	# pipefail: a tcpdump that fails fails the sender, not only socat.
+	if ! (set -o pipefail
+	    "$TIME" -f %M -o "$W/ts.rss" timeout -k 5 "$LIMIT" tcpdump "${src[@]}" -w - |
 	    "$TIME" -f %M -o "$W/ss.rss" timeout -k 5 "$LIMIT" \
-	    socat -u "${b[@]}" - "TCP:127.0.0.1:$port"; } 2>"$W/tx.log"; then
+	    socat -u "${b[@]}" - "TCP:127.0.0.1:$port") 2>"$W/tx.log"; then
 		cat "$W/tx.log" >&2
 		die "pipeline sender failed"
 	fi
@@ -196,40 +224,80 @@ run_pipeline() {
 	R_KB=$(($(rss "$W/ts.rss") + $(rss "$W/ss.rss") + $(rss "$W/rs.rss") + $(rss "$W/rt.rss")))
 }
 
+# The pipeline's -z: a closed ring file's size is noted, the file removed.
+cat >"$W/ring_done" <<'EOF'
+#!/bin/sh
+s=$(stat -c %s "$1") && rm -f "$1" && echo "$s" >>"${1%/*}/ring.sizes"
+EOF
+chmod +x "$W/ring_done"
+
+# ring_check DIR: sets RING_BYTES and RING_FILES, what the pipeline's ring
+# wrote (the sizes -z noted, plus the files left), once -z has taken every
+# closed file (it runs detached).
+ring_check() {
+	local f n
+	for _ in $(seq 200); do
+		n=0
+		for f in "$1"/o.pcap*; do [ -e "$f" ] && n=$((n + 1)); done
+		[ "$n" -gt 1 ] || break
+		sleep 0.05
+	done
+	RING_BYTES=0 RING_FILES=0
+	if [ -f "$1/ring.sizes" ]; then
+		RING_BYTES=$(awk '{ t += $1 } END { print t + 0 }' "$1/ring.sizes")
+		RING_FILES=$(wc -l <"$1/ring.sizes")
+	fi
+	for f in "$1"/o.pcap*; do
+		[ -e "$f" ] || continue
+		RING_BYTES=$((RING_BYTES + $(stat -c %s "$f")))
+		RING_FILES=$((RING_FILES + 1))
+	done
+}
+
 # ---- the limit program: tcplimit send ──TCP──► tcplimit recv ----
 
-# run_limit IN
+# run_limit IN PASSES: with passes, one run of tcplimit per pass; each
+# pass's output is checked and removed off the clock, but the last.
 run_limit() {
-	local in=$1 port rx t0 t1
-	free_port port
+	local in=$1 port rx t0 t1 pass
+	T_NS=0 R_KB=0
 	OUT=$W/out/o.pcap
-	"$TIME" -f %M -o "$W/lr.rss" timeout -k 5 "$LIMIT" "$TCPLIMIT" recv "$port" "$OUT" \
-	    >"$W/lr.log" 2>&1 &
-	rx=$!
-	PIDS+=("$rx")
-	wait_listen "$port" "$rx" || { cat "$W/lr.log" >&2; die "tcplimit did not listen on $port"; }
-	t0=$(now_ns)
-	if ! "$TIME" -f %M -o "$W/ls.rss" timeout -k 5 "$LIMIT" "$TCPLIMIT" send "$port" "$in" \
-	    >"$W/ls.log" 2>&1; then
-		cat "$W/ls.log" >&2
-		die "tcplimit send failed"
-	fi
-	wait "$rx" || { cat "$W/lr.log" >&2; die "tcplimit recv failed"; }
-	t1=$(now_ns)
-	T_NS=$((t1 - t0))
-	R_KB=$(($(rss "$W/ls.rss") + $(rss "$W/lr.rss")))
+	for pass in $(seq "$2"); do
+		if [ "$pass" -gt 1 ]; then
+			verify "$in" "$OUT" "${LABEL[limit]} (pass $((pass - 1)))"
+			rm -f "$OUT"
+		fi
+		free_port port
+		"$TIME" -f %M -o "$W/lr.rss" timeout -k 5 "$LIMIT" "$TCPLIMIT" recv "$port" "$OUT" \
+		    >"$W/lr.log" 2>&1 &
+		rx=$!
+		PIDS+=("$rx")
+		wait_listen "$port" "$rx" || { cat "$W/lr.log" >&2; die "tcplimit did not listen on $port"; }
+		t0=$(now_ns)
+		if ! "$TIME" -f %M -o "$W/ls.rss" timeout -k 5 "$LIMIT" "$TCPLIMIT" send "$port" "$in" \
+		    >"$W/ls.log" 2>&1; then
+			cat "$W/ls.log" >&2
+			die "tcplimit send failed"
+		fi
+		wait "$rx" || { cat "$W/lr.log" >&2; die "tcplimit recv failed"; }
+		t1=$(now_ns)
+		T_NS=$((T_NS + t1 - t0))
+		R_KB=$(maxv "$R_KB" $(($(rss "$W/ls.rss") + $(rss "$W/lr.rss"))))
+	done
 }
 
 # ---- packetbrokerd: edge ──TCP──► collector ----
 
-# collector_start NAME TUNNELPORT APIPORT OUTFILE FORMAT: C_TPID (time's pid).
+# collector_start NAME TUNNELPORT APIPORT OUTFILE FORMAT [RING]: C_TPID
+# (time's pid). RING: the dump rotates at 1024 MiB and keeps 2 files.
 collector_start() {
-	local d=$W/$1
+	local d=$W/$1 rot="rotate_mb = 0;"
+	[ -z "${6:-}" ] || rot="rotate_mb = 1024; max_files = 2;"
 	mkdir -p "$d/state"
 	cat >"$d/c.conf" <<EOF
 node = { id = 2; name = "bench-collector"; };
 listen = { address = "127.0.0.1"; port = $2; };
-dump = { file = "$4"; format = "$5"; rotate_mb = 0;$DUMP_OPT };
+dump = { file = "$4"; format = "$5"; $rot$DUMP_OPT };
 state_dir = "$d/state";
 api = { listen = "127.0.0.1:$3"; };
 EOF
@@ -277,17 +345,18 @@ check_collector() {
 	echo "  warning: $msg" >&2
 }
 
-# run_tunnel IN N CAPOPTS FORMAT: also LAG_NS, R_EDGE, R_COLL (KB).
+# run_tunnel IN N CAPOPTS FORMAT PASSES: also LAG_NS, R_EDGE, R_COLL (KB).
 run_tunnel() {
-	local in=$1 n=$2 capopts=$3 d=$W/tun tport aport t0 t1 t2
+	local in=$1 n=$2 capopts=$3 d=$W/tun tport aport t0 t1 t2 ring=
 	rm -rf "$d" && mkdir -p "$d/estate"
 	free_port tport
 	free_port aport
 	OUT=$W/out/c.$4
-	collector_start tun "$tport" "$aport" "$OUT" "$4"
+	[ "$5" = 1 ] || ring=ring
+	collector_start tun "$tport" "$aport" "$OUT" "$4" $ring
 	cat >"$d/e.conf" <<EOF
 node = { id = 1; name = "bench-edge"; };
-captures = ( { name = "in"; file = "$in"; rate = "max"; $capopts } );
+captures = ( { name = "in"; file = "$in"; rate = "max"; loop = $5; $capopts } );
 peers = ( { name = "collector"; address = "127.0.0.1"; port = $tport; } );
 resend = { timeout = 60;$RESEND_OPT };
 state_dir = "$d/estate";
@@ -326,19 +395,28 @@ declare -A LABEL=(
 	[pcapng]="packetbrokerd pcapng dump"
 )
 
-# run_path PATH IN N CAPOPTS RUN: one run of PATH, its output checked
-# (packetbrokerd's frame for frame on run 1), then removed.
+# run_path PATH IN N CAPOPTS RUN PASSES: one run of PATH, its output
+# checked (packetbrokerd's frame for frame on run 1 without passes), then
+# removed. With passes, by its byte count (see the top).
 run_path() {
-	local full=
+	local full= want
 	rm -rf "$W/out" && mkdir -p "$W/out"
 	case $1 in
-	pipe) run_pipeline "$2" "" ;;
-	pipe1m) run_pipeline "$2" "-b 1048576" ;;
-	limit) run_limit "$2" ;;
-	pcap | pcapng) run_tunnel "$2" "$3" "$4" "$1" ;;
+	pipe) run_pipeline "$2" "" "$6" ;;
+	pipe1m) run_pipeline "$2" "-b 1048576" "$6" ;;
+	limit) run_limit "$2" "$6" ;;
+	pcap | pcapng) run_tunnel "$2" "$3" "$4" "$1" "$6" ;;
 	esac
-	case $1/$5 in pcap/1 | pcapng/1) full=full ;; esac
-	verify "$2" "$OUT" "${LABEL[$1]} (run $5)" $full
+	case $1/$5/$6 in pcap/1/1 | pcapng/1/1) full=full ;; esac
+	case $1/$6 in
+	*/1 | limit/*) verify "$2" "$OUT" "${LABEL[$1]} (run $5)" $full ;;
+	pipe*)
+		ring_check "$W/out"
+		# Each file: a 24-byte header, then records of the input's size.
+		want=$((24 * RING_FILES + ($(stat -c %s "$2") - 24) * $6))
+		[ "$RING_BYTES" = "$want" ] || die "INCOMPLETE output of ${LABEL[$1]} (run $5):" 		    "$RING_BYTES bytes in $RING_FILES files, want $want"
+		;;
+	esac
 	rm -rf "$W/out"
 }
 
@@ -361,13 +439,15 @@ printf '%s\n' "-----------------------------------------------------------------
 SUMMARY=()
 for c in "${CASES[@]}"; do
 	IFS='|' read -r name n gen capopts _ <<<"$c"
+	IFS='|' read -r _ _ _ _ _ nfile <<<"$c"
 	case " ${PB_BENCH_CASES:-$name} " in *" $name "*) ;; *) continue ;; esac
-	n=$((n * SCALE / 100))
+	passes=$((n / ${nfile:-$n}))
+	n=$((n * SCALE / 100 / passes * passes))
 	[ "$n" -gt 0 ] || die "PB_BENCH_SCALE $SCALE leaves no $name frames"
 	in=$W/$name.pcap
 	# shellcheck disable=SC2086
-	nice -n 5 "$PBGEN" --count "$n" $gen -o "$in"
-	frame_bytes=$(($(stat -c %s "$in") - 24 - 16 * n))
+	nice -n 5 "$PBGEN" --count $((n / passes)) $gen -o "$in"
+	frame_bytes=$((($(stat -c %s "$in") - 24) * passes - 16 * n))
 
 	declare -A ns=() kb=() med=() lo=() hi=()
 	re=0 rc=0 lag=0
@@ -376,7 +456,7 @@ for c in "${CASES[@]}"; do
 		# Run r starts at path r: no path always runs first or after the same one.
 		for i in $(seq 0 $((np - 1))); do
 			p=${PATHS[$(((r - 1 + i) % np))]}
-			run_path "$p" "$in" "$n" "$capopts" "$r"
+			run_path "$p" "$in" "$n" "$capopts" "$r" "$passes"
 			ns[$p]="${ns[$p]:-} $T_NS"
 			kb[$p]=$(maxv "${kb[$p]:-0}" "$R_KB")
 			case $p in pcap | pcapng)
@@ -424,7 +504,7 @@ echo
 echo "wall = median of $RUNS runs; Mpps and Gbit/s from the median; vs pipe = the faster pipeline's"
 echo "median / this path's median (> 1: this path faster), vs limit likewise against tcplimit."
 echo "Gbit/s counts frame bytes only. Every output held every input frame (pbcmp --count-only on"
-echo "every run, --multiset on packetbrokerd's first runs)."
+echo "every run, --multiset on packetbrokerd's first runs; with passes, byte counts and the collector's count)."
 
 echo
 echo "summary: packetbrokerd's median ratios (> 1: packetbrokerd faster) against issue 8's targets"
