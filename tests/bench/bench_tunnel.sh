@@ -22,11 +22,14 @@
 # trailers × 2 M frames. 2 M jumbo frames are 18 GB, and a file of them
 # plus an output does not fit in /dev/shm (nor in RAM) on the machines this
 # runs on, while on disk (~330 MB/s here) the disk would be what is
-# measured. So the jumbo input file holds 500 k frames, every path sends
-# it 4 times (passes), and the outputs are rings in the same directory:
-#   packetbrokerd  the edge's file capture has loop = 4; the collector's
+# measured. So the jumbo input file holds 125 k frames (1.1 GB), every path
+# sends it 16 times (passes), and the outputs are rings in the same
+# directory, so that no path writes more than ~2 GB before it is removed
+# (more would reach the kernel's dirty-page limit on ext4 and wait for the
+# disk):
+#   packetbrokerd  the edge's file capture has loop = 16; the collector's
 #                  dump rotates at 1024 MiB and keeps max_files = 2.
-#   pipelines      tcpdump -V (a list naming the file 4 times) sends one
+#   pipelines      tcpdump -V (a list naming the file 16 times) sends one
 #                  stream; the receiving tcpdump rotates at -C 1000 (MB)
 #                  and hands each closed file to -z, a script that notes
 #                  its size and removes it.
@@ -55,7 +58,7 @@
 # PB_BENCH_SCALE (percent of the default frame counts, default 100; 5 is a
 # quick run), PB_BENCH_JUMBO_FRAMES (9018-byte frames before scaling,
 # default 2000000), PB_BENCH_JUMBO_FILE (of those, the frames in the file,
-# default 500000; it must divide the former), PB_BENCH_TCPLIMIT (tcplimit.c to build instead of the
+# default 125000; it must divide the former), PB_BENCH_TCPLIMIT (tcplimit.c to build instead of the
 # default path), PB_BENCH_DLQ (0: skip the DLQ part; only: skip the
 # rest), PB_BENCH_DLQ_RECORDS
 # (default 200000 x scale), PB_BENCH_RESEND_MB (edge resend.buffer_mb) and
@@ -96,7 +99,7 @@ PBCMP=$B/tests/tools/pbcmp
 RUNS=${PB_BENCH_RUNS:-5}
 SCALE=${PB_BENCH_SCALE:-100}
 JUMBO=${PB_BENCH_JUMBO_FRAMES:-2000000}
-JUMBO_FILE=${PB_BENCH_JUMBO_FILE:-500000}
+JUMBO_FILE=${PB_BENCH_JUMBO_FILE:-125000}
 case $JUMBO/$JUMBO_FILE in *[!0-9/]* | */ | /* | */0) die "PB_BENCH_JUMBO_FRAMES, PB_BENCH_JUMBO_FILE: counts" ;; esac
 [ $((JUMBO % JUMBO_FILE)) = 0 ] || die "PB_BENCH_JUMBO_FILE ($JUMBO_FILE) must divide PB_BENCH_JUMBO_FRAMES ($JUMBO)"
 # The repository's parent directory holds shared/bench/tcplimit.c.
