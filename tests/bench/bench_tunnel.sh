@@ -28,7 +28,10 @@
 # (more would reach the kernel's dirty-page limit on ext4 and wait for the
 # disk):
 #   packetbrokerd  the edge's file capture has loop = 16; the collector's
-#                  dump rotates at 1024 MiB and keeps max_files = 2.
+#                  dump rotates at 1024 MiB, keeps max_files = 2 and has
+#                  fsync = false: its default fsyncs each file at rotation,
+#                  which neither tcpdump -C nor tcplimit does (measured
+#                  here: 7.3-7.8 s with fsync = false, 13.4-15.5 s with it).
 #   pipelines      tcpdump -V (a list naming the file 16 times) sends one
 #                  stream; the receiving tcpdump rotates at -C 1000 (MB)
 #                  and hands each closed file to -z, a script that notes
@@ -227,10 +230,11 @@ run_pipeline() {
 	R_KB=$(($(rss "$W/ts.rss") + $(rss "$W/ss.rss") + $(rss "$W/rs.rss") + $(rss "$W/rt.rss")))
 }
 
-# The pipeline's -z: a closed ring file's size is noted, the file removed.
+# The pipeline's -z: a closed ring file's size is noted, then the file
+# removed (in this order: a file gone is a file counted).
 cat >"$W/ring_done" <<'EOF'
 #!/bin/sh
-s=$(stat -c %s "$1") && rm -f "$1" && echo "$s" >>"${1%/*}/ring.sizes"
+s=$(stat -c %s "$1") && echo "$s" >>"${1%/*}/ring.sizes" && rm -f "$1"
 EOF
 chmod +x "$W/ring_done"
 
@@ -247,7 +251,7 @@ ring_check() {
 	done
 	RING_BYTES=0 RING_FILES=0
 	if [ -f "$1/ring.sizes" ]; then
-		RING_BYTES=$(awk '{ t += $1 } END { print t + 0 }' "$1/ring.sizes")
+		RING_BYTES=$(awk '{ t += $1 } END { printf "%.0f\n", t }' "$1/ring.sizes")
 		RING_FILES=$(wc -l <"$1/ring.sizes")
 	fi
 	for f in "$1"/o.pcap*; do
@@ -292,10 +296,11 @@ run_limit() {
 # ---- packetbrokerd: edge ──TCP──► collector ----
 
 # collector_start NAME TUNNELPORT APIPORT OUTFILE FORMAT [RING]: C_TPID
-# (time's pid). RING: the dump rotates at 1024 MiB and keeps 2 files.
+# (time's pid). RING: the dump rotates at 1024 MiB, keeps 2 files and does
+# not fsync them at rotation (as tcpdump -C).
 collector_start() {
 	local d=$W/$1 rot="rotate_mb = 0;"
-	[ -z "${6:-}" ] || rot="rotate_mb = 1024; max_files = 2;"
+	[ -z "${6:-}" ] || rot="rotate_mb = 1024; max_files = 2; fsync = false;"
 	mkdir -p "$d/state"
 	cat >"$d/c.conf" <<EOF
 node = { id = 2; name = "bench-collector"; };
