@@ -23,11 +23,13 @@
 #include "sink_file_names.h"
 #include "sink_file_pcapng.h"
 #include "sink_file_space.h"
+#include "sink_file_sync.h"
 
 /*
  * File sink. The engine thread formats records into 1 MiB chunks; full
  * chunks go through a FIFO to a writer thread that does every blocking
- * call (open, write, fsync, close, unlink). Rotation is decided on the
+ * call (open, write, fsync, close, unlink; the fsync and close of a
+ * rotated file on a helper, sink_file_sync.h). Rotation is decided on the
  * engine thread at record boundaries and travels in the chunks as marks:
  *   OPEN at offset x  = close the current file, open a new one, the bytes
  *                       from x on belong to it (they start with SHB/header);
@@ -133,6 +135,7 @@ struct fs_sink {
 	char path[PATH_MAX];
 	struct stat st;   /* of the open file: retention keeps it */
 	struct pb_fspace space; /* disk space reserved ahead of the writes */
+	struct pb_fsyncb *syncb; /* fsync = true: rotated files, fsynced behind */
 	struct pb_fnames_last last;
 	bool in_error, give_up;
 	uint64_t published; /* last written_token stored */
@@ -548,17 +551,22 @@ fs_on_event(struct pb_loop *loop, int fd, uint32_t events, void *arg)
 
 /* ---- writer side ---------------------------------------------------- */
 
+/* behind: a rotation, whose fsync need not hold up the next file. */
 static void
-fs_close_file(struct fs_sink *s)
+fs_close_file(struct fs_sink *s, bool behind)
 {
 	if (s->fd < 0)
 		return;
 	if (pb_fspace_close(&s->space, s->fd) < 0)
 		log_warn("dump", "%s: giving back reserved space of %s", s->sink.name, s->path);
-	if (s->cfg.fsync && fsync(s->fd) < 0)
-		log_warn("dump", "%s: fsync %s", s->sink.name, s->path);
-	if (close(s->fd) < 0)
-		log_warn("dump", "%s: close %s", s->sink.name, s->path);
+	if (s->cfg.fsync && behind && s->syncb) {
+		pb_fsyncb_close(s->syncb, s->fd, s->path);
+	} else {
+		if (s->cfg.fsync && fsync(s->fd) < 0)
+			log_warn("dump", "%s: fsync %s", s->sink.name, s->path);
+		if (close(s->fd) < 0)
+			log_warn("dump", "%s: close %s", s->sink.name, s->path);
+	}
 	s->fd = -1;
 }
 
@@ -592,7 +600,7 @@ fs_process(struct fs_sink *s, struct fs_chunk *c)
 	while (c->wmark < c->nmarks || c->wpos < c->used) {
 		if (c->wmark < c->nmarks && c->marks[c->wmark].off <= c->wpos) {
 			const struct fs_mark *m = &c->marks[c->wmark];
-			fs_close_file(s);
+			fs_close_file(s, true);
 			if (m->kind == FS_MARK_OPEN && fs_open_next(s, m->real_ns) < 0)
 				return -1;
 			c->wmark++;
@@ -697,7 +705,10 @@ fs_writer(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
-	fs_close_file(s);
+	fs_close_file(s, false);
+	/* Shutdown: every rotated file fsynced before the sink says closed. */
+	pb_fsyncb_free(s->syncb);
+	s->syncb = NULL;
 	return NULL;
 }
 
@@ -716,6 +727,7 @@ fs_free(struct fs_sink *s)
 	free(s->cur);
 	free(s->spare);
 	pb_ngorigins_free(s->ng);
+	pb_fsyncb_free(s->syncb);
 	if (s->efd >= 0)
 		close(s->efd);
 	pthread_cond_destroy(&s->cv);
@@ -798,7 +810,9 @@ pb_sink_file_open(const struct pb_dump_cfg *cfg, const struct pb_sink_env *env,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
+	/* Two files may wait for their fsync while the writer fills a third. */
 	if ((cfg->format != PB_FORMAT_PCAP && !(s->ng = pb_ngorigins_new(s->srcdir))) ||
+	    (cfg->fsync && !(s->syncb = pb_fsyncb_new(cfg->name, 2))) ||
 	    !(s->cur = fs_get_chunk(s))) {
 		snprintf(err, errlen, "dump %s: out of memory", cfg->name);
 		goto fail;
