@@ -559,7 +559,8 @@ fs_close_file(struct fs_sink *s, bool behind)
 		return;
 	if (pb_fspace_close(&s->space, s->fd) < 0)
 		log_warn("dump", "%s: giving back reserved space of %s", s->sink.name, s->path);
-	if (s->cfg.fsync && behind && s->syncb) {
+	/* syncb exists exactly when fsync is on. */
+	if (behind && s->syncb) {
 		pb_fsyncb_close(s->syncb, s->fd, s->path);
 	} else {
 		if (s->cfg.fsync && fsync(s->fd) < 0)

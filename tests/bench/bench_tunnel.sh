@@ -446,8 +446,7 @@ printf '%-10s %8s  %-27s %8s %15s %7s %7s  %-24s %8s %8s\n' workload frames path
 printf '%s\n' "--------------------------------------------------------------------------------------------------------------------------------"
 SUMMARY=()
 for c in "${CASES[@]}"; do
-	IFS='|' read -r name n gen capopts _ <<<"$c"
-	IFS='|' read -r _ _ _ _ _ nfile <<<"$c"
+	IFS='|' read -r name n gen capopts _ nfile <<<"$c"
 	case " ${PB_BENCH_CASES:-$name} " in *" $name "*) ;; *) continue ;; esac
 	passes=$((n / ${nfile:-$n}))
 	n=$((n * SCALE / 100 / passes * passes))
