@@ -35,6 +35,10 @@
  * drains the ring before the map goes. Frames libpcap reads, and frames
  * whose pseudo-header is byte-swapped, are copied into the ring.
  *
+ * The ring is 1 MiB, small enough to stay in the L2 cache between the
+ * reader writing an entry and the engine reading it (64-byte frames:
+ * 8 MiB cost 8 % more CPU and 10 % more wall time per replay, measured).
+ *
  * Wakeups: the engine sleeps in epoll on an eventfd. It announces that it
  * found the ring empty (engine_idle) and the reader writes the eventfd only
  * then, and only every SIGNAL_BATCH records or before it waits (pacing,
@@ -51,7 +55,7 @@
  * compiled once per link type.
  */
 
-#define RING_SIZE (8u << 20)            /* power of two */
+#define RING_SIZE (1u << 20)            /* power of two; fits L2: see above */
 #define RING_ALIGN 32u                  /* >= entry header: a wrap marker always fits */
 #define SIGNAL_BATCH 64u
 #define WAIT_SLICE_NS (100 * PB_NSEC_PER_MSEC)
