@@ -53,6 +53,40 @@ file_unregister(struct file_capture *fc)
 }
 
 /*
+ * The records of a run from where the engine stopped in it (n counts
+ * them against budget). False when it stops inside the run again (budget
+ * or pause): run_pos says where.
+ */
+static bool
+file_run(struct file_capture *fc, const struct file_run *r, unsigned budget, unsigned *n)
+{
+	const uint8_t *p = fc->run_pos ? fc->run_pos : r->data, *end = r->data + r->bytes;
+
+	while (p < end) {
+		struct pb_pcap_packet pk;
+		if (*n >= budget || fc->base.paused) {
+			fc->run_pos = p;
+			return false;
+		}
+		uint32_t caplen = 0;
+		if (end - p >= 16)
+			memcpy(&caplen, p + 8, sizeof(caplen));
+		if (end - p < 16 || caplen > (size_t)(end - p) - 16) {
+			/* The reader checked every record: the file changed since. */
+			pb_counter_add(&fc->base.env.stats->read_errors, 1);
+			log_warnx_rl("capture", "capture '%s': file %s changed while replaying; "
+			    "skipping %zu bytes", fc->base.name, fc->path, (size_t)(end - p));
+			break;
+		}
+		p = pb_pcap_run_record(p, (int)r->nsec, &pk);
+		pb_capture_process(&fc->base, 0, pk.data, pk.caplen, pk.origlen, pk.ts_ns);
+		(*n)++;
+	}
+	fc->run_pos = NULL;
+	return true;
+}
+
+/*
  * Processes up to `budget` records. Returns a terminal state to announce
  * (FINISHED/FAILED) or 0; *more says the budget ran out with records left.
  */
@@ -65,6 +99,7 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 	struct pb_source_stats *st = fc->base.env.stats;
 	unsigned n = 0;
 	int announce = 0;
+	bool stopped = false;
 
 	*more = false;
 	while (!fc->base.paused && !announce) {
@@ -105,6 +140,15 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 			n++;
 			break;
 		}
+		case ENT_RUN:
+			if (!file_run(fc, (const struct file_run *)(const void *)(e + 1), budget, &n)) {
+				*more = n >= budget;
+				stopped = true;
+				break;
+			}
+			done = ((const struct file_run *)(const void *)(e + 1))->map_end;
+			moved = true;
+			break;
 		case ENT_INTERFACE: {
 			char why[256];
 			if (pb_capture_add_if(&fc->base, e->ifidx, (uint16_t)e->origlen,
@@ -138,6 +182,8 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 		default: /* ENT_WRAP */
 			break;
 		}
+		if (stopped)
+			break; /* inside a run: its entry stays */
 		/* Only now: the delivered record pointed into this entry. Space
 		 * is handed back in batches to spare the reader's cache line. */
 		tail += e->size;

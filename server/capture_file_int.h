@@ -35,6 +35,18 @@
  * drains the ring before the map goes. Frames libpcap reads, and frames
  * whose pseudo-header is byte-swapped, are copied into the ring.
  *
+ * Runs: replaying a classic pcap file in this host's byte order at rate
+ * max without a filter, the reader hands over whole runs of records (up
+ * to RUN_BYTES, RUN_PACKETS) as one entry (ENT_RUN, where the run is in
+ * the map), checked record by record as pb_pcap_reader_next would, and
+ * the engine walks the records itself. Per frame, the reader then only
+ * reads the record's length: no entry, no copy. The engine may stop
+ * inside a run (budget, pause) and goes on there (run_pos). Measured,
+ * edge -> collector on one machine: 1500-byte frames 10 % and 9018-byte
+ * frames 18 % less wall time; 64-byte frames about the same (the reader
+ * then mostly waits for memory: its CPU time went from ~70 to ~57 ms per
+ * 2 M frames).
+ *
  * The ring is 1 MiB, small enough to stay in the L2 cache between the
  * reader writing an entry and the engine reading it (64-byte frames:
  * 8 MiB cost 8 % more CPU and 10 % more wall time per replay, measured).
@@ -60,8 +72,10 @@
 #define SIGNAL_BATCH 64u
 #define WAIT_SLICE_NS (100 * PB_NSEC_PER_MSEC)
 #define FILE_READ_BUFFER (1u << 20)
-#define MAP_WINDOW (4u << 20)           /* referenced bytes ahead of the engine */
+#define MAP_WINDOW (1u << 20)           /* referenced bytes ahead of the engine: in cache */
 #define REF_MIN 512u                    /* smaller frames are copied: as cheap as a reference */
+#define RUN_BYTES (64u << 10)           /* a run: at most this much of the map ... */
+#define RUN_PACKETS 1024u               /* ... and this many records */
 
 enum file_entry_kind {
 	ENT_PACKET = 1,
@@ -73,6 +87,7 @@ enum file_entry_kind {
 	ENT_WRAP,       /* skip to the start of the ring */
 	ENT_INTERFACE,  /* new file interface ifidx; origlen = linktype, data = if_name */
 	ENT_PACKET_REF, /* data = struct file_ref: a frame in the reader's map */
+	ENT_RUN,        /* data = struct file_run: classic pcap records in the map */
 };
 
 struct file_entry {
@@ -91,6 +106,14 @@ struct file_ref {
 	uint64_t map_end;       /* map offset past the frame's record */
 	uint32_t caplen;
 	uint32_t pad;
+};
+
+/* What follows an ENT_RUN header. */
+struct file_run {
+	const uint8_t *data;    /* the first record's header */
+	uint64_t map_end;       /* map offset past the last record */
+	uint32_t bytes;
+	uint32_t nsec;          /* the file's timestamps are in ns (else us) */
 };
 
 /* A BPF program for one link type (a file may have several). */
@@ -127,6 +150,7 @@ struct file_capture {
 	uint64_t rhead;         /* reader's private copy of head */
 	uint64_t rtail;         /* reader's last look at tail (reloaded only when short) */
 	uint64_t ehead;         /* engine's last look at head (reloaded only when empty) */
+	const uint8_t *run_pos; /* engine: next record of a run it stopped in, or NULL */
 	unsigned pending;       /* reader: pushed since the last wakeup check */
 	uint64_t rdone;         /* reader's last look at map_done */
 	uint64_t last_ref_end;  /* reader: map_end of the last reference pushed */

@@ -198,22 +198,44 @@ reader_push_if(struct file_capture *fc, uint32_t kind, uint32_t ifidx, uint32_t 
 	return true;
 }
 
-/* A frame in the map, by reference. Its pages are touched here, on the
- * reader, so that the engine does not fault them in from the disk. */
+/* Bytes of the map about to be handed over by reference: within the
+ * window, and their pages touched here, on the reader, so that the engine
+ * does not fault them in from the disk. False when asked to stop. */
 static bool
-reader_push_ref(struct file_capture *fc, uint32_t ifidx, uint32_t origlen, uint64_t ts_ns,
-    const uint8_t *data, uint32_t caplen, uint64_t map_end)
+reader_map_ready(struct file_capture *fc, const uint8_t *data, size_t len, uint64_t map_end)
 {
 	if (map_end - fc->rdone > MAP_WINDOW) {
 		fc->rdone = atomic_load_explicit(&fc->map_done, memory_order_acquire);
 		if (map_end - fc->rdone > MAP_WINDOW && !reader_wait(fc, map_has_room, map_end))
 			return false;
 	}
-	for (uintptr_t pg = ((uintptr_t)data | 4095u) + 1; pg < (uintptr_t)data + caplen; pg += 4096)
+	for (uintptr_t pg = ((uintptr_t)data | 4095u) + 1; pg < (uintptr_t)data + len; pg += 4096)
 		(void)*(const volatile uint8_t *)pg;
+	return true;
+}
+
+/* A frame in the map, by reference. */
+static bool
+reader_push_ref(struct file_capture *fc, uint32_t ifidx, uint32_t origlen, uint64_t ts_ns,
+    const uint8_t *data, uint32_t caplen, uint64_t map_end)
+{
+	if (!reader_map_ready(fc, data, caplen, map_end))
+		return false;
 	struct file_ref ref = { .data = data, .map_end = map_end, .caplen = caplen };
 	fc->last_ref_end = map_end;
 	return reader_push_if(fc, ENT_PACKET_REF, ifidx, origlen, ts_ns, &ref, sizeof(ref), -1);
+}
+
+/* A run of records in the map (the reader took it, map_end is past it). */
+static bool
+reader_push_run(struct file_capture *fc, const uint8_t *data, size_t bytes, uint64_t map_end)
+{
+	if (!reader_map_ready(fc, data, bytes, map_end))
+		return false;
+	struct file_run run = { .data = data, .map_end = map_end, .bytes = (uint32_t)bytes,
+	    .nsec = (uint32_t)fc->fast.nsec };
+	fc->last_ref_end = map_end;
+	return reader_push_if(fc, ENT_RUN, 0, 0, 0, &run, sizeof(run), -1);
 }
 
 static bool
@@ -393,6 +415,10 @@ pb_file_reader(void *arg)
 		int rc = 0;
 		char fastmsg[256] = "";
 		bool failed = false;
+		/* Unpaced and unfiltered: whole runs where the file allows (this
+		 * pass's file: a new one may be another format). */
+		bool runs = fc->use_fast && fc->rate == PB_RATE_MAX && !fc->have_prog &&
+		    pb_pcap_reader_can_run(&fc->fast);
 
 		while (!atomic_load_explicit(&fc->stop, memory_order_relaxed)) {
 			const u_char *data;
@@ -400,6 +426,23 @@ pb_file_reader(void *arg)
 			uint32_t ifidx = 0;
 			int swap_lt = -1;
 			struct pcap_pkthdr hdr, *h = &hdr;
+			if (runs) {
+				const uint8_t *start;
+				size_t bytes;
+				if (fc->fast.nifs > fc->if_checked && !reader_interfaces(fc, msg, sizeof(msg),
+				    &failed))
+					break;
+				uint32_t k = pb_pcap_reader_run(&fc->fast, RUN_BYTES, RUN_PACKETS,
+				    fc->base.max_frame, &start, &bytes);
+				if (k > 0) {
+					n += k;
+					if (!reader_push_run(fc, start, bytes, fc->fast.off))
+						goto out;
+					continue;
+				}
+				/* End of file, or a record for the path below (too large,
+				 * truncated): read it one by one, with its message. */
+			}
 			if (fc->use_fast) {
 				struct pb_pcap_packet pk;
 				int fr = pb_pcap_reader_next(&fc->fast, &pk, fastmsg, sizeof(fastmsg));

@@ -392,15 +392,12 @@ classic_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err, si
 	return PB_PCAP_READER_OK;
 }
 
-int
-pb_pcap_reader_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err,
-    size_t errlen)
+/* Gives back read pages up to the previous step only: the packets just
+ * returned (and the few before them still in the caller's hands) stay
+ * mapped. */
+static void
+reader_release(struct pb_pcap_reader *r)
 {
-	int rc = r->ng ? ng_next(r, pkt, err, errlen) : classic_next(r, pkt, err, errlen);
-	if (rc != PB_PCAP_READER_OK)
-		return rc;
-	/* Up to the previous step only: the packet just returned (and the few
-	 * before it still in the caller's hands) stay mapped. */
 	if (r->off - r->released >= 2 * RELEASE_STEP) {
 		size_t upto = (r->off - RELEASE_STEP) & ~(size_t)(RELEASE_STEP - 1);
 		if (r->held_from) {
@@ -413,7 +410,49 @@ pb_pcap_reader_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *
 			r->released = upto;
 		}
 	}
+}
+
+int
+pb_pcap_reader_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err,
+    size_t errlen)
+{
+	int rc = r->ng ? ng_next(r, pkt, err, errlen) : classic_next(r, pkt, err, errlen);
+	if (rc != PB_PCAP_READER_OK)
+		return rc;
+	reader_release(r);
 	return PB_PCAP_READER_OK;
+}
+
+uint32_t
+pb_pcap_reader_run(struct pb_pcap_reader *r, size_t max_bytes, uint32_t max_packets,
+    uint32_t max_caplen, const uint8_t **start, size_t *bytes)
+{
+	size_t off = r->off;
+	uint32_t k = 0;
+
+	if (!pb_pcap_reader_can_run(r))
+		return 0;
+	if (max_caplen > MAX_RECORD)
+		max_caplen = MAX_RECORD;
+	/* Exactly classic_next's checks, record by record. */
+	while (k < max_packets && r->len - off >= REC_HDR) {
+		uint32_t caplen;
+		memcpy(&caplen, r->map + off + 8, sizeof(caplen));
+		if (caplen > max_caplen || r->len - off - REC_HDR < caplen)
+			break;
+		size_t next = off + REC_HDR + caplen;
+		if (k > 0 && next - r->off > max_bytes)
+			break;
+		off = next;
+		k++;
+	}
+	if (k == 0)
+		return 0;
+	*start = r->map + r->off;
+	*bytes = off - r->off;
+	r->off = off;
+	reader_release(r);
+	return k;
 }
 
 void

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * Reads classic pcap (micro- or nanosecond magic, either byte order) and
@@ -77,5 +78,41 @@ void pb_pcap_reader_rewind(struct pb_pcap_reader *r);
 int pb_pcap_reader_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err,
     size_t errlen);
 void pb_pcap_reader_close(struct pb_pcap_reader *r);
+
+/*
+ * Runs: for a classic pcap file in this host's byte order, a caller may
+ * take whole runs of records instead of one packet at a time (a replay
+ * hands a run to another thread as one piece). pb_pcap_reader_run takes
+ * the records from the current offset, as many as fit in max_bytes
+ * (always the first) and max_packets, none with a caplen above
+ * max_caplen; it advances past them and returns how many, with *start
+ * and *bytes their extent in the map. 0: the next record is not for a run
+ * (end of file, a truncated or too large record, a pcapng or byte-swapped
+ * file): pb_pcap_reader_next reads it or says what is wrong.
+ */
+static inline int
+pb_pcap_reader_can_run(const struct pb_pcap_reader *r)
+{
+	return r->map != NULL && !r->ng && !r->swap;
+}
+uint32_t pb_pcap_reader_run(struct pb_pcap_reader *r, size_t max_bytes, uint32_t max_packets,
+    uint32_t max_caplen, const uint8_t **start, size_t *bytes);
+
+/* The record at p in a run; the next record's address. nsec: the file's
+ * (r->nsec). The run's records were checked when it was taken. */
+static inline const uint8_t *
+pb_pcap_run_record(const uint8_t *p, int nsec, struct pb_pcap_packet *pkt)
+{
+	uint32_t h[4];
+
+	memcpy(h, p, sizeof(h));
+	pkt->ts_ns = (uint64_t)h[0] * 1000000000u + (nsec ? h[1] : (uint64_t)h[1] * 1000u);
+	pkt->caplen = h[2];
+	pkt->origlen = h[3];
+	pkt->ifindex = 0;
+	pkt->swapped = 0;
+	pkt->data = p + 16;
+	return p + 16 + h[2];
+}
 
 #endif

@@ -573,6 +573,102 @@ by_reference(int ng)
 	assert_int_equal(pb_counter_get(&st.loops_done), REF_PASSES);
 }
 
+/*
+ * Back-pressure inside a run: a classic pcap replayed at rate max goes to
+ * the engine in runs of records; the engine pauses the source in the
+ * middle of one (every PAUSE_EVERY records). Nothing may come while
+ * paused, and after each resume the replay goes on at the next record:
+ * every frame once, in order, over all passes.
+ */
+#define PAUSE_EVERY 777u
+
+struct pause_seen {
+	struct ref_seen r;
+	struct pb_capture *cap;
+	bool paused;
+	unsigned while_paused, pauses;
+};
+
+static void
+pause_deliver(void *ctx, struct pb_record *rec)
+{
+	struct pause_seen *s = ctx;
+	if (s->paused)
+		s->while_paused++;
+	ref_deliver(&s->r, rec);
+	if (s->r.n % PAUSE_EVERY == 0 && s->cap) {
+		s->paused = true;
+		s->pauses++;
+		pb_capture_pause(s->cap, true);
+	}
+}
+
+static void
+pause_state(void *ctx, struct pb_capture *cap, int state)
+{
+	((struct pause_seen *)ctx)->r.state = state;
+}
+
+static void
+test_pcap_pause_in_run(void **state)
+{
+	char path[] = "/tmp/pb-capfile-XXXXXX";
+	FILE *f = temp_file(path);
+	put_pcap_header(f, 0xa1b2c3d4u, 65535, 1); /* microseconds */
+	for (unsigned i = 0; i < NREF; i++) {
+		uint32_t caplen = ref_caplen(i);
+		put32(f, 1700000000u + i);
+		put32(f, i);
+		put32(f, caplen);
+		put32(f, caplen + 4);
+		put_frame(f, i, caplen);
+	}
+	assert_int_equal(fclose(f), 0);
+
+	char err[512];
+	struct pb_loop *loop = pb_loop_new(err, sizeof(err));
+	assert_non_null(loop);
+	struct pause_seen *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	struct pb_source_stats st = { 0 };
+	struct pb_capture_env env = {
+		.loop = loop, .source_id = 1, .stats = &st, .deliver = pause_deliver,
+		.on_state = pause_state, .ctx = s,
+	};
+	struct pb_capture_cfg cfg = { .is_file = true, .rate = PB_RATE_MAX, .loop = REF_PASSES };
+	snprintf(cfg.name, sizeof(cfg.name), "paused");
+	snprintf(cfg.file, sizeof(cfg.file), "%s", path);
+	struct pb_capture *cap = pb_capture_open(&cfg, &env, err, sizeof(err));
+	if (!cap)
+		fail_msg("%s", err);
+	s->cap = cap;
+	for (int i = 0; i < 20000 && s->r.state != PB_SOURCE_FINISHED &&
+	    s->r.state != PB_SOURCE_FAILED; i++) {
+		pb_loop_run_once(loop, 100);
+		if (s->paused) {
+			/* Paused: another turn of the loop delivers nothing. */
+			unsigned before = s->r.n;
+			pb_loop_run_once(loop, 5);
+			assert_int_equal(s->r.n, before);
+			s->paused = false;
+			pb_capture_pause(cap, false);
+		}
+	}
+	assert_int_equal(s->r.state, PB_SOURCE_FINISHED);
+	pb_capture_close(cap, false);
+	pb_loop_free(loop);
+	unlink(path);
+	assert_int_equal(s->while_paused, 0);
+	assert_int_equal(s->pauses, NREF * REF_PASSES / PAUSE_EVERY);
+	assert_int_equal(s->r.n, NREF * REF_PASSES);
+	assert_int_equal(s->r.out_of_order, 0);
+	assert_int_equal(s->r.wrong_len, 0);
+	assert_int_equal(s->r.bad, 0);
+	assert_int_equal(pb_counter_get(&st.packets), NREF * REF_PASSES);
+	assert_int_equal(pb_counter_get(&st.loops_done), REF_PASSES);
+	free(s);
+}
+
 static void test_pcap_by_reference(void **state) { by_reference(0); }
 static void test_pcapng_by_reference(void **state) { by_reference(1); }
 
@@ -592,6 +688,7 @@ main(void)
 		cmocka_unit_test(test_libpcap_format_linktype),
 		cmocka_unit_test(test_pcap_by_reference),
 		cmocka_unit_test(test_pcapng_by_reference),
+		cmocka_unit_test(test_pcap_pause_in_run),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,22 +83,30 @@ same_as_libpcap(struct pb_pcap_reader *r, pcap_t *p, uint32_t nifs)
 	}
 }
 
-/* Our reader must agree with libpcap (nanosecond precision) record by record. */
-static void
-compare_with_libpcap(uint32_t magic, int swap, int truncate_last)
+/* A file of 300 records (write_file) at path, opened by r and by libpcap
+ * (nanosecond precision). */
+static pcap_t *
+open_both(char *path, uint32_t magic, int swap, int truncate_last, struct pb_pcap_reader *r)
 {
-	char path[] = "/tmp/pb-reader-XXXXXX";
+	char err[256], ebuf[PCAP_ERRBUF_SIZE];
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	close(fd);
 	write_file(path, magic, swap, 300, truncate_last);
-
-	char err[256], ebuf[PCAP_ERRBUF_SIZE];
-	struct pb_pcap_reader r;
-	assert_int_equal(pb_pcap_reader_open(&r, path, err, sizeof(err)), 1);
-	assert_int_equal(r.linktype, 1);
+	assert_int_equal(pb_pcap_reader_open(r, path, err, sizeof(err)), 1);
 	pcap_t *p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, ebuf);
 	assert_non_null(p);
+	return p;
+}
+
+/* Our reader must agree with libpcap (nanosecond precision) record by record. */
+static void
+compare_with_libpcap(uint32_t magic, int swap, int truncate_last)
+{
+	char path[] = "/tmp/pb-reader-XXXXXX", err[256];
+	struct pb_pcap_reader r;
+	pcap_t *p = open_both(path, magic, swap, truncate_last, &r);
+	assert_int_equal(r.linktype, 1);
 	unsigned n = same_as_libpcap(&r, p, 0);
 	assert_int_equal(n, truncate_last ? 299 : 300);
 	pb_pcap_reader_rewind(&r);
@@ -109,6 +117,85 @@ compare_with_libpcap(uint32_t magic, int swap, int truncate_last)
 	pb_pcap_reader_close(&r);
 	unlink(path);
 }
+
+/*
+ * Runs (pb_pcap_reader_run, then pb_pcap_run_record) give what libpcap
+ * gives, record by record, whatever the limits; a record a run cannot
+ * take (too large, truncated, end of file) comes from pb_pcap_reader_next
+ * as before. A byte-swapped file has no runs.
+ */
+static void
+runs_vs_libpcap(uint32_t magic, int swap, int truncate_last, size_t max_bytes,
+    uint32_t max_packets, uint32_t max_caplen)
+{
+	char path[] = "/tmp/pb-reader-XXXXXX", err[256];
+	struct pb_pcap_reader r;
+	pcap_t *p = open_both(path, magic, swap, truncate_last, &r);
+	assert_int_equal(pb_pcap_reader_can_run(&r), !swap);
+	unsigned n = 0, in_runs = 0, nruns = 0, single = 0;
+	int end = 0;
+	while (!end) {
+		const uint8_t *start;
+		size_t bytes;
+		uint32_t k = pb_pcap_reader_run(&r, max_bytes, max_packets, max_caplen, &start,
+		    &bytes);
+		struct pcap_pkthdr *h;
+		const u_char *d;
+		if (k > 0) {
+			assert_true(k <= max_packets);
+			assert_true(k == 1 || bytes <= max_bytes);
+			assert_ptr_equal(start + bytes, r.map + r.off);
+			const uint8_t *q = start;
+			for (uint32_t j = 0; j < k; j++, n++) {
+				struct pb_pcap_packet pk;
+				q = pb_pcap_run_record(q, r.nsec, &pk);
+				assert_int_equal(pcap_next_ex(p, &h, &d), 1);
+				assert_true(pk.caplen <= max_caplen);
+				assert_int_equal(pk.caplen, h->caplen);
+				assert_int_equal(pk.origlen, h->len);
+				assert_int_equal(pk.ts_ns, (uint64_t)h->ts.tv_sec * 1000000000u +
+				    (uint64_t)h->ts.tv_usec);
+				assert_memory_equal(pk.data, d, h->caplen);
+			}
+			assert_ptr_equal(q, start + bytes);
+			in_runs += k;
+			nruns++;
+			continue;
+		}
+		/* Not for a run: one record the usual way, or the end. */
+		struct pb_pcap_packet pk;
+		int lr = pcap_next_ex(p, &h, &d);
+		int rr = pb_pcap_reader_next(&r, &pk, err, sizeof(err));
+		if (lr != 1) {
+			assert_int_equal(rr, lr == PCAP_ERROR_BREAK ? PB_PCAP_READER_EOF : PB_PCAP_READER_ERROR);
+			end = 1;
+			break;
+		}
+		assert_int_equal(rr, PB_PCAP_READER_OK);
+		assert_int_equal(pk.caplen, h->caplen);
+		assert_memory_equal(pk.data, d, h->caplen);
+		if (!swap)
+			assert_true(pk.caplen > max_caplen);
+		single++;
+		n++;
+	}
+	assert_int_equal(n, truncate_last ? 299 : 300);
+	if (swap) {
+		assert_int_equal(in_runs, 0);
+	} else {
+		assert_true(in_runs > 0);
+		assert_true(nruns > 1);
+	}
+	pcap_close(p);
+	pb_pcap_reader_close(&r);
+	unlink(path);
+}
+
+static void test_runs_usec(void **s) { runs_vs_libpcap(0xa1b2c3d4u, 0, 0, 65536, 1024, 65535); }
+static void test_runs_nsec_truncated(void **s) { runs_vs_libpcap(0xa1b23c4du, 0, 1, 65536, 7, 65535); }
+/* Frames are 60..1459 bytes: runs of one, and frames too large for a run. */
+static void test_runs_small_limits(void **s) { runs_vs_libpcap(0xa1b23c4du, 0, 0, 100, 1024, 700); }
+static void test_runs_swapped(void **s) { runs_vs_libpcap(0xa1b2c3d4u, 1, 0, 65536, 1024, 65535); }
 
 static void test_usec_native(void **s) { compare_with_libpcap(0xa1b2c3d4u, 0, 0); }
 static void test_nsec_native(void **s) { compare_with_libpcap(0xa1b23c4du, 0, 0); }
@@ -449,6 +536,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_runs_usec),
+		cmocka_unit_test(test_runs_nsec_truncated),
+		cmocka_unit_test(test_runs_small_limits),
+		cmocka_unit_test(test_runs_swapped),
 		cmocka_unit_test(test_usec_native),
 		cmocka_unit_test(test_nsec_native),
 		cmocka_unit_test(test_usec_swapped),
