@@ -52,6 +52,31 @@ file_unregister(struct file_capture *fc)
 	fc->registered = false;
 }
 
+/* Frame bytes in a map: fault them in now (the last byte: the file
+ * shrinks from its end) rather than inside the copy, then trust them only
+ * if the file did not shrink under the map. */
+static bool
+file_map_ok(struct file_capture *fc, const struct pb_map_guard *g, const uint8_t *data,
+    size_t len)
+{
+	if (len)
+		(void)*(const volatile uint8_t *)(data + len - 1);
+	return pb_map_guard_ok(g, data, len);
+}
+
+/* Frames of the map that are not delivered: counted and logged once per
+ * pass when the file shrank (every frame after that is skipped). */
+static void
+file_skip(struct file_capture *fc, size_t bytes, const char *what, bool shrank)
+{
+	if (shrank && fc->skip_reported)
+		return;
+	fc->skip_reported = shrank;
+	pb_counter_add(&fc->base.env.stats->read_errors, 1);
+	log_warnx_rl("capture", "capture '%s': file %s %s while being replayed; %zu bytes of "
+	    "frames not delivered", fc->base.name, fc->path, what, bytes);
+}
+
 /*
  * The records of a run from where the engine stopped in it (n counts
  * them against budget). False when it stops inside the run again (budget
@@ -73,9 +98,11 @@ file_run(struct file_capture *fc, const struct file_run *r, unsigned budget, uns
 			memcpy(&caplen, p + 8, sizeof(caplen));
 		if (end - p < 16 || caplen > (size_t)(end - p) - 16) {
 			/* The reader checked every record: the file changed since. */
-			pb_counter_add(&fc->base.env.stats->read_errors, 1);
-			log_warnx_rl("capture", "capture '%s': file %s changed while replaying; "
-			    "skipping %zu bytes", fc->base.name, fc->path, (size_t)(end - p));
+			file_skip(fc, (size_t)(end - p), "changed", false);
+			break;
+		}
+		if (!file_map_ok(fc, r->guard, p, 16 + (size_t)caplen)) {
+			file_skip(fc, (size_t)(end - p), "shrank", true);
 			break;
 		}
 		p = pb_pcap_run_record(p, (int)r->nsec, &pk);
@@ -133,8 +160,11 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 			break;
 		case ENT_PACKET_REF: {
 			const struct file_ref *r = (const struct file_ref *)(const void *)(e + 1);
-			pb_capture_process(&fc->base, e->ifidx, r->data, r->caplen, e->origlen,
-			    e->ts_ns);
+			if (file_map_ok(fc, r->guard, r->data, r->caplen))
+				pb_capture_process(&fc->base, e->ifidx, r->data, r->caplen, e->origlen,
+				    e->ts_ns);
+			else
+				file_skip(fc, r->caplen, "shrank", true);
 			done = r->map_end;
 			moved = true;
 			n++;
@@ -165,6 +195,7 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 			break;
 		case ENT_LOOP_END:
 			pb_counter_add(&st->loops_done, 1);
+			fc->skip_reported = false; /* the next pass has a new map */
 			break;
 		case ENT_WARN:
 			/* Once per pass of a file looping forever: rate limited. */
@@ -364,9 +395,11 @@ file_setup(struct file_capture *fc, const struct pb_capture_cfg *cfg, char *err,
 	fc->started_ns = pb_mono_ns();
 	pb_capture_set_state(&fc->base, PB_SOURCE_RUNNING);
 
-	/* Signals belong to the engine's signalfd, never to the reader. */
+	/* Signals belong to the engine's signalfd, never to the reader; but
+	 * SIGBUS is the map guard's (a blocked one would kill us). */
 	sigset_t all, old;
 	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int rc = pthread_create(&fc->thread, NULL, pb_file_reader, fc);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -11,6 +11,7 @@
 #include <pcap/pcap.h>
 
 #include "capture_int.h"
+#include "map_guard.h"
 #include "pcap_reader.h"
 
 /*
@@ -50,6 +51,17 @@
  * The ring is 1 MiB, small enough to stay in the L2 cache between the
  * reader writing an entry and the engine reading it (64-byte frames:
  * 8 MiB cost 8 % more CPU and 10 % more wall time per replay, measured).
+ *
+ * A file that shrinks while mapped (truncated, rewritten in place) reads
+ * as zeros past its new end (map_guard.h) instead of killing the daemon:
+ * the reader checks after reading or copying from the map, the engine
+ * before delivering a frame it reads from the map (having touched its
+ * last byte); frames before the cut still go. The pass ends with a
+ * warning and the next pass opens the file as it is now. The rest of the
+ * file's last page reads as zeros without a fault: the reader runs an
+ * fstat per run, and on a record of length 0 or one it cannot parse, to
+ * catch that too; a single frame read one by one (paced, filtered,
+ * pcapng) whose bytes end in that page can still come with zeros there.
  *
  * Wakeups: the engine sleeps in epoll on an eventfd. It announces that it
  * found the ring empty (engine_idle) and the reader writes the eventfd only
@@ -104,6 +116,7 @@ struct file_entry {
 struct file_ref {
 	const uint8_t *data;
 	uint64_t map_end;       /* map offset past the frame's record */
+	const struct pb_map_guard *guard; /* of the map: the file may shrink */
 	uint32_t caplen;
 	uint32_t pad;
 };
@@ -112,6 +125,7 @@ struct file_ref {
 struct file_run {
 	const uint8_t *data;    /* the first record's header */
 	uint64_t map_end;       /* map offset past the last record */
+	const struct pb_map_guard *guard;
 	uint32_t bytes;
 	uint32_t nsec;          /* the file's timestamps are in ns (else us) */
 };
@@ -151,9 +165,11 @@ struct file_capture {
 	uint64_t rtail;         /* reader's last look at tail (reloaded only when short) */
 	uint64_t ehead;         /* engine's last look at head (reloaded only when empty) */
 	const uint8_t *run_pos; /* engine: next record of a run it stopped in, or NULL */
+	bool skip_reported;     /* engine: this pass's map shrank, and we said so */
 	unsigned pending;       /* reader: pushed since the last wakeup check */
 	uint64_t rdone;         /* reader's last look at map_done */
 	uint64_t last_ref_end;  /* reader: map_end of the last reference pushed */
+	bool rshrunk;           /* reader: the file shrank under this pass's map */
 	char pad0[64];
 	_Atomic uint64_t head;  /* published by the reader */
 	char pad1[64];

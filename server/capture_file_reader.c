@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -191,6 +192,11 @@ reader_push_if(struct file_capture *fc, uint32_t kind, uint32_t ifidx, uint32_t 
 		memcpy(e + 1, data, datalen);
 	if (swap_lt >= 0)
 		pb_linktype_swap_pseudo(swap_lt, (uint8_t *)(e + 1), datalen, origlen);
+	/* A copy from a map the file shrank under may hold zeros. */
+	if (kind == ENT_PACKET && fc->use_fast && !pb_pcap_reader_ok(&fc->fast, data, datalen)) {
+		fc->rshrunk = true;
+		return false;
+	}
 	fc->rhead += need;
 	atomic_store_explicit(&fc->head, fc->rhead, memory_order_release);
 	if (++fc->pending >= SIGNAL_BATCH || kind != ENT_PACKET)
@@ -211,6 +217,8 @@ reader_map_ready(struct file_capture *fc, const uint8_t *data, size_t len, uint6
 	}
 	for (uintptr_t pg = ((uintptr_t)data | 4095u) + 1; pg < (uintptr_t)data + len; pg += 4096)
 		(void)*(const volatile uint8_t *)pg;
+	if (len)
+		(void)*(const volatile uint8_t *)(data + len - 1);
 	return true;
 }
 
@@ -221,7 +229,12 @@ reader_push_ref(struct file_capture *fc, uint32_t ifidx, uint32_t origlen, uint6
 {
 	if (!reader_map_ready(fc, data, caplen, map_end))
 		return false;
-	struct file_ref ref = { .data = data, .map_end = map_end, .caplen = caplen };
+	if (!pb_pcap_reader_ok(&fc->fast, data, caplen)) {
+		fc->rshrunk = true;
+		return false;
+	}
+	struct file_ref ref = { .data = data, .map_end = map_end, .guard = fc->fast.guard,
+		.caplen = caplen };
 	fc->last_ref_end = map_end;
 	return reader_push_if(fc, ENT_PACKET_REF, ifidx, origlen, ts_ns, &ref, sizeof(ref), -1);
 }
@@ -230,12 +243,37 @@ reader_push_ref(struct file_capture *fc, uint32_t ifidx, uint32_t origlen, uint6
 static bool
 reader_push_run(struct file_capture *fc, const uint8_t *data, size_t bytes, uint64_t map_end)
 {
+	struct stat st;
+
 	if (!reader_map_ready(fc, data, bytes, map_end))
 		return false;
-	struct file_run run = { .data = data, .map_end = map_end, .bytes = (uint32_t)bytes,
-	    .nsec = (uint32_t)fc->fast.nsec };
+	/* One fstat per run also catches the rest of the file's last page,
+	 * which reads as zeros without a fault (map_guard.h). */
+	size_t off = (size_t)(data - fc->fast.map);
+	size_t size = fstat(fc->fast.fd, &st) == 0 ? (size_t)st.st_size : SIZE_MAX;
+	if (size < off + bytes || !pb_pcap_reader_ok(&fc->fast, data, bytes)) {
+		/* The file shrank: its records before that still go. */
+		size_t keep = 0;
+		for (;;) {
+			uint32_t caplen;
+			if (keep + 16 > bytes || off + keep + 16 > size)
+				break;
+			memcpy(&caplen, data + keep + 8, sizeof(caplen));
+			size_t next = keep + 16 + (size_t)caplen;
+			if (next > bytes || off + next > size || !pb_pcap_reader_ok(&fc->fast, data, next))
+				break;
+			keep = next;
+		}
+		fc->rshrunk = true;
+		if (keep == 0)
+			return false;
+		map_end -= bytes - keep;
+		bytes = keep;
+	}
+	struct file_run run = { .data = data, .map_end = map_end, .guard = fc->fast.guard,
+		.bytes = (uint32_t)bytes, .nsec = (uint32_t)fc->fast.nsec };
 	fc->last_ref_end = map_end;
-	return reader_push_if(fc, ENT_RUN, 0, 0, 0, &run, sizeof(run), -1);
+	return reader_push_if(fc, ENT_RUN, 0, 0, 0, &run, sizeof(run), -1) && !fc->rshrunk;
 }
 
 static bool
@@ -402,6 +440,39 @@ reader_reopen(struct file_capture *fc, char *msg, size_t msglen)
 	return true;
 }
 
+/* A record of no bytes at map offset at (caplen and origlen 0, as in the
+ * zeros a file leaves after its new end in its last page, without a
+ * fault), or a record we could not parse: is the file that short now?
+ * Genuine files rarely have either, so the fstat is rare. */
+static bool
+reader_cut_here(struct file_capture *fc, size_t at, bool parse_error)
+{
+	static const uint8_t zero[8];
+	struct stat st;
+
+	if (!parse_error && (fc->fast.ng || fc->fast.len - at < 16 ||
+	    memcmp(fc->fast.map + at + 8, zero, sizeof(zero)) != 0))
+		return false;
+	return fstat(fc->fast.fd, &st) == 0 && (size_t)st.st_size < fc->fast.len &&
+	    (size_t)st.st_size < at + 16;
+}
+
+/* The file shrank under this pass's map (noticed by the reader or the
+ * engine): the pass ends here, saying so in msg. */
+static bool
+reader_shrunk(struct file_capture *fc, char *msg, size_t msglen)
+{
+	struct stat st;
+
+	if (!fc->use_fast || (!fc->rshrunk && !pb_map_guard_shrunk(fc->fast.guard)))
+		return false;
+	fc->rshrunk = true;
+	long long now = fstat(fc->fast.fd, &st) == 0 ? (long long)st.st_size : -1;
+	snprintf(msg, msglen, "it shrank from %zu to %lld bytes while being replayed",
+	    fc->fast.len, now);
+	return true;
+}
+
 void *
 pb_file_reader(void *arg)
 {
@@ -419,6 +490,7 @@ pb_file_reader(void *arg)
 		 * pass's file: a new one may be another format). */
 		bool runs = fc->use_fast && fc->rate == PB_RATE_MAX && !fc->have_prog &&
 		    pb_pcap_reader_can_run(&fc->fast);
+		fc->rshrunk = false;
 
 		while (!atomic_load_explicit(&fc->stop, memory_order_relaxed)) {
 			const u_char *data;
@@ -436,16 +508,32 @@ pb_file_reader(void *arg)
 				    fc->base.max_frame, &start, &bytes);
 				if (k > 0) {
 					n += k;
-					if (!reader_push_run(fc, start, bytes, fc->fast.off))
-						goto out;
-					continue;
+					if (reader_push_run(fc, start, bytes, fc->fast.off))
+						continue;
+					if (reader_shrunk(fc, fastmsg, sizeof(fastmsg))) {
+						rc = PCAP_ERROR;
+						break;
+					}
+					goto out;
 				}
 				/* End of file, or a record for the path below (too large,
 				 * truncated): read it one by one, with its message. */
 			}
 			if (fc->use_fast) {
 				struct pb_pcap_packet pk;
+				size_t at = fc->fast.off;
 				int fr = pb_pcap_reader_next(&fc->fast, &pk, fastmsg, sizeof(fastmsg));
+				/* What it read (a header at least, unless at the end). */
+				size_t got = fc->fast.off > at ? fc->fast.off - at :
+				    fc->fast.len - at < 16 ? fc->fast.len - at : 16;
+				if (!pb_pcap_reader_ok(&fc->fast, fc->fast.map + at, got) ||
+				    (fr != PB_PCAP_READER_EOF &&
+				    reader_cut_here(fc, at, fr == PB_PCAP_READER_ERROR)))
+					fc->rshrunk = true;
+				if (reader_shrunk(fc, fastmsg, sizeof(fastmsg))) {
+					rc = PCAP_ERROR;
+					break;
+				}
 				if (fr != PB_PCAP_READER_OK) {
 					rc = fr == PB_PCAP_READER_EOF ? PCAP_ERROR_BREAK : PCAP_ERROR;
 					break;
@@ -488,8 +576,13 @@ pb_file_reader(void *arg)
 			else
 				ok = reader_push_if(fc, ENT_PACKET, ifidx, h->len, ts, data, h->caplen,
 				    swap_lt);
-			if (!ok)
+			if (!ok) {
+				if (reader_shrunk(fc, fastmsg, sizeof(fastmsg))) {
+					rc = PCAP_ERROR;
+					break;
+				}
 				goto out;
+			}
 		}
 		if (atomic_load(&fc->stop))
 			goto out;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "map_guard.h"
 #include "pcap_reader.h"
 
 #define MAGIC_US 0xa1b2c3d4u
@@ -319,6 +320,15 @@ pb_pcap_reader_open(struct pb_pcap_reader *r, const char *path, char *err, size_
 		r->fd = -1;
 		return 0;
 	}
+	/* Unguarded, a file truncated under the map would kill us: libpcap's
+	 * stdio reads it then. */
+	if (!(r->guard = pb_map_guard_add(r->map, r->len))) {
+		munmap((void *)r->map, r->len);
+		r->map = NULL;
+		close(r->fd);
+		r->fd = -1;
+		return 0;
+	}
 	madvise((void *)r->map, r->len, MADV_SEQUENTIAL);
 	memcpy(&magic, r->map, sizeof(magic));
 	if (magic == NG_SHB) {
@@ -460,10 +470,17 @@ pb_pcap_reader_close(struct pb_pcap_reader *r)
 {
 	/* Only an open reader owns its fd (a zeroed struct has fd 0). */
 	if (r->map) {
+		pb_map_guard_remove(r->guard);
 		munmap((void *)r->map, r->len);
 		close(r->fd);
 	}
 	free(r->ifs);
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
+}
+
+bool
+pb_pcap_reader_ok(const struct pb_pcap_reader *r, const void *p, size_t len)
+{
+	return pb_map_guard_ok(r->guard, p, len);
 }

@@ -2,6 +2,7 @@
 #ifndef PB_PCAP_READER_H
 #define PB_PCAP_READER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -52,6 +53,7 @@ struct pb_pcap_reader {
 	 * time read pages are about to be given back. */
 	size_t (*held_from)(void *arg);
 	void *held_arg;
+	struct pb_map_guard *guard; /* the file may shrink under the map */
 };
 
 struct pb_pcap_packet {
@@ -78,6 +80,10 @@ void pb_pcap_reader_rewind(struct pb_pcap_reader *r);
 int pb_pcap_reader_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err,
     size_t errlen);
 void pb_pcap_reader_close(struct pb_pcap_reader *r);
+/* [p, p + len) of the map was read from the file, not from the zeros a
+ * file that shrank while mapped leaves (map_guard.h). Readers of the map
+ * (any thread) check this after reading, before they trust the bytes. */
+bool pb_pcap_reader_ok(const struct pb_pcap_reader *r, const void *p, size_t len);
 
 /*
  * Runs: for a classic pcap file in this host's byte order, a caller may

@@ -573,6 +573,38 @@ by_reference(int ng)
 	assert_int_equal(pb_counter_get(&st.loops_done), REF_PASSES);
 }
 
+/* The by-reference frames as a classic pcap (microseconds) at path. */
+static void
+write_ref_pcap(char *path)
+{
+	FILE *f = temp_file(path);
+	put_pcap_header(f, 0xa1b2c3d4u, 65535, 1);
+	for (unsigned i = 0; i < NREF; i++) {
+		uint32_t caplen = ref_caplen(i);
+		put32(f, 1700000000u + i);
+		put32(f, i);
+		put32(f, caplen);
+		put32(f, caplen + 4);
+		put_frame(f, i, caplen);
+	}
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A replay of path named name, on a new loop (env->loop). */
+static struct pb_capture *
+open_replay(const char *path, const char *name, struct pb_capture_cfg *cfg,
+    struct pb_capture_env *env)
+{
+	char err[512];
+	assert_non_null(env->loop = pb_loop_new(err, sizeof(err)));
+	snprintf(cfg->name, sizeof(cfg->name), "%s", name);
+	snprintf(cfg->file, sizeof(cfg->file), "%s", path);
+	struct pb_capture *cap = pb_capture_open(cfg, env, err, sizeof(err));
+	if (!cap)
+		fail_msg("%s", err);
+	return cap;
+}
+
 /*
  * Back-pressure inside a run: a classic pcap replayed at rate max goes to
  * the engine in runs of records; the engine pauses the source in the
@@ -613,34 +645,17 @@ static void
 test_pcap_pause_in_run(void **state)
 {
 	char path[] = "/tmp/pb-capfile-XXXXXX";
-	FILE *f = temp_file(path);
-	put_pcap_header(f, 0xa1b2c3d4u, 65535, 1); /* microseconds */
-	for (unsigned i = 0; i < NREF; i++) {
-		uint32_t caplen = ref_caplen(i);
-		put32(f, 1700000000u + i);
-		put32(f, i);
-		put32(f, caplen);
-		put32(f, caplen + 4);
-		put_frame(f, i, caplen);
-	}
-	assert_int_equal(fclose(f), 0);
-
-	char err[512];
-	struct pb_loop *loop = pb_loop_new(err, sizeof(err));
-	assert_non_null(loop);
+	write_ref_pcap(path);
 	struct pause_seen *s = calloc(1, sizeof(*s));
 	assert_non_null(s);
 	struct pb_source_stats st = { 0 };
 	struct pb_capture_env env = {
-		.loop = loop, .source_id = 1, .stats = &st, .deliver = pause_deliver,
-		.on_state = pause_state, .ctx = s,
+		.source_id = 1, .stats = &st, .deliver = pause_deliver, .on_state = pause_state,
+		.ctx = s,
 	};
 	struct pb_capture_cfg cfg = { .is_file = true, .rate = PB_RATE_MAX, .loop = REF_PASSES };
-	snprintf(cfg.name, sizeof(cfg.name), "paused");
-	snprintf(cfg.file, sizeof(cfg.file), "%s", path);
-	struct pb_capture *cap = pb_capture_open(&cfg, &env, err, sizeof(err));
-	if (!cap)
-		fail_msg("%s", err);
+	struct pb_capture *cap = open_replay(path, "paused", &cfg, &env);
+	struct pb_loop *loop = env.loop;
 	s->cap = cap;
 	for (int i = 0; i < 20000 && s->r.state != PB_SOURCE_FINISHED &&
 	    s->r.state != PB_SOURCE_FAILED; i++) {
@@ -669,6 +684,115 @@ test_pcap_pause_in_run(void **state)
 	free(s);
 }
 
+/*
+ * A file that shrinks while it is replayed (truncated under the map): the
+ * daemon must not die of SIGBUS, no frame may carry bytes the file does
+ * not have, the pass ends with a read error, and the next pass replays
+ * the file as it is now, and every whole record before the cut comes.
+ * The cut is inside a record header, in the middle of a page: the rest of
+ * that page reads as zeros without a fault (records of length 0, unless
+ * the reader notices them). The source is paused at record 1000 while the
+ * file is cut at a third (the reader is then less than 2 MiB ahead).
+ * Rate max takes the runs path, a paced rate the per-frame one.
+ */
+struct shrink_seen {
+	struct pb_capture *cap;
+	unsigned n, bad, disorder, passes, in_pass[4], zeros;
+	unsigned last;
+	bool paused;
+	int state;
+};
+
+static void
+shrink_deliver(void *ctx, struct pb_record *rec)
+{
+	struct shrink_seen *s = ctx;
+	if (rec->caplen < 4) {
+		/* A header read from the zeros of the file's last page. */
+		s->zeros++;
+		s->n++;
+		return;
+	}
+	unsigned i = (unsigned)rec->data[0] << 24 | (unsigned)rec->data[1] << 16 |
+	    (unsigned)rec->data[2] << 8 | rec->data[3];
+	if (i == 0)
+		s->passes++; /* every pass starts with frame 0 */
+	else if (s->n == 0 || i != s->last + 1)
+		s->disorder++;
+	s->last = i;
+	if (s->passes >= 1 && s->passes <= 4)
+		s->in_pass[s->passes - 1]++;
+	if (rec->caplen != ref_caplen(i) || rec->origlen != ref_caplen(i) + 4)
+		s->bad++;
+	for (uint32_t k = 0; k < rec->caplen; k++)
+		if (rec->data[k] != frame_byte(i, k))
+			s->bad++;
+	if (++s->n == 1000) {
+		s->paused = true;
+		pb_capture_pause(s->cap, true);
+	}
+}
+
+static void
+shrink_state(void *ctx, struct pb_capture *cap, int state)
+{
+	((struct shrink_seen *)ctx)->state = state;
+}
+
+static void
+shrink_while_replaying(enum pb_rate_mode rate)
+{
+	char path[] = "/tmp/pb-capfile-XXXXXX";
+	write_ref_pcap(path);
+	/* The cut: inside the header of the first record past a third. */
+	long total = 24, end = 24, cut_at = 0;
+	unsigned whole_after_cut = 0;
+	for (unsigned i = 0; i < NREF; i++)
+		total += 16 + (long)ref_caplen(i);
+	for (unsigned i = 0; i < NREF && (end += 16 + (long)ref_caplen(i)) <= total / 3; i++) {
+		whole_after_cut++;
+		cut_at = end + 8;
+	}
+	struct shrink_seen *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	struct pb_source_stats st = { 0 };
+	struct pb_capture_env env = {
+		.source_id = 1, .stats = &st, .deliver = shrink_deliver, .on_state = shrink_state,
+		.ctx = s,
+	};
+	struct pb_capture_cfg cfg = { .is_file = true, .rate = rate, .pps = 400000, .loop = 2 };
+	struct pb_capture *cap = open_replay(path, "shrink", &cfg, &env);
+	struct pb_loop *loop = env.loop;
+	s->cap = cap;
+	for (int i = 0; i < 20000 && s->state != PB_SOURCE_FINISHED &&
+	    s->state != PB_SOURCE_FAILED; i++) {
+		pb_loop_run_once(loop, 100);
+		if (s->paused) {
+			assert_int_equal(truncate(path, cut_at), 0);
+			s->paused = false;
+			pb_capture_pause(cap, false);
+		}
+	}
+	assert_int_equal(s->state, PB_SOURCE_FINISHED);
+	pb_capture_close(cap, false);
+	pb_loop_free(loop);
+	unlink(path);
+	assert_int_equal(s->bad, 0);
+	assert_int_equal(s->zeros, 0);
+	assert_int_equal(s->disorder, 0);
+	assert_int_equal(s->passes, 2);
+	/* Both passes: every whole record before the cut, nothing after. */
+	assert_int_equal(s->in_pass[0], whole_after_cut);
+	assert_int_equal(s->in_pass[1], whole_after_cut);
+	assert_int_equal(pb_counter_get(&st.packets), s->n);
+	/* The shrink in pass 1, the cut record at the end of pass 2. */
+	assert_true(pb_counter_get(&st.read_errors) >= 2);
+	free(s);
+}
+
+static void test_pcap_shrinks_runs(void **state) { shrink_while_replaying(PB_RATE_MAX); }
+static void test_pcap_shrinks_paced(void **state) { shrink_while_replaying(PB_RATE_PPS); }
+
 static void test_pcap_by_reference(void **state) { by_reference(0); }
 static void test_pcapng_by_reference(void **state) { by_reference(1); }
 
@@ -689,6 +813,8 @@ main(void)
 		cmocka_unit_test(test_pcap_by_reference),
 		cmocka_unit_test(test_pcapng_by_reference),
 		cmocka_unit_test(test_pcap_pause_in_run),
+		cmocka_unit_test(test_pcap_shrinks_runs),
+		cmocka_unit_test(test_pcap_shrinks_paced),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
