@@ -116,7 +116,10 @@ pb_cmp --ts --prefix "$T/in.pcap" $files
 pb_log "SIGTERM: $n frames written (API had $seen)"
 
 # SIGHUP: a new output file; together the files are the start of the input.
-sed "s|/term/|/hup/|" "$T/term.conf" >"$T/hup.conf"
+# A port of its own: term's, free again, may meanwhile be another
+# (parallel) test's.
+PORT=$(pb_free_port)
+sed "s|/term/|/hup/|; s|127.0.0.1:[0-9]*\"|127.0.0.1:$PORT\"|" "$T/term.conf" >"$T/hup.conf"
 mkdir -p "$T/hup"
 pb_daemon hup "$T/hup.conf"
 D=$PB_PID
