@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,12 +28,34 @@ struct ng_head {
 	char text[PB_PCAPNG_COMMENT_HEAD_MAX];
 };
 
+/*
+ * The last comment whole, for a stream that only counts on: the next
+ * record from the same origin over the same link, with one hop (the same
+ * node, the same time: one receive batch) and no trailers, whose origin,
+ * link and hop sequence numbers are each one more. Its comment is then
+ * this one with three numbers counted up in place: a copy and three
+ * increments instead of formatting the tail.
+ */
+#define NG_LAST_MAX 512u
+
+struct ng_last {
+	bool valid;
+	uint32_t node, link_node, hop_node;
+	uint16_t source;
+	uint64_t epoch, link_epoch, hop_ts, generation;
+	uint64_t seq, link_seq, hop_seq;
+	size_t len;
+	size_t at[3], nd[3]; /* origin, link, hop seq: offset and digits */
+	char text[NG_LAST_MAX];
+};
+
 struct pb_ngorigins {
 	const struct pb_srcdir *srcdir;
 	struct ng_ifslot *ifs;
 	size_t ifcap, nifs;
 	struct ng_head heads[NG_HEADS];
 	struct pb_pcapng_memo tail;
+	struct ng_last last;
 };
 
 static uint64_t
@@ -123,6 +146,123 @@ pb_ngorigins_add_if(struct pb_ngorigins *o, const struct pb_record *rec, uint32_
 	return 0;
 }
 
+static bool
+last_fits(const struct ng_last *l, const struct pb_record *rec, uint64_t gen)
+{
+	return rec->nhops == 1 && rec->ntrailers == 0 && rec->link_node != 0 &&
+	    rec->origin_node == l->node && rec->origin_source == l->source &&
+	    rec->origin_epoch == l->epoch && rec->link_node == l->link_node &&
+	    rec->link_epoch == l->link_epoch && rec->hops[0].node_id == l->hop_node &&
+	    rec->hops[0].ts_ns == l->hop_ts && gen == l->generation;
+}
+
+/* Counts the digits at p up by one; false when they are all nines (one
+ * digit more: formatted anew instead). */
+static bool
+digits_inc(char *p, size_t n)
+{
+	size_t i = n;
+	while (i > 0 && p[i - 1] == '9')
+		i--;
+	if (i == 0)
+		return false;
+	p[i - 1]++;
+	for (size_t k = i; k < n; k++)
+		p[k] = '0';
+	return true;
+}
+
+static size_t
+ndigits(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 10) {
+		v /= 10;
+		n++;
+	}
+	return n;
+}
+
+/* buf holds rec's whole comment (n bytes): the template for the records
+ * that count on from it, if it is one (see struct ng_last). */
+static void
+last_learn(struct ng_last *l, const char *buf, size_t n, const struct pb_record *rec,
+    uint64_t gen, size_t headlen)
+{
+	l->valid = false;
+	if (rec->nhops != 1 || rec->ntrailers != 0 || rec->link_node == 0 || n >= sizeof(l->text))
+		return;
+	memcpy(l->text, buf, n + 1);
+	/* "<head> seq=S link=N:E:L hops=1 <node>(<name>):seq=H:ts=T trailers=[]": the
+	 * head (names) comes before S, only digits and ':' between S and L,
+	 * and after the last ":ts=" only the time and the empty trailers. */
+	const char *hops = headlen + 5 <= n ? strstr(l->text + headlen, " hops=") : NULL;
+	const char *ts = NULL;
+	for (const char *q = l->text + n; q > l->text + 4; q--)
+		if (memcmp(q - 4, ":ts=", 4) == 0) {
+			ts = q - 4;
+			break;
+		}
+	if (!hops || !ts || memcmp(l->text + headlen, " seq=", 5) != 0)
+		return;
+	uint64_t v[3] = { rec->origin_seq, rec->link_seq, rec->hops[0].seq };
+	size_t end[3];
+	end[0] = headlen + 5 + ndigits(v[0]);
+	end[1] = (size_t)(hops - l->text);
+	end[2] = (size_t)(ts - l->text);
+	for (int k = 0; k < 3; k++) {
+		char num[24];
+		int w = snprintf(num, sizeof(num), "%llu", (unsigned long long)v[k]);
+		l->nd[k] = (size_t)w;
+		if (end[k] < l->nd[k] || end[k] > n)
+			return;
+		l->at[k] = end[k] - l->nd[k];
+		if (memcmp(l->text + l->at[k], num, l->nd[k]) != 0)
+			return; /* not where we think: no template */
+	}
+	l->node = rec->origin_node;
+	l->source = rec->origin_source;
+	l->epoch = rec->origin_epoch;
+	l->link_node = rec->link_node;
+	l->link_epoch = rec->link_epoch;
+	l->hop_node = rec->hops[0].node_id;
+	l->hop_ts = rec->hops[0].ts_ns;
+	l->generation = gen;
+	l->seq = v[0];
+	l->link_seq = v[1];
+	l->hop_seq = v[2];
+	l->len = n;
+	l->valid = true;
+}
+
+/* rec's comment from the template, when it counts on from it; 0 if not. */
+static size_t
+last_next(struct ng_last *l, char *buf, size_t len, const struct pb_record *rec, uint64_t gen)
+{
+	/* (A wrap to 0 is one more too, but not in the text.) */
+	if (!l->valid || len <= l->len || !last_fits(l, rec, gen) ||
+	    l->seq == UINT64_MAX || l->link_seq == UINT64_MAX || l->hop_seq == UINT64_MAX ||
+	    rec->origin_seq != l->seq + 1 || rec->link_seq != l->link_seq + 1 ||
+	    rec->hops[0].seq != l->hop_seq + 1)
+		return 0;
+	char *t = l->text;
+	for (int k = 0; k < 3; k++) {
+		const char *p = t + l->at[k];
+		size_t nines = 0;
+		while (nines < l->nd[k] && p[nines] == '9')
+			nines++;
+		if (nines == l->nd[k])
+			return 0; /* one digit more */
+	}
+	for (int k = 0; k < 3; k++)
+		digits_inc(t + l->at[k], l->nd[k]);
+	l->seq++;
+	l->link_seq++;
+	l->hop_seq++;
+	memcpy(buf, t, l->len + 1);
+	return l->len;
+}
+
 size_t
 pb_ngorigins_comment(struct pb_ngorigins *o, char *buf, size_t len,
     const struct pb_record *rec)
@@ -135,6 +275,14 @@ pb_ngorigins_comment(struct pb_ngorigins *o, char *buf, size_t len,
 	/* A head that might not fit: the plain path truncates it alike. */
 	if (len <= PB_PCAPNG_COMMENT_HEAD_MAX)
 		return pb_pcapng_comment(buf, len, rec, o->srcdir);
+	size_t n = last_next(&o->last, buf, len, rec, gen);
+	if (n)
+		return n;
+	/* Learn a template only where the last one would have fitted but for
+	 * the numbers or the hop's time (a new batch): interleaved streams
+	 * do not pay for one per record. */
+	bool learn = !o->last.valid || (rec->origin_node == o->last.node &&
+	    rec->origin_source == o->last.source && rec->origin_epoch == o->last.epoch);
 	if (!h->valid || h->node != rec->origin_node || h->source != rec->origin_source ||
 	    h->epoch != rec->origin_epoch || h->generation != gen) {
 		h->len = pb_pcapng_comment_head(h->text, sizeof(h->text), rec, o->srcdir);
@@ -145,6 +293,11 @@ pb_ngorigins_comment(struct pb_ngorigins *o, char *buf, size_t len,
 		h->valid = true;
 	}
 	memcpy(buf, h->text, h->len);
-	return h->len +
+	n = h->len +
 	    pb_pcapng_comment_tail_memo(buf + h->len, len - h->len, rec, o->srcdir, &o->tail);
+	if (learn && n + 1 < len)
+		last_learn(&o->last, buf, n, rec, gen, h->len);
+	else if (learn)
+		o->last.valid = false;
+	return n;
 }

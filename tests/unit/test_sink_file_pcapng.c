@@ -3,6 +3,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -98,11 +99,16 @@ test_comment_matches(void **state)
 	pb_srcdir_free(d);
 }
 
-/* Sequence numbers that count up (the memo's fast path) across every
- * carry, jumps back and forth and repeats, hop times that repeat or not:
- * always pb_pcapng_comment's bytes. */
+/*
+ * Sequence numbers that count up across every carry, wraps to 0, jumps
+ * back and forth and repeats, hop times that repeat or not: always
+ * pb_pcapng_comment's bytes. Mixed hops exercise the tail memo; one
+ * stream (one hop, no trailers) the whole-comment template, also with
+ * renames, names that look like its fields, a second origin in between
+ * and short buffers.
+ */
 static void
-test_comment_counting(void **state)
+comment_counting(bool one_stream)
 {
 	static const uint64_t starts[] = { 0, 1, 7, 95, 9990, 999999990ull, 99999999999999990ull,
 		9999999999999999990ull, UINT64_MAX - 12 };
@@ -112,37 +118,44 @@ test_comment_counting(void **state)
 	char got[PB_PCAPNG_COMMENT_MAX], want[PB_PCAPNG_COMMENT_MAX];
 
 	assert_non_null(o);
-	name_node(d, 1, "edge");
-	name_node(d, 2, "relay");
+	name_node(d, 1, one_stream ? "edge :ts= hops=" : "edge");
+	name_node(d, 2, one_stream ? "collector:seq=1" : "relay");
 	for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++) {
 		uint64_t seq = starts[k], ts = 1700000000999999990ull;
-		for (unsigned i = 0; i < 3000; i++) {
+		for (unsigned i = 0; i < 4000; i++) {
 			pb_record_reset(&rec);
-			rec.origin_node = 1;
+			rec.origin_node = one_stream && !rnd_below(50) ? 3 : 1;
 			rec.origin_epoch = 42;
 			rec.origin_seq = seq;
 			rec.link_node = 1;
 			rec.link_epoch = 42;
-			rec.link_seq = seq + k;
-			unsigned nh = 1 + i % 6; /* beyond the memo's hops too */
+			rec.link_seq = seq + k * (one_stream ? 3 : 1);
+			unsigned nh = one_stream ? 1 : 1 + i % 6; /* beyond the memo's hops too */
 			for (unsigned h = 0; h < nh; h++)
-				assert_int_equal(pb_record_add_hop(&rec, 2 + h % 2, seq * (h + 1), ts + h), 0);
-			pb_ngorigins_comment(o, got, sizeof(got), &rec);
-			pb_pcapng_comment(want, sizeof(want), &rec, d);
+				assert_int_equal(pb_record_add_hop(&rec, 2 + h % 2,
+				    one_stream ? seq + k : seq * (h + 1), ts + h), 0);
+			size_t len = !one_stream || rnd_below(32) ? sizeof(got) : 257 + rnd_below(200);
+			size_t n = pb_ngorigins_comment(o, got, len, &rec);
+			assert_int_equal(n, pb_pcapng_comment(want, len, &rec, d));
 			assert_string_equal(got, want);
-			switch (rnd_below(16)) {
+			if (one_stream && !rnd_below(500))
+				name_node(d, 2, rnd_below(2) ? "collector" : "collector-b");
+			switch (rnd_below(one_stream ? 64 : 16)) {
 			case 0: seq = starts[rnd_below(sizeof(starts) / sizeof(starts[0]))]; break;
 			case 1: break;                   /* the same number again */
 			case 2: seq = seq ? seq - 1 : 0; break;
 			default: seq = seq == UINT64_MAX ? 0 : seq + 1; break;
 			}
-			if (!rnd_below(3))
+			if (!rnd_below(one_stream ? 100 : 3))
 				ts += rnd_below(4) ? 1 + rnd_below(20) : 1000000000ull;
 		}
 	}
 	pb_ngorigins_free(o);
 	pb_srcdir_free(d);
 }
+
+static void test_comment_counting(void **state) { comment_counting(false); }
+static void test_comment_template(void **state) { comment_counting(true); }
 
 /* The two halves are the comment; a rename shows in the next one. */
 static void
@@ -221,6 +234,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_comment_matches),
 		cmocka_unit_test(test_comment_counting),
+		cmocka_unit_test(test_comment_template),
 		cmocka_unit_test(test_head_tail),
 		cmocka_unit_test(test_interfaces),
 	};
