@@ -170,15 +170,17 @@ file_drain(struct file_capture *fc, unsigned budget, bool *more)
 			n++;
 			break;
 		}
-		case ENT_RUN:
-			if (!file_run(fc, (const struct file_run *)(const void *)(e + 1), budget, &n)) {
+		case ENT_RUN: {
+			const struct file_run *r = (const struct file_run *)(const void *)(e + 1);
+			if (!file_run(fc, r, budget, &n)) {
 				*more = n >= budget;
 				stopped = true;
 				break;
 			}
-			done = ((const struct file_run *)(const void *)(e + 1))->map_end;
+			done = r->map_end;
 			moved = true;
 			break;
+		}
 		case ENT_INTERFACE: {
 			char why[256];
 			if (pb_capture_add_if(&fc->base, e->ifidx, (uint16_t)e->origlen,

@@ -2,7 +2,6 @@
 #ifndef PB_MAP_GUARD_H
 #define PB_MAP_GUARD_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 

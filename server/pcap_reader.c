@@ -314,16 +314,11 @@ pb_pcap_reader_open(struct pb_pcap_reader *r, const char *path, char *err, size_
 	}
 	r->len = (size_t)st.st_size;
 	r->map = mmap(NULL, r->len, PROT_READ, MAP_PRIVATE, r->fd, 0);
-	if (r->map == MAP_FAILED) {
-		r->map = NULL;
-		close(r->fd);
-		r->fd = -1;
-		return 0;
-	}
 	/* Unguarded, a file truncated under the map would kill us: libpcap's
 	 * stdio reads it then. */
-	if (!(r->guard = pb_map_guard_add(r->map, r->len))) {
-		munmap((void *)r->map, r->len);
+	if (r->map == MAP_FAILED || !(r->guard = pb_map_guard_add(r->map, r->len))) {
+		if (r->map != MAP_FAILED)
+			munmap((void *)r->map, r->len);
 		r->map = NULL;
 		close(r->fd);
 		r->fd = -1;

@@ -156,20 +156,23 @@ last_fits(const struct ng_last *l, const struct pb_record *rec, uint64_t gen)
 	    rec->hops[0].ts_ns == l->hop_ts && gen == l->generation;
 }
 
-/* Counts the digits at p up by one; false when they are all nines (one
- * digit more: formatted anew instead). */
+/* The n digits at p are all nines: one more has one digit more. */
 static bool
+all_nines(const char *p, size_t n)
+{
+	while (n > 0 && p[n - 1] == '9')
+		n--;
+	return n == 0;
+}
+
+/* Counts the digits at p (not all nines) up by one. */
+static void
 digits_inc(char *p, size_t n)
 {
 	size_t i = n;
-	while (i > 0 && p[i - 1] == '9')
-		i--;
-	if (i == 0)
-		return false;
+	while (p[i - 1] == '9')
+		p[--i] = '0';
 	p[i - 1]++;
-	for (size_t k = i; k < n; k++)
-		p[k] = '0';
-	return true;
 }
 
 static size_t
@@ -246,14 +249,9 @@ last_next(struct ng_last *l, char *buf, size_t len, const struct pb_record *rec,
 	    rec->hops[0].seq != l->hop_seq + 1)
 		return 0;
 	char *t = l->text;
-	for (int k = 0; k < 3; k++) {
-		const char *p = t + l->at[k];
-		size_t nines = 0;
-		while (nines < l->nd[k] && p[nines] == '9')
-			nines++;
-		if (nines == l->nd[k])
-			return 0; /* one digit more */
-	}
+	for (int k = 0; k < 3; k++)
+		if (all_nines(t + l->at[k], l->nd[k]))
+			return 0; /* one digit more: formatted anew */
 	for (int k = 0; k < 3; k++)
 		digits_inc(t + l->at[k], l->nd[k]);
 	l->seq++;
