@@ -144,6 +144,8 @@ static const struct pb_met_field pb_met_js_fields[] = {
 	PB_MET_C("sink_jetstream_lookups", "Resume points read from the stream.", struct pb_js_stats, lookups),
 	PB_MET_C("sink_jetstream_late", "Records stored below their subject's high (holes filled).", struct pb_js_stats, late),
 	PB_MET_C("sink_jetstream_holes_forgotten", "Holes past the bound; fills below them count as duplicates.", struct pb_js_stats, holes_forgotten),
+	PB_MET_G("sink_jetstream_streams", "Origin streams whose state the sink keeps.", struct pb_js_stats, streams),
+	PB_MET_C("sink_jetstream_streams_evicted", "Idle origin streams forgotten (max_streams, idle time).", struct pb_js_stats, streams_evicted),
 };
 
 #define PB_MET_N(a) (sizeof(a) / sizeof((a)[0]))

@@ -76,6 +76,8 @@ pb_api_js_json(const struct pb_js_stats *js)
 	    PB_API_COUNTER(obj, js, lookups) < 0 ||
 	    PB_API_COUNTER(obj, js, late) < 0 ||
 	    PB_API_COUNTER(obj, js, holes_forgotten) < 0 ||
+	    PB_API_COUNTER(obj, js, streams) < 0 ||
+	    PB_API_COUNTER(obj, js, streams_evicted) < 0 ||
 	    pb_api_set(obj, "last_error", pb_api_json_string(last_error)) < 0) {
 		json_decref(obj);
 		return NULL;

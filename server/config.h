@@ -73,6 +73,8 @@ struct pb_jetstream_cfg {
 	uint32_t batch_bytes;          /* sink: cut a batch at (batch_kb, default 256 KiB) */
 	uint32_t batch_ms;             /* sink: or after this long (default 5) */
 	uint32_t window;               /* sink: batches buffered or in flight (default 64) */
+	uint32_t max_streams;          /* sink: origin streams whose state is kept (default 4096) */
+	uint32_t stream_idle_s;        /* sink: an idle one is forgotten after (default 300) */
 	char durable[PB_NAME_MAX];     /* source: durable consumer (default the capture name) */
 	uint32_t fetch;                /* source: messages per pull (default 64) */
 	int line;

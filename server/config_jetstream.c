@@ -116,8 +116,9 @@ pb_cfg_jetstream(struct pb_cfg_ctx *c, const config_setting_t *g, const char *ow
 {
 	static const char *const keys[] = { "servers", "creds_file", "token_file", "tls_ca",
 		"stream", "subject_prefix", "replicas", "create", "batch_kb", "batch_ms",
-		"window", "durable", "fetch", NULL };
-	static const char *const sink_keys[] = { "batch_kb", "batch_ms", "window", NULL };
+		"window", "max_streams", "stream_idle_s", "durable", "fetch", NULL };
+	static const char *const sink_keys[] = { "batch_kb", "batch_ms", "window", "max_streams",
+		"stream_idle_s", NULL };
 	static const char *const source_keys[] = { "durable", "fetch", NULL };
 	struct pb_jetstream_cfg *js = calloc(1, sizeof(*js));
 
@@ -139,6 +140,8 @@ pb_cfg_jetstream(struct pb_cfg_ctx *c, const config_setting_t *g, const char *ow
 	js->batch_bytes = 256u << 10;
 	js->batch_ms = 5;
 	js->window = 64;
+	js->max_streams = 4096;
+	js->stream_idle_s = 300;
 	js->fetch = 64;
 	pb_cfg_check_keys(c, g, keys);
 	for (const char *const *k = sink ? source_keys : sink_keys; *k; k++) {
@@ -172,6 +175,8 @@ pb_cfg_jetstream(struct pb_cfg_ctx *c, const config_setting_t *g, const char *ow
 		js->batch_bytes = kb << 10;
 	pb_cfg_u32(c, g, "batch_ms", 1, 10000, &js->batch_ms);
 	pb_cfg_u32(c, g, "window", 1, 4096, &js->window);
+	pb_cfg_u32(c, g, "max_streams", 1, 1048576, &js->max_streams);
+	pb_cfg_u32(c, g, "stream_idle_s", 1, 86400, &js->stream_idle_s);
 	if (pb_cfg_name(c, g, "durable", js->durable, sizeof(js->durable)) == 1 &&
 	    strchr(js->durable, '.'))
 		pb_cfg_error(c, config_setting_get_member(g, "durable"),

@@ -74,33 +74,30 @@ stream_lookup(struct js_sink *s, struct js_stream *st)
 	js_pub_lookup(s->pub, st, st->subject);
 }
 
+/* rec's origin stream; a new one asks the stream for its resume point. */
 static struct js_stream *
 stream_get(struct js_sink *s, const struct pb_record *rec)
 {
-	uint32_t h = (rec->origin_node * 2654435761u ^ rec->origin_source ^
-	    (uint32_t)rec->origin_epoch) % JS_HASH;
-	for (struct js_stream *st = s->hash[h]; st; st = st->hnext)
-		if (st->node == rec->origin_node && st->source == rec->origin_source &&
-		    st->epoch == rec->origin_epoch)
-			return st;
-	struct js_stream *st = calloc(1, sizeof(*st));
-	if (!st)
-		return NULL;
-	st->node = rec->origin_node;
-	st->source = rec->origin_source;
-	st->epoch = rec->origin_epoch;
-	pb_js_holes_init(&st->stored);
-	pb_js_holes_init(&st->taken);
-	pb_js_subject(st->subject, sizeof(st->subject), s->cfg->subject_prefix, st->node,
-	    st->source, st->epoch);
-	st->hnext = s->hash[h];
-	s->hash[h] = st;
-	st->next = s->streams;
-	s->streams = st;
+	bool added;
+	size_t before = s->nstreams;
+	struct js_stream *st = js_stream_get(s, rec, &added);
+	if (!st || !added)
+		return st;
+	if (before >= s->cfg->max_streams) {
+		uint64_t now = pb_loop_now(s->loop);
+		if (!s->evict_logged_ns || now - s->evict_logged_ns >= JS_FORGOT_LOG_NS) {
+			s->evict_logged_ns = now;
+			/* The count is the same when one was forgotten for it. */
+			log_warnx("jetstream", "sink '%s': new origin stream %s at max_streams (%" PRIu32
+			    "): %s", s->base.name, st->subject, s->cfg->max_streams,
+			    s->nstreams == before ? "the least recently used idle one is forgotten "
+			    "(streams_evicted)" : "none is idle, kept above the bound until its "
+			    "batches are acknowledged");
+		}
+	}
 	stream_lookup(s, st);
 	return st;
 }
-
 
 /* Several messages of st may be in flight (pipelined) only while it is
  * the one subject this sink publishes to: a message of another subject
@@ -595,6 +592,7 @@ maint_tick(struct pb_loop *loop, void *arg)
 			stream_lookup(s, st);
 		stream_kick(s, st);
 	}
+	js_stream_expire(s);
 	return (int64_t)JS_MAINT_NS;
 }
 
@@ -643,16 +641,7 @@ js_close(struct pb_sink *sink)
 		free(r);
 	}
 	pb_js_queue_free(&s->results);
-	while (s->streams) {
-		struct js_stream *st = s->streams;
-		s->streams = st->next;
-		while (st->head) {
-			struct js_batch *b = st->head;
-			st->head = b->next;
-			js_batch_free(s, b);
-		}
-		free(st);
-	}
+	js_stream_free_all(s);
 	js_batch_free_spares(s);
 	atomic_store(&s->js->state, PB_JS_CLOSED);
 	free(s);

@@ -3,7 +3,8 @@
 #define PB_SINK_JETSTREAM_BATCH_H
 
 /*
- * The jetstream sink's state (sink_jetstream.c) and its batches
+ * The jetstream sink's state (sink_jetstream.c), its table of origin
+ * streams (sink_jetstream_streams.c) and its batches
  * (sink_jetstream_batch.c): building a batch's payload and message, and
  * trimming it by what the subject holds.
  */
@@ -21,7 +22,7 @@
 #include "sink_jetstream_int.h"
 #include "srcdir.h"
 
-#define JS_HASH 256u             /* origin streams: hash buckets */
+#define JS_HASH 1024u            /* origin streams: hash buckets */
 /* Room a batch keeps for its NODE/SOURCE prelude beyond batch_bytes. */
 #define JS_HEADROOM 4096u
 /* Payload buffers of freed batches kept for the next ones: a new buffer
@@ -74,7 +75,9 @@ struct js_stream {
 	uint64_t subj_seq;       /* stream seq of the subject's last message, 0 none */
 	uint64_t pipe_retry_ns;  /* no pipelining before (a pipelined publish failed) */
 	struct js_batch *head, *tail;
-	struct js_stream *hnext, *next;
+	uint64_t used_ns;        /* when a record last came (loop time) */
+	struct js_stream *hnext;
+	struct js_stream *next, *prev; /* s->streams: most recently used first */
 };
 
 struct js_sink {
@@ -89,7 +92,9 @@ struct js_sink {
 	size_t batch_bytes;       /* cut a batch that can be sent at once here */
 	size_t grow_bytes;        /* one waiting behind an unacknowledged one grows to this */
 	struct js_stream *hash[JS_HASH];
-	struct js_stream *streams;
+	struct js_stream *streams, *streams_last; /* most and least recently used */
+	size_t nstreams;
+	struct js_stream *hot;    /* the last one found: records come in runs */
 	size_t nbatches;          /* filling, cut or in flight: the window */
 	size_t nbytes;            /* their payload bytes, at most window * batch_kb */
 	uint64_t last_token;      /* of the last record written */
@@ -98,6 +103,7 @@ struct js_sink {
 	bool was_writable;
 	bool error_logged;
 	uint64_t forgot_logged_ns;
+	uint64_t evict_logged_ns;
 	uint64_t writer_id;       /* random, in every Nats-Msg-Id: ours alone */
 	const struct js_stream *last_pub; /* the stream that published last */
 	uint64_t mixed_ns;        /* when a publish last came from another stream than the one before */
@@ -115,6 +121,20 @@ js_seq_hash(uint64_t h, uint64_t seq)
 		h = (h ^ ((seq >> (8 * i)) & 0xff)) * 1099511628211ull;
 	return h;
 }
+
+/*
+ * The table of origin streams. js_stream_get finds rec's stream (most
+ * recently used from then on), or adds it: state JS_S_LOOKUP, its resume
+ * point not asked yet (the caller does). At max_streams it first forgets
+ * the least recently used stream without batches or a lookup in flight;
+ * NULL when out of memory. js_stream_expire forgets those idle for
+ * stream_idle_s. Forgetting loses nothing: without batches, what the
+ * sink knows of a subject is what the subject holds, read again on return.
+ */
+struct js_stream *js_stream_get(struct js_sink *s, const struct pb_record *rec, bool *added);
+void js_stream_expire(struct js_sink *s);
+/* Frees every stream and its batches (sink close). */
+void js_stream_free_all(struct js_sink *s);
 
 /* Unlinked from its stream already (or never linked); frees its message
  * and keeps its buffer as a spare when there is room. */

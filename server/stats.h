@@ -100,6 +100,8 @@ struct pb_js_stats {
 	pb_counter_t lookups;         /* resume points read from the stream */
 	pb_counter_t late;            /* records stored below their stream's high (holes filled) */
 	pb_counter_t holes_forgotten; /* holes past the bound: fills below them count as duplicates */
+	pb_counter_t streams;         /* origin streams whose state the sink keeps now */
+	pb_counter_t streams_evicted; /* idle ones forgotten (max_streams, idle time): looked up again */
 	pthread_mutex_t lock;         /* for the two strings */
 	char server[256];             /* URL in use, "" = none */
 	char last_error[256];

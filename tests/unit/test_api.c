@@ -457,13 +457,15 @@ test_sink_jetstream(void **state)
 	pb_counter_set(&js.lookups, 4);
 	pb_counter_set(&js.late, 6);
 	pb_counter_set(&js.holes_forgotten, 1);
+	pb_counter_set(&js.streams, 9);
+	pb_counter_set(&js.streams_evicted, 8);
 	view_sinks[1].js = &js;
 	http("GET", "/api/v1/sinks/out", &r);
 	view_sinks[1].js = NULL;
 	assert_int_equal(r.status, 200);
 	o = json_object_get(r.json, "jetstream");
 	assert_true(json_is_object(o));
-	assert_int_equal(json_object_size(o), 13);
+	assert_int_equal(json_object_size(o), 15);
 	assert_string_equal(jstr(o, "state"), "reconnecting");
 	assert_string_equal(jstr(o, "server"), "nats://127.0.0.1:4222");
 	assert_string_equal(jstr(o, "last_error"), "Timeout");
@@ -477,6 +479,8 @@ test_sink_jetstream(void **state)
 	assert_int_equal(jint(o, "lookups"), 4);
 	assert_int_equal(jint(o, "late"), 6);
 	assert_int_equal(jint(o, "holes_forgotten"), 1);
+	assert_int_equal(jint(o, "streams"), 9);
+	assert_int_equal(jint(o, "streams_evicted"), 8);
 	http_resp_free(&r);
 }
 

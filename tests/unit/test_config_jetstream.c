@@ -91,6 +91,8 @@ test_sink_defaults(void **state)
 	assert_int_equal(d->js->batch_bytes, 256u << 10);
 	assert_int_equal(d->js->batch_ms, 5);
 	assert_int_equal(d->js->window, 64);
+	assert_int_equal(d->js->max_streams, 4096);
+	assert_int_equal(d->js->stream_idle_s, 300);
 	assert_string_equal(d->js->token, "");
 	pb_config_free(&cfg);
 }
@@ -107,7 +109,8 @@ test_sink_full(void **state)
 	    "\"nats://10.0.0.1:4222\", \"tls://nats.example:4443\", \"nats://[::1]:4222\"];"
 	    " token_file = \"%s/token\"; tls_ca = \"%s/ca.pem\"; stream = \"CAPTURE_1\";"
 	    " subject_prefix = \"site.a\"; replicas = 3; create = false; batch_kb = 512;"
-	    " batch_ms = 20; window = 8; }; };", tmpdir, tmpdir);
+	    " batch_ms = 20; window = 8; max_streams = 100;"
+	    " stream_idle_s = 60; }; };", tmpdir, tmpdir);
 	if (load_line(line, &cfg) != 0) {
 		dump_reports();
 		fail();
@@ -124,6 +127,8 @@ test_sink_full(void **state)
 	assert_int_equal(js->batch_bytes, 512u << 10);
 	assert_int_equal(js->batch_ms, 20);
 	assert_int_equal(js->window, 8);
+	assert_int_equal(js->max_streams, 100);
+	assert_int_equal(js->stream_idle_s, 60);
 	pb_config_free(&cfg);
 }
 
@@ -176,6 +181,11 @@ test_errors(void **state)
 		{ "dump = { jetstream = { " SRV " replicas = 6; }; };", "replicas" },
 		{ "dump = { jetstream = { " SRV " batch_kb = 0; }; };", "batch_kb" },
 		{ "dump = { jetstream = { " SRV " window = 0; }; };", "window" },
+		{ "dump = { jetstream = { " SRV " max_streams = 0; }; };", "max_streams" },
+		{ "dump = { jetstream = { " SRV " max_streams = 1048577; }; };", "max_streams" },
+		{ "dump = { jetstream = { " SRV " stream_idle_s = 0; }; };", "stream_idle_s" },
+		{ "captures = ( { name = \"c\"; jetstream = { " SRV " max_streams = 3; }; } );",
+		  "only applies to a jetstream dump" },
 		{ "dump = { jetstream = { " SRV " durable = \"x\"; }; };", "only applies to a jetstream capture" },
 		{ "dump = { jetstream = { " SRV " colour = 1; }; };", "colour" },
 		{ "dump = { file = \"/tmp/x.pcapng\"; jetstream = { " SRV " }; };", "only applies to file" },
