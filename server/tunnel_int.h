@@ -68,6 +68,7 @@ struct tunnel_sender {
 	/* counters (engine thread; published in the pubstate snapshot) */
 	uint64_t records_sent, bytes_sent, records_acked, bytes_acked;
 	uint64_t resent, to_dlq, dlq_refused, replayed, notices;
+	uint64_t replay_kept;     /* replayed records expired: back to their DLQ rows, not copied */
 	uint64_t auto_replay_job;
 	uint64_t bytes_enqueued, bytes_spilled, loops_avoided;
 	uint64_t notice_first, notice_last; /* DLQ_NOTICE due once UP */

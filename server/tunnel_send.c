@@ -211,20 +211,25 @@ peer_spill_oldest(struct tunnel_sender *p, int reason)
 		return -1;
 	uint64_t *t = fifo2_front(&p->toks);
 	uint64_t token = t && t[0] == seq ? t[1] : 0;
-	p->bytes_spilled += len;
-	if (peer_to_dlq(p, msg, len, reason, token) < 0)
-		peer_log_refused(p, reason == PB_DLQ_TIMEOUT ? "a record expired" : "the buffer overflowed");
-	pb_resend_drop_oldest(p->rs);
-	if (t && t[0] == seq)
-		fifo2_pop(&p->toks);
-	/* A replayed record moving back to the DLQ: its row was never deleted. */
 	uint64_t *r = fifo2_front(&p->replays);
 	if (r && r[0] == seq) {
+		/* A replayed record: its row is deleted only once acknowledged,
+		 * so it is still in the DLQ. Writing it again would be a wasted
+		 * insert (ignored by the unique key) counted in to_dlq twice. */
 		uint64_t *j = fifo2_front(&p->replay_job);
 		p->t->hooks.replay_requeued(p->t, (int)j[1]);
 		fifo2_pop(&p->replays);
 		fifo2_pop(&p->replay_job);
+		p->replay_kept++;
+	} else {
+		p->bytes_spilled += len;
+		if (peer_to_dlq(p, msg, len, reason, token) < 0)
+			peer_log_refused(p, reason == PB_DLQ_TIMEOUT ? "a record expired" :
+			    "the buffer overflowed");
 	}
+	pb_resend_drop_oldest(p->rs);
+	if (t && t[0] == seq)
+		fifo2_pop(&p->toks);
 	peer_notice(p, seq, seq, reason == PB_DLQ_TIMEOUT ? PB_WIRE_DLQ_EXPIRED : PB_WIRE_DLQ_QUEUE_FULL);
 	return 0;
 }
@@ -311,10 +316,11 @@ peer_expiry_tick(struct pb_loop *loop, void *arg)
 void
 sender_spill_all(struct tunnel_sender *p, int reason)
 {
-	uint64_t n = 0, before = p->to_dlq;
+	uint64_t n = 0, before = p->to_dlq, kept = p->replay_kept;
 	pb_resend_rewind(p->rs); /* nothing is in flight any more */
 	while (peer_spill_oldest(p, reason) == 0)
 		n++;
+	n -= p->replay_kept - kept; /* still in the DLQ: neither moved nor lost */
 	if (p->to_dlq > before)
 		log_info("peer", "peer '%s': %llu unacknowledged record(s) moved to the DLQ (%s)",
 		    p->name, (unsigned long long)(p->to_dlq - before), pb_dlq_reason_name(reason));

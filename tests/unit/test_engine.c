@@ -159,19 +159,28 @@ dlq_rows(const struct node *nd)
 	return st.rows + st.queued;
 }
 
+/* n frames from an edge whose collector is gone (resend.timeout 0.3 s):
+ * all of them in the edge's DLQ. The collector's port in *port. */
+static struct tunnel_sender *
+spill_all(uint32_t n, char *out, size_t len, uint16_t *port)
+{
+	/* A port that was the collector's: nobody listens there for now. */
+	*port = begin(n, out, len);
+	node_stop(&nodes[0]);
+	start_edge(*port, "max", "0.3");
+	struct tunnel_sender *ep = nodes[2].e->tunnel->peers[0];
+	WAIT_FOR(ep->to_dlq == n && dlq_rows(&nodes[2]) == n && !ep->spills.n);
+	return ep;
+}
+
 static void
 test_dlq_spill_and_replay(void **state)
 {
 	(void)state;
 	const uint32_t n = 1000;
 	char out[128];
-	/* A port that was the collector's: nobody listens there for now. */
-	uint16_t port = begin(n, out, sizeof(out));
-	node_stop(&nodes[0]);
-
-	start_edge(port, "max", "0.3");
-	struct tunnel_sender *ep = nodes[2].e->tunnel->peers[0];
-	WAIT_FOR(ep->to_dlq == n && dlq_rows(&nodes[2]) == n && !ep->spills.n);
+	uint16_t port;
+	struct tunnel_sender *ep = spill_all(n, out, sizeof(out), &port);
 	assert_int_equal(ep->records_acked, 0);
 	assert_int_equal(ep->toks.n, 0);
 
@@ -184,6 +193,57 @@ test_dlq_spill_and_replay(void **state)
 	print_message("# %" PRIu64 " records spilled, %" PRIu64 " replayed, %" PRIu64
 	    " acknowledged\n", ep->to_dlq, ep->replayed, ep->records_acked);
 	assert_int_equal(ep->replayed, n);
+	expect_exactly_once(out, 41, n, hops_direct, 1);
+}
+
+/* ---- a replayed record that expires again stays in its one DLQ row ---- */
+
+static const struct tunnel_job *
+auto_job(const struct node *nd)
+{
+	const struct tunnel_job *j = NULL;
+	for (int i = 0; i < TUNNEL_MAX_JOBS; i++)
+		if (nd->e->tunnel->replays[i].is_auto &&
+		    (!j || nd->e->tunnel->replays[i].id > j->id))
+			j = &nd->e->tunnel->replays[i];
+	return j;
+}
+
+static void
+test_replay_expires_again(void **state)
+{
+	(void)state;
+	const uint32_t n = 2000;
+	char out[128];
+	uint16_t port;
+	struct tunnel_sender *ep = spill_all(n, out, sizeof(out), &port);
+
+	/* The collector takes the connection, then stops reading: what the
+	 * replay sends expires. Its rows are still there (deleted on the ACK
+	 * only): nothing is written to the DLQ again, nor counted as moved
+	 * there again, and the job counts them as left in the DLQ. */
+	start_collector(port);
+	WAIT_FOR(ep->replayed > 0);
+	nodes[0].frozen = true;
+	const struct tunnel_job *j = auto_job(&nodes[2]);
+	assert_non_null(j);
+	WAIT_FOR(!j->active && ep->replay_kept > 0 && !ep->spills.n);
+	step_for(100); /* the DLQ writer commits what it was given */
+	print_message("# replay while the consumer stalled: %" PRIu64 " sent, %" PRIu64
+	    " acknowledged, %" PRIu64 " expired back to their rows; DLQ %" PRIu64 " rows\n",
+	    j->sent, j->acked, ep->replay_kept, dlq_rows(&nodes[2]));
+	assert_int_equal(ep->to_dlq, n);
+	assert_int_equal(dlq_rows(&nodes[2]), n - j->deleted);
+	assert_int_equal(j->skipped, n - j->acked);
+
+	/* A new collector process on the same files and state: everything
+	 * comes from the DLQ, once (in time, even under valgrind). */
+	nodes[2].cfg.tunnel.resend.timeout_s = 30.0;
+	node_stop(&nodes[0]);
+	WAIT_FOR(!ep->up);
+	start_collector(port);
+	WAIT_FOR(ep->up && dlq_rows(&nodes[2]) == 0 && !ep->replays.n);
+	assert_int_equal(ep->to_dlq, n);
 	expect_exactly_once(out, 41, n, hops_direct, 1);
 }
 
@@ -393,6 +453,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_relay_acks_after_custody, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dlq_spill_and_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_expires_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collector_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loop_dropped_by_receiver, setup, fk_teardown),
 		cmocka_unit_test_setup_teardown(test_loop_avoided_by_sender, setup, fk_teardown),
