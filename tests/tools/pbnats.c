@@ -106,6 +106,38 @@ hdr_u64(natsMsg *m, const char *k, bool *ok)
 	return x;
 }
 
+/* A cluster that just lost a server answers "JetStream system temporarily
+ * unavailable" or times out until a new leader is elected: the audit
+ * waits for it (20 s at most) instead of failing the test. */
+#define RETRY_MS 250
+#define RETRIES 80
+
+static natsStatus
+get_msg(natsMsg **m, jsCtx *js, const char *stream, uint64_t seq, jsErrCode *je)
+{
+	natsStatus s = NATS_OK;
+	for (int i = 0; i < RETRIES; i++) {
+		s = js_GetMsg(m, js, stream, seq, NULL, je);
+		if (s == NATS_OK || s == NATS_NOT_FOUND)
+			break;
+		nats_Sleep(RETRY_MS);
+	}
+	return s;
+}
+
+static natsStatus
+stream_info(jsStreamInfo **si, jsCtx *js, const char *stream, jsErrCode *je)
+{
+	natsStatus s = NATS_OK;
+	for (int i = 0; i < RETRIES; i++) {
+		s = js_GetStreamInfo(si, js, stream, NULL, je);
+		if (s == NATS_OK || s == NATS_NOT_FOUND)
+			break;
+		nats_Sleep(RETRY_MS);
+	}
+	return s;
+}
+
 static int
 cmd_check(jsCtx *js, const char *stream, const char *prefix)
 {
@@ -116,7 +148,7 @@ cmd_check(jsCtx *js, const char *stream, const char *prefix)
 	jsErrCode je = 0;
 	int bad = 0;
 
-	if (js_GetStreamInfo(&si, js, stream, NULL, &je) != NATS_OK) {
+	if (stream_info(&si, js, stream, &je) != NATS_OK) {
 		fprintf(stderr, "pbnats: stream info: %s (%d)\n", nats_GetLastError(NULL), (int)je);
 		return 2;
 	}
@@ -124,7 +156,7 @@ cmd_check(jsCtx *js, const char *stream, const char *prefix)
 	jsStreamInfo_Destroy(si);
 	for (uint64_t seq = first; seq && seq <= last; seq++) {
 		natsMsg *m = NULL;
-		natsStatus s = js_GetMsg(&m, js, stream, seq, NULL, &je);
+		natsStatus s = get_msg(&m, js, stream, seq, &je);
 		if (s == NATS_NOT_FOUND)
 			continue; /* deleted */
 		if (s != NATS_OK) {
