@@ -586,8 +586,10 @@ link_new(struct pb_loop *loop, const struct pb_link_cfg *cfg, const struct pb_li
 
 	if (cfg->node_id == 0 || ops == NULL || cfg->psk_len > PB_AUTH_MAX_PSK ||
 	    (cfg->psk_len > 0 && cfg->psk == NULL) ||
-	    (ops->fill_iov != NULL) != (ops->sent != NULL)) {
-		snprintf(err, errlen, "link: invalid node id, psk, or fill_iov without sent");
+	    (ops->fill_iov != NULL) != (ops->sent != NULL || ops->sent_msgs != NULL) ||
+	    (ops->sent != NULL && ops->sent_msgs != NULL)) {
+		snprintf(err, errlen, "link: invalid node id, psk, or fill_iov without one of "
+		    "sent, sent_msgs");
 		return NULL;
 	}
 	if ((l = calloc(1, sizeof(*l))) == NULL) {

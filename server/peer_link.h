@@ -173,6 +173,14 @@ struct pb_link_ops {
 	 */
 	int (*fill_iov)(struct pb_link *link, struct iovec *iov, int max, void *arg);
 	void (*sent)(struct pb_link *link, size_t bytes, void *arg);
+	/*
+	 * Optional, instead of sent(), for a pump that knows its message
+	 * boundaries: the bytes written, the number of messages they
+	 * completed added to *msgs, and the bytes of the message they ended
+	 * in that are still unwritten returned (0: at a boundary). The link
+	 * then does not read back the headers of what it wrote.
+	 */
+	size_t (*sent_msgs)(struct pb_link *link, size_t bytes, uint64_t *msgs, void *arg);
 };
 
 struct pb_link_stats {
@@ -206,7 +214,7 @@ struct pb_link_stats {
  * in a short-lived detached thread (getaddrinfo blocks), and successive
  * failed attempts rotate through its addresses. name labels the link in
  * logs and stats. NULL with err set on invalid arguments (node id 0, PSK
- * longer than PB_AUTH_MAX_PSK, fill_iov without sent...) or no memory.
+ * longer than PB_AUTH_MAX_PSK, fill_iov without sent or sent_msgs...) or no memory.
  */
 struct pb_link *pb_link_dial(struct pb_loop *loop, const struct pb_link_cfg *cfg,
     enum pb_link_role role, const char *name, const char *address, uint16_t port,

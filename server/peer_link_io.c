@@ -353,7 +353,12 @@ link_tx_flush(struct pb_link *l)
 			if (l->coff == l->clen)
 				l->coff = l->clen = 0;
 		}
-		if (dw > 0) {
+		if (dw > 0 && l->ops.sent_msgs != NULL) {
+			l->track.have = 0;
+			l->track.left = (uint32_t)l->ops.sent_msgs(l, dw, &l->st.msgs_out, l->arg);
+			if (l->conn_gen != gen || l->closing)
+				return;
+		} else if (dw > 0) {
 			track_walk(&l->track, data, nd, dw, false, &l->st.msgs_out, &bad);
 			if (bad) {
 				log_warnx("link", "peer %s: data pump wrote a non-message",

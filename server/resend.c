@@ -316,9 +316,11 @@ pb_resend_iov(const struct pb_resend *r, struct iovec *iov, int max_iov, size_t 
 	return k;
 }
 
-void
-pb_resend_sent(struct pb_resend *r, size_t bytes)
+size_t
+pb_resend_sent_msgs(struct pb_resend *r, size_t bytes, uint64_t *done)
 {
+	size_t n0 = r->sent_n;
+
 	if (bytes > r->unsent_bytes)
 		bytes = r->unsent_bytes;
 	r->unsent_bytes -= bytes;
@@ -327,12 +329,21 @@ pb_resend_sent(struct pb_resend *r, size_t bytes)
 		size_t rem = e->len - r->sent_off;
 		if (bytes < rem) {
 			r->sent_off += bytes;
-			return;
+			break;
 		}
 		bytes -= rem;
 		r->sent_n++;
 		r->sent_off = 0;
 	}
+	*done += r->sent_n - n0;
+	return r->sent_off ? rs_ent(r, r->sent_n)->len - r->sent_off : 0;
+}
+
+void
+pb_resend_sent(struct pb_resend *r, size_t bytes)
+{
+	uint64_t done = 0;
+	pb_resend_sent_msgs(r, bytes, &done);
 }
 
 bool

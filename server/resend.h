@@ -87,6 +87,10 @@ int pb_resend_iov(const struct pb_resend *r, struct iovec *iov, int max_iov,
     size_t max_bytes);
 /* Advances the cursor by what writev() wrote (clamped to the unsent bytes). */
 void pb_resend_sent(struct pb_resend *r, size_t bytes);
+/* The same, adding the messages it completed to *done; returns the bytes
+ * of the message the cursor is now in that are still unsent (0 when the
+ * cursor is at a message's start, or nothing is unsent). */
+size_t pb_resend_sent_msgs(struct pb_resend *r, size_t bytes, uint64_t *done);
 bool pb_resend_has_unsent(const struct pb_resend *r);
 /* Highest seq fully sent on this connection, else the highest freed one, else 0. */
 uint64_t pb_resend_last_sent_seq(const struct pb_resend *r);

@@ -269,12 +269,13 @@ op_fill_iov(struct pb_link *link, struct iovec *iov, int max, void *arg)
 	return c->peer ? sender_fill_iov(c->peer, iov, max) : 0;
 }
 
-static void
-op_sent(struct pb_link *link, size_t bytes, void *arg)
+/* The resend buffer knows where its messages end: the link need not
+ * read their headers back. */
+static size_t
+op_sent_msgs(struct pb_link *link, size_t bytes, uint64_t *msgs, void *arg)
 {
 	struct tunnel_conn *c = arg;
-	if (c->peer)
-		sender_sent(c->peer, bytes);
+	return c->peer ? sender_sent(c->peer, bytes, msgs) : 0;
 }
 
 const struct pb_link_ops tunnel_link_ops = {
@@ -286,7 +287,7 @@ const struct pb_link_ops tunnel_link_ops = {
 	.on_message = op_on_message,
 	.on_down = op_on_down,
 	.fill_iov = op_fill_iov,
-	.sent = op_sent,
+	.sent_msgs = op_sent_msgs,
 };
 
 void

@@ -458,16 +458,17 @@ sender_fill_iov(struct tunnel_sender *p, struct iovec *iov, int max)
 	return pb_resend_iov(p->rs, iov, max, 4u << 20);
 }
 
-void
-sender_sent(struct tunnel_sender *p, size_t bytes)
+size_t
+sender_sent(struct tunnel_sender *p, size_t bytes, uint64_t *msgs)
 {
-	pb_resend_sent(p->rs, bytes);
+	size_t left = pb_resend_sent_msgs(p->rs, bytes, msgs);
 	p->bytes_sent += bytes;
 	uint64_t s = pb_resend_last_sent_seq(p->rs);
 	if (s > p->sent_seq) {
 		p->records_sent += s - p->sent_seq;
 		p->sent_seq = s;
 	}
+	return left;
 }
 
 void

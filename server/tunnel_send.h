@@ -26,7 +26,9 @@ void senders_sweep(struct pb_tunnel *t);
 void sender_resume_numbering(struct tunnel_sender *p);
 void sender_on_up(struct tunnel_sender *p);
 int sender_fill_iov(struct tunnel_sender *p, struct iovec *iov, int max);
-void sender_sent(struct tunnel_sender *p, size_t bytes);
+/* bytes written: messages completed added to *msgs; returns the bytes of
+ * the message now being written that are still unwritten (0: none). */
+size_t sender_sent(struct tunnel_sender *p, size_t bytes, uint64_t *msgs);
 uint64_t sender_custody(const struct tunnel_sender *p);
 void sender_announce(struct tunnel_sender *p);
 int sender_send_node(struct pb_link *link, const struct pb_node_info *n);

@@ -49,6 +49,8 @@ struct side {
 	struct pb_wire_hello peer;
 	struct pump *pump;
 	int node_every, nodes_queued, nodes_mid;
+	uint64_t msgs_told;  /* by side_sent_msgs */
+	bool own_boundaries; /* the dialer uses ops_msgs */
 };
 
 static void
@@ -193,9 +195,29 @@ side_sent(struct pb_link *l, size_t bytes, void *arg)
 	}
 }
 
+/* The pump's own message boundaries, instead of the link reading the
+ * headers back (what the tunnel's resend buffer does). */
+static size_t
+side_sent_msgs(struct pb_link *l, size_t bytes, uint64_t *msgs, void *arg)
+{
+	struct side *s = arg;
+	size_t before = s->pump->cur;
+	side_sent(l, bytes, arg);
+	struct pump *p = s->pump;
+	s->msgs_told += p->cur - before;
+	*msgs += p->cur - before;
+	return p->cur < p->nmsg && p->pos != p->off[p->cur] ? p->off[p->cur + 1] - p->pos : 0;
+}
+
 static const struct pb_link_ops ops = {
 	.resume_seq = side_resume, .on_welcome = side_welcome, .on_up = side_up,
 	.on_message = side_msg, .on_down = side_down, .fill_iov = side_fill, .sent = side_sent,
+};
+
+static const struct pb_link_ops ops_msgs = {
+	.resume_seq = side_resume, .on_welcome = side_welcome, .on_up = side_up,
+	.on_message = side_msg, .on_down = side_down, .fill_iov = side_fill,
+	.sent_msgs = side_sent_msgs,
 };
 
 static struct pump *
@@ -308,8 +330,8 @@ static void
 dial(struct env *e, enum pb_link_role role, const char *addr)
 {
 	char err[128];
-	e->a.link = pb_link_dial(e->loop, &e->ca, role, "peer-b", addr, e->port, &ops, &e->a,
-	    err, sizeof(err));
+	e->a.link = pb_link_dial(e->loop, &e->ca, role, "peer-b", addr, e->port,
+	    e->a.own_boundaries ? &ops_msgs : &ops, &e->a, err, sizeof(err));
 	if (e->a.link == NULL)
 		fail_msg("%s", err);
 	assert_int_equal(pb_link_state(e->a.link), PB_LINK_IDLE);
@@ -556,6 +578,16 @@ test_unauthenticated(void **state)
 	assert_null(pb_link_dial(e->loop, &bad, PB_LINK_SENDER, "x", "127.0.0.1", 1, &ops, NULL,
 	    err, sizeof(err)));
 	assert_true(err[0] != '\0');
+	/* A pump says what was written one way: sent or sent_msgs. */
+	struct pb_link_ops two = ops_msgs, none = ops;
+	two.sent = side_sent;
+	none.sent = NULL;
+	err[0] = '\0';
+	assert_null(pb_link_dial(e->loop, &e->ca, PB_LINK_SENDER, "x", "127.0.0.1", 1, &two, NULL,
+	    err, sizeof(err)));
+	assert_non_null(strstr(err, "sent_msgs"));
+	assert_null(pb_link_dial(e->loop, &e->ca, PB_LINK_SENDER, "x", "127.0.0.1", 1, &none,
+	    NULL, err, sizeof(err)));
 	assert_null(pb_listener_open(e->loop, "localhost", 0, env_accept, e, err, sizeof(err)));
 	assert_non_null(strstr(err, "not an IP address"));
 	dial(e, PB_LINK_RECEIVER, "127.0.0.1");
@@ -815,11 +847,11 @@ small_accept(struct env *e, int lfd)
 }
 
 static void
-test_pump(void **state)
+pump_run(struct env *e, bool own_boundaries)
 {
-	struct env *e = *state;
 	enum { N = 100000 };
 
+	e->a.own_boundaries = own_boundaries;
 	e->a.pump = pump_new(N);
 	e->a.node_every = 997;
 	e->b.ack_every = 5000;
@@ -854,6 +886,22 @@ test_pump(void **state)
 	assert_int_equal(sb.protocol_errors, 0);
 	assert_true(sb.msgs_in >= (uint64_t)N + (uint64_t)e->a.nodes_queued);
 	assert_int_equal(pb_link_ctrl_pending(e->a.link), 0);
+	/* Every message counted once, whoever finds the boundaries. */
+	assert_int_equal(sa.msgs_out, sb.msgs_in);
+	assert_int_equal(e->a.msgs_told, own_boundaries ? (uint64_t)N : 0);
+}
+
+static void
+test_pump(void **state)
+{
+	pump_run(*state, false);
+}
+
+/* The same with the pump telling the link where its messages end. */
+static void
+test_pump_own_boundaries(void **state)
+{
+	pump_run(*state, true);
 }
 
 static void
@@ -1082,6 +1130,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_optional_before_auth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pump, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pump_own_boundaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heartbeat_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),

@@ -409,8 +409,9 @@ test_stream(void **state)
 	struct pb_resend *r = pb_resend_new(4096, 64);
 	size_t *lens = calloc(NMSG + 1, sizeof(*lens));
 	size_t total = 0, got = 0;
-	uint64_t next = 1, acked = 0;
-	unsigned two_iov = 0;
+	uint64_t next = 1, acked = 0, done = 0, whole = 0;
+	size_t mstart = 0; /* where message whole + 1 starts in the stream */
+	unsigned two_iov = 0, mid = 0;
 
 	for (uint64_t s = 1; s <= NMSG; s++) {
 		lens[s] = 1 + rnd_below(rnd_below(4) ? 200 : 1500);
@@ -434,7 +435,14 @@ test_stream(void **state)
 			got += c;
 			left -= (int)c;
 		}
-		pb_resend_sent(r, w);
+		/* What it says of message boundaries is what the bytes say. */
+		size_t left = pb_resend_sent_msgs(r, w, &done);
+		while (whole < NMSG && mstart + lens[whole + 1] <= got)
+			mstart += lens[++whole];
+		assert_int_equal(done, whole);
+		assert_int_equal(left, whole < NMSG && got > mstart ?
+		    mstart + lens[whole + 1] - got : 0);
+		mid += left != 0;
 		uint64_t ls = pb_resend_last_sent_seq(r);
 		if (ls > acked && rnd_below(3) == 0) {
 			uint64_t a = acked + 1 + rnd_below((uint32_t)(ls - acked));
@@ -445,7 +453,9 @@ test_stream(void **state)
 	assert_int_equal(got, total);
 	check_stream(sock, got, 1, NMSG, lens, 0);
 	assert_true(two_iov > 10);
-	printf("# stream: %d messages, %zu bytes, %u two-region writes\n", NMSG, total, two_iov);
+	assert_true(mid > 10);
+	printf("# stream: %d messages, %zu bytes, %u two-region writes, %u ending mid-message\n",
+	    NMSG, total, two_iov, mid);
 	free(sock);
 	free(lens);
 	pb_resend_free(r);
