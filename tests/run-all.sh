@@ -43,6 +43,20 @@ check_failed() { # builddir label
 		failed=$((failed + 1)); failures+=("$2:make check")
 	fi
 }
+# show_failed builddir: for each failed automake test, its own lines (the
+# check that failed, its [name] notes, sanitizer reports), then the tail
+# of its log, which lib.sh fills with the nodes' last log lines.
+show_failed() {
+	local t l
+	for t in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find "$1/tests" -name '*.trs')); do
+		l=${t%.trs}.log
+		echo "--- $l"
+		grep -E '^(\[test_[a-z0-9_]*\]|FAIL|ERROR|SUMMARY|==[0-9]+==ERROR)|runtime error|\[  (FAILED|ERROR)  \]|error: ' \
+			"$l" | grep -v '^\[[0-9]*\] 20' | tail -n 30
+		echo "--- (last lines)"
+		tail -n 60 "$l"
+	done
+}
 configure_build() { # dir args...
 	local dir=$1; shift
 	rm -rf "$dir" && mkdir -p "$dir" &&
@@ -75,9 +89,7 @@ if configure_build "$out/werror" --enable-werror; then
 	grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS):' "$out/werror/check.out"
 	count_automake "$out/werror" werror
 	grep -q '^# ERROR: *[1-9]' "$out/werror/check.out" && for l in $(find "$out/werror/tests" -name '*.log'); do grep -q 'ERROR' "${l%.log}.trs" 2>/dev/null && tail -n 40 "$l"; done
-	for t in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find "$out/werror/tests" -name '*.trs')); do
-		echo "--- ${t%.trs}.log"; tail -n 60 "${t%.trs}.log"
-	done
+	show_failed "$out/werror"
 else
 	record "werror build" 1
 fi
@@ -105,9 +117,7 @@ if configure_build "$out/asan" --enable-sanitizers --enable-werror; then
 		check_failed "$out/asan" asan
 	grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS):' "$out/asan/check.out"
 	count_automake "$out/asan" asan
-	for t in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find "$out/asan/tests" -name '*.trs')); do
-		echo "--- ${t%.trs}.log"; tail -n 60 "${t%.trs}.log"
-	done
+	show_failed "$out/asan"
 else
 	record "sanitizer build" 1
 fi
