@@ -179,10 +179,16 @@ pb_stop() {
 }
 
 # A random free TCP port on 127.0.0.1 (tests may run in parallel).
+# Below the kernel's ephemeral range: a daemon restarted on its port must
+# not find it taken as the source port of some outgoing connection (or
+# of a peer's own reconnect to it, which can connect to itself).
 pb_free_port() {
-	local port i
+	local port i lo=32768 base=10000 span
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	span=$((lo - base))
+	[ "$span" -ge 2000 ] || { base=20000; span=40000; }
 	for i in $(seq 100); do
-		port=$((20000 + RANDOM % 40000))
+		port=$((base + (RANDOM * 32768 + RANDOM) % span))
 		if command -v ss >/dev/null 2>&1; then
 			[ -z "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ] || continue
 		fi

@@ -48,8 +48,28 @@ report_cfg(void *arg, const char *file, int line, const char *msg)
 	print_message("config %s:%d: %s\n", file, line, msg);
 }
 
+/* A random port below the kernel's ephemeral range (0 when that range
+ * starts too low). A collector is stopped and started again on its port
+ * while the edge keeps reconnecting to it: a port from the ephemeral
+ * range could meanwhile be taken as some connection's source port, even
+ * the edge's own (a socket connected to itself). */
+static uint16_t
+quiet_port(unsigned attempt)
+{
+	unsigned lo = 32768;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f) {
+		if (fscanf(f, "%u", &lo) != 1)
+			lo = 32768;
+		fclose(f);
+	}
+	if (lo < 12000)
+		return 0;
+	return (uint16_t)(10000 + (pb_mono_ns() / 1000 + attempt * 7919u) % (lo - 10000));
+}
+
 /* Starts n from printf-style configuration text. listen_port replaces the
- * text's port when it has `listen` (0: the kernel picks one). */
+ * text's port when it has `listen` (0: a free one of quiet_port's). */
 static void
 node_start(struct node *n, int listen_port, const char *fmt, ...) PB_PRINTF(3, 4);
 
@@ -63,9 +83,15 @@ node_start(struct node *n, int listen_port, const char *fmt, ...)
 	va_end(ap);
 	assert_true(len > 0 && (size_t)len < sizeof(text));
 	assert_int_equal(pb_config_load_string(text, &n->cfg, report_cfg, NULL), 0);
-	if (n->cfg.tunnel.listen.enabled)
-		n->cfg.tunnel.listen.port = (uint16_t)listen_port;
-	n->e = pb_engine_new(&n->cfg, err, sizeof(err));
+	bool pick = n->cfg.tunnel.listen.enabled && listen_port == 0;
+	assert_null(n->e); /* stopped, or never started */
+	for (unsigned attempt = 0; !n->e && attempt < 50; attempt++) {
+		if (n->cfg.tunnel.listen.enabled)
+			n->cfg.tunnel.listen.port = pick ? quiet_port(attempt) : (uint16_t)listen_port;
+		n->e = pb_engine_new(&n->cfg, err, sizeof(err));
+		if (!n->e && !(pick && strstr(err, "in use")))
+			break;
+	}
 	if (!n->e)
 		fail_msg("%s: pb_engine_new: %s", n->name, err);
 	n->frozen = false;
