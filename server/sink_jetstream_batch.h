@@ -94,7 +94,6 @@ struct js_sink {
 	struct js_stream *hash[JS_HASH];
 	struct js_stream *streams, *streams_last; /* most and least recently used */
 	size_t nstreams;
-	struct js_stream *hot;    /* the last one found: records come in runs */
 	size_t nbatches;          /* filling, cut or in flight: the window */
 	size_t nbytes;            /* their payload bytes, at most window * batch_kb */
 	uint64_t last_token;      /* of the last record written */

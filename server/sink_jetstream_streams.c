@@ -49,6 +49,13 @@ list_push_front(struct js_sink *s, struct js_stream *st)
 	s->streams = st;
 }
 
+static bool
+stream_is(const struct js_stream *st, const struct pb_record *rec)
+{
+	return st->node == rec->origin_node && st->source == rec->origin_source &&
+	    st->epoch == rec->origin_epoch;
+}
+
 /* Nothing of it waits on the stream: no batch, no lookup result due (the
  * publisher thread holds a pointer to it until then). */
 static bool
@@ -65,8 +72,6 @@ forget(struct js_sink *s, struct js_stream *st)
 		pp = &(*pp)->hnext;
 	*pp = st->hnext;
 	list_unlink(s, st);
-	if (s->hot == st)
-		s->hot = NULL;
 	/* Another stream may get this address: pipelining must not take it
 	 * for the one that published last. */
 	if (s->last_pub == st) {
@@ -95,24 +100,20 @@ struct js_stream *
 js_stream_get(struct js_sink *s, const struct pb_record *rec, bool *added)
 {
 	uint64_t now = pb_loop_now(s->loop);
-	struct js_stream *st = s->hot;
+	struct js_stream *st = s->streams;
 
 	*added = false;
-	if (st && st->node == rec->origin_node && st->source == rec->origin_source &&
-	    st->epoch == rec->origin_epoch) {
+	/* Records come in runs: the most recently used one first. */
+	if (st && stream_is(st, rec)) {
 		st->used_ns = now;
 		return st;
 	}
 	uint32_t h = bucket(rec->origin_node, rec->origin_source, rec->origin_epoch);
 	for (st = s->hash[h]; st; st = st->hnext) {
-		if (st->node == rec->origin_node && st->source == rec->origin_source &&
-		    st->epoch == rec->origin_epoch) {
-			if (s->streams != st) {
-				list_unlink(s, st);
-				list_push_front(s, st);
-			}
+		if (stream_is(st, rec)) {
+			list_unlink(s, st);
+			list_push_front(s, st);
 			st->used_ns = now;
-			s->hot = st;
 			return st;
 		}
 	}
@@ -136,7 +137,6 @@ js_stream_get(struct js_sink *s, const struct pb_record *rec, bool *added)
 	list_push_front(s, st);
 	s->nstreams++;
 	pb_counter_set(&s->js->streams, s->nstreams);
-	s->hot = st;
 	*added = true;
 	return st;
 }
@@ -169,7 +169,7 @@ js_stream_free_all(struct js_sink *s)
 		}
 		free(st);
 	}
-	s->streams_last = s->hot = NULL;
+	s->streams_last = NULL;
 	s->nstreams = 0;
 	pb_counter_set(&s->js->streams, 0);
 }
