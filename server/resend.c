@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "resend.h"
 
@@ -26,6 +28,13 @@
  * every empty moment instead cost a busy edge a fresh allocation, and a
  * page fault per 4 KiB, each time acks caught up (10 k to 48 k extra
  * faults per 2 M records, at random).
+ *
+ * Each ring is one reservation of its maximum size (PROT_NONE: address
+ * space only, no memory, no commit charge) made usable as it grows, so
+ * growing keeps every page already touched and moves at most the part of
+ * a wrapped ring that must change place. A page fault costs ~10 us on the
+ * virtual machines this runs on, and copying into a fresh allocation at
+ * each doubling faulted in every held byte again.
  */
 
 struct rs_entry {
@@ -35,11 +44,19 @@ struct rs_entry {
 	size_t len;
 };
 
+/* An address range reserved for size bytes; [0, usable) is read-write. */
+struct rs_region {
+	void *base;
+	size_t size;   /* reserved, whole pages */
+	size_t usable; /* whole pages */
+};
+
 struct pb_resend {
 	uint8_t *buf;
 	size_t cap, acap, init_cap;
 	struct rs_entry *e;
 	size_t emax, eacap, init_e;
+	struct rs_region rbuf, rent;
 	size_t first;     /* slot of the oldest entry */
 	size_t n;         /* entries held */
 	size_t wpos;
@@ -79,6 +96,55 @@ clamp_init(size_t v, size_t max)
 	return v == 0 ? 1 : v > max ? max : v;
 }
 
+static size_t
+page_up(size_t v)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	return (v + pg - 1) & ~(pg - 1);
+}
+
+static int
+rs_reserve(struct rs_region *g, size_t size)
+{
+	g->size = page_up(size);
+	g->usable = 0;
+	g->base = mmap(NULL, g->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	    -1, 0);
+	if (g->base == MAP_FAILED) {
+		g->base = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* [0, len) usable: grows the read-write part, or gives back the pages
+ * above it (their contents are gone). */
+static int
+rs_use(struct rs_region *g, size_t len)
+{
+	size_t want = page_up(len);
+
+	if (want > g->usable) {
+		if (mprotect((uint8_t *)g->base + g->usable, want - g->usable,
+		    PROT_READ | PROT_WRITE) < 0)
+			return -1;
+	} else if (want < g->usable) {
+		uint8_t *p = (uint8_t *)g->base + want;
+		madvise(p, g->usable - want, MADV_DONTNEED);
+		mprotect(p, g->usable - want, PROT_NONE);
+	}
+	g->usable = want;
+	return 0;
+}
+
+static void
+rs_release(struct rs_region *g)
+{
+	if (g->base)
+		munmap(g->base, g->size);
+	g->base = NULL;
+}
+
 struct pb_resend *
 pb_resend_new_sized(size_t capacity_bytes, size_t max_entries, size_t init_bytes,
     size_t init_entries)
@@ -94,13 +160,14 @@ pb_resend_new_sized(size_t capacity_bytes, size_t max_entries, size_t init_bytes
 	r->emax = max_entries;
 	r->init_cap = r->acap = clamp_init(init_bytes, capacity_bytes);
 	r->init_e = r->eacap = clamp_init(init_entries, max_entries);
-	r->buf = malloc(r->acap);
-	r->e = malloc(r->eacap * sizeof(*r->e));
-	if (!r->buf || !r->e) {
+	if (rs_reserve(&r->rbuf, r->cap) < 0 || rs_reserve(&r->rent, r->emax * sizeof(*r->e)) < 0 ||
+	    rs_use(&r->rbuf, r->acap) < 0 || rs_use(&r->rent, r->eacap * sizeof(*r->e)) < 0) {
 		pb_resend_free(r);
 		errno = ENOMEM;
 		return NULL;
 	}
+	r->buf = r->rbuf.base;
+	r->e = r->rent.base;
 	return r;
 }
 
@@ -109,8 +176,8 @@ pb_resend_free(struct pb_resend *r)
 {
 	if (!r)
 		return;
-	free(r->buf);
-	free(r->e);
+	rs_release(&r->rbuf);
+	rs_release(&r->rent);
 	free(r);
 }
 
@@ -141,68 +208,68 @@ rs_fit(const struct pb_resend *r, size_t len, size_t *off)
 	return false;
 }
 
-/* Entry slots doubled (up to emax), the oldest moved to slot 0. */
+/* Entry slots doubled (up to emax). Only called when full: a wrapped
+ * ring's older part [first, eacap) moves to the top of the new size. */
 static int
 rs_grow_entries(struct pb_resend *r)
 {
 	size_t ncap = r->eacap > r->emax / 2 ? r->emax : r->eacap * 2;
-	struct rs_entry *v = malloc(ncap * sizeof(*v));
-	if (!v)
+	if (rs_use(&r->rent, ncap * sizeof(*r->e)) < 0)
 		return -1;
-	for (size_t i = 0; i < r->n; i++)
-		v[i] = *rs_ent(r, i);
-	free(r->e);
-	r->e = v;
+	if (r->first) {
+		size_t older = r->eacap - r->first;
+		memmove(r->e + ncap - older, r->e + r->first, older * sizeof(*r->e));
+		r->first = ncap - older;
+	}
 	r->eacap = ncap;
-	r->first = 0;
 	return 0;
 }
 
-/* Byte ring doubled until bytes + len fit (up to cap), the messages moved
- * to its start in order. */
+/* Byte ring doubled (up to cap) until len fits after what is held. A
+ * wrapped ring's newer segment [0, wpos) moves behind the older one when
+ * it fits there, else the older one moves to the top of the new size. */
 static int
 rs_grow_bytes(struct pb_resend *r, size_t len)
 {
-	size_t ncap = r->acap;
+	size_t head = r->n ? rs_ent(r, 0)->off : 0;
+	size_t need = head + r->bytes + len, ncap = r->acap;
 	do
 		ncap = ncap > r->cap / 2 ? r->cap : ncap * 2;
-	while (ncap < r->cap && ncap - r->bytes < len);
-	uint8_t *v = malloc(ncap);
-	if (!v)
+	while (ncap < r->cap && ncap < need);
+	if (rs_use(&r->rbuf, ncap) < 0)
 		return -1;
-	size_t k = 0;
-	for (size_t i = 0; i < r->n; i++) {
-		struct rs_entry *e = rs_ent(r, i);
-		memcpy(v + k, r->buf + e->off, e->len);
-		e->off = k;
-		k += e->len;
+	if (r->n && r->wrapped) {
+		/* Entries before the first one below head are the older ones. */
+		size_t k = 0, delta;
+		while (k < r->n && rs_ent(r, k)->off >= head)
+			k++;
+		if (r->wrap_end + r->wpos <= ncap) {
+			memcpy(r->buf + r->wrap_end, r->buf, r->wpos);
+			for (size_t i = k; i < r->n; i++)
+				rs_ent(r, i)->off += r->wrap_end;
+			r->wpos += r->wrap_end;
+			r->wrapped = false;
+		} else {
+			delta = ncap - r->wrap_end;
+			memmove(r->buf + head + delta, r->buf + head, r->wrap_end - head);
+			for (size_t i = 0; i < k; i++)
+				rs_ent(r, i)->off += delta;
+			r->wrap_end = ncap;
+		}
 	}
-	free(r->buf);
-	r->buf = v;
 	r->acap = ncap;
-	r->wpos = k;
-	r->wrapped = false;
 	return 0;
 }
 
 /* Back to the first sizes once empty (not under a reservation, which
- * points into the ring). A failed allocation keeps the larger rings. */
+ * points into the ring): the pages above them are given back. */
 static void
 rs_shrink(struct pb_resend *r)
 {
 	if (r->n || r->have_res || (r->acap == r->init_cap && r->eacap == r->init_e))
 		return;
-	uint8_t *b = malloc(r->init_cap);
-	struct rs_entry *e = malloc(r->init_e * sizeof(*e));
-	if (!b || !e) {
-		free(b);
-		free(e);
-		return;
-	}
-	free(r->buf);
-	free(r->e);
-	r->buf = b;
-	r->e = e;
+	rs_use(&r->rbuf, r->init_cap);
+	rs_use(&r->rent, r->init_e * sizeof(*r->e));
 	r->acap = r->init_cap;
 	r->eacap = r->init_e;
 	r->first = 0;
