@@ -25,18 +25,18 @@ int
 fifo2_push(struct fifo2 *f, uint64_t a, uint64_t b)
 {
 	if (f->n == f->cap) {
+		/* realloc keeps the pages already touched (mremap, for large
+		 * ones): a fresh copy would fault them all in again. Full, the
+		 * pairs run from head to the end, then from 0 to head: that
+		 * part moves behind them. */
 		size_t ncap = f->cap ? f->cap * 2 : 1024;
-		uint64_t (*v)[2] = malloc(ncap * sizeof(*v));
+		uint64_t (*v)[2] = realloc(f->v, ncap * sizeof(*v));
 		if (!v)
 			return -1;
-		for (size_t i = 0; i < f->n; i++) {
-			v[i][0] = f->v[(f->head + i) & (f->cap - 1)][0];
-			v[i][1] = f->v[(f->head + i) & (f->cap - 1)][1];
-		}
-		free(f->v);
+		if (f->head)
+			memcpy(v + f->cap, v, f->head * sizeof(*v));
 		f->v = v;
 		f->cap = ncap;
-		f->head = 0;
 	}
 	size_t t = (f->head + f->n) & (f->cap - 1); /* cap is a power of two */
 	f->v[t][0] = a;
