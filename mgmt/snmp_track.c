@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "log.h"
@@ -135,6 +136,52 @@ pb_snmp_copy(char *dst, size_t dstlen, const char *src)
 	dst[n] = '\0';
 }
 
+/* Whether cur lists a peer of this name. */
+static bool
+pb_snmp_cur_has(const struct pb_snmp_data *cur, const char *name)
+{
+	for (size_t i = 0; i < cur->npeers; i++)
+		if (strcmp(cur->peers[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * An accepted upstream is named "node<id>" until its node announces its
+ * name, then by that name: the same peer (same row, pbPeerIndex and state,
+ * no pbPeerDown/pbPeerUp pair), renamed. The entry moves to the new
+ * name's place in the sorted array.
+ */
+static void
+pb_snmp_track_renames(struct pb_snmp_tracker *t, const struct pb_snmp_data *cur)
+{
+	for (size_t i = 0; i < cur->npeers; i++) {
+		const struct pb_peer_snap *p = &cur->peers[i];
+		char old[sizeof(t->peers[0].name)];
+		bool found;
+		size_t from, to;
+
+		if (p->node_id == 0 || strcmp(p->direction, "upstream") != 0 ||
+		    pb_snmp_tracker_find(t, p->name) != NULL)
+			continue;
+		snprintf(old, sizeof(old), "node%" PRIu32, p->node_id);
+		from = pb_snmp_peer_pos(t, old, &found);
+		if (!found || strcmp(old, p->name) == 0 || pb_snmp_cur_has(cur, old) ||
+		    strcmp(t->peers[from].address, p->address) != 0)
+			continue;
+		struct pb_snmp_peer e = t->peers[from];
+		memmove(&t->peers[from], &t->peers[from + 1],
+		    (t->npeers - from - 1) * sizeof(t->peers[0]));
+		t->npeers--;
+		to = pb_snmp_peer_pos(t, p->name, &found);
+		memmove(&t->peers[to + 1], &t->peers[to], (t->npeers - to) * sizeof(t->peers[0]));
+		memset(e.name, 0, sizeof(e.name));
+		memcpy(e.name, p->name, strnlen(p->name, sizeof(e.name) - 1));
+		t->peers[to] = e;
+		t->npeers++;
+	}
+}
+
 static int
 pb_snmp_track_peers(struct pb_snmp_tracker *t, const struct pb_snmp_data *cur)
 {
@@ -143,6 +190,7 @@ pb_snmp_track_peers(struct pb_snmp_tracker *t, const struct pb_snmp_data *cur)
 	pb_snmp_forget(t);
 	for (size_t i = 0; i < t->npeers; i++)
 		t->peers[i].present = false;
+	pb_snmp_track_renames(t, cur);
 	/* Insert first: events then name entries that no longer move. */
 	for (size_t i = 0; i < cur->npeers; i++) {
 		bool is_new;

@@ -212,6 +212,65 @@ test_track_peers(void **state)
 	pb_snmp_tracker_free(&t);
 }
 
+/* An accepted upstream is "node51" until its node announces its name:
+ * the rename keeps its row (index, state) and sends no trap. An upstream
+ * of the same node from another address is another link: the old one
+ * goes down, the new one comes up. */
+static void
+upstream(struct pb_peer_snap *p, const char *name, uint32_t node, const char *addr)
+{
+	peer(p, name, "up", node, "");
+	snprintf(p->direction, sizeof(p->direction), "upstream");
+	snprintf(p->address, sizeof(p->address), "%s", addr);
+}
+
+static void
+test_track_rename(void **state)
+{
+	struct pb_snmp_tracker t;
+	struct pb_snmp_data d1, d2, d3, d4;
+	struct pb_peer_snap p[2];
+
+	(void)state;
+	pb_snmp_tracker_init(&t, 0);
+	peer(&p[0], "zeta", "up", 9, "zeta");
+	upstream(&p[1], "node51", 51, "10.0.0.51:40000");
+	data(&d1, p, 2, NULL, 100);
+	assert_int_equal(pb_snmp_track(&t, NULL, &d1), 0);
+	/* The baseline is taken; from now on changes are events. */
+	data(&d2, p, 2, NULL, 150);
+	assert_int_equal(pb_snmp_track(&t, &d1, &d2), 0);
+	assert_int_equal(t.nevents, 0);
+	uint32_t idx = pb_snmp_tracker_find(&t, "node51")->index;
+
+	upstream(&p[1], "edge", 51, "10.0.0.51:40000");
+	data(&d3, p, 2, NULL, 200);
+	assert_int_equal(pb_snmp_track(&t, &d2, &d3), 0);
+	assert_int_equal(t.nevents, 0);
+	assert_null(pb_snmp_tracker_find(&t, "node51"));
+	assert_non_null(pb_snmp_tracker_find(&t, "edge"));
+	assert_int_equal(pb_snmp_tracker_find(&t, "edge")->index, idx);
+	assert_int_equal(pb_snmp_tracker_find(&t, "edge")->state, PB_LINK_STATE_UP);
+	assert_non_null(pb_snmp_tracker_find(&t, "zeta")); /* still sorted */
+
+	/* node 60 comes up from one address, then is named from another. */
+	upstream(&p[1], "node60", 60, "10.0.0.60:40000");
+	data(&d4, p, 2, NULL, 300);
+	assert_int_equal(pb_snmp_track(&t, &d3, &d4), 0);
+	data_free(&d3);
+	upstream(&p[1], "edge60", 60, "10.0.0.60:40001");
+	data(&d3, p, 2, NULL, 400);
+	assert_int_equal(pb_snmp_track(&t, &d4, &d3), 0);
+	assert_int_equal(t.nevents, 2);
+	event(&t, 0, PB_SNMP_EV_PEER_UP, "edge60");
+	event(&t, 1, PB_SNMP_EV_PEER_DOWN, "node60");
+	data_free(&d1);
+	data_free(&d2);
+	data_free(&d3);
+	data_free(&d4);
+	pb_snmp_tracker_free(&t);
+}
+
 static void
 stream(struct pb_gaps_stream_info *s, uint32_t node, uint16_t source, uint64_t epoch,
     uint64_t gap_events)
@@ -482,6 +541,7 @@ main(void)
 		cmocka_unit_test(test_gap_index),
 		cmocka_unit_test(test_gap_index_order),
 		cmocka_unit_test(test_track_peers),
+		cmocka_unit_test(test_track_rename),
 		cmocka_unit_test(test_track_gaps),
 		cmocka_unit_test(test_track_dlq),
 		cmocka_unit_test(test_model),
