@@ -346,7 +346,7 @@ file_setup(struct file_capture *fc, const struct pb_capture_cfg *cfg, char *err,
 {
 	const char *name = cfg->name;
 
-	/* pcap and pcapng are read from an mmap; libpcap keeps the rest. */
+	/* pcap and pcapng are ours (pcap_reader.h); libpcap keeps the rest. */
 	char why[256] = "";
 	int fr = pb_pcap_reader_open(&fc->fast, fc->path, why, sizeof(why));
 	if (fr < 0) {

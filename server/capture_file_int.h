@@ -23,12 +23,14 @@
  * for the engine (back-pressure).
  *
  * Frames of a pcap/pcapng file read by our reader go by reference
- * (ENT_PACKET_REF: where the frame is in the file's mmap), not copied:
+ * (ENT_PACKET_REF: where the frame is in the reader's read ring for
+ * classic pcap, or in the file's mmap for pcapng), not copied:
  * one copy less per frame, and the ring holds small entries only (frames
  * under REF_MIN bytes are copied: measured, a reference costs the engine
  * more than the copy it saves, at 64 bytes). The
  * reader touches every page of a frame before handing it over, so the
- * engine reads from memory, never waits on the disk. The map stays valid
+ * engine reads from memory, never waits on the disk. The map (or the read
+ * ring: pcap_reader.h) stays valid
  * while the engine may read it: the reader keeps at most MAP_WINDOW bytes
  * of referenced frames ahead of the engine (map_done), gives pages back
  * only below what the engine consumed, and waits for an empty ring
@@ -140,7 +142,7 @@ struct file_capture {
 	struct pb_capture base; /* first: the public handle */
 	char path[PATH_MAX];
 	pcap_t *p;              /* the reader's once the thread runs */
-	struct pb_pcap_reader fast; /* pcap/pcapng over mmap (else libpcap reads) */
+	struct pb_pcap_reader fast; /* pcap (read ring), pcapng (mmap); else libpcap */
 	bool use_fast;
 	char filter[PB_FILTER_MAX];
 	struct file_prog *progs; /* [0]: interface 0's link type, compiled at open */

@@ -248,9 +248,11 @@ reader_push_run(struct file_capture *fc, const uint8_t *data, size_t bytes, uint
 	if (!reader_map_ready(fc, data, bytes, map_end))
 		return false;
 	/* One fstat per run also catches the rest of the file's last page,
-	 * which reads as zeros without a fault (map_guard.h). */
-	size_t off = (size_t)(data - fc->fast.map);
-	size_t size = fstat(fc->fast.fd, &st) == 0 ? (size_t)st.st_size : SIZE_MAX;
+	 * which reads as zeros without a fault (map_guard.h). A ring holds
+	 * only what was read: nothing to check. */
+	size_t off = fc->fast.map ? (size_t)(data - fc->fast.map) : 0;
+	size_t size = !fc->fast.map ? SIZE_MAX :
+	    fstat(fc->fast.fd, &st) == 0 ? (size_t)st.st_size : SIZE_MAX;
 	if (size < off + bytes || !pb_pcap_reader_ok(&fc->fast, data, bytes)) {
 		/* The file shrank: its records before that still go. */
 		size_t keep = 0;
@@ -450,7 +452,7 @@ reader_cut_here(struct file_capture *fc, size_t at, bool parse_error)
 	static const uint8_t zero[8];
 	struct stat st;
 
-	if (!parse_error && (fc->fast.ng || fc->fast.len - at < 16 ||
+	if (!parse_error && (fc->fast.ng || !fc->fast.map || fc->fast.len - at < 16 ||
 	    memcmp(fc->fast.map + at + 8, zero, sizeof(zero)) != 0))
 		return false;
 	return fstat(fc->fast.fd, &st) == 0 && (size_t)st.st_size < fc->fast.len &&
@@ -526,7 +528,7 @@ pb_file_reader(void *arg)
 				/* What it read (a header at least, unless at the end). */
 				size_t got = fc->fast.off > at ? fc->fast.off - at :
 				    fc->fast.len - at < 16 ? fc->fast.len - at : 16;
-				if (!pb_pcap_reader_ok(&fc->fast, fc->fast.map + at, got) ||
+				if (!pb_pcap_reader_ok(&fc->fast, pb_pcap_reader_at(&fc->fast, at), got) ||
 				    (fr != PB_PCAP_READER_EOF &&
 				    reader_cut_here(fc, at, fr == PB_PCAP_READER_ERROR)))
 					fc->rshrunk = true;

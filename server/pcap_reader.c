@@ -24,6 +24,15 @@
  * the page cache, but the process does not look like it holds it all. Each
  * step costs one madvise; 2 MiB keeps at most 4 MiB of the file resident. */
 #define RELEASE_STEP (2u << 20)
+/* Classic pcap is read with pread into a ring of RING_BYTES mapped twice
+ * in a row, so that any RING_BYTES - 1 bytes from any offset are
+ * contiguous. Each pread fills READ_STEP ahead. A caller may hold what
+ * held_from says plus RING_LAG behind the current offset: the file
+ * capture holds at most ~1.4 MiB (MAP_WINDOW, a run, a record), the rest
+ * is room to read ahead. */
+#define RING_BYTES (4u << 20)
+#define RING_LAG (1u << 20)
+#define READ_STEP (256u << 10)
 
 /* pcapng */
 #define NG_SHB 0x0a0d0d0au
@@ -37,6 +46,86 @@
 #define NG_OPT_IF_NAME 2u
 #define NG_OPT_IF_TSRESOL 9u
 #define NG_OPT_IF_TSOFFSET 14u
+
+/* ---- classic pcap: the read ring ---------------------------------------- */
+
+/* The ring: one memfd mapped twice, back to back. */
+static int
+ring_open(struct pb_pcap_reader *r)
+{
+	int fd = memfd_create("pb-pcap-reader", MFD_CLOEXEC);
+	uint8_t *base = MAP_FAILED;
+
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, RING_BYTES) == 0)
+		base = mmap(NULL, 2 * (size_t)RING_BYTES, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base != MAP_FAILED &&
+	    (mmap(base, RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+	    mmap(base + RING_BYTES, RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+	    0) == MAP_FAILED)) {
+		munmap(base, 2 * (size_t)RING_BYTES);
+		base = MAP_FAILED;
+	}
+	close(fd); /* the mappings keep it */
+	if (base == MAP_FAILED)
+		return -1;
+	r->ring = base;
+	return 0;
+}
+
+/* The byte at file offset off (loaded or about to be). */
+static inline const uint8_t *
+at(const struct pb_pcap_reader *r, size_t off)
+{
+	return r->ring ? r->ring + off % RING_BYTES : r->map + off;
+}
+
+/* Reads ahead until [off, off + n) is in the ring. False, with load_err,
+ * when the file ends before (0: it shrank), a read fails (errno) or the
+ * ring is full of what the caller still holds (ENOBUFS). */
+static bool
+ring_load(struct pb_pcap_reader *r, size_t off, size_t n)
+{
+	size_t lower = r->keep_from, want = off + n;
+
+	if (r->held_from) {
+		size_t h = r->held_from(r->held_arg);
+		if (h < lower)
+			lower = h;
+	}
+	if (want < r->filled + READ_STEP)
+		want = r->filled + READ_STEP;
+	if (want > r->len)
+		want = r->len;
+	if (want > lower + RING_BYTES)
+		want = lower + RING_BYTES;
+	r->load_err = 0;
+	while (r->filled < want) {
+		ssize_t k = pread(r->fd, r->ring + r->filled % RING_BYTES, want - r->filled,
+		    (off_t)r->filled);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			r->load_err = errno;
+		if (k <= 0)
+			break;
+		r->filled += (size_t)k;
+	}
+	if (off + n <= r->filled)
+		return true;
+	if (!r->load_err && r->filled == want && want < r->len)
+		r->load_err = ENOBUFS;
+	return false;
+}
+
+/* [off, off + n) readable: already loaded (the usual case) or loaded now. */
+static inline bool
+have(struct pb_pcap_reader *r, size_t off, size_t n)
+{
+	return !r->ring || off + n <= r->filled || ring_load(r, off, n);
+}
 
 static inline uint32_t
 get32(const struct pb_pcap_reader *r, const uint8_t *p)
@@ -313,19 +402,32 @@ pb_pcap_reader_open(struct pb_pcap_reader *r, const char *path, char *err, size_
 		return 0; /* not ours to judge: libpcap reports it */
 	}
 	r->len = (size_t)st.st_size;
-	r->map = mmap(NULL, r->len, PROT_READ, MAP_PRIVATE, r->fd, 0);
-	/* Unguarded, a file truncated under the map would kill us: libpcap's
-	 * stdio reads it then. */
-	if (r->map == MAP_FAILED || !(r->guard = pb_map_guard_add(r->map, r->len))) {
-		if (r->map != MAP_FAILED)
-			munmap((void *)r->map, r->len);
-		r->map = NULL;
+	if (pread(r->fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic)) {
 		close(r->fd);
 		r->fd = -1;
 		return 0;
 	}
-	madvise((void *)r->map, r->len, MADV_SEQUENTIAL);
-	memcpy(&magic, r->map, sizeof(magic));
+	bool classic = magic == MAGIC_US || magic == MAGIC_NS ||
+	    __builtin_bswap32(magic) == MAGIC_US || __builtin_bswap32(magic) == MAGIC_NS;
+	if (classic && r->len >= FILE_HDR && ring_open(r) == 0) {
+		if (!have(r, 0, FILE_HDR)) {
+			pb_pcap_reader_close(r);
+			return 0; /* it shrank already: libpcap says so */
+		}
+	} else {
+		r->map = mmap(NULL, r->len, PROT_READ, MAP_PRIVATE, r->fd, 0);
+		/* Unguarded, a file truncated under the map would kill us:
+		 * libpcap's stdio reads it then. */
+		if (r->map == MAP_FAILED || !(r->guard = pb_map_guard_add(r->map, r->len))) {
+			if (r->map != MAP_FAILED)
+				munmap((void *)r->map, r->len);
+			r->map = NULL;
+			close(r->fd);
+			r->fd = -1;
+			return 0;
+		}
+		madvise((void *)r->map, r->len, MADV_SEQUENTIAL);
+	}
 	if (magic == NG_SHB) {
 		int rc = ng_open(r, err, errlen);
 		if (rc != 1)
@@ -346,8 +448,8 @@ pb_pcap_reader_open(struct pb_pcap_reader *r, const char *path, char *err, size_
 		return 0; /* not a capture we know: libpcap decides */
 	}
 	r->nsec = magic == MAGIC_NS;
-	r->snaplen = get32(r, r->map + 16);
-	r->linktype = get32(r, r->map + 20) & 0x03ffffffu; /* upper bits: FCS info */
+	r->snaplen = get32(r, at(r, 16));
+	r->linktype = get32(r, at(r, 20)) & 0x03ffffffu; /* upper bits: FCS info */
 	if (add_if(r, r->linktype, r->snaplen, r->nsec ? 1000000000u : 1000000u) < 0) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		pb_pcap_reader_close(r);
@@ -362,6 +464,24 @@ pb_pcap_reader_rewind(struct pb_pcap_reader *r)
 {
 	r->off = FILE_HDR;
 	r->released = 0;
+	/* The header was parsed at open; nothing before it is read again. */
+	r->filled = r->keep_from = FILE_HDR;
+}
+
+/* A record the ring could not load (ring_load's load_err). */
+static int
+short_read(const struct pb_pcap_reader *r, size_t from, size_t want, char *err, size_t errlen)
+{
+	if (r->load_err == ENOBUFS)
+		snprintf(err, errlen, "read window of %u bytes full at offset %zu", RING_BYTES,
+		    from);
+	else if (r->load_err)
+		snprintf(err, errlen, "read error at offset %zu: %s", r->filled,
+		    strerror(r->load_err));
+	else
+		snprintf(err, errlen, "truncated dump file; tried to read %zu bytes at offset %zu, "
+		    "only got %zu (the file shrank)", want, from, r->filled - from);
+	return PB_PCAP_READER_ERROR;
 }
 
 static int
@@ -374,7 +494,10 @@ classic_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err, si
 		    REC_HDR, r->len - r->off);
 		return PB_PCAP_READER_ERROR;
 	}
-	const uint8_t *h = r->map + r->off;
+	r->keep_from = r->off > RING_LAG ? r->off - RING_LAG : 0;
+	if (!have(r, r->off, REC_HDR))
+		return short_read(r, r->off, REC_HDR, err, errlen);
+	const uint8_t *h = at(r, r->off);
 	uint32_t sec = get32(r, h), frac = get32(r, h + 4);
 	uint32_t caplen = get32(r, h + 8), origlen = get32(r, h + 12);
 	if (caplen > MAX_RECORD) {
@@ -387,6 +510,8 @@ classic_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err, si
 		    " captured bytes, only got %zu", caplen, r->len - r->off - REC_HDR);
 		return PB_PCAP_READER_ERROR;
 	}
+	if (!have(r, r->off, REC_HDR + caplen))
+		return short_read(r, r->off, REC_HDR + caplen, err, errlen);
 	pkt->ts_ns = (uint64_t)sec * 1000000000u + (r->nsec ? frac : (uint64_t)frac * 1000u);
 	pkt->caplen = caplen;
 	pkt->origlen = origlen;
@@ -403,7 +528,7 @@ classic_next(struct pb_pcap_reader *r, struct pb_pcap_packet *pkt, char *err, si
 static void
 reader_release(struct pb_pcap_reader *r)
 {
-	if (r->off - r->released >= 2 * RELEASE_STEP) {
+	if (!r->ring && r->off - r->released >= 2 * RELEASE_STEP) {
 		size_t upto = (r->off - RELEASE_STEP) & ~(size_t)(RELEASE_STEP - 1);
 		if (r->held_from) {
 			size_t held = r->held_from(r->held_arg) & ~(size_t)(RELEASE_STEP - 1);
@@ -439,21 +564,25 @@ pb_pcap_reader_run(struct pb_pcap_reader *r, size_t max_bytes, uint32_t max_pack
 		return 0;
 	if (max_caplen > MAX_RECORD)
 		max_caplen = MAX_RECORD;
-	/* Exactly classic_next's checks, record by record. */
-	while (k < max_packets && r->len - off >= REC_HDR) {
+	r->keep_from = r->off > RING_LAG ? r->off - RING_LAG : 0;
+	/* Exactly classic_next's checks, record by record (a record the ring
+	 * cannot load ends the run: classic_next says why). */
+	while (k < max_packets && r->len - off >= REC_HDR && have(r, off, REC_HDR)) {
 		uint32_t caplen;
-		memcpy(&caplen, r->map + off + 8, sizeof(caplen));
+		memcpy(&caplen, at(r, off) + 8, sizeof(caplen));
 		if (caplen > max_caplen || r->len - off - REC_HDR < caplen)
 			break;
 		size_t next = off + REC_HDR + caplen;
 		if (k > 0 && next - r->off > max_bytes)
+			break;
+		if (!have(r, off, REC_HDR + caplen))
 			break;
 		off = next;
 		k++;
 	}
 	if (k == 0)
 		return 0;
-	*start = r->map + r->off;
+	*start = at(r, r->off);
 	*bytes = off - r->off;
 	r->off = off;
 	reader_release(r);
@@ -464,7 +593,10 @@ void
 pb_pcap_reader_close(struct pb_pcap_reader *r)
 {
 	/* Only an open reader owns its fd (a zeroed struct has fd 0). */
-	if (r->map) {
+	if (r->ring) {
+		munmap(r->ring, 2 * (size_t)RING_BYTES);
+		close(r->fd);
+	} else if (r->map) {
 		pb_map_guard_remove(r->guard);
 		munmap((void *)r->map, r->len);
 		close(r->fd);
@@ -472,6 +604,12 @@ pb_pcap_reader_close(struct pb_pcap_reader *r)
 	free(r->ifs);
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
+}
+
+const uint8_t *
+pb_pcap_reader_at(const struct pb_pcap_reader *r, size_t off)
+{
+	return at(r, off);
 }
 
 bool

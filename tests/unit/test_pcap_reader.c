@@ -3,6 +3,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -144,7 +145,7 @@ runs_vs_libpcap(uint32_t magic, int swap, int truncate_last, size_t max_bytes,
 		if (k > 0) {
 			assert_true(k <= max_packets);
 			assert_true(k == 1 || bytes <= max_bytes);
-			assert_ptr_equal(start + bytes, r.map + r.off);
+			assert_ptr_equal(start, pb_pcap_reader_at(&r, r.off - bytes));
 			const uint8_t *q = start;
 			for (uint32_t j = 0; j < k; j++, n++) {
 				struct pb_pcap_packet pk;
@@ -216,6 +217,204 @@ test_not_ours(void **state)
 	pb_pcap_reader_close(&r); /* harmless on a reader that did not open */
 	assert_int_equal(pb_pcap_reader_open(&r, "/nonexistent/x.pcap", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "No such file"));
+	unlink(path);
+}
+
+/* ---- classic pcap through the read ring ----------------------------------- */
+
+/* Record i of write_big: its length and byte k. Every 50th record has the
+ * largest caplen a pcap record may have, so records cross the ring's end. */
+#define BIG_N 2000u
+#define BIG_MAX 262144u
+
+static uint32_t
+big_len(unsigned i)
+{
+	return i % 50 == 0 ? BIG_MAX - i % 7 : 60 + i * 37 % 1400;
+}
+
+static uint8_t
+big_byte(unsigned i, uint32_t k)
+{
+	return (uint8_t)(i * 7 + k + (k >> 8));
+}
+
+/* ~12 MiB: three times the ring. */
+static void
+write_big(char *path)
+{
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "wb");
+	assert_non_null(f);
+	uint32_t hdr[6] = { 0xa1b23c4du, 2u | 4u << 16, 0, 0, BIG_MAX, 1 };
+	fwrite(hdr, sizeof(hdr), 1, f);
+	static uint8_t buf[BIG_MAX];
+	for (unsigned i = 0; i < BIG_N; i++) {
+		uint32_t len = big_len(i), rh[4] = { 1700000000u + i, i, len, len };
+		for (uint32_t k = 0; k < len; k++)
+			buf[k] = big_byte(i, k);
+		fwrite(rh, sizeof(rh), 1, f);
+		fwrite(buf, 1, len, f);
+	}
+	fclose(f);
+}
+
+/* Frame i as write_big wrote it. */
+static bool
+big_ok(const struct pb_pcap_packet *pk, unsigned i)
+{
+	if (pk->caplen != big_len(i) || pk->ts_ns != (1700000000u + (uint64_t)i) * 1000000000u + i)
+		return false;
+	for (uint32_t k = 0; k < pk->caplen; k++)
+		if (pk->data[k] != big_byte(i, k))
+			return false;
+	return true;
+}
+
+/* The consumer of test_ring_held: the runs it still holds, oldest first. */
+#define HOLD 256
+#define HOLD_BYTES (5u << 19) /* 2.5 MiB */
+struct holder {
+	const uint8_t *start[HOLD];
+	size_t off[HOLD], bytes[HOLD];
+	unsigned first[HOLD], k[HOLD];
+	unsigned n, checked;
+	size_t fixed; /* held_from's answer when not 0 */
+};
+
+static size_t
+holder_from(void *arg)
+{
+	struct holder *h = arg;
+	return h->fixed ? h->fixed : h->n ? h->off[0] : SIZE_MAX;
+}
+
+/* The oldest held run is let go: its bytes must still be the file's. */
+static void
+holder_release(struct holder *h, int nsec)
+{
+	const uint8_t *q = h->start[0];
+	for (unsigned j = 0; j < h->k[0]; j++) {
+		struct pb_pcap_packet pk;
+		q = pb_pcap_run_record(q, nsec, &pk);
+		assert_true(big_ok(&pk, h->first[0] + j));
+		h->checked++;
+	}
+	assert_ptr_equal(q, h->start[0] + h->bytes[0]);
+	h->n--;
+	memmove(h->start, h->start + 1, h->n * sizeof(h->start[0]));
+	memmove(h->off, h->off + 1, h->n * sizeof(h->off[0]));
+	memmove(h->bytes, h->bytes + 1, h->n * sizeof(h->bytes[0]));
+	memmove(h->first, h->first + 1, h->n * sizeof(h->first[0]));
+	memmove(h->k, h->k + 1, h->n * sizeof(h->k[0]));
+}
+
+/* Runs held by reference (the last 2.5 MiB of them, more than the 1 MiB
+ * the ring keeps without held_from) stay intact while the ring reads
+ * ahead, and the whole file comes, by runs and one by one across the
+ * ring's end. (test_ring_window_full shows that held_from is obeyed.) */
+static void
+test_ring_held(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/pb-reader-XXXXXX", err[256];
+	struct pb_pcap_reader r;
+	struct holder h = { .n = 0 };
+	unsigned i = 0, single = 0;
+
+	write_big(path);
+	assert_int_equal(pb_pcap_reader_open(&r, path, err, sizeof(err)), 1);
+	assert_non_null(r.ring);
+	r.held_from = holder_from;
+	r.held_arg = &h;
+	while (i < BIG_N) {
+		const uint8_t *start;
+		size_t bytes, at = r.off;
+		uint32_t k = pb_pcap_reader_run(&r, 65536, 1024, BIG_MAX - 3, &start, &bytes);
+		if (k == 0) {
+			struct pb_pcap_packet pk;
+			assert_int_equal(pb_pcap_reader_next(&r, &pk, err, sizeof(err)), PB_PCAP_READER_OK);
+			assert_true(big_ok(&pk, i));
+			i++;
+			single++;
+			continue;
+		}
+		/* What is held spans from the oldest run to this one's end. */
+		while (h.n == HOLD || (h.n && at + bytes - h.off[0] > HOLD_BYTES))
+			holder_release(&h, r.nsec);
+		h.start[h.n] = start;
+		h.off[h.n] = at;
+		h.bytes[h.n] = bytes;
+		h.first[h.n] = i;
+		h.k[h.n] = k;
+		h.n++;
+		i += k;
+	}
+	while (h.n)
+		holder_release(&h, r.nsec);
+	struct pb_pcap_packet pk;
+	assert_int_equal(pb_pcap_reader_next(&r, &pk, err, sizeof(err)), PB_PCAP_READER_EOF);
+	assert_int_equal(h.checked + single, BIG_N);
+	assert_true(single > 0); /* the largest records, beyond max_caplen */
+	assert_true(h.checked > BIG_N / 2);
+	pb_pcap_reader_close(&r);
+	unlink(path);
+}
+
+/* A caller that holds everything from the start: the ring refuses to read
+ * over it and says so, after delivering what fits. */
+static void
+test_ring_window_full(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/pb-reader-XXXXXX", err[256] = "";
+	struct pb_pcap_reader r;
+	struct holder h = { .fixed = 24 };
+	struct pb_pcap_packet pk;
+	unsigned i = 0;
+	int rc;
+
+	write_big(path);
+	assert_int_equal(pb_pcap_reader_open(&r, path, err, sizeof(err)), 1);
+	r.held_from = holder_from;
+	r.held_arg = &h;
+	while ((rc = pb_pcap_reader_next(&r, &pk, err, sizeof(err))) == PB_PCAP_READER_OK)
+		assert_true(big_ok(&pk, i++));
+	assert_int_equal(rc, PB_PCAP_READER_ERROR);
+	assert_non_null(strstr(err, "read window"));
+	assert_true(r.off <= 24 + (4u << 20) && r.off > (3u << 20));
+	assert_true(i > 10 && i < BIG_N);
+	pb_pcap_reader_close(&r);
+	unlink(path);
+}
+
+/* Cut after open: what was read before still comes, then a truncation
+ * that says the file shrank; nothing past the new end. */
+static void
+test_ring_shrinks(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/pb-reader-XXXXXX", err[256] = "";
+	struct pb_pcap_reader r;
+	struct pb_pcap_packet pk;
+	unsigned i = 0;
+	int rc;
+
+	write_big(path);
+	assert_int_equal(pb_pcap_reader_open(&r, path, err, sizeof(err)), 1);
+	assert_int_equal(pb_pcap_reader_next(&r, &pk, err, sizeof(err)), PB_PCAP_READER_OK);
+	assert_true(big_ok(&pk, i++));
+	/* Half-way, inside a record. */
+	assert_int_equal(truncate(path, (off_t)(r.len / 2)), 0);
+	while ((rc = pb_pcap_reader_next(&r, &pk, err, sizeof(err))) == PB_PCAP_READER_OK) {
+		assert_true(big_ok(&pk, i++));
+		assert_true(r.off <= r.len / 2);
+	}
+	assert_int_equal(rc, PB_PCAP_READER_ERROR);
+	assert_non_null(strstr(err, "shrank"));
+	assert_true(i > 1);
+	pb_pcap_reader_close(&r);
 	unlink(path);
 }
 
@@ -545,6 +744,9 @@ main(void)
 		cmocka_unit_test(test_usec_swapped),
 		cmocka_unit_test(test_nsec_swapped_truncated),
 		cmocka_unit_test(test_not_ours),
+		cmocka_unit_test(test_ring_held),
+		cmocka_unit_test(test_ring_window_full),
+		cmocka_unit_test(test_ring_shrinks),
 		cmocka_unit_test(test_pcapng_sections),
 		cmocka_unit_test(test_pcapng_native_vs_libpcap),
 		cmocka_unit_test(test_pcapng_swapped_vs_libpcap),
