@@ -175,8 +175,7 @@ pb_snmp_track_renames(struct pb_snmp_tracker *t, const struct pb_snmp_data *cur)
 		t->npeers--;
 		to = pb_snmp_peer_pos(t, p->name, &found);
 		memmove(&t->peers[to + 1], &t->peers[to], (t->npeers - to) * sizeof(t->peers[0]));
-		memset(e.name, 0, sizeof(e.name));
-		memcpy(e.name, p->name, strnlen(p->name, sizeof(e.name) - 1));
+		pb_snmp_copy(e.name, sizeof(e.name), p->name);
 		t->peers[to] = e;
 		t->npeers++;
 	}
