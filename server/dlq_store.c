@@ -568,6 +568,12 @@ pb_dlq_close(struct pb_dlq *d)
 	dlq_free(d);
 }
 
+uint64_t
+pb_dlq_queued_bytes(struct pb_dlq *d)
+{
+	return LOAD(d->st.queued_bytes);
+}
+
 void
 pb_dlq_get_stats(struct pb_dlq *d, struct pb_dlq_stats_snapshot *out)
 {

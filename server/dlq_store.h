@@ -206,6 +206,8 @@ int pb_dlq_purge(struct pb_dlq *d, const struct pb_dlq_filter *f, uint64_t reque
 
 /* Any thread. */
 void pb_dlq_get_stats(struct pb_dlq *d, struct pb_dlq_stats_snapshot *out);
+/* Any thread: stats.queued_bytes alone (one atomic load, for hot paths). */
+uint64_t pb_dlq_queued_bytes(struct pb_dlq *d);
 
 /*
  * Management read, any thread, own read-only connection: metadata of the

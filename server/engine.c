@@ -81,9 +81,9 @@ engine_set_paused(struct pb_engine *e, bool paused)
 }
 
 /* The tunnel's verdict on what the connected peers hold unacknowledged
- * (above the window, or back below 2/3 of it). File captures wait instead
- * of filling the buffer with the whole file; live captures never pause
- * for a peer (engine_apply_pause). */
+ * and on the DLQ's write queue (see tunnel_env.h). File captures wait
+ * instead of filling the buffer with the whole file or overrunning the
+ * DLQ; live captures never pause for a peer (engine_apply_pause). */
 static void
 engine_peers_full(void *ctx, bool want)
 {

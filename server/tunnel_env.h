@@ -36,8 +36,9 @@ struct pb_tunnel_env {
 	bool (*rx_paused)(void *ctx);
 	/* Shutting down: no new replay jobs or purges. */
 	bool (*stopping)(void *ctx);
-	/* The connected peers hold more than the window (or, once paused,
-	 * dropped below 2/3 of it): file sources and receivers wait. */
+	/* The connected peers hold more than the window, or the DLQ's write
+	 * queue is half full (or, once paused, not yet back below 2/3 of the
+	 * window and a quarter of the queue): file sources and receivers wait. */
 	void (*peers_full)(void *ctx, bool full);
 	/* Wall clock of the current loop iteration. */
 	uint64_t (*now_real)(void *ctx);

@@ -295,12 +295,9 @@ peer_expiry_tick(struct pb_loop *loop, void *arg)
 	while (pb_resend_oldest(p->rs, &seq, &ns, &msg, &len) == 0 && now - ns > timeout) {
 		/* A burst of expiries must not overrun the DLQ's write queue: the
 		 * records are safe here until the writer catches up. */
-		if ((++n & 1023) == 0 && p->t->dlq) {
-			struct pb_dlq_stats_snapshot ds;
-			pb_dlq_get_stats(p->t->dlq, &ds);
-			if (ds.queued_bytes > TUNNEL_DLQ_QUEUE_BYTES / 2)
-				break;
-		}
+		if ((++n & 1023) == 0 && p->t->dlq &&
+		    pb_dlq_queued_bytes(p->t->dlq) > TUNNEL_DLQ_QUEUE_BYTES / 2)
+			break;
 		if (pb_resend_oldest_in_flight(p->rs)) {
 			/* Stuck mid-message for longer than the timeout: reset the
 			 * connection so the record can leave the buffer. */
@@ -606,12 +603,20 @@ senders_sweep(struct pb_tunnel *t)
 
 /* Hysteresis on what the connected peers hold unacknowledged: full above
  * the window (sender_window), no longer below 2/3 of it. Peers that are
- * down do not count: their records expire into the DLQ. */
+ * down do not count: their records expire into the DLQ. The DLQ's write
+ * queue counts too (full above half, no longer below a quarter): a
+ * record that overflows a buffer while it is full would be refused and
+ * lost, where a paused file or upstream loses nothing. */
 void
 senders_check_window(struct pb_tunnel *t)
 {
 	uint64_t win = sender_window(t);
 	bool high = false, low = true;
+	if (t->dlq) {
+		uint64_t q = pb_dlq_queued_bytes(t->dlq);
+		high = q > TUNNEL_DLQ_QUEUE_BYTES / 2;
+		low = q <= TUNNEL_DLQ_QUEUE_BYTES / 4;
+	}
 	for (size_t i = 0; i < t->npeers; i++) {
 		struct tunnel_sender *p = t->peers[i];
 		if (!p->up)
