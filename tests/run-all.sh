@@ -15,7 +15,7 @@ jobs=${PB_JOBS:-2}
 passed=0 failed=0 skipped=0
 failures=()
 
-note() { printf '\n=== %s\n' "$*"; }
+note() { printf '\n=== %s (at %ss)\n' "$*" "$SECONDS"; }
 record() { # name status(0 pass, 77 skip, else fail)
 	case "$2" in
 	0) passed=$((passed + 1)) ;;
@@ -95,13 +95,26 @@ else
 fi
 
 note "2/5 unit tests under valgrind"
+# Each test is one process on one CPU: run $jobs of them at a time.
+valgrind_one() { # test
+	local name rc=0
+	name=$(basename "$1")
+	top_srcdir=$src top_builddir=$out/werror valgrind -q --error-exitcode=99 \
+		--leak-check=full --errors-for-leak-kinds=definite,indirect \
+		--suppressions="$src/tests/unit/valgrind.supp" "$1" >"$out/werror/valgrind-$name.out" 2>&1 || rc=$?
+	echo "$rc" >"$out/werror/valgrind-$name.rc"
+}
 if [ -d "$out/werror/tests/unit" ] && command -v valgrind >/dev/null; then
 	for t in "$out"/werror/tests/unit/test_*; do
 		[ -x "$t" ] || continue
+		while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+		valgrind_one "$t" &
+	done
+	wait
+	for t in "$out"/werror/tests/unit/test_*; do
+		[ -x "$t" ] || continue
 		name=$(basename "$t")
-		if top_srcdir=$src top_builddir=$out/werror valgrind -q --error-exitcode=99 \
-			--leak-check=full --errors-for-leak-kinds=definite,indirect \
-			--suppressions="$src/tests/unit/valgrind.supp" "$t" >"$out/werror/valgrind-$name.out" 2>&1; then
+		if [ "$(cat "$out/werror/valgrind-$name.rc" 2>/dev/null)" = 0 ]; then
 			echo "PASS: valgrind $name"; record "valgrind $name" 0
 		else
 			echo "FAIL: valgrind $name"; tail -n 40 "$out/werror/valgrind-$name.out"
@@ -177,13 +190,14 @@ else
 fi
 
 note "5/5 make distcheck"
-if [ -d "$out/werror" ] && (cd "$out/werror" && PB_SKIP_INTEGRATION=1 make distcheck >distcheck.out 2>&1); then
+if [ -d "$out/werror" ] && (cd "$out/werror" && PB_SKIP_INTEGRATION=1 make -j"$jobs" distcheck >distcheck.out 2>&1); then
 	echo "PASS: distcheck"; record distcheck 0
 else
 	tail -n 40 "$out/werror/distcheck.out" 2>/dev/null; echo "FAIL: distcheck"; record distcheck 1
 fi
 
 echo
+echo "took ${SECONDS}s"
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
