@@ -52,7 +52,8 @@
 # against the faster pipeline and the limit, and the issue-8 targets (met or
 # not; targets not met do not fail the benchmark). Then the edge's
 # dead-letter queue: records/s spilled into it (resend.timeout 0.5 s, no
-# collector) and replayed from it (POST /api/v1/dlq/replay).
+# collector) and replayed from it (POST /api/v1/dlq/replay), 2 M records,
+# median of PB_BENCH_RUNS runs with a fresh edge and database each.
 # Not part of `make check`; bench.sh runs it at the end (`make bench`), or
 # alone:
 #
@@ -64,7 +65,7 @@
 # default 125000; it must divide the former), PB_BENCH_TCPLIMIT (tcplimit.c to build instead of the
 # default path), PB_BENCH_DLQ (0: skip the DLQ part; only: skip the
 # rest), PB_BENCH_DLQ_RECORDS
-# (default 200000 x scale), PB_BENCH_RESEND_MB (edge resend.buffer_mb) and
+# (default 2000000 x scale), PB_BENCH_RESEND_MB (edge resend.buffer_mb) and
 # PB_BENCH_DUMP_MB (collector dump buffer_mb): unset = the daemon's
 # defaults, which is what users get. PB_BENCH_CASES: the workloads to run,
 # by name ("64B 1500B 9018B+2tr", the default).
@@ -81,9 +82,9 @@
 #   took after the edge exited, expected ~0), then it gets SIGTERM and its
 #   file is compared with the input.
 # - DLQ spill: from the first sample of GET /api/v1/dlq that shows a
-#   committed row to the first that shows them all (50 ms polling). With the
-#   default 64 MiB DLQ write queue, more than ~265k 64-byte records expiring
-#   at once overflow it (refused_queue) and the run fails.
+#   committed row to the first that shows them all (50 ms polling). The
+#   file source waits while the DLQ's write queue is half full; a record
+#   the DLQ refuses anyway (refused_queue, refused_full) fails the run.
 # - DLQ replay: from POST /api/v1/dlq/replay until GET /dlq/replays/{id}
 #   says "done" (every replayed record acknowledged and deleted).
 # Peak RSS is each process's VmHWM (time -f %M), the largest over the runs.
@@ -107,7 +108,7 @@ case $JUMBO/$JUMBO_FILE in *[!0-9/]* | */ | /* | */0) die "PB_BENCH_JUMBO_FRAMES
 [ $((JUMBO % JUMBO_FILE)) = 0 ] || die "PB_BENCH_JUMBO_FILE ($JUMBO_FILE) must divide PB_BENCH_JUMBO_FRAMES ($JUMBO)"
 # The repository's parent directory holds shared/bench/tcplimit.c.
 TCPLIMIT_SRC=${PB_BENCH_TCPLIMIT:-$(cd "$HERE/../../.." && pwd)/shared/bench/tcplimit.c}
-DLQ_N=${PB_BENCH_DLQ_RECORDS:-$((200000 * SCALE / 100))}
+DLQ_N=${PB_BENCH_DLQ_RECORDS:-$((2000000 * SCALE / 100))}
 RESEND_MB=${PB_BENCH_RESEND_MB:-}
 DUMP_MB=${PB_BENCH_DUMP_MB:-}
 RESEND_OPT=${RESEND_MB:+ buffer_mb = $RESEND_MB;}
@@ -546,129 +547,154 @@ if [ "${PB_BENCH_DLQ:-1}" = 0 ]; then
 fi
 
 echo
-echo "dead-letter queue, $DLQ_N records of 64 bytes (edge resend.timeout 0.5 s)"
-in=$W/dlq-in.pcap
-"$PBGEN" --count "$DLQ_N" --size 64 -o "$in"
-d=$W/dlq
-mkdir -p "$d/estate" "$W/out"
-tport='' eport='' cport=''
-free_port tport
-free_port eport
-free_port cport
-eapi=http://127.0.0.1:$eport/api/v1
-# POST /dlq/replay needs the API's bearer token.
-(umask 077 && od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$d/api.token")
-cat >"$d/e.conf" <<EOF
+echo "dead-letter queue, $DLQ_N records of 64 bytes (edge resend.timeout 0.5 s), $RUNS runs"
+DLQ_IN=$W/dlq-in.pcap
+"$PBGEN" --count "$DLQ_N" --size 64 -o "$DLQ_IN"
+
+# dlq_run RUN: one edge with a fresh DLQ spills every record (no
+# collector), then replays them into a collector started after the
+# spill. Appends to SPILLS, REPLAYS, SPILL_US and REPLAY_US.
+dlq_run() {
+	local d=$W/dlq$1 tport='' eport='' cport='' eapi
+	mkdir -p "$d/estate" "$W/out"
+	free_port tport
+	free_port eport
+	free_port cport
+	eapi=http://127.0.0.1:$eport/api/v1
+	# POST /dlq/replay needs the API's bearer token.
+	(umask 077 && od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$d/api.token")
+	cat >"$d/e.conf" <<EOF
 node = { id = 1; name = "bench-edge"; };
-captures = ( { name = "in"; file = "$in"; rate = "max"; } );
+captures = ( { name = "in"; file = "$DLQ_IN"; rate = "max"; } );
 peers = ( { name = "collector"; address = "127.0.0.1"; port = $tport; } );
 resend = { timeout = 0.5;$RESEND_OPT };
 dlq = { path = "$d/dlq.db"; max_mb = 4096; };
 state_dir = "$d/estate";
 api = { listen = "127.0.0.1:$eport"; token_file = "$d/api.token"; };
 EOF
-"$TIME" -f %M -o "$d/e.rss" timeout -k 5 "$LIMIT" "$PBD" -c "$d/e.conf" >"$d/e.log" 2>&1 &
-E_TPID=$!
-PIDS+=("$E_TPID")
-wait_api "$eapi" "$E_TPID" "$d/e.log"
-# The daemon under time and timeout, for its CPU time.
-E_PID=$(ps -o pid= --ppid "$(ps -o pid= --ppid "$E_TPID" | tr -d ' ' | head -n 1)" |
-    tr -d ' ' | head -n 1)
+	"$TIME" -f %M -o "$d/e.rss" timeout -k 5 "$LIMIT" "$PBD" -c "$d/e.conf" >"$d/e.log" 2>&1 &
+	E_TPID=$!
+	PIDS+=("$E_TPID")
+	wait_api "$eapi" "$E_TPID" "$d/e.log"
+	# The daemon under time and timeout, for its CPU time.
+	E_PID=$(ps -o pid= --ppid "$(ps -o pid= --ppid "$E_TPID" | tr -d ' ' | head -n 1)" |
+	    tr -d ' ' | head -n 1)
+
+	# Spill: sample stats.inserted (committed rows). The rate runs from the
+	# first sample that saw a row to the first that saw them all. id_min
+	# keeps the row count the API does on every GET cheap (an index range,
+	# not a scan).
+	local tf=0 nf=0 tl=0 ins=0 ref=0 q=0 cf=0 cl=0 t deadline dlq stored
+	local dlq_url="$eapi/dlq?limit=0&id_min=$DLQ_N"
+	deadline=$(($(now_ns) + 120 * 1000000000))
+	while :; do
+		read -r ins ref q < <(get "$dlq_url" | jq -r '.stats | "\(.inserted) \(.refused_full +
+		    .refused_queue) \(.queued)"' 2>/dev/null || true)
+		ins=${ins:-0} ref=${ref:-0} q=${q:-0}
+		t=$(now_ns)
+		if [ "$ins" -gt 0 ] && [ "$tf" = 0 ]; then
+			tf=$t nf=$ins cf=$(cpu_ticks)
+		fi
+		if [ "$((ins + ref))" -ge "$DLQ_N" ] && [ "$q" = 0 ]; then
+			tl=$t cl=$(cpu_ticks)
+			break
+		fi
+		[ "$t" -lt "$deadline" ] || break
+		kill -0 "$E_TPID" 2>/dev/null || { tail -n 20 "$d/e.log" >&2; die "edge died while spilling"; }
+		sleep 0.05
+	done
+	dlq=$(get "$eapi/dlq?limit=0")
+	[ "$tl" != 0 ] || die "INCOMPLETE: $ins of $DLQ_N records reached the DLQ within 120 s" \
+	    "(stats: $(jq -c .stats <<<"$dlq"); peer: $(get "$eapi/peers" |
+	    jq -c '.peers[0] | {to_dlq, dlq_refused, in_flight}'))"
+	stored=$(jq -r '.total' <<<"$dlq")
+	[ "$stored" = "$ins" ] || die "DLQ holds $stored rows but says it inserted $ins"
+	if [ "$ref" != 0 ]; then
+		FAILS+=("INCOMPLETE: the DLQ refused $ref of $DLQ_N expired records (LOST; stats\
+ $(jq -c '.stats | {refused_queue, refused_full}' <<<"$dlq"))")
+		echo "  ${FAILS[-1]}" >&2
+	fi
+	local spill dlqmb
+	spill=$(awk -v n=$((ins - nf)) -v ns=$((tl - tf)) \
+	    'BEGIN { if (ns <= 0) print 0; else printf "%.0f", n / (ns / 1e9) }')
+	dlqmb=$(du -cm "$d"/dlq.db* | awk 'END { print $1 }')
+
+	# Replay into a collector started now, once the edge has reconnected.
+	collector_start "rep$1" "$tport" "$cport" "$W/out/r.pcap" pcap
+	local st='' t0 c0 t1 c1 t2 resp id state='' job='' left replay
+	for _ in $(seq 300); do
+		st=$(get "$eapi/peers" | jq -r '.peers[0].state // ""')
+		[ "$st" != up ] || break
+		sleep 0.05
+	done
+	[ "$st" = up ] || die "the edge did not reconnect to the collector within 15 s (state '$st')"
+	t0=$(now_ns) c0=$(cpu_ticks)
+	resp=$(curl -sf --max-time 5 -X POST -H 'Content-Type: application/json' \
+	    -H "Authorization: Bearer $(cat "$d/api.token")" \
+	    -d '{"rate": 1000000}' "$eapi/dlq/replay") || die "POST /dlq/replay failed"
+	id=$(jq -r '.id' <<<"$resp")
+	deadline=$(($(now_ns) + 120 * 1000000000))
+	while :; do
+		job=$(get "$eapi/dlq/replays/$id")
+		state=$(jq -r '.state // ""' <<<"$job" 2>/dev/null || true)
+		case $state in done|failed) break ;; esac
+		[ "$(now_ns)" -lt "$deadline" ] || break
+		sleep 0.02
+	done
+	t1=$(now_ns) c1=$(cpu_ticks)
+	[ "$state" = "done" ] || die "replay $id did not finish: $job"
+	wait_sink "$cport" "$stored"
+	t2=$(now_ns)
+	check_collector "$cport" warn
+	left=$(get "$eapi/dlq?limit=0" | jq -r '.total')
+	[ "$left" = 0 ] || die "DLQ still holds $left rows after the replay said done: $job"
+	replay=$(awk -v n="$stored" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
+	stop_daemon "$C_TPID"
+	stop_daemon "$E_TPID"
+	local out=$W/out/r.pcap got
+	if [ "$ref" != 0 ]; then
+		got=$("$PBCMP" --count "$out" | awk '{ print $1; exit }')
+		[ "$got" = "$stored" ] || die "INCOMPLETE: the collector has $got of the $stored replayed records"
+	elif [ "$1" = 1 ]; then
+		verify "$DLQ_IN" "$out" "DLQ replay" full
+	else
+		verify "$DLQ_IN" "$out" "DLQ replay"
+	fi
+	rm -f "$out"
+	printf '  run %d: spill %7s records/s, replay %7s records/s (%d stored, %d refused;' \
+	    "$1" "$spill" "$replay" "$stored" "$ref"
+	printf ' collector had all %.3f s after POST; DLQ database %s MB when full)\n' \
+	    "$(awk -v ns=$((t2 - t0)) 'BEGIN { print ns / 1e9 }')" "$dlqmb"
+	SPILLS+=("$spill")
+	REPLAYS+=("$replay")
+	SPILL_US+=("$(us_per $((cl - cf)) $((ins - nf)))")
+	REPLAY_US+=("$(us_per $((c1 - c0)) "$stored")")
+	DLQ_RSS=$(maxv "$DLQ_RSS" "$(rss "$d/e.rss")")
+	DLQ_CRSS=$(maxv "$DLQ_CRSS" "$(rss "$W/rep$1/c.rss")")
+	rm -rf "$d" "$W/rep$1"
+}
 # cpu_ticks: the edge's user + system CPU time so far, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$E_PID/stat" 2>/dev/null || echo 0; }
-
-# Spill: sample stats.inserted (committed rows). The rate runs from the
-# first sample that saw a row to the first that saw them all. id_min keeps
-# the row count the API does on every GET cheap (an index range, not a scan).
-tf=0 nf=0 tl=0 ins=0 ref=0 q=0 cf=0 cl=0
-dlq_url="$eapi/dlq?limit=0&id_min=$DLQ_N"
-deadline=$(($(now_ns) + 60 * 1000000000))
-while :; do
-	read -r ins ref q < <(get "$dlq_url" | jq -r '.stats | "\(.inserted) \(.refused_full +
-	    .refused_queue) \(.queued)"' 2>/dev/null || true)
-	ins=${ins:-0} ref=${ref:-0} q=${q:-0}
-	t=$(now_ns)
-	if [ "$ins" -gt 0 ] && [ "$tf" = 0 ]; then
-		tf=$t nf=$ins cf=$(cpu_ticks)
-	fi
-	if [ "$((ins + ref))" -ge "$DLQ_N" ] && [ "$q" = 0 ]; then
-		tl=$t cl=$(cpu_ticks)
-		break
-	fi
-	[ "$t" -lt "$deadline" ] || break
-	kill -0 "$E_TPID" 2>/dev/null || { tail -n 20 "$d/e.log" >&2; die "edge died while spilling"; }
-	sleep 0.05
-done
-dlq=$(get "$eapi/dlq?limit=0")
-[ "$tl" != 0 ] || die "INCOMPLETE: $ins of $DLQ_N records reached the DLQ within 60 s" \
-    "(stats: $(jq -c .stats <<<"$dlq"); peer: $(get "$eapi/peers" |
-    jq -c '.peers[0] | {to_dlq, dlq_refused, in_flight}'))"
-stored=$(jq -r '.total' <<<"$dlq")
-[ "$stored" = "$ins" ] || die "DLQ holds $stored rows but says it inserted $ins"
-if [ "$ref" != 0 ]; then
-	FAILS+=("INCOMPLETE: the DLQ refused $ref of $DLQ_N expired records (LOST; stats\
- $(jq -c '.stats | {refused_queue, refused_full}' <<<"$dlq"))")
-	echo "  ${FAILS[-1]}" >&2
-fi
-spill=$(awk -v n=$((ins - nf)) -v ns=$((tl - tf)) \
-    'BEGIN { if (ns <= 0) print 0; else printf "%.0f", n / (ns / 1e9) }')
-dlqmb=$(du -cm "$d"/dlq.db* | awk 'END { print $1 }')
-
-# Replay into a collector started now, once the edge has reconnected.
-collector_start rep "$tport" "$cport" "$W/out/r.pcap" pcap
-st=
-for _ in $(seq 300); do
-	st=$(get "$eapi/peers" | jq -r '.peers[0].state // ""')
-	[ "$st" != up ] || break
-	sleep 0.05
-done
-[ "$st" = up ] || die "the edge did not reconnect to the collector within 15 s (state '$st')"
-t0=$(now_ns) c0=$(cpu_ticks)
-resp=$(curl -sf --max-time 5 -X POST -H 'Content-Type: application/json' \
-    -H "Authorization: Bearer $(cat "$d/api.token")" \
-    -d '{"rate": 1000000}' "$eapi/dlq/replay") || die "POST /dlq/replay failed"
-id=$(jq -r '.id' <<<"$resp")
-state='' job=''
-deadline=$(($(now_ns) + 90 * 1000000000))
-while :; do
-	job=$(get "$eapi/dlq/replays/$id")
-	state=$(jq -r '.state // ""' <<<"$job" 2>/dev/null || true)
-	case $state in done|failed) break ;; esac
-	[ "$(now_ns)" -lt "$deadline" ] || break
-	sleep 0.02
-done
-t1=$(now_ns) c1=$(cpu_ticks)
-[ "$state" = "done" ] || die "replay $id did not finish: $job"
-wait_sink "$cport" "$stored"
-t2=$(now_ns)
-check_collector "$cport" warn
-left=$(get "$eapi/dlq?limit=0" | jq -r '.total')
-[ "$left" = 0 ] || die "DLQ still holds $left rows after the replay said done: $job"
-replay=$(awk -v n="$stored" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
-stop_daemon "$C_TPID"
-stop_daemon "$E_TPID"
-out=$W/out/r.pcap
-if [ "$ref" = 0 ]; then
-	verify "$in" "$out" "DLQ replay" full
-else
-	got=$("$PBCMP" --count "$out" | awk '{ print $1; exit }')
-	[ "$got" = "$stored" ] || die "INCOMPLETE: the collector has $got of the $stored replayed records"
-fi
-
-verdict() { [ "$1" -ge "$TARGET" ] && echo ok || echo "BELOW TARGET"; }
-printf '  spill into the DLQ : %9s records/s  (%s; target >= %d; %d stored, %d refused)\n' \
-    "$spill" "$(verdict "$spill")" "$TARGET" "$stored" "$ref"
-printf '  replay from the DLQ: %9s records/s  (%s; %d records, POST until job done %.3f s; collector had all %.3f s after POST)\n' \
-    "$replay" "$(verdict "$replay")" "$stored" "$(awk -v ns=$((t1 - t0)) 'BEGIN { print ns / 1e9 }')" \
-    "$(awk -v ns=$((t2 - t0)) 'BEGIN { print ns / 1e9 }')"
 # CPU per record: less noisy than the rates when other work shares the cores.
 # us_per TICKS RECORDS
 us_per() {
 	awk -v c="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" \
 	    'BEGIN { printf "%.2f", (n > 0 ? c / hz * 1e6 / n : 0) }'
 }
-printf '  edge CPU per record: spill %s us, replay %s us (all its threads, same intervals)\n' \
-    "$(us_per $((cl - cf)) $((ins - nf)))" "$(us_per $((c1 - c0)) "$stored")"
-printf '  peak RSS: edge %s MB, collector %s MB; DLQ database %s MB when full\n' \
-    "$(mb "$(rss "$d/e.rss")")" "$(mb "$(rss "$W/rep/c.rss")")" "$dlqmb"
+SPILLS=() REPLAYS=() SPILL_US=() REPLAY_US=() DLQ_RSS=0 DLQ_CRSS=0
+for run in $(seq "$RUNS"); do
+	dlq_run "$run"
+done
+verdict() { [ "$1" -ge "$TARGET" ] && echo ok || echo "BELOW TARGET"; }
+read -r sm slo shi < <(stats "${SPILLS[@]}")
+read -r rm rlo rhi < <(stats "${REPLAYS[@]}")
+printf '  spill into the DLQ : median %7s records/s (%s-%s; %s; target >= %d)\n' \
+    "$sm" "$slo" "$shi" "$(verdict "$sm")" "$TARGET"
+printf '  replay from the DLQ: median %7s records/s (%s-%s; %s; target >= %d; POST until job done)\n' \
+    "$rm" "$rlo" "$rhi" "$(verdict "$rm")" "$TARGET"
+printf '  edge CPU per record (all its threads, same intervals): spill %s us, replay %s us\n' \
+    "$(printf '%s\n' "${SPILL_US[@]}" | sort -n | paste -sd/)" \
+    "$(printf '%s\n' "${REPLAY_US[@]}" | sort -n | paste -sd/)"
+printf '  peak RSS: edge %s MB, collector %s MB\n' "$(mb "$DLQ_RSS")" "$(mb "$DLQ_CRSS")"
+rm -f "$DLQ_IN"
 finish
