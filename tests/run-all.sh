@@ -156,6 +156,24 @@ run_fuzzer() { # name seconds libFuzzer-args...
 }
 fuzz_args_wire="-max_len=70000 -runs=10000000"
 fuzz_args_link="-max_len=1024 -timeout=60"
+# fuzz_failed NAME: what the target said first (the violated invariant,
+# the stack), the input that failed in base64 (a CI log is all a later
+# session may have), and whether it fails again alone from a fresh start.
+fuzz_failed() {
+	local f
+	tail -n 25 "$out/fuzz/$1.out"
+	echo "--- $1: the report"
+	grep -aE 'INVARIANT|FATAL|ERROR: libFuzzer|runtime error|^ *#[0-9]+ 0x' "$out/fuzz/$1.out" | head -n 30
+	for f in "$out/fuzz/$1"-crash-* "$out/fuzz/$1"-timeout-* "$out/fuzz/$1"-oom-*; do
+		[ -f "$f" ] || continue
+		echo "--- ${f##*/} ($(stat -c %s "$f") bytes, base64, the first 4 KiB):"
+		head -c 4096 "$f" | base64 -w 0; echo
+		echo "--- ${f##*/} alone, fresh engines (PB_FUZZ_FRESH=1):"
+		(cd "$out/fuzz" && PB_FUZZ_FRESH=1 timeout 120 ./tests/fuzz/"$1" "$f" 2>&1 |
+			grep -aE 'INVARIANT|FATAL|ERROR|Executed|#[0-9]+ 0x' | head -n 12)
+	done
+	echo "FAIL: $1 (inputs kept as $out/fuzz/$1-*)"
+}
 if command -v clang >/dev/null; then
 	if CC=clang configure_build "$out/fuzz" --enable-fuzzer &&
 		(cd "$out/fuzz" && make tests/fuzz/fuzz_wire tests/fuzz/fuzz_link >>make.out 2>&1); then
@@ -177,7 +195,7 @@ if command -v clang >/dev/null; then
 			if [ "$rc" -eq 0 ]; then
 				echo "PASS: $name"; record "$name" 0
 			else
-				tail -n 40 "$out/fuzz/$name.out"; echo "FAIL: $name (inputs kept as $out/fuzz/$name-*)"
+				fuzz_failed "$name"
 				record "$name" 1
 			fi
 		done
