@@ -58,12 +58,15 @@ for c in cola colb; do
 	pb_node_exit_ok "$c" SIGTERM
 done
 # The audit below covers pipelined messages (fenced by the last message id)
-# only if there were some; those refused because the other collector's
-# message came in between show the id fence at work.
+# when there were some; those refused because the other collector's
+# message came in between show the id fence at work. Whether any go
+# pipelined is timing: a sink stops pipelining for 1 s after a failed
+# publish, and here the two lose races to each other all the time, so
+# it may happen only in the first milliseconds (none in one CI run of
+# ten or so). test_jetstream_roundtrip checks that one writer pipelines.
 piped=$(cat "$T/cola.log" "$T/colb.log" | grep -c ': pipeline ' || true)
 refused=$(cat "$T/cola.log" "$T/colb.log" | grep -c 'failed seq .*wrong last msg ID' || true)
 pb_log "pipelined messages: $piped, refused by the last-id fence: $refused"
-[ "$piped" -gt 0 ] || fail "no collector pipelined a message"
 [ "$stored" = $N ] || fail "the collectors stored $stored records together, expected $N"
 [ "$dups" = $N ] || fail "the collectors dropped $dups records as stored by the other, expected $N"
 js_check "$URL" TWO pb
