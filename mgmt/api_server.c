@@ -70,7 +70,7 @@ static const struct pb_api_route pb_api_routes[] = {
 struct pb_api_conn {
 	bool keep_body;  /* the method may carry a body a handler reads */
 	bool answered;   /* response queued early (refused, 404, 413...) */
-	bool too_large;  /* a chunked body passed PB_API_BODY_MAX: 413 at its end */
+	bool too_large;  /* body past PB_API_BODY_MAX, drained: 413 at its end */
 	bool authed;     /* valid bearer token */
 	const struct pb_api_route *route;
 	char arg[PB_API_ARG_MAX];
@@ -317,10 +317,23 @@ pb_api_begin(struct pb_api *api, struct pb_api_conn *c, struct MHD_Connection *c
 		return pb_api_send(api, conn, status, body, NULL, NULL, challenge);
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl != NULL && strtoull(cl, NULL, 10) > PB_API_BODY_MAX)
+	unsigned long long declared = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+	const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_EXPECT);
+	/*
+	 * Too large: answered now when the client waits for the answer before
+	 * sending (Expect: 100-continue) or the body is past what we drain.
+	 * Else the body is read and dropped first: closing on unread data
+	 * sends a reset, which can destroy the 413 before the client reads it.
+	 */
+	if (declared > PB_API_BODY_MAX && (expect != NULL || declared > PB_API_DRAIN_MAX))
 		return pb_api_send(api, conn, MHD_HTTP_CONTENT_TOO_LARGE,
 		    pb_api_error("request body too large: %.20s bytes, at most %d", cl,
 		    PB_API_BODY_MAX), NULL, NULL, NULL);
+	if (declared > PB_API_BODY_MAX) {
+		c->too_large = true;
+		c->keep_body = false;
+	}
 	c->authed = pb_api_token_ok(api, conn);
 	c->answered = false;
 	return MHD_YES;
@@ -392,7 +405,8 @@ pb_api_access(void *cls, struct MHD_Connection *conn, const char *url,
 		/*
 		 * Chunked uploads have no Content-Length: MHD takes a response
 		 * only once the body is in, so the rest is read and dropped (413
-		 * then), up to a bound past which the connection is closed.
+		 * then), up to a bound past which the connection is closed. A
+		 * declared one up to that bound is drained the same way.
 		 */
 		if (c->seen > PB_API_BODY_MAX) {
 			c->too_large = true;
