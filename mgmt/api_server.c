@@ -326,11 +326,11 @@ pb_api_begin(struct pb_api *api, struct pb_api_conn *c, struct MHD_Connection *c
 	 * Else the body is read and dropped first: closing on unread data
 	 * sends a reset, which can destroy the 413 before the client reads it.
 	 */
-	if (declared > PB_API_BODY_MAX && (expect != NULL || declared > PB_API_DRAIN_MAX))
-		return pb_api_send(api, conn, MHD_HTTP_CONTENT_TOO_LARGE,
-		    pb_api_error("request body too large: %.20s bytes, at most %d", cl,
-		    PB_API_BODY_MAX), NULL, NULL, NULL);
 	if (declared > PB_API_BODY_MAX) {
+		if (expect != NULL || declared > PB_API_DRAIN_MAX)
+			return pb_api_send(api, conn, MHD_HTTP_CONTENT_TOO_LARGE,
+			    pb_api_error("request body too large: %.20s bytes, at most %d", cl,
+			    PB_API_BODY_MAX), NULL, NULL, NULL);
 		c->too_large = true;
 		c->keep_body = false;
 	}

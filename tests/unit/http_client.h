@@ -75,26 +75,18 @@ http_connect(int family, uint16_t port)
 }
 
 /*
- * Sends req as is and reads the response until EOF. No cmocka asserts, so
- * threads may call it: returns -1 if the exchange itself failed.
+ * Reads the response on fd until EOF, then closes fd. No cmocka asserts,
+ * so threads may call it: returns -1 if reading it failed.
  */
 static inline int
-http_exchange(int family, uint16_t port, const char *req, size_t reqlen, struct http_resp *r)
+http_read_response(int fd, struct http_resp *r)
 {
-	size_t off = 0, cap = 4096;
+	size_t cap = 4096;
 	const char *sep;
-	int fd, rc = 0;
+	int rc = 0;
 
 	memset(r, 0, sizeof(*r));
 	r->status = -1;
-	if ((fd = http_connect(family, port)) < 0)
-		return -1;
-	while (off < reqlen) {
-		ssize_t n = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
-		if (n <= 0)
-			break; /* the server may close early (413, 414): read what it said */
-		off += (size_t)n;
-	}
 	if ((r->raw = malloc(cap)) == NULL) {
 		close(fd);
 		return -1;
@@ -137,6 +129,26 @@ http_exchange(int family, uint16_t port, const char *req, size_t reqlen, struct 
 	if (r->body_len > 0)
 		r->json = json_loadb(r->body, r->body_len, 0, NULL);
 	return rc;
+}
+
+/* Sends req as is and reads the response (http_read_response). */
+static inline int
+http_exchange(int family, uint16_t port, const char *req, size_t reqlen, struct http_resp *r)
+{
+	size_t off = 0;
+	int fd;
+
+	memset(r, 0, sizeof(*r));
+	r->status = -1;
+	if ((fd = http_connect(family, port)) < 0)
+		return -1;
+	while (off < reqlen) {
+		ssize_t n = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
+		if (n <= 0)
+			break; /* the server may close early (413, 414): read what it said */
+		off += (size_t)n;
+	}
+	return http_read_response(fd, r);
 }
 
 /* The value of header name (case-insensitive), copied into out; false if absent. */
