@@ -485,6 +485,7 @@ static void *
 pb_snmp_main(void *arg)
 {
 	struct pb_snmp *s = arg;
+	pthread_setname_np(pthread_self(), "pb-snmp");
 	char err[sizeof(s->err)] = "";
 	bool ok;
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,6 +480,7 @@ void *
 pb_file_reader(void *arg)
 {
 	struct file_capture *fc = arg;
+	pthread_setname_np(pthread_self(), "pb-file-read");
 	struct pacer pc = { .interval_ns = fc->pps > 0 ? 1e9 / fc->pps : 0 };
 	char msg[PCAP_ERRBUF_SIZE + PATH_MAX + 128];
 	uint32_t pass = 0;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,7 @@ static void *
 jsc_main(void *arg)
 {
 	struct jsc *c = arg;
+	pthread_setname_np(pthread_self(), "pb-js-fetch");
 	natsConnection *nc = NULL;
 	jsCtx *js = NULL;
 	natsSubscription *sub = NULL;

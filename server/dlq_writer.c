@@ -726,6 +726,7 @@ void *
 dlq_writer_main(void *arg)
 {
 	struct pb_dlq *d = arg;
+	pthread_setname_np(pthread_self(), "pb-dlq");
 	for (;;) {
 		if (w_peek(d)) {
 			w_txn(d);

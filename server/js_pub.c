@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,6 +408,7 @@ static void *
 pub_main(void *arg)
 {
 	struct js_pub *p = arg;
+	pthread_setname_np(pthread_self(), "pb-js-pub");
 	char err[256] = "", last_err[256] = "";
 	bool stream_ok = false;
 

@@ -430,6 +430,7 @@ static void *
 resolve_thread(void *arg)
 {
 	struct resolve_job *j = arg;
+	pthread_setname_np(pthread_self(), "pb-resolve");
 	/* No AI_ADDRCONFIG: it hides loopback-only setups. */
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res = NULL;

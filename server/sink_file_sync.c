@@ -52,6 +52,7 @@ static void *
 fsb_main(void *arg)
 {
 	struct pb_fsyncb *b = arg;
+	pthread_setname_np(pthread_self(), "pb-fsync");
 
 	pthread_mutex_lock(&b->mu);
 	for (;;) {

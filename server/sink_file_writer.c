@@ -142,6 +142,7 @@ void *
 fs_writer(void *arg)
 {
 	struct fs_sink *s = arg;
+	pthread_setname_np(pthread_self(), "pb-dump");
 	struct fs_chunk *c;
 	uint64_t one = 1;
 

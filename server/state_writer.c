@@ -132,6 +132,7 @@ static void *
 sw_main(void *arg)
 {
 	struct pb_state_writer *w = arg;
+	pthread_setname_np(pthread_self(), "pb-state");
 	pthread_mutex_lock(&w->mtx);
 	for (;;) {
 		while (!w->head && !w->stop)

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # Command line and process behaviour: -V, -t on good and bad configurations,
-# start-up failures that name the capture, graceful SIGTERM (everything
-# accepted is in a valid file) and SIGHUP (a new output file).
+# start-up failures that name the capture, threads named by role, graceful
+# SIGTERM (everything accepted is in a valid file) and SIGHUP (a new output
+# file).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 require_tools curl jq
@@ -105,6 +106,13 @@ pb_wait_until 10 "API on port $PORT" pb_api_up "$PORT"
 sleep 1
 seen=$(pb_source_field "$PORT" replay packets) || fail "no packet count from the API"
 [ "$seen" -gt 0 ] || fail "no packets after 1 s"
+# Threads carry their role (top -H, ps -L, perf; the tunnel bench reads
+# the dump writer's CPU time by name).
+names=$(cat /proc/"$D"/task/*/comm | sort | tr '\n' ' ')
+for t in pb-file-read pb-dump pb-state; do
+	case " $names" in *" $t "*) ;; *) fail "no thread named $t; threads: $names" ;; esac
+done
+pb_log "threads: $names"
 pb_stop "$D" 20
 [ "$PB_RC" = 0 ] || fail "SIGTERM: exit status $PB_RC"
 files=$(pb_outputs "$T/term")
