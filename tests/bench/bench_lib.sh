@@ -71,10 +71,26 @@ wait_listen() {
 	return 1
 }
 
-# rss FILE: peak RSS in KB as written by time -f %M, which is the
-# process's VmHWM at exit (last line: time may also write "Command exited
-# with non-zero status").
-rss() { tail -n 1 "$1" 2>/dev/null | tr -cd '0-9'; }
+# rss FILE: peak RSS in KB as written by time -f %M (first on its line),
+# which is the process's VmHWM at exit (last line: time may also write
+# "Command exited with non-zero status").
+rss() { tail -n 1 "$1" 2>/dev/null | awk '{ print $1 }' | tr -cd '0-9'; }
+
+# cpu_ms FILE: user + system CPU in ms as written by time -f "%M %U %S".
+cpu_ms() { tail -n 1 "$1" 2>/dev/null | awk '{ printf "%.0f\n", ($2 + $3) * 1000 }'; }
+
+# thread_ms PID NAME: CPU time in ms of PID's threads named NAME (its main
+# thread: NAME = main), from schedstat (ns on a CPU, not 10 ms ticks).
+thread_ms() {
+	local t ns=0 name
+	for t in /proc/"$1"/task/*; do
+		name=$(cat "$t/comm" 2>/dev/null) || continue
+		if [ "$2" = main ]; then [ "${t##*/}" = "$1" ] || continue
+		else [ "$name" = "$2" ] || continue; fi
+		ns=$((ns + $(awk '{ print $1 }' "$t/schedstat" 2>/dev/null || echo 0)))
+	done
+	echo $((ns / 1000000))
+}
 
 maxv() { [ "${1:-0}" -ge "${2:-0}" ] && echo "${1:-0}" || echo "${2:-0}"; }
 

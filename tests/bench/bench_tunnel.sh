@@ -354,7 +354,9 @@ check_collector() {
 	echo "  warning: $msg" >&2
 }
 
-# run_tunnel IN N CAPOPTS FORMAT PASSES: also LAG_NS, R_EDGE, R_COLL (KB).
+# run_tunnel IN N CAPOPTS FORMAT PASSES: also LAG_NS, R_EDGE, R_COLL (KB),
+# CPU_EDGE (ms, all its threads), CPU_COLL (the collector's engine thread)
+# and CPU_DUMP (its dump writer thread, pb-dump).
 run_tunnel() {
 	local in=$1 n=$2 capopts=$3 d=$W/tun tport aport t0 t1 t2 ring=
 	rm -rf "$d" && mkdir -p "$d/estate"
@@ -372,7 +374,7 @@ state_dir = "$d/estate";
 api = { enabled = false; };
 EOF
 	t0=$(now_ns)
-	if ! "$TIME" -f %M -o "$d/e.rss" timeout -k 5 "$LIMIT" "$PBD" -c "$d/e.conf" -x \
+	if ! "$TIME" -f "%M %U %S" -o "$d/e.rss" timeout -k 5 "$LIMIT" "$PBD" -c "$d/e.conf" -x \
 	    >"$d/e.log" 2>&1; then
 		tail -n 20 "$d/e.log" >&2
 		die "edge failed (or ran over $LIMIT s)"
@@ -384,7 +386,12 @@ EOF
 	wait_sink "$aport" "$n"
 	t2=$(now_ns)
 	check_collector "$aport"
+	local cpid
+	cpid=$(pgrep -f "^$PBD -c $d/c.conf" | head -n 1)
+	CPU_COLL=$(thread_ms "$cpid" main)
+	CPU_DUMP=$(thread_ms "$cpid" pb-dump)
 	stop_daemon "$C_TPID"
+	CPU_EDGE=$(cpu_ms "$d/e.rss")
 	T_NS=$((t1 - t0))
 	LAG_NS=$((t2 - t1))
 	R_EDGE=$(rss "$d/e.rss")
@@ -429,6 +436,13 @@ run_path() {
 	rm -rf "$W/out"
 }
 
+# ms_stats MS...: "median (min-max)" in seconds.
+ms_stats() {
+	# shellcheck disable=SC2046
+	set -- $(stats "$@")
+	awk -v m="$1" -v lo="$2" -v hi="$3" 'BEGIN { printf "%.2f (%.2f-%.2f)", m / 1e3, lo / 1e3, hi / 1e3 }'
+}
+
 # ratio A_NS B_NS: A / B as "1.23x" (how many times faster B is).
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 
@@ -457,7 +471,7 @@ for c in "${CASES[@]}"; do
 	nice -n 5 "$PBGEN" --count $((n / passes)) $gen -o "$in"
 	frame_bytes=$((($(stat -c %s "$in") - 24) * passes - 16 * n))
 
-	declare -A ns=() kb=() med=() lo=() hi=()
+	declare -A ns=() kb=() med=() lo=() hi=() cpu=()
 	re=0 rc=0 lag=0
 	np=${#PATHS[@]}
 	for r in $(seq "$RUNS"); do
@@ -469,7 +483,10 @@ for c in "${CASES[@]}"; do
 			kb[$p]=$(maxv "${kb[$p]:-0}" "$R_KB")
 			case $p in pcap | pcapng)
 				re=$(maxv "$re" "$R_EDGE") rc=$(maxv "$rc" "$R_COLL")
-				lag=$(maxv "$lag" "$LAG_NS") ;;
+				lag=$(maxv "$lag" "$LAG_NS")
+				cpu[$p.edge]="${cpu[$p.edge]:-} $CPU_EDGE"
+				cpu[$p.coll]="${cpu[$p.coll]:-} $CPU_COLL"
+				cpu[$p.dump]="${cpu[$p.dump]:-} $CPU_DUMP" ;;
 			esac
 		done
 	done
@@ -497,6 +514,14 @@ for c in "${CASES[@]}"; do
 	done
 	printf '%-10s %8s  packetbrokerd peak RSS: edge %s MB, collector %s MB; collector lag after edge exit: max %s s\n' \
 	    "" "" "$(mb "$re")" "$(mb "$rc")" "$(awk -v ns="$lag" 'BEGIN { printf "%.3f", ns / 1e9 }')"
+	# Where packetbrokerd's time went: a dump writer near the wall time
+	# means the collector's writes into the file bound the run.
+	for p in pcap pcapng; do
+		# shellcheck disable=SC2086
+		printf '%-10s %8s  %-6s CPU s, median (spread): edge %s, collector engine %s, dump writer %s\n' \
+		    "" "" "$p" "$(ms_stats ${cpu[$p.edge]})" "$(ms_stats ${cpu[$p.coll]})" \
+		    "$(ms_stats ${cpu[$p.dump]})"
+	done
 	fl=$([ "$fast" = pipe ] && echo "default bufs" || echo "-b 1048576")
 	lp=- lpng=-
 	if [ -n "$TCPLIMIT" ]; then
@@ -505,7 +530,7 @@ for c in "${CASES[@]}"; do
 	fi
 	SUMMARY+=("$name|$n|$fl|$(ratio "${med[$fast]}" "${med[pcap]}")|$(ratio "${med[$fast]}" \
 	    "${med[pcapng]}")|$lp|$lpng")
-	unset ns kb med lo hi
+	unset ns kb med lo hi cpu
 	rm -f "$in"
 done
 echo
