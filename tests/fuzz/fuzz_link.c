@@ -472,6 +472,8 @@ engine_make(struct pb_config *cfg, const char *text)
 	return e;
 }
 
+/* Heartbeats and handshakes time out far beyond any run: a stalled
+ * machine must not end a link the harness expects open. */
 static void
 engines_start(void)
 {
@@ -480,6 +482,7 @@ engines_start(void)
 	    "node = { id = %u; name = \"collector\"; };\n"
 	    "listen = { address = \"127.0.0.1\"; port = %u; };\n"
 	    "heartbeat = { interval = 60; dead_after = 3600; };\n"
+	    "handshake_timeout_s = 300;\n"
 	    "state_dir = \"%s/r\";\n", R_NODE_ID, free_port(), tmpdir);
 	R = engine_make(&rcfg, text);
 	snprintf(text, sizeof(text),
@@ -488,6 +491,7 @@ engines_start(void)
 	    "consumers = ({ name = \"c\"; node = %u; });\n"
 	    "resend = { timeout = 86400; buffer_mb = 1; };\n"
 	    "heartbeat = { interval = 60; dead_after = 3600; };\n"
+	    "handshake_timeout_s = 300;\n"
 	    "state_dir = \"%s/s\";\n", S_NODE_ID, free_port(), CONSUMER, tmpdir);
 	S = engine_make(&scfg, text);
 }
