@@ -126,7 +126,9 @@ jsc_check(struct jsc *c, natsMsg *m, const char **why)
 /* A message delivered again (its ack was late or lost) whose records
  * this node already has; a first delivery is remembered. Redeliveries
  * can come out of order (one the client dropped comes back later), so
- * this looks the sequence up instead of comparing with the highest. */
+ * this looks the sequence up instead of comparing with the highest, and
+ * whatever NumDelivered says: under load a stream seq came twice with
+ * NumDelivered 1 (2-3 messages a run, their records written twice). */
 static bool
 jsc_redelivery(struct jsc *c, natsMsg *m)
 {
@@ -136,7 +138,7 @@ jsc_redelivery(struct jsc *c, natsMsg *m)
 	uint64_t seq = meta->Sequence.Stream, n = meta->NumDelivered;
 	jsMsgMetaData_Destroy(meta);
 	bool seen = false;
-	for (size_t i = 0; n > 1 && i < JSC_HIST && !seen; i++)
+	for (size_t i = 0; i < JSC_HIST && !seen; i++)
 		seen = c->hist[i] == seq;
 	if (!seen) {
 		c->hist[c->hist_i++ % JSC_HIST] = seq;
