@@ -318,8 +318,6 @@ pb_api_begin(struct pb_api *api, struct pb_api_conn *c, struct MHD_Connection *c
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 	unsigned long long declared = cl != NULL ? strtoull(cl, NULL, 10) : 0;
-	const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_EXPECT);
 	/*
 	 * Too large: answered now when the client waits for the answer before
 	 * sending (Expect: 100-continue) or the body is past what we drain.
@@ -327,7 +325,8 @@ pb_api_begin(struct pb_api *api, struct pb_api_conn *c, struct MHD_Connection *c
 	 * sends a reset, which can destroy the 413 before the client reads it.
 	 */
 	if (declared > PB_API_BODY_MAX) {
-		if (expect != NULL || declared > PB_API_DRAIN_MAX)
+		if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_EXPECT) != NULL || declared > PB_API_DRAIN_MAX)
 			return pb_api_send(api, conn, MHD_HTTP_CONTENT_TOO_LARGE,
 			    pb_api_error("request body too large: %.20s bytes, at most %d", cl,
 			    PB_API_BODY_MAX), NULL, NULL, NULL);

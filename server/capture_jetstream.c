@@ -138,7 +138,8 @@ jsc_redelivery(struct jsc *c, natsMsg *m)
 	uint64_t seq = meta->Sequence.Stream, n = meta->NumDelivered;
 	jsMsgMetaData_Destroy(meta);
 	bool seen = false;
-	for (size_t i = 0; i < JSC_HIST && !seen; i++)
+	size_t filled = c->hist_i < JSC_HIST ? c->hist_i : JSC_HIST;
+	for (size_t i = 0; i < filled && !seen; i++)
 		seen = c->hist[i] == seq;
 	if (!seen) {
 		c->hist[c->hist_i++ % JSC_HIST] = seq;
