@@ -150,7 +150,10 @@ fi
 # ---- notifications ----
 # The link came up after the agent started: one pbPeerUp already.
 [ "$(pb_trap_count trapd "$PB_ROOT_OID.0.1")" = 0 ] || fail "pbPeerDown before any peer went down"
-ups=$(pb_trap_count trapd "$PB_ROOT_OID.0.2")
+# Both nodes send to this trapd: the collector's own pbPeerUp (peer "edge")
+# must not pass for the edge's (peer "col"). A trap is one line.
+pb_col_ups() { grep -- "$PB_ROOT_OID.0.2" "$T/trapd.traps" | grep -c '"col"' || true; }
+ups=$(pb_col_ups)
 pb_node_kill col KILL
 pb_node_wait_exit col 5
 pb_wait_until 10 "pbPeerDown from the edge" grep -q "$PB_ROOT_OID.0.1" "$T/trapd.traps"
@@ -159,7 +162,7 @@ grep -A6 "$PB_ROOT_OID.0.1" "$T/trapd.traps" | grep -q '"col"' ||
 state=$(pb_snmp_val "$NS" "$EA" "$C" pbPeerState.1)
 case "$state" in down | connecting) ;; *) fail "pbPeerState.1 is '$state' after the kill" ;; esac
 pb_node col
-pb_trap_more() { [ "$(pb_trap_count trapd "$PB_ROOT_OID.0.2")" -gt "$ups" ]; }
+pb_trap_more() { [ "$(pb_col_ups)" -gt "$ups" ]; }
 pb_wait_until 10 "pbPeerUp from the edge" pb_trap_more
 [ "$(pb_trap_count trapd "$PB_ROOT_OID.0.1")" = 1 ] || fail "more than one pbPeerDown"
 [ "$(pb_snmp_val "$NS" "$EA" "$C" pbPeerState.1)" = up ] || fail "pbPeerState.1 not up again"
