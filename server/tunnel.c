@@ -313,11 +313,27 @@ pb_tunnel_free(struct pb_tunnel *t)
 void
 pb_tunnel_route(struct pb_tunnel *t, const struct pb_record *rec, bool remote)
 {
+	struct pb_record hopped;
+
 	if (!t->npeers || !(remote ? t->tc->forward.remote_capture : t->tc->forward.local_capture))
 		return;
+	/* Read back from a JetStream stream (no link), of another origin: it
+	 * leaves with this node's hop, as a relayed record does, for the
+	 * receiver binds an origin to the link's node or its last hop
+	 * (tunnel_recv.c). The sinks here wrote it as stored, without. */
+	if (remote && !rec->link_node && rec->origin_node != t->cfg->node.id &&
+	    (rec->nhops == 0 || rec->hops[rec->nhops - 1].node_id != t->cfg->node.id)) {
+		if (rec->nhops >= t->tc->max_hops) {
+			t->hop_limit_dropped++;
+			return;
+		}
+		hopped = *rec; /* only on this path: a record is ~1 KiB */
+		pb_record_add_hop(&hopped, t->cfg->node.id, ++t->hop_seq, t->env.now_real(t->env.ctx));
+		rec = &hopped;
+	}
 	for (size_t i = 0; i < t->npeers; i++) {
 		struct tunnel_sender *p = t->peers[i];
-		if (p->node_id && rec->link_node && pb_record_has_node(rec, p->node_id)) {
+		if (p->node_id && remote && pb_record_has_node(rec, p->node_id)) {
 			p->loops_avoided++;
 			t->loops_dropped++;
 			if (!t->loop_logged) {

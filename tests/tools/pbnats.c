@@ -12,6 +12,10 @@
  *   pbnats URL pub SUBJECT PAYLOAD [KEY=VALUE...]  publish into JetStream
  *   pbnats URL check STREAM PREFIX                 audit the stream
  *   pbnats URL delete STREAM                       delete a stream
+ *   pbnats URL cinfo STREAM DURABLE                a consumer: "ack_pending=A
+ *                                                  max_ack_pending=M
+ *                                                  delivered=D" (D: stream
+ *                                                  seq last delivered)
  *
  * check reads every message (by stream sequence) and prints
  * "messages=M records=R foreign=F subjects=S bytes=B": packetbroker messages
@@ -223,7 +227,7 @@ main(int argc, char **argv)
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: pbnats URL create STREAM REPLICAS SUBJECT... | pub SUBJECT "
-		    "PAYLOAD [KEY=VALUE...] | check STREAM PREFIX | delete STREAM\n");
+		    "PAYLOAD [KEY=VALUE...] | check STREAM PREFIX | delete STREAM | cinfo STREAM DURABLE\n");
 		return 2;
 	}
 	if (natsConnection_ConnectTo(&nc, argv[1]) != NATS_OK ||
@@ -264,6 +268,15 @@ main(int argc, char **argv)
 		natsMsg_Destroy(m);
 	} else if (strcmp(argv[2], "delete") == 0) {
 		rc = js_DeleteStream(js, argv[3], NULL, &je) == NATS_OK ? 0 : 2;
+	} else if (strcmp(argv[2], "cinfo") == 0 && argc >= 5) {
+		jsConsumerInfo *ci = NULL;
+		rc = js_GetConsumerInfo(&ci, js, argv[3], argv[4], NULL, &je) == NATS_OK ? 0 : 2;
+		if (rc)
+			fprintf(stderr, "pbnats: cinfo: %s (%d)\n", nats_GetLastError(NULL), (int)je);
+		else
+			printf("ack_pending=%" PRId64 " max_ack_pending=%" PRId64 " delivered=%" PRIu64 "\n",
+			    ci->NumAckPending, ci->Config->MaxAckPending, ci->Delivered.Stream);
+		jsConsumerInfo_Destroy(ci);
 	} else if (strcmp(argv[2], "check") == 0 && argc >= 5) {
 		rc = cmd_check(js, argv[3], argv[4]);
 	} else {
