@@ -31,6 +31,7 @@
 #define JSC_FETCH_WAIT_MS 500
 #define JSC_ACK_WAIT_S 60
 #define JSC_FETCH_BYTES (16u << 20) /* per pull; also bounds the fetched queue */
+#define JSC_FLUSH_WAIT_MS 1000
 #define JSC_HIST 4096u
 
 struct jsc_pending {
@@ -258,6 +259,24 @@ jsc_sleep(struct jsc *c, int ms)
 		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000000L }, NULL);
 }
 
+/*
+ * A pull that ended at its deadline may still have messages on the way: on
+ * a slow link or a starved host the server keeps sending what it took from
+ * the stream before the pull expired. Pulling again at once piles pull on
+ * pull in the server's buffer for us until it passes max_pending (64 MB by
+ * default) and the server cuts us off as a slow consumer; what was in
+ * flight then comes back only after the ack wait, out of order. A PING
+ * answered means everything the server sent before it is here, so at most
+ * two pulls are ever in flight (one may not have expired yet on the server).
+ */
+static void
+jsc_drain_in_flight(struct jsc *c, natsConnection *nc)
+{
+	while (!atomic_load(&c->stop) &&
+	    natsConnection_FlushTimeout(nc, JSC_FLUSH_WAIT_MS) == NATS_TIMEOUT)
+		;
+}
+
 static void *
 jsc_main(void *arg)
 {
@@ -336,12 +355,16 @@ jsc_main(void *arg)
 			pb_counter_add(&c->cap.env.stats->read_errors, 1);
 			jsc_sleep(c, 100);
 		}
+		int got = list.Count;
 		for (int i = 0; i < list.Count; i++) {
 			if (pb_js_queue_push(&c->in, list.Msgs[i]) < 0)
 				natsMsg_Destroy(list.Msgs[i]);
 			list.Msgs[i] = NULL;
 		}
 		natsMsgList_Destroy(&list);
+		/* Not the whole batch: the pull may have ended at its deadline. */
+		if ((s == NATS_OK || s == NATS_TIMEOUT) && got < (int)c->cfg->fetch)
+			jsc_drain_in_flight(c, nc);
 	}
 	jsc_send_acks(c);
 out:
