@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "capture.h"
+#include "clock.h"
 #include "config.h"
 #include "loop.h"
 #include "record.h"
@@ -199,7 +200,10 @@ replay_to_end(const struct pb_capture_cfg *cfg, const struct pb_capture_env *env
 	if (!cap)
 		fail_msg("%s", err);
 	uint16_t lt = pb_capture_linktype(cap);
-	for (int i = 0; i < 1000 && *state != PB_SOURCE_FINISHED && *state != PB_SOURCE_FAILED; i++)
+	/* Bounded in time, not in iterations: each reader wakeup is one, and
+	 * a loaded host (ASan, make -j3) wakes it for few records at a time. */
+	uint64_t deadline = pb_mono_ns() + 60 * PB_NSEC_PER_SEC;
+	while (*state != PB_SOURCE_FINISHED && *state != PB_SOURCE_FAILED && pb_mono_ns() < deadline)
 		pb_loop_run_once(env->loop, 100);
 	assert_int_equal(*state, PB_SOURCE_FINISHED);
 	pb_capture_close(cap, false);
