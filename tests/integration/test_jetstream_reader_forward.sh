@@ -41,11 +41,13 @@ listen = { address = "127.0.0.1"; port = $TP; };
 dump = { file = "out/c.pcapng"; };
 CONF
 # The collector is stopped before the reader starts: the link does not
-# come up until SIGCONT, nothing reaches custody (well within the 30 s
-# resend timeout, after which the DLQ would take it).
+# come up until SIGCONT and nothing reaches custody. The resend timeout
+# is far beyond the test's length, so that no record expires meanwhile
+# however slow the host.
 pb_node_conf reader 83 "${PB_PORTS[4]}" <<CONF
 captures = ( { name = "back"; jetstream = { servers = [ "$URL" ]; stream = "PBB"; }; } );
 peers = ( { name = "col"; address = "127.0.0.1"; port = $TP; } );
+resend = { timeout = 600; };
 CONF
 pb_node col
 pb_node_kill col STOP
